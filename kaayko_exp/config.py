@@ -1,0 +1,133 @@
+"""Typed configuration schemas, registered in Hydra's ConfigStore.
+
+``conf/train.yaml`` and ``conf/predict.yaml`` start from these schemas, so a
+misspelt key or a wrong type fails while Hydra composes the config, before any
+work starts. Range and combination checks that types cannot express live in
+:func:`validate_train_config`. Keep this module free of heavy imports: it is on
+the ``--help`` path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+# --- data layer ------------------------------------------------------------------------
+@dataclass
+class DataConfig:
+    source: str = "synthetic"  # synthetic | kaayko_csv | parquet
+    path: Optional[str] = None  # directory / file / glob for kaayko_csv and parquet
+    label_noise: float = 0.0  # synthetic: std of rater disagreement added before rounding
+    total_rows: int = 2_434_601  # synthetic: size of the complete table
+
+
+@dataclass
+class SampleSizeConfig:
+    name: str = "small"
+    fraction: Optional[float] = None  # share of the source (0, 1]
+    rows: Optional[int] = None  # exact row count; wins over fraction
+
+
+# --- features, split, model ------------------------------------------------------------
+@dataclass
+class FeaturesConfig:
+    name: str = "standard"
+    columns: List[str] = field(default_factory=list)  # raw numeric columns used as they are
+    categorical: List[str] = field(default_factory=list)  # categorical columns (encoded by the FeatureSpec)
+    cyclic: bool = False  # add sin/cos of month, hour, day of year
+    derived: List[str] = field(default_factory=list)  # names of derived features (see features.py)
+
+
+@dataclass
+class SplitConfig:
+    name: str = "lakes"  # lakes | spots | time
+    test_fraction: float = 0.2  # lakes: share of lakes held out
+    test_months: int = 3  # time: most recent months held out
+    val_fraction: float = 0.1  # share of training lakes used for validation (early stopping, pruning)
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING  # xgboost | histgb | random_forest | extra_trees | svm | ridge | ensemble | rule
+    params: Dict[str, Any] = field(default_factory=dict)  # passed to the estimator
+    members: List[str] = field(default_factory=list)  # ensemble: model group options to average
+    weights: Optional[List[float]] = None  # ensemble: member weights (default equal)
+    exact_max_rows: int = 20_000  # svm: above this, kernel approximation + linear SVR
+    approx_components: int = 300  # svm: size of the kernel map above exact_max_rows
+
+
+@dataclass
+class EvaluationConfig:
+    cv_folds: int = 0  # >1 adds GroupKFold-by-lake CV on the training part
+    external: Optional[str] = None  # extra test set: dir of Kaayko CSVs, .csv or .parquet
+    permutation_max_rows: int = 5_000
+    permutation_repeats: int = 3
+    objective: str = "test_rmse"  # value returned to sweepers: <set>_<metric>
+
+
+@dataclass
+class CheckpointingConfig:
+    name: str = "default"
+    every: int = 50  # checkpoint every N boosting rounds / trees (0: stage boundaries only)
+    keep_last: int = 2  # newest partial states kept
+    heartbeat_seconds: float = 10.0
+
+
+@dataclass
+class SafetyConfig:
+    name: str = "kaayko"
+    enabled: bool = True
+    # thresholds are filled from conf/safety/*.yaml (see kaayko_exp/safety.py)
+    rules: Dict[str, Any] = field(default_factory=dict)
+    warnings: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    sample_size: SampleSizeConfig = field(default_factory=SampleSizeConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    checkpointing: CheckpointingConfig = field(default_factory=CheckpointingConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    seed: int = 42
+    n_jobs: int = -1
+    cache_dir: str = "outputs/.cache"
+    resume: Optional[str] = None  # path of a run directory to finish
+    plots: bool = True
+
+
+# --- predict.py ------------------------------------------------------------------------
+@dataclass
+class ServeConfig:
+    host: str = "127.0.0.1"
+    port: Optional[int] = None  # set to start the HTTP server
+    max_body_bytes: int = 1_000_000
+    max_rows: int = 10_000
+    threads: int = 4
+
+
+@dataclass
+class PredictConfig:
+    run: Optional[str] = None  # run directory to load
+    input: Optional[str] = None
+    output: Optional[str] = None
+    row: Optional[Dict[str, Any]] = None
+    batch_size: int = 200_000
+    safety: Optional[str] = None  # override the run's safety config: kaayko | off
+    serve: ServeConfig = field(default_factory=ServeConfig)
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    cs.store(name="predict_schema", node=PredictConfig)
+
+
+register_configs()
