@@ -23,6 +23,7 @@ class DataConfig:
     path: Optional[str] = None  # directory / file / glob for kaayko_csv and parquet
     label_noise: float = 0.0  # synthetic: std of rater disagreement added before rounding
     total_rows: int = 2_434_601  # synthetic: size of the complete table
+    lakes: int = 100  # synthetic: lakes in the table (the 17 paddlingOut spots + real catalogue lakes)
 
 
 @dataclass
@@ -56,7 +57,9 @@ class ModelConfig:
     params: Dict[str, Any] = field(default_factory=dict)  # passed to the estimator
     members: List[str] = field(default_factory=list)  # ensemble: model group options to average
     weights: Optional[List[float]] = None  # ensemble: member weights (default equal)
+    exact: Optional[bool] = None  # svm: true forces exact kernel SVR, false the approximation, null picks by exact_max_rows
     exact_max_rows: int = 20_000  # svm: above this, kernel approximation + linear SVR
+    exact_hard_limit: int = 100_000  # svm: exact kernel SVR refused above this many rows
     approx_components: int = 300  # svm: size of the kernel map above exact_max_rows
 
 
@@ -78,12 +81,32 @@ class CheckpointingConfig:
 
 
 @dataclass
+class SafetyStepConfig:
+    """One threshold of a safety rule or warning: ``value <op> threshold``."""
+
+    op: str = ">"  # one of > >= < <=
+    value: float = 0.0  # the threshold, in the column's unit
+    delta: float = 0.0  # rules: change of the score when this step matches
+    message: str = ""  # warnings: the text shown; rules: the reason (for advice text)
+
+
+@dataclass
+class SafetyCheckConfig:
+    """A rule or warning on one column (or ``column - minus``): the FIRST matching step applies."""
+
+    column: str = MISSING
+    minus: Optional[str] = None  # compare ``column - minus`` (e.g. gust - wind)
+    steps: List[SafetyStepConfig] = field(default_factory=list)
+
+
+@dataclass
 class SafetyConfig:
+    """The post-model safety layer (conf/safety/*.yaml; see kaayko_exp/safety.py)."""
+
     name: str = "kaayko"
     enabled: bool = True
-    # thresholds are filled from conf/safety/*.yaml (see kaayko_exp/safety.py)
-    rules: Dict[str, Any] = field(default_factory=dict)
-    warnings: Dict[str, Any] = field(default_factory=dict)
+    rules: Dict[str, SafetyCheckConfig] = field(default_factory=dict)  # score adjustments (summed)
+    warnings: Dict[str, SafetyCheckConfig] = field(default_factory=dict)  # warning texts
 
 
 @dataclass
@@ -107,20 +130,22 @@ class TrainConfig:
 @dataclass
 class ServeConfig:
     host: str = "127.0.0.1"
-    port: Optional[int] = None  # set to start the HTTP server
-    max_body_bytes: int = 1_000_000
-    max_rows: int = 10_000
-    threads: int = 4
+    port: Optional[int] = None  # set to start the HTTP server (0 picks a free port)
+    max_body_bytes: int = 1_000_000  # larger POST bodies get 413
+    max_rows: int = 10_000  # longest list accepted by POST /predict
+    threads: int = 4  # waitress worker threads
 
 
 @dataclass
 class PredictConfig:
-    run: Optional[str] = None  # run directory to load
-    input: Optional[str] = None
-    output: Optional[str] = None
-    row: Optional[Dict[str, Any]] = None
-    batch_size: int = 200_000
-    safety: Optional[str] = None  # override the run's safety config: kaayko | off
+    run: Optional[str] = None  # run directory to load (required)
+    input: Optional[str] = None  # batch: .parquet, .csv or a directory of Kaayko CSVs
+    output: Optional[str] = None  # batch: .parquet or .csv (written atomically)
+    row: Optional[Any] = None  # single row: a mapping (row={temp_c: 22.5, ...}) or "-" for JSON on stdin
+    format: str = "text"  # single row output: text | json
+    batch_size: int = 200_000  # rows per streamed batch
+    log_level: str = "INFO"  # predict.py logs to stderr at this level
+    safety: Optional[SafetyConfig] = None  # null: the run's own safety config; safety=kaayko|off overrides
     serve: ServeConfig = field(default_factory=ServeConfig)
 
 

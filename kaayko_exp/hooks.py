@@ -19,8 +19,8 @@ class FitHooks:
     #: checkpoint every N rounds / trees (0: never inside a fit)
     every: int = 0
 
-    def restore(self, key: str) -> Optional[Path]:
-        """Directory of the newest partial state saved under ``key``, or ``None`` to start fresh."""
+    def restore(self, key: str) -> Optional[tuple[Path, int]]:
+        """``(directory, done)`` of the newest state saved under ``key``, or ``None`` to start fresh."""
         return None
 
     def step(
@@ -31,12 +31,15 @@ class FitHooks:
         *,
         save: Optional[Callable[[Path], None]] = None,
         score: Optional[float] = None,
+        final: bool = False,
     ) -> None:
         """Report progress of fit ``key``: ``done`` of ``total`` rounds/trees finished.
 
         ``save(directory)`` writes the partial state into an empty directory; the
-        hooks decide whether to call it (every N steps). ``score`` is the current
-        validation RMSE when the learner tracks one.
+        hooks decide whether to call it (every ``every`` steps, and always when
+        ``final`` is true: a finished sub-fit such as an ensemble member or a CV fold
+        that must never be re-fitted). ``score`` is the current validation RMSE when
+        the learner tracks one; a sweeper's pruner may raise from here.
         """
 
     def log(self, message: str) -> None:

@@ -1,0 +1,161 @@
+"""The data layer: load the Kaayko table (synthetic or real), sample it, cache it.
+
+Public API::
+
+    load_dataset(data_cfg, sample_cfg, *, seed, cache_dir) -> (frame, info)
+    read_table(path, *, require_target=True) -> frame
+    iter_table_batches(path, batch_size) -> iterator of frames
+    validate_frame(df, origin, *, require_target=True) -> frame
+
+``data_cfg`` / ``sample_cfg`` are the ``data`` and ``sample_size`` config nodes
+(DictConfig or the dataclasses of :mod:`kaayko_exp.config`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import ConfigError
+from . import cache, synthetic
+from .sampling import cfg_get, resolve_rows, sample_positions
+from .sources import fingerprint, iter_table_batches, read_table
+from .validate import validate_frame
+
+__all__ = ["load_dataset", "read_table", "iter_table_batches", "validate_frame", "SOURCES"]
+
+logger = logging.getLogger(__name__)
+
+SOURCES = ("synthetic", "kaayko_csv", "parquet")
+_LOADER_VERSION = "1"
+
+
+def _loader_digest() -> str:
+    """Hash of the code that turns files into the table (part of real-data cache keys)."""
+    h = hashlib.sha256(_LOADER_VERSION.encode())
+    here = Path(__file__).resolve().parent
+    for name in ("sources.py", "validate.py", "schema.py", "sampling.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _sample_info(sample_cfg: Any, fraction: float, rows: int) -> dict[str, Any]:
+    return {"name": str(cfg_get(sample_cfg, "name", "custom")), "fraction": float(fraction), "rows": int(rows)}
+
+
+def _synthetic_params(data_cfg: Any) -> tuple[int, int, float]:
+    total = cfg_get(data_cfg, "total_rows", synthetic.DEFAULT_TOTAL_ROWS)
+    lakes = cfg_get(data_cfg, "lakes", synthetic.DEFAULT_LAKES)
+    noise = cfg_get(data_cfg, "label_noise", 0.0)
+    if not isinstance(total, int) or total <= 0:
+        raise ConfigError(f"data.total_rows={total!r} must be a positive whole number (the complete synthetic "
+                          "table has 2434601 rows by default).")
+    if not isinstance(lakes, int) or not 22 <= lakes <= 1000:
+        raise ConfigError(f"data.lakes={lakes!r} must be a whole number from 22 to 1000 (17 paddlingOut spots "
+                          "plus the 5 lakes of the real sample at least).")
+    if total < lakes:
+        raise ConfigError(f"data.total_rows={total} is smaller than data.lakes={lakes}; every lake needs rows.")
+    try:
+        noise = float(noise)
+    except (TypeError, ValueError):
+        raise ConfigError(f"data.label_noise={noise!r} is not a number; use 0 (default) or e.g. 0.25.") from None
+    if not 0.0 <= noise <= 5.0:
+        raise ConfigError(f"data.label_noise={noise!r} must be between 0 and 5 (the standard deviation, in score "
+                          "points, of rater disagreement added before rounding; 0 = labels equal the rule).")
+    return total, lakes, noise
+
+
+def _load_synthetic(data_cfg: Any, sample_cfg: Any, seed: int, cache_dir: Any) -> tuple[pd.DataFrame, dict]:
+    total, lakes, noise = _synthetic_params(data_cfg)
+    k, fraction = resolve_rows(sample_cfg, total, source=f"the synthetic table (data.total_rows={total})")
+    version = f"{synthetic.GENERATOR_VERSION}+{synthetic.source_digest()}"
+    describe = {"source": "synthetic", "total_rows": total, "lakes": lakes, "label_noise": noise,
+                "rows": k, "seed": int(seed), "generator_version": version}
+    key = cache.content_key(describe)
+
+    def build() -> pd.DataFrame:
+        logger.info("generating %d synthetic rows (seed %d, %d lakes)", k, seed, lakes)
+        if k == total:
+            return synthetic.generate_complete(seed=seed, total_rows=total, n_lakes=lakes, label_noise=noise)
+        positions = sample_positions(total, k, seed)
+        return synthetic.generate_rows(positions, seed=seed, total_rows=total, n_lakes=lakes, label_noise=noise)
+
+    df, cinfo = cache.get_or_build(cache_dir, key, build, describe)
+    info = {
+        "source": "synthetic", "path": None, "rows": len(df), "source_rows": total,
+        "fingerprint": hashlib.sha256(repr(sorted(describe.items())).encode()).hexdigest()[:24],
+        "sample": _sample_info(sample_cfg, fraction, len(df)), "seed": int(seed),
+        "generator_version": version, "label_noise": noise, "cache": cinfo,
+    }
+    return df, info
+
+
+def _load_real(source: str, data_cfg: Any, sample_cfg: Any, seed: int, cache_dir: Any) -> tuple[pd.DataFrame, dict]:
+    path = cfg_get(data_cfg, "path")
+    if path in (None, "", "???"):
+        example = "../shared/data/kaayko_sample" if source == "kaayko_csv" else "'data/*.parquet'"
+        raise ConfigError(
+            f"data={source} needs data.path: the {'directory of <Lake>/<YYYY-MM>.csv files' if source == 'kaayko_csv' else 'parquet/CSV file or glob'} "
+            f"to load. Add it to the command line, e.g. data={source} data.path={example}."
+        )
+    path = os.fspath(path)
+    fp, files = fingerprint(path)
+    describe_base = {"source": source, "path": str(Path(path).expanduser().resolve()) if not any(ch in path for ch in "*?[") else path,
+                     "fingerprint": fp, "loader": _loader_digest()}
+    # The row count of the source is needed to resolve a fraction; it is cached per fingerprint.
+    state: dict[str, Any] = {}
+
+    def full_table() -> pd.DataFrame:
+        if "table" not in state:
+            state["table"] = read_table(path)
+        return state["table"]
+
+    full, full_cinfo = cache.get_or_build(cache_dir, cache.content_key({**describe_base, "sample": "complete"}),
+                                          full_table, describe_base)
+    n = len(full)
+    k, fraction = resolve_rows(sample_cfg, n, source=f"{path} ({len(files)} file(s))")
+    if k == n:
+        df, cinfo = full, full_cinfo
+    else:
+        describe = {**describe_base, "rows": k, "seed": int(seed)}
+
+        def build() -> pd.DataFrame:
+            positions = sample_positions(n, k, seed)
+            return full.iloc[positions].reset_index(drop=True)
+
+        df, cinfo = cache.get_or_build(cache_dir, cache.content_key(describe), build, describe)
+    info = {
+        "source": source, "path": path, "rows": len(df), "source_rows": n, "fingerprint": fp,
+        "sample": _sample_info(sample_cfg, fraction, len(df)), "seed": int(seed),
+        "generator_version": None, "files": len(files), "cache": cinfo,
+    }
+    return df, info
+
+
+def load_dataset(data_cfg: Any, sample_cfg: Any, *, seed: int, cache_dir: str | os.PathLike = "outputs/.cache"
+                 ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The training table for a run: source → (cached) sample, validated, schema dtypes.
+
+    Returns ``(frame, info)``: the frame has the 35 columns of ``schema.COLUMNS`` in
+    order with ``schema.DTYPES``, sorted by lake then datetime, index 0..n-1; ``info``
+    is JSON-serialisable (source, path, rows, source_rows, fingerprint, sample, seed,
+    generator_version, cache{key, path, sha256, hit}). Raises ConfigError for a bad
+    source / sample size and DataError for unusable files; nothing is written then.
+    """
+    source = str(cfg_get(data_cfg, "source", "synthetic"))
+    if source not in SOURCES:
+        raise ConfigError(f"data.source={source!r} is not known; choose one of {', '.join(SOURCES)} "
+                          "(e.g. data=synthetic, data=kaayko_csv data.path=<dir>, data=parquet data.path=<file>).")
+    seed = int(seed)
+    if source == "synthetic":
+        df, info = _load_synthetic(data_cfg, sample_cfg, seed, cache_dir)
+    else:
+        df, info = _load_real(source, data_cfg, sample_cfg, seed, cache_dir)
+    logger.info("dataset: %s, %d of %d rows (sample %s), %d lakes", source, info["rows"], info["source_rows"],
+                info["sample"]["name"], df["lake"].nunique())
+    return df, info

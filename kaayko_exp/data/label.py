@@ -8,6 +8,7 @@ all compute them with the same code.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import numpy as np
@@ -85,7 +86,41 @@ def estimated_wave_height(wind_kph: Any) -> np.ndarray:
     return np.minimum(0.0016 * wind**1.2, 3.0)
 
 
-_ZONE_OFFSET = {"tropical": -2.0, "polar": -6.0}
+# 2·sin((month − 4)·30°) per month, computed with Python's math module exactly as the
+# original collector did (numpy's vectorised sin can differ in the last bit, which
+# flips the 0.1 rounding of a few hundred sample rows).
+_SEASONAL_BY_MONTH = np.array(
+    [0.0] + [2.0 * math.sin(math.radians((m - 4) * 30)) for m in range(1, 13)], dtype=np.float64
+)
+
+
+def _one_decimal_float64(values: Any) -> np.ndarray:
+    """float64 view of one-decimal measurements; float32 input is snapped back to its decimal."""
+    arr = np.asarray(values)
+    if arr.dtype == np.float32:
+        return np.round(arr.astype(np.float64), 1)
+    return np.asarray(arr, dtype=np.float64)
+
+
+def round_one_decimal(x: Any) -> np.ndarray:
+    """Round to one decimal exactly like Python's ``round(x, 1)`` (correctly rounded), vectorised.
+
+    ``np.round`` multiplies by 10 first, and that product is itself rounded, so values
+    within an ulp of a ``.x5`` boundary can go the wrong way. Here ``10·x`` is formed
+    exactly as ``s + err`` (TwoSum of ``8x`` and ``2x``, both exact), and the fraction
+    is compared with one half using the exact error term.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    a, b = x * 8.0, x * 2.0
+    s = a + b
+    bb = s - a
+    err = (a - (s - bb)) + (b - bb)
+    k = np.floor(s)
+    frac = s - k  # exact
+    half = frac == 0.5
+    up = (frac > 0.5) | (half & (err > 0)) | (half & (err == 0) & (np.mod(k, 2) == 1))
+    out = (k + up) / 10.0
+    return np.where(np.isfinite(x), out, x)
 
 
 def estimated_water_temp(
@@ -95,18 +130,20 @@ def estimated_water_temp(
     """Estimated water temperature (°C, one decimal).
 
     Air temperature − 3 (−2 tropical, −4 monsoon pattern, −6 polar) + 2·sin((month−4)·30°)
-    (sign flipped in the southern hemisphere) − max(0, 0.1·(|lat|−20)). The original
-    let this fall to −41 °C; liquid water does not go below ~0 °C, so by default
-    the result is floored at 0.
+    (sign flipped in the southern hemisphere) − max(0, 0.1·(|lat|−20)), summed in that
+    order and rounded like Python's ``round(x, 1)``; this reproduces every sample value.
+    The original let this fall to −41 °C; liquid water does not go below ~0 °C, so by
+    default the result is floored at 0.
     """
-    temp = np.asarray(temp_c, dtype=np.float64)
+    temp = _one_decimal_float64(temp_c)
     zone = np.asarray(climate_zone, dtype=object).astype(str)
     pattern = np.asarray(regional_pattern, dtype=object).astype(str)
     south = np.asarray(hemisphere, dtype=object).astype(str) == "southern"
     offset = np.where(zone == "tropical", -2.0, np.where(zone == "polar", -6.0, -3.0))
     offset = np.where((pattern == "monsoon") & (zone != "polar"), -4.0, offset)
-    seasonal = 2.0 * np.sin(np.deg2rad((np.asarray(month, dtype=np.float64) - 4.0) * 30.0))
+    month_idx = np.clip(np.asarray(month, dtype=np.int64), 0, 12)
+    seasonal = _SEASONAL_BY_MONTH[month_idx]
     seasonal = np.where(south, -seasonal, seasonal)
     lat_pen = np.maximum(0.0, 0.1 * (np.abs(np.asarray(latitude, dtype=np.float64)) - 20.0))
-    water = np.round(temp + offset + seasonal - lat_pen, 1)
+    water = round_one_decimal(temp + offset + seasonal - lat_pen)
     return np.maximum(water, 0.0) if floor_at_zero else water

@@ -1,0 +1,77 @@
+"""Entry-point plumbing shared by train.py and predict.py.
+
+User mistakes (:class:`KaaykoError`, and Hydra's own composition errors such as
+an unknown group option or a mistyped key) end with one paragraph on stderr and
+exit status 2; bugs keep their traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import KaaykoError
+
+EXIT_USER_ERROR = 2
+
+_task_started = False
+
+
+def report_user_error(exc: KaaykoError) -> None:
+    print(f"kaayko-exp {exc.kind}: {exc}", file=sys.stderr, flush=True)
+
+
+def task(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a Hydra task function: KaaykoError -> one paragraph, exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        global _task_started
+        _task_started = True
+        try:
+            return fn(*args, **kwargs)
+        except KaaykoError as exc:
+            import logging
+
+            logging.getLogger(fn.__module__).error("%s: %s", exc.kind, exc)
+            report_user_error(exc)
+            sys.exit(EXIT_USER_ERROR)
+
+    return wrapper
+
+
+def run_entry_point(main: Callable[[], Any]) -> None:
+    """Call a ``@hydra.main`` function; Hydra's composition errors exit with status 2."""
+    try:
+        main()
+    except SystemExit as exc:
+        if exc.code == 1 and not _task_started:
+            sys.exit(EXIT_USER_ERROR)  # Hydra already printed what is wrong with the config
+        raise
+    except KaaykoError as exc:  # raised while preparing argv
+        report_user_error(exc)
+        sys.exit(EXIT_USER_ERROR)
+
+
+def resume_argv(argv: list[str]) -> list[str]:
+    """Point Hydra's run directory at ``resume=<dir>`` so a resume logs into the same run.
+
+    ``.hydra/`` of the first start is kept (``hydra.output_subdir=null``) and
+    ``train.log`` is appended to.
+    """
+    target = next((a.split("=", 1)[1] for a in argv[1:] if a.startswith("resume=")), None)
+    if not target or any(a in ("-m", "--multirun") for a in argv[1:]):
+        return argv
+    if any(a.startswith(("hydra.run.dir=", "hydra.output_subdir=")) for a in argv[1:]):
+        return argv
+    path = Path(target).expanduser()
+    if not path.is_dir():
+        from .errors import RunDirError
+
+        raise RunDirError(
+            f"resume={target}: no such run directory. Pass the path of a run under outputs/ "
+            "(list them with `python -m kaayko_exp.runs list`)."
+        )
+    return [*argv, f"hydra.run.dir={path.resolve()}", "hydra.output_subdir=null"]

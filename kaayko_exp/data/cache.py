@@ -1,0 +1,107 @@
+"""A verified, content-addressed dataset cache (parquet + sha256 sidecar).
+
+An entry is ``<cache_dir>/datasets/<key>.parquet`` plus ``<key>.json`` recording its
+sha256, size and rows. A hit re-hashes the parquet and compares; a mismatch or an
+unreadable file is logged as a warning and the entry rebuilt. Builders of the same
+key serialise on an ``fcntl`` lock file, and every file is written to a temporary
+name and renamed into place (:mod:`kaayko_exp.atomic`), so concurrent runs never see
+or produce a torn entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pandas as pd
+
+from .. import atomic
+from .schema import COLUMNS, DTYPES
+
+logger = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+
+
+def content_key(parts: dict[str, Any]) -> str:
+    """Stable key of a JSON-serialisable description of a dataset."""
+    text = json.dumps({"cache_format": CACHE_FORMAT, **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - non-POSIX: atomic renames still protect entries
+        yield
+        return
+    with open(lock_path, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _conform(df: pd.DataFrame) -> pd.DataFrame:
+    """Schema dtypes after a parquet round trip (index reset, columns in order)."""
+    df = df[list(COLUMNS)].reset_index(drop=True)
+    wrong = {c: DTYPES[c] for c in COLUMNS if str(df[c].dtype) != DTYPES[c]}
+    return df.astype(wrong) if wrong else df
+
+
+def entry_paths(cache_dir: str | os.PathLike, key: str) -> tuple[Path, Path]:
+    base = Path(cache_dir) / "datasets"
+    return base / f"{key}.parquet", base / f"{key}.json"
+
+
+def _read_entry(data_path: Path, meta_path: Path) -> tuple[pd.DataFrame, str] | None:
+    """The verified entry, or None when absent; raises ValueError when damaged."""
+    if not data_path.exists() or not meta_path.exists():
+        return None
+    meta = json.loads(meta_path.read_text())
+    digest = atomic.sha256_file(data_path)
+    if digest != meta.get("sha256"):
+        raise ValueError(f"sha256 {digest[:12]}… does not match the recorded {str(meta.get('sha256'))[:12]}…")
+    df = pd.read_parquet(data_path)
+    if len(df) != meta.get("rows"):
+        raise ValueError(f"{len(df)} rows, recorded {meta.get('rows')}")
+    return _conform(df), digest
+
+
+def get_or_build(cache_dir: str | os.PathLike, key: str, build: Callable[[], pd.DataFrame],
+                 describe: dict[str, Any] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The dataset for ``key``: read and verified from the cache, or built and stored.
+
+    Returns ``(frame, info)`` with info ``{"key", "path", "sha256", "hit"}``.
+    """
+    data_path, meta_path = entry_paths(cache_dir, key)
+    with _locked(data_path.with_suffix(".lock")):
+        try:
+            found = _read_entry(data_path, meta_path)
+        except Exception as exc:  # damaged entry of any kind: never trusted
+            logger.warning("dataset cache entry %s is damaged (%s); rebuilding it", data_path, exc)
+            found = None
+        if found is not None:
+            df, digest = found
+            logger.info("dataset read from cache %s (%d rows)", data_path, len(df))
+            return df, {"key": key, "path": str(data_path), "sha256": digest, "hit": True}
+        logger.info("building dataset (cache key %s)", key)
+        started = time.perf_counter()
+        df = build()
+        atomic.write_with(data_path, lambda tmp: df.to_parquet(tmp, index=False))
+        digest = atomic.sha256_file(data_path)
+        atomic.write_json(meta_path, {
+            "sha256": digest, "bytes": data_path.stat().st_size, "rows": len(df),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "describe": describe or {},
+        })
+        logger.info("dataset built in %.1f s and cached at %s", time.perf_counter() - started, data_path)
+        return df, {"key": key, "path": str(data_path), "sha256": digest, "hit": False}

@@ -1,0 +1,327 @@
+"""The embedded synthetic Kaayko table: deterministic, addressable, fully vectorised.
+
+Layout: ``n_lakes`` lakes (the 17 paddlingOut spots + real catalogue lakes, sorted by
+name), each an hourly series starting 2022-01-01 00:00 local time; lake ``j`` owns the
+contiguous rows ``offsets[j] … offsets[j+1]-1``, so the complete table is sorted by
+lake and datetime and has exactly ``total_rows`` rows.
+
+Row ``i`` is a pure function of ``(seed, i)``: per-lake climate parameters and smooth
+"weather systems" (sums of sinusoids with per-lake random periods and phases) give
+temporal correlation, and counter-based draws (:mod:`.rng`) give per-row noise. A
+sample of ``k`` rows is therefore generated in O(k) and equals the same rows of the
+complete table.
+
+Physics (simplified, but consistent): temperature from latitude (annual mean and
+seasonal amplitude, hemisphere-dependent phase), a daily cycle damped by cloud and
+weather-system anomalies; a latent wetness drives cloud, precipitation, humidity and
+pressure; dew point ≤ temperature; gust ≥ wind; condition text from cloud,
+precipitation, temperature and daylight (snow only at ≤ 1 °C); UV from solar elevation,
+zero at night and reduced by cloud; categorical climate fields from the lake's
+location (:mod:`.geo`); labels from the published rule (:mod:`.label`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import geo, label, rng
+from .catalogue import synthetic_lakes
+from .schema import (
+    CLIMATE_ZONES, COLUMNS, DTYPES, HEMISPHERES, REGIONAL_PATTERNS, SEASON_INTENSITIES, SEASONS,
+    SKILL_LEVELS, WIND_DIRECTIONS,
+)
+
+logger = logging.getLogger(__name__)
+
+GENERATOR_VERSION = "1"
+DEFAULT_TOTAL_ROWS = 2_434_601
+DEFAULT_LAKES = 100
+START = np.datetime64("2022-01-01T00:00", "h")
+
+CONDITIONS: tuple[str, ...] = (
+    "Sunny", "Clear", "Partly cloudy", "Cloudy", "Overcast", "Fog",
+    "Patchy rain possible", "Moderate rain at times", "Heavy rain at times",
+    "Moderate or heavy rain shower", "Light freezing rain", "Patchy moderate snow",
+    "Moderate snow", "Moderate or heavy snow showers",
+)
+RAIN_CONDITIONS = frozenset(CONDITIONS[6:11])
+SNOW_CONDITIONS = frozenset(CONDITIONS[11:])
+
+# Stream ids of the counter-based draws (never reuse one for two purposes).
+_S_LAKE_TOFF, _S_LAKE_CONT, _S_LAKE_DRY, _S_LAKE_WIND, _S_LAKE_DIR, _S_LAKE_WET = range(1, 7)
+_S_N_T, _S_N_W, _S_N_V, _S_N_D, _S_E_GUST, _S_U_GUST, _S_E_PRECIP, _S_N_DD, _S_U_UV, _S_U_VIS, _S_N_P, _S_N_LABEL = range(
+    20, 32
+)
+_SMOOTH_T, _SMOOTH_W, _SMOOTH_V, _SMOOTH_P, _SMOOTH_D = 100, 200, 300, 400, 500
+
+
+def source_digest() -> str:
+    """Hash of the code that determines the synthetic rows (part of every cache key)."""
+    h = hashlib.sha256(GENERATOR_VERSION.encode())
+    here = Path(__file__).resolve().parent
+    for name in ("synthetic.py", "rng.py", "geo.py", "label.py", "schema.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Lakes of the synthetic table and which rows each owns."""
+
+    lakes: pd.DataFrame  # synthetic_lakes() + derived location fields, one row per lake
+    offsets: np.ndarray  # int64, len n_lakes + 1; lake j owns rows offsets[j]:offsets[j+1]
+    total_rows: int
+
+
+@functools.lru_cache(maxsize=8)
+def layout(total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES) -> Layout:
+    """The fixed lake list and row ranges for a table of ``total_rows`` rows."""
+    lakes = synthetic_lakes(n_lakes).rename(columns={"region": "lake_region"})
+    n = len(lakes)
+    base, extra = divmod(int(total_rows), n)
+    counts = np.full(n, base, dtype=np.int64)
+    counts[:extra] += 1
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    lat = lakes["lat"].to_numpy(np.float64)
+    zone = geo.climate_zone(lat)
+    region, pattern = geo.region_and_pattern(lat, lakes["lng"].to_numpy(np.float64))
+    lakes = lakes.assign(
+        climate_zone=zone, region=region, regional_pattern=pattern,
+        hemisphere=np.where(lat < 0, "southern", "northern"),
+        scheme=geo.season_scheme(lat, zone, pattern),
+    )
+    return Layout(lakes=lakes, offsets=offsets, total_rows=int(total_rows))
+
+
+def _smooth(seed: int, stream: int, lake: np.ndarray, t: np.ndarray, n_lakes: int,
+            k: int, min_hours: float, max_hours: float) -> np.ndarray:
+    """Unit-variance smooth series per lake: k sinusoids with random periods and phases."""
+    lake_ids = np.arange(n_lakes)
+    out = np.zeros(t.shape, dtype=np.float64)
+    amp = np.sqrt(2.0 / k)
+    lo, hi = np.log(min_hours), np.log(max_hours)
+    for c in range(k):
+        period = np.exp(lo + (hi - lo) * rng.uniform(seed, stream + 2 * c, lake_ids))
+        phase = 2.0 * np.pi * rng.uniform(seed, stream + 2 * c + 1, lake_ids)
+        out += amp * np.sin(2.0 * np.pi * t / period[lake] + phase[lake])
+    return out
+
+
+def _categorical(codes: np.ndarray, categories) -> pd.Categorical:
+    return pd.Categorical.from_codes(np.asarray(codes, dtype=np.int16), categories=list(categories))
+
+
+def _lake_field(values: pd.Series, lake: np.ndarray, categories=None) -> pd.Categorical:
+    """A per-lake text field broadcast to rows as a categorical (fixed, sorted categories)."""
+    cats = list(categories) if categories is not None else sorted(set(values))
+    codes = pd.Categorical(values, categories=cats).codes
+    return _categorical(codes[lake], cats)
+
+
+def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_TOTAL_ROWS,
+                  n_lakes: int = DEFAULT_LAKES, label_noise: float = 0.0) -> pd.DataFrame:
+    """Rows ``indices`` (sorted or not, int) of the complete synthetic table for ``seed``.
+
+    Returns the 35 columns in schema order with schema dtypes, index 0..k-1.
+    """
+    lay = layout(int(total_rows), int(n_lakes))
+    idx = np.asarray(indices, dtype=np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= lay.total_rows):
+        raise IndexError(f"row index out of range 0..{lay.total_rows - 1}")
+    seed = int(seed)
+    L = len(lay.lakes)
+    j = np.searchsorted(lay.offsets, idx, side="right") - 1  # lake of each row
+    hour_no = idx - lay.offsets[j]  # hours since START for that lake
+    t = hour_no.astype(np.float64)
+    lakes = lay.lakes
+    lake_ids = np.arange(L)
+
+    # --- calendar --------------------------------------------------------------------
+    stamp = START + hour_no.astype("timedelta64[h]")
+    day = stamp.astype("datetime64[D]")
+    month = (stamp.astype("datetime64[M]").astype(np.int64) % 12 + 1).astype(np.int8)
+    doy = ((day - day.astype("datetime64[Y]")).astype(np.int64) + 1).astype(np.int16)
+    hour = (hour_no % 24).astype(np.float64)
+
+    # --- per-lake climate parameters (seeded) ------------------------------------------
+    lat_l = lakes["lat"].to_numpy(np.float64)
+    alat_l = np.abs(lat_l)
+    maritime = np.isin(lakes["regional_pattern"].to_numpy(object), ("temperate",))
+    t_off = 2.0 * rng.normal(seed, _S_LAKE_TOFF, lake_ids)
+    cont = (0.6 + 0.8 * rng.uniform(seed, _S_LAKE_CONT, lake_ids)) * np.where(maritime, 0.6, 1.0)
+    dry = rng.uniform(seed, _S_LAKE_DRY, lake_ids) * np.where(
+        lakes["climate_zone"].to_numpy(object) == "subtropical", 1.0, 0.6)
+    wind_mean = 7.0 + 7.0 * rng.uniform(seed, _S_LAKE_WIND, lake_ids)
+    prevail = 360.0 * rng.uniform(seed, _S_LAKE_DIR, lake_ids)
+    wet_bias = 0.25 * rng.normal(seed, _S_LAKE_WET, lake_ids) - 0.3 * dry
+    t_mean = 27.0 - 0.55 * np.maximum(0.0, alat_l - 15.0) - 0.3 * np.maximum(0.0, alat_l - 60.0) + t_off
+    amp = np.minimum((1.0 + 0.32 * np.maximum(0.0, alat_l - 8.0)) * cont, 22.0)
+    cold_doy = np.where(lat_l < 0, 196.0, 15.0)
+
+    lat = lat_l[j]
+    south = lat < 0
+    scheme = lakes["scheme"].to_numpy(np.int8)[j]
+    season_code = geo.SEASON_TABLE[scheme, month - 1]
+    intensity_code = geo.INTENSITY_TABLE[scheme, month - 1]
+    season_wet = np.select(
+        [season_code == SEASONS.index("monsoon"), season_code == SEASONS.index("wet_season"),
+         season_code == SEASONS.index("dry_season"), season_code == SEASONS.index("equatorial")],
+        [1.1, 0.5, -0.6, 0.3], default=0.0)
+    is_monsoon = season_code == SEASONS.index("monsoon")
+
+    # --- latent weather systems ---------------------------------------------------------
+    s_t = _smooth(seed, _SMOOTH_T, j, t, L, 6, 30.0, 480.0)
+    s_w = _smooth(seed, _SMOOTH_W, j, t, L, 6, 10.0, 240.0)
+    s_v = _smooth(seed, _SMOOTH_V, j, t, L, 5, 6.0, 144.0)
+    s_p = _smooth(seed, _SMOOTH_P, j, t, L, 4, 48.0, 360.0)
+    s_d = _smooth(seed, _SMOOTH_D, j, t, L, 4, 24.0, 192.0)
+    wet = 0.85 * s_w + 0.5 * rng.normal(seed, _S_N_W, idx) + wet_bias[j] + season_wet
+
+    # --- cloud and precipitation -----------------------------------------------------
+    cloud = np.clip(np.round(48.0 + 52.0 * wet), 0, 100)
+    raining = wet > 1.0
+    amount = rng.exponential(seed, _S_E_PRECIP, idx) * (0.15 + 0.5 * (wet - 1.0)) * (1.0 + 1.5 * is_monsoon)
+    precip = np.where(raining, np.maximum(np.round(amount, 2), 0.01), 0.0)
+    cloud = np.where(raining, np.maximum(cloud, 60.0), cloud)
+
+    # --- temperature -----------------------------------------------------------------
+    seasonal = t_mean[j] - amp[j] * np.cos(2.0 * np.pi * (doy - cold_doy[j]) / 365.25)
+    daily_shape = np.cos(2.0 * np.pi * (hour - 15.0) / 24.0)
+    diurnal = (3.0 + 4.0 * dry[j]) * (1.0 - 0.5 * cloud / 100.0) * daily_shape
+    anomaly = (2.5 + 0.04 * np.abs(lat)) * s_t + 0.6 * rng.normal(seed, _S_N_T, idx)
+    temp = np.round(np.clip(seasonal + diurnal + anomaly, -50.0, 48.0), 1)
+
+    # --- moisture --------------------------------------------------------------------
+    dd = 4.0 + 9.0 * dry[j] - 3.5 * wet + 3.0 * daily_shape + 2.5 * rng.normal(seed, _S_N_DD, idx)
+    dd = np.maximum(dd, 0.0) * np.clip((temp + 30.0) / 35.0, 0.15, 1.3)
+    dd = np.where(raining, np.minimum(dd, 1.5), dd)
+    dew = np.minimum(np.round(temp - dd, 1), np.minimum(temp, 30.0))
+    a, b = 17.625, 243.04
+    humidity = np.clip(np.round(100.0 * np.exp(a * dew / (b + dew) - a * temp / (b + temp))), 5, 100)
+
+    # --- wind, gust, direction, pressure ---------------------------------------------
+    wind = wind_mean[j] * np.exp(0.45 * s_v + 0.3 * rng.normal(seed, _S_N_V, idx) - 0.1)
+    wind = wind * (1.0 + 0.2 * daily_shape) + 8.0 * np.maximum(0.0, wet - 1.0) - 1.0
+    wind = np.round(np.maximum(wind, 0.0), 1)
+    gust = wind * (1.4 + 0.5 * rng.exponential(seed, _S_E_GUST, idx)) + 1.0 + 3.0 * rng.uniform(seed, _S_U_GUST, idx)
+    gust = np.maximum(np.round(np.minimum(gust, 2.8 * wind + 15.0), 1), wind)
+    angle = prevail[j] + 70.0 * s_d + 35.0 * rng.normal(seed, _S_N_D, idx)
+    wind_dir = (np.floor(np.mod(angle, 360.0) / 22.5 + 0.5).astype(np.int64) % 16)
+    pressure = np.clip(np.round(1014.0 - 4.5 * wet - 5.0 * s_p + rng.normal(seed, _S_N_P, idx)), 960, 1050)
+
+    # --- sun: daylight and UV --------------------------------------------------------
+    decl = np.deg2rad(23.44) * np.sin(2.0 * np.pi * (doy - 81.0) / 365.0)
+    phi = np.deg2rad(lat)
+    sin_el = np.sin(phi) * np.sin(decl) + np.cos(phi) * np.cos(decl) * np.cos(np.deg2rad((hour - 12.0) * 15.0))
+    is_day = sin_el > 0.0
+    uv_clear = 12.5 * np.clip(sin_el, 0.0, None) ** 2.5
+    uv_factor = (1.0 - 0.75 * (cloud / 100.0) ** 2) * (0.85 + 0.3 * rng.uniform(seed, _S_U_UV, idx))
+    uv = np.where(is_day, np.round(uv_clear * uv_factor, 1), 0.0)
+
+    # --- condition, visibility, flags --------------------------------------------------
+    cold = temp <= 1.0
+    fog = ~raining & (humidity >= 97) & (wind < 7.0)
+    cond = np.select(
+        [
+            raining & cold & (precip < 0.5), raining & cold & (precip < 1.0), raining & cold & (precip < 1.5),
+            raining & cold,
+            raining & (precip < 0.5), raining & (precip < 1.0), raining & (precip <= 1.5), raining,
+            fog, cloud < 25, cloud < 60, cloud < 85,
+        ],
+        [CONDITIONS.index(c) for c in (
+            "Light freezing rain", "Patchy moderate snow", "Moderate snow", "Moderate or heavy snow showers",
+            "Patchy rain possible", "Moderate rain at times", "Heavy rain at times",
+            "Moderate or heavy rain shower", "Fog")] + [-1, CONDITIONS.index("Partly cloudy"), CONDITIONS.index("Cloudy")],
+        default=CONDITIONS.index("Overcast"),
+    )
+    cond = np.where(cond == -1, np.where(is_day, CONDITIONS.index("Sunny"), CONDITIONS.index("Clear")), cond)
+    snow = raining & cold & (precip >= 0.5)
+    u_vis = rng.uniform(seed, _S_U_VIS, idx)
+    vis = np.where(
+        raining, 10.0 - 2.2 * np.log1p(8.0 * precip) * np.where(snow, 2.0, 1.0) * (0.6 + 0.8 * u_vis),
+        np.where(humidity >= 90, 10.0 - (humidity - 88.0) * 0.6 * u_vis * 2.0, 10.0))
+    vis = np.where(fog, 0.1 + 0.9 * u_vis, vis)
+    vis = np.round(np.clip(vis, 0.0, 10.0), 1)
+
+    # --- feels like (wind chill below 10 °C, humidex-style above 26 °C) ------------------
+    v016 = np.maximum(wind, 0.0) ** 0.16
+    chill = 13.12 + 0.6215 * temp - 11.37 * v016 + 0.3965 * temp * v016
+    vapour = 6.11 * np.exp(5417.753 * (1.0 / 273.16 - 1.0 / (273.15 + dew)))
+    heat = temp + np.minimum(np.maximum(0.0, 0.2 * (vapour - 10.0)), 10.0)
+    feels = np.where((temp <= 10.0) & (wind > 4.8), np.minimum(chill, temp),
+                     np.where(temp >= 26.0, heat, temp))
+    feels = np.round(feels, 1)
+
+    # --- assemble (schema dtypes) ------------------------------------------------------
+    lake_names = lakes["name"].tolist()
+    frame = {
+        "lake": _categorical(j, lake_names),
+        "datetime": stamp.astype("datetime64[ns]"),
+        "temp_c": temp.astype(np.float32),
+        "wind_kph": wind.astype(np.float32),
+        "wind_dir": _categorical(wind_dir, WIND_DIRECTIONS),
+        "humidity": humidity.astype(np.int8),
+        "cloud": cloud.astype(np.int8),
+        "uv": uv.astype(np.float32),
+        "precip_mm": precip.astype(np.float32),
+        "condition": _categorical(cond, CONDITIONS),
+        "pressure_mb": pressure.astype(np.float32),
+        "dew_point_c": dew.astype(np.float32),
+        "feelslike_c": feels.astype(np.float32),
+        "gust_kph": gust.astype(np.float32),
+        "is_day": is_day.astype(np.int8),
+        "will_it_rain": np.isin(cond, [CONDITIONS.index(c) for c in RAIN_CONDITIONS]).astype(np.int8),
+        "will_it_snow": np.isin(cond, [CONDITIONS.index(c) for c in SNOW_CONDITIONS]).astype(np.int8),
+        "vis_km": vis.astype(np.float32),
+        "season": _categorical(season_code, SEASONS),
+        "season_intensity": _categorical(intensity_code, SEASON_INTENSITIES),
+        "hemisphere": _categorical(south.astype(np.int8), HEMISPHERES),
+        "climate_zone": _lake_field(lakes["climate_zone"], j, CLIMATE_ZONES),
+        "region": _lake_field(lakes["region"], j),
+        "regional_pattern": _lake_field(lakes["regional_pattern"], j, REGIONAL_PATTERNS),
+        "latitude": lat,
+        "longitude": lakes["lng"].to_numpy(np.float64)[j],
+        "month": month,
+        "day_of_year": doy,
+        "lake_region": _lake_field(lakes["lake_region"], j),
+        "lake_type": _lake_field(lakes["type"], j),
+        "base_lake_name": _lake_field(lakes["base_lake"], j),
+    }
+    df = pd.DataFrame(frame)
+
+    # --- derived columns and labels (from the stored float32 values) ---------------------
+    df["estimated_water_temp_c"] = label.estimated_water_temp(
+        df["temp_c"].to_numpy(), month, lat, df["climate_zone"], df["regional_pattern"], df["hemisphere"],
+    ).astype(np.float32)
+    df["estimated_wave_height_m"] = label.estimated_wave_height(wind)
+    raw = label.raw_rule_score(df)
+    if label_noise > 0:
+        raw = raw + float(label_noise) * rng.normal(seed, _S_N_LABEL, idx)
+    score = label.round_to_half(raw)
+    df["paddle_score"] = score.astype(np.float32)
+    df["skill_level"] = pd.Categorical(label.skill_level(score), categories=list(SKILL_LEVELS))
+    df = df[list(COLUMNS)]
+    return df.astype({c: DTYPES[c] for c in COLUMNS if str(df[c].dtype) != DTYPES[c]})
+
+
+def generate_complete(*, seed: int, total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES,
+                      label_noise: float = 0.0, batch_rows: int = 400_000) -> pd.DataFrame:
+    """The complete synthetic table, built in batches of ``batch_rows`` (bounded peak memory)."""
+    started = time.perf_counter()
+    parts = []
+    for lo in range(0, int(total_rows), batch_rows):
+        hi = min(int(total_rows), lo + batch_rows)
+        parts.append(generate_rows(np.arange(lo, hi), seed=seed, total_rows=total_rows,
+                                   n_lakes=n_lakes, label_noise=label_noise))
+        logger.info("synthetic table: %d / %d rows", hi, total_rows)
+    df = pd.concat(parts, ignore_index=True) if len(parts) != 1 else parts[0]
+    logger.info("synthetic table built in %.1f s", time.perf_counter() - started)
+    return df

@@ -1,0 +1,91 @@
+"""The evaluate stage: held-out metrics, baselines, per-lake table, importances, external set."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import atomic
+
+log = logging.getLogger(__name__)
+
+
+def _scored_block(frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray, train_mean: float,
+                  safety_cfg: Any) -> dict[str, Any]:
+    """Metrics, per-lake table, baselines and post-safety metrics for one labelled set."""
+    from .evaluate import baselines, metrics, per_lake
+    from .safety import apply_safety
+
+    safe, _ = apply_safety(frame, pred, safety_cfg)
+    return {
+        "n": int(len(y)),
+        "metrics": metrics(y, pred),
+        "metrics_after_safety": metrics(y, np.asarray(safe, dtype=np.float64)),
+        "per_lake": per_lake(frame["lake"].astype(str).to_numpy(), y, pred),
+        "baselines": baselines(frame, train_mean),
+    }
+
+
+def _write_predictions(path: Path, frame: pd.DataFrame, pred: np.ndarray) -> Path:
+    out = frame.reset_index(drop=True).copy()
+    out["prediction"] = np.asarray(pred, dtype=np.float64)
+
+    def write(tmp: Path) -> None:
+        out.to_parquet(tmp, index=False)
+
+    return atomic.write_with(path, write)
+
+
+def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
+    from .evaluate import metrics, permutation_importance
+    from .features import feature_names
+    from .pipeline import objective_value
+
+    cfg, run, model = ctx.cfg, ctx.run, ctx.model
+    train_idx, val_idx, test_idx = ctx.parts["train"], ctx.parts["val"], ctx.parts["test"]
+    train_mean = float(np.mean(ctx.y[train_idx]))
+    t0 = time.perf_counter()
+    test_frame = ctx.frame.iloc[test_idx].reset_index(drop=True)
+    test_pred = model.predict(ctx.X[test_idx])
+    results: dict[str, Any] = {"test": _scored_block(test_frame, ctx.y[test_idx], test_pred, train_mean, cfg.safety)}
+    log.info("evaluate: test rmse %.4f, class accuracy %.3f (%s rows)",
+             results["test"]["metrics"]["rmse"], results["test"]["metrics"]["class_accuracy"], f"{len(test_idx):,}")
+    if len(val_idx):
+        results["val"] = {"n": int(len(val_idx)), "metrics": metrics(ctx.y[val_idx], model.predict(ctx.X[val_idx]))}
+    results["train_in_sample"] = {
+        "n": int(len(train_idx)),
+        "metrics": metrics(ctx.y[train_idx], model.predict(ctx.X[train_idx])),
+        "note": "in-sample (training rows): optimistic, never the headline",
+    }
+    results["cv"] = run.stage("fit")["detail"].get("cv")
+    names = feature_names(ctx.spec)
+    results["importance"] = {
+        "model": model.feature_importance(),
+        "permutation": permutation_importance(
+            model, ctx.X[test_idx], ctx.y[test_idx], names, max_rows=int(cfg.evaluation.permutation_max_rows),
+            repeats=int(cfg.evaluation.permutation_repeats), seed=int(cfg.seed)),
+    }
+    files = [_write_predictions(run.path / "predictions" / "test.parquet", test_frame, test_pred)]
+    if cfg.evaluation.external:
+        results["external"] = _external(ctx, cfg.evaluation.external, train_mean)
+    results["objective"] = {"name": cfg.evaluation.objective}
+    results["objective"]["value"] = objective_value(results, cfg.evaluation.objective)
+    results["evaluate_seconds"] = round(time.perf_counter() - t0, 3)
+    return results, files
+
+
+def _external(ctx: Any, path: str, train_mean: float) -> dict[str, Any]:
+    from .data import read_table
+    from .data.schema import TARGET
+    from .features import transform
+
+    frame = read_table(path, require_target=True)
+    pred = ctx.model.predict(transform(ctx.spec, frame))
+    block = _scored_block(frame, frame[TARGET].to_numpy(dtype=np.float64), pred, train_mean, ctx.cfg.safety)
+    log.info("evaluate: external set %s: rmse %.4f on %s rows", path, block["metrics"]["rmse"], f"{len(frame):,}")
+    return {"path": str(path), **block}

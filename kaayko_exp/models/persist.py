@@ -1,0 +1,62 @@
+"""Safe persistence of scikit-learn estimators with skops (never pickle).
+
+``skops.io.load`` only builds the types it is told to trust. We trust skops' own
+defaults plus the short, explicit list below (types our estimators contain that
+skops does not trust out of the box); a file naming any other type is refused
+before it is deserialised.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .. import atomic
+from ..errors import RunDirError
+
+#: Types beyond skops' defaults that kaayko's scikit-learn models legitimately contain.
+TRUSTED_TYPES: frozenset[str] = frozenset({
+    "numpy.dtype",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "functools.partial",  # histgb keeps partial(check_array, ...); the wrapped function is vetted separately
+    "sklearn.utils.validation.check_array",
+})
+
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def dump(estimator: Any, path: str | Path) -> Path:
+    """Write ``estimator`` to ``path`` with skops, atomically."""
+    import skops.io as sio
+
+    data = sio.dumps(estimator)
+    return atomic.write_bytes(path, data)
+
+
+def load(path: str | Path) -> Any:
+    """Load a skops file, refusing pickles, non-skops files and any type outside the allow-list."""
+    import skops.io as sio
+
+    path = Path(path)
+    data = path.read_bytes()
+    if data[:1] == b"\x80" or not data.startswith(_ZIP_MAGIC):
+        raise RunDirError(
+            f"{path} is not a skops file (it looks like {'a pickle' if data[:1] == b'\\x80' else 'something else'}). "
+            "kaayko never loads pickles: they can run arbitrary code. Retrain, or restore the file the run wrote."
+        )
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as exc:  # a damaged zip / schema
+        raise RunDirError(f"{path} is not a readable skops file ({exc}). Restore it or retrain.") from exc
+    refused = sorted(set(untrusted) - TRUSTED_TYPES)
+    if refused:
+        raise RunDirError(
+            f"{path} contains type(s) kaayko does not trust: {', '.join(refused)}. Loading it could run foreign "
+            "code, so it is refused. Use a model file written by kaayko-exp, or retrain."
+        )
+    try:
+        return sio.loads(data, trusted=list(untrusted))
+    except Exception as exc:
+        raise RunDirError(f"{path} could not be loaded by skops ({exc}); it may come from another scikit-learn "
+                          "version. Install the versions in model.json, or retrain.") from exc

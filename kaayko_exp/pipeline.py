@@ -1,0 +1,331 @@
+"""The stage sequence of one training run.
+
+``dataset → features → split → fit → evaluate → report → export``. Each stage
+reads the previous stages' products (kept in a :class:`Context`) and writes its
+own into the run directory, recorded in the manifest. On resume, stages the
+manifest marks done are not run again: their products are reloaded from the
+verified artifacts, and a half-finished fit continues from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from . import atomic
+from .checkpoints import PipelineHooks
+from .errors import RunDirError
+from .interrupts import RunInterrupted, interruptible
+from .rundir import STAGES, RunDir, kill_point
+
+log = logging.getLogger(__name__)
+
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+
+
+@dataclass
+class Context:
+    """In-memory products of the stages of one run."""
+
+    cfg: DictConfig
+    run: RunDir
+    hooks: PipelineHooks
+    frame: Optional[pd.DataFrame] = None
+    info: dict[str, Any] = field(default_factory=dict)
+    spec: Any = None
+    X: Optional[np.ndarray] = None
+    y: Optional[np.ndarray] = None
+    parts: dict[str, np.ndarray] = field(default_factory=dict)
+    model: Any = None
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- dataset
+def _frame_hash(frame: pd.DataFrame) -> str:
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()
+
+
+def _load_frame(ctx: Context) -> dict[str, Any]:
+    from .data import load_dataset
+
+    cfg = ctx.cfg
+    frame, info = load_dataset(cfg.data, cfg.sample_size, seed=cfg.seed, cache_dir=cfg.cache_dir)
+    ctx.frame, ctx.info = frame, info
+    return info
+
+
+def run_dataset(ctx: Context) -> dict[str, Any]:
+    info = _load_frame(ctx)
+    digest = _frame_hash(ctx.frame)
+    ctx.run.manifest["data"] = {
+        "source": info.get("source"), "path": info.get("path"), "rows": int(len(ctx.frame)),
+        "fingerprint": info.get("fingerprint"), "frame_sha256": digest,
+    }
+    log.info("dataset: %s rows from %s", f"{len(ctx.frame):,}", info.get("source"))
+    return {"info": info, "frame_sha256": digest}
+
+
+def load_dataset_stage(ctx: Context) -> None:
+    _load_frame(ctx)
+    expected = ctx.run.stage("dataset")["detail"].get("frame_sha256")
+    if expected and _frame_hash(ctx.frame) != expected:
+        raise RunDirError(
+            f"{ctx.run.path}: the dataset rebuilt for this resume differs from the one the run started with "
+            "(its content hash changed: the data files or the generator changed since). Resuming would mix "
+            "two datasets, so it is refused. Restore the original data, or start a fresh run."
+        )
+
+
+# ---------------------------------------------------------------------------- features
+def run_features(ctx: Context) -> dict[str, Any]:
+    from .features import build_spec, feature_names
+
+    ctx.spec = build_spec(ctx.cfg.features, ctx.frame)
+    path = ctx.run.path / "features" / "feature_spec.json"
+    ctx.spec.save(path)
+    ctx.run.record("features", [path])
+    _matrix(ctx)
+    names = feature_names(ctx.spec)
+    log.info("features: %d columns (%s set)", len(names), ctx.cfg.features.name)
+    return {"n_features": len(names), "names": names}
+
+
+def _matrix(ctx: Context) -> None:
+    from .data.schema import TARGET
+    from .features import transform
+
+    ctx.X = transform(ctx.spec, ctx.frame)
+    ctx.y = ctx.frame[TARGET].to_numpy(dtype=np.float64)
+
+
+def load_features(ctx: Context) -> None:
+    from .features import FeatureSpec
+
+    ctx.run.verify(["features"])
+    ctx.spec = FeatureSpec.load(ctx.run.path / "features" / "feature_spec.json")
+    _matrix(ctx)
+
+
+# ---------------------------------------------------------------------------- split
+def run_split(ctx: Context) -> dict[str, Any]:
+    from .splits import split_rows
+
+    parts = split_rows(ctx.frame, ctx.cfg.split, ctx.cfg.seed)
+    codes = np.full(len(ctx.frame), -1, dtype=np.int8)
+    for name, code in SPLIT_CODES.items():
+        codes[np.asarray(parts[name], dtype=np.int64)] = code
+    path = ctx.run.path / "split" / "assignment.npy"
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.save(fh, codes, allow_pickle=False)
+
+    atomic.write_with(path, write)
+    ctx.run.record("split", [path])
+    ctx.parts = {k: np.asarray(parts[k], dtype=np.int64) for k in SPLIT_CODES}
+    sizes = {k: int(len(v)) for k, v in ctx.parts.items()}
+    log.info("split: %s (train %s, val %s, test %s rows)", ctx.cfg.split.name,
+             f"{sizes['train']:,}", f"{sizes['val']:,}", f"{sizes['test']:,}")
+    return {"sizes": sizes, "description": parts.get("description", {})}
+
+
+def load_split(ctx: Context) -> None:
+    ctx.run.verify(["split"])
+    codes = np.load(ctx.run.path / "split" / "assignment.npy", allow_pickle=False)
+    ctx.parts = {k: np.flatnonzero(codes == c) for k, c in SPLIT_CODES.items()}
+
+
+# ---------------------------------------------------------------------------- fit
+def _fit_one(ctx: Context, train_idx: np.ndarray, val_idx: np.ndarray, key: str) -> Any:
+    from .models import build_model
+
+    model = build_model(ctx.cfg.model, seed=ctx.cfg.seed, n_jobs=ctx.cfg.n_jobs, n_rows=len(train_idx))
+    X_val = ctx.X[val_idx] if len(val_idx) else None
+    y_val = ctx.y[val_idx] if len(val_idx) else None
+    return model.fit(ctx.X[train_idx], ctx.y[train_idx], spec=ctx.spec, hooks=ctx.hooks,
+                     X_val=X_val, y_val=y_val, key=key)
+
+
+def _cross_validate(ctx: Context) -> Optional[dict[str, Any]]:
+    from .evaluate import metrics
+    from .splits import cv_folds
+
+    k = int(ctx.cfg.evaluation.cv_folds)
+    if k < 2:
+        return None
+    pool = np.concatenate([ctx.parts["train"], ctx.parts["val"]])
+    groups = ctx.frame["lake"].to_numpy()[pool]
+    detail = ctx.run.stage("fit")["detail"]
+    done = {f["fold"]: f for f in detail.get("cv_folds", [])}
+    for i, (tr, va) in enumerate(cv_folds(groups, k, ctx.cfg.seed)):
+        if i in done:
+            log.info("cv: fold %d/%d already done (%s)", i + 1, k, "kept from the manifest")
+            continue
+        log.info("cv: fold %d/%d: fitting on %s rows", i + 1, k, f"{len(tr):,}")
+        model = _fit_one(ctx, pool[tr], np.empty(0, dtype=np.int64), key=f"cv/fold{i}")
+        m = metrics(ctx.y[pool[va]], model.predict(ctx.X[pool[va]]))
+        done[i] = {"fold": i, "metrics": m, "n_train": int(len(tr)), "n_val": int(len(va))}
+        ctx.run.update_detail("fit", cv_folds=[done[j] for j in sorted(done)])
+        ctx.run.drop_checkpoints(f"cv/fold{i}")
+        log.info("cv: fold %d/%d rmse %.4f", i + 1, k, m["rmse"])
+        kill_point(f"cv-fold-{i}")
+    folds = [done[j] for j in sorted(done)]
+    names = folds[0]["metrics"].keys()
+    summary = {
+        "mean": {n: float(np.mean([f["metrics"][n] for f in folds])) for n in names},
+        "std": {n: float(np.std([f["metrics"][n] for f in folds])) for n in names},
+    }
+    return {"k": k, "folds": folds, **summary}
+
+
+def run_fit(ctx: Context) -> dict[str, Any]:
+    cv = _cross_validate(ctx)
+    t0 = time.perf_counter()
+    log.info("fit: %s on %s rows", ctx.cfg.model.name, f"{len(ctx.parts['train']):,}")
+    ctx.model = _fit_one(ctx, ctx.parts["train"], ctx.parts["val"], key="fit")
+    model_dir = ctx.run.path / "model"
+    files = ctx.model.save(model_dir)
+    ctx.run.record("fit", files)
+    return {"cv": cv, "fit_seconds": round(time.perf_counter() - t0, 3), "model_family": ctx.model.family}
+
+
+def load_fit(ctx: Context) -> None:
+    from .models import load_model
+
+    ctx.run.verify(["fit"])
+    ctx.model = load_model(ctx.run.path / "model")
+
+
+# ---------------------------------------------------------------------------- evaluate
+def run_evaluate(ctx: Context) -> dict[str, Any]:
+    from .evaluation_stage import evaluate_run
+
+    results, files = evaluate_run(ctx)
+    ctx.results = results
+    path = ctx.run.path / "evaluate" / "results.json"
+    atomic.write_json(path, results)
+    ctx.run.record("evaluate", [*files, path])
+    return {"objective": results["objective"]}
+
+
+def load_evaluate(ctx: Context) -> None:
+    import json
+
+    ctx.run.verify(["evaluate"])
+    ctx.results = json.loads((ctx.run.path / "evaluate" / "results.json").read_text())
+
+
+# ---------------------------------------------------------------------------- report
+def run_report(ctx: Context) -> dict[str, Any]:
+    from .report import write_report
+
+    files = write_report(ctx.run, ctx.cfg, ctx.results)
+    ctx.run.record("report", files)
+    return {"files": [ctx.run.rel(f) for f in files]}
+
+
+# ---------------------------------------------------------------------------- export
+def run_export(ctx: Context) -> dict[str, Any]:
+    from .safety import safety_config_dict
+
+    model_dir = ctx.run.path / "model"
+    ctx.spec.save(model_dir / "feature_spec.json")
+    atomic.write_json(model_dir / "safety.json", safety_config_dict(ctx.cfg.safety))
+    files = sorted(p for p in model_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+    ctx.run.record("export", files)
+    return {"files": [ctx.run.rel(f) for f in files]}
+
+
+def _noop(ctx: Context) -> None:
+    return None
+
+
+StageFn = Callable[[Context], Any]
+STAGE_FUNCTIONS: dict[str, tuple[StageFn, StageFn]] = {
+    "dataset": (run_dataset, load_dataset_stage),
+    "features": (run_features, load_features),
+    "split": (run_split, load_split),
+    "fit": (run_fit, load_fit),
+    "evaluate": (run_evaluate, load_evaluate),
+    "report": (run_report, _noop),
+    "export": (run_export, _noop),
+}
+# Stages whose products later stages need in memory (loaded on resume only when needed).
+_NEEDS = {"features": {"dataset"}, "split": {"dataset"}, "fit": {"features", "split"},
+          "evaluate": {"features", "split", "fit"}, "report": {"evaluate"}, "export": {"features"}}
+
+
+def _required(pending: list[str]) -> set[str]:
+    need: set[str] = set()
+    todo = [n for p in pending for n in _NEEDS.get(p, ())]
+    while todo:
+        n = todo.pop()
+        if n not in need:
+            need.add(n)
+            todo.extend(_NEEDS.get(n, ()))
+    return need
+
+
+def objective_value(results: dict[str, Any], name: str) -> float:
+    """``<set>_<metric>`` (e.g. ``test_rmse``, ``cv_rmse``, ``val_mae``) from evaluation results."""
+    where, _, metric = name.partition("_")
+    block = results.get("cv") if where == "cv" else results.get(where)
+    values = (block or {}).get("mean" if where == "cv" else "metrics", {})
+    return float(values[metric])
+
+
+def execute(cfg: DictConfig, run: RunDir) -> float:
+    """Run every stage the manifest does not mark done; return the configured objective."""
+    hooks = PipelineHooks(run, cfg.checkpointing)
+    ctx = Context(cfg=cfg, run=run, hooks=hooks)
+    pending = [s for s in STAGES if not run.stage_done(s)]
+    for name in STAGES:
+        if name not in pending and name in _required(pending):
+            log.info("%s: done earlier, reloading its verified products", name)
+            STAGE_FUNCTIONS[name][1](ctx)
+    current = None
+    t0 = time.perf_counter()
+    try:
+        with interruptible(hooks):
+            for name in pending:
+                current, t0 = name, time.perf_counter()
+                run.start_stage(name)
+                kill_point(f"stage-{name}-start")
+                detail = STAGE_FUNCTIONS[name][0](ctx) or {}
+                kill_point(f"stage-{name}-before-done")
+                run.finish_stage(name, time.perf_counter() - t0, detail)
+            current = None
+    except RunInterrupted as exc:
+        if current:
+            run.interrupt_stage(current, time.perf_counter() - t0)
+        run.set_status("interrupted", stage=current, signal=exc.signal_name)
+        log.warning("interrupted during %s; resume with: python train.py resume=%s", current, run.path)
+        raise
+    except BaseException as exc:
+        if current:
+            run.interrupt_stage(current, time.perf_counter() - t0, status="failed")
+        run.set_status("failed", stage=current, error=f"{type(exc).__name__}: {exc}")
+        raise
+    run.set_status("completed")
+    return objective_value(ctx.results, cfg.evaluation.objective)
+
+
+def resolved_config(cfg: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def config_hash(cfg: DictConfig) -> str:
+    import json
+
+    data = resolved_config(cfg)
+    data.pop("resume", None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,0 +1,242 @@
+"""The report's figures: predicted vs actual, residuals by lake, feature importance, confusion matrix.
+
+Each ``plot_*`` function draws one PNG with matplotlib's Agg backend (imported
+inside the function, so importing this module stays cheap) and writes it
+atomically. :func:`make_plots` draws all of them for a run and returns the paths.
+Inputs are the test predictions (``predictions/test.parquet``: the input columns
+plus ``prediction``) and the evaluation results' importance block.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+from . import atomic
+
+log = logging.getLogger(__name__)
+
+LABEL = "paddle_score"
+LAKE = "lake"
+PREDICTION = "prediction"
+GRID = np.arange(1.0, 5.01, 0.5)  # the nine classes 1.0 … 5.0
+MAX_SCATTER_POINTS = 200_000
+DPI = 110
+
+PREDICTED_VS_ACTUAL = "predicted_vs_actual.png"
+RESIDUALS_BY_LAKE = "residuals_by_lake.png"
+FEATURE_IMPORTANCE = "feature_importance.png"
+CONFUSION_MATRIX = "confusion_matrix.png"
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    plt = _pyplot()
+    try:
+        atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _classes(values: np.ndarray) -> np.ndarray:
+    """Class index 0…8 of scores rounded to the 0.5 grid and clipped to 1–5."""
+    clipped = np.clip(np.asarray(values, dtype=np.float64), 1.0, 5.0)
+    return np.rint(clipped * 2.0).astype(np.int64) - 2
+
+
+# ---------------------------------------------------------------------------- predicted vs actual
+def plot_predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, path: Path, *, seed: int = 0) -> Path:
+    """Hexbin of predictions against jittered labels (the labels sit on the 0.5 grid), with y = x."""
+    plt = _pyplot()
+    actual = np.asarray(actual, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    if len(actual) > MAX_SCATTER_POINTS:
+        keep = rng.choice(len(actual), MAX_SCATTER_POINTS, replace=False)
+        actual, predicted = actual[keep], predicted[keep]
+    jittered = actual + rng.uniform(-0.18, 0.18, size=len(actual))
+    lo = min(0.75, float(np.nanmin(predicted)) - 0.1) if len(predicted) else 0.75
+    hi = max(5.25, float(np.nanmax(predicted)) + 0.1) if len(predicted) else 5.25
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    if len(actual):
+        hb = ax.hexbin(jittered, predicted, gridsize=60, bins="log", mincnt=1, cmap="viridis",
+                       extent=(0.75, 5.25, lo, hi))
+        fig.colorbar(hb, ax=ax, label="rows (log scale)")
+    ax.plot([lo, hi], [lo, hi], color="crimson", lw=1.2, ls="--", label="y = x (perfect)")
+    ax.set_xlim(0.75, 5.25)
+    ax.set_ylim(lo, hi)
+    ax.set_xticks(GRID)
+    ax.set_xlabel("actual paddle score (jittered ±0.18 around the 0.5 grid)")
+    ax.set_ylabel("predicted paddle score")
+    ax.set_title(f"Predicted vs actual, held-out test set ({len(actual):,} rows)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------- residuals by lake
+def plot_residuals_by_lake(lakes: np.ndarray, actual: np.ndarray, predicted: np.ndarray, path: Path,
+                           *, top: int = 25) -> Path:
+    """Box plot of residuals (prediction − label) for the ``top`` lakes with most test rows."""
+    import pandas as pd
+
+    plt = _pyplot()
+    resid = np.asarray(predicted, dtype=np.float64) - np.asarray(actual, dtype=np.float64)
+    frame = pd.DataFrame({"lake": pd.Series(lakes).astype(str).to_numpy(), "resid": resid})
+    counts = frame["lake"].value_counts()
+    chosen = counts.index[:top].tolist()
+    groups = {name: grp.to_numpy() for name, grp in frame[frame["lake"].isin(chosen)].groupby("lake")["resid"]}
+    chosen = chosen[::-1]  # most rows at the top
+    height = max(3.0, 0.32 * len(chosen) + 1.5)
+    fig, ax = plt.subplots(figsize=(8.0, height))
+    if chosen:
+        ax.boxplot([groups[name] for name in chosen], orientation="horizontal", showfliers=False, widths=0.6,
+                   patch_artist=True, boxprops={"facecolor": "#9ecae1", "edgecolor": "#3182bd"},
+                   medianprops={"color": "#08306b"})
+        ax.set_yticks(range(1, len(chosen) + 1))
+        ax.set_yticklabels([f"{_short(name)} (n={int(counts[name]):,})" for name in chosen], fontsize=8)
+    ax.axvline(0.0, color="crimson", lw=1.0, ls="--")
+    ax.set_xlabel("residual: predicted − actual (whiskers 1.5 IQR, outliers hidden)")
+    shown = f"top {len(chosen)} of {len(counts)} lakes by rows" if len(counts) > len(chosen) else f"{len(chosen)} lakes"
+    ax.set_title(f"Residuals by lake, held-out test set ({shown})")
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+def _short(name: str, width: int = 32) -> str:
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+# ---------------------------------------------------------------------------- feature importance
+def importance_values(block: Any) -> Optional[dict[str, tuple[float, float]]]:
+    """``{feature: (value, std)}`` from an importance mapping, or None when there is none.
+
+    Accepts ``{name: value}``, ``{name: {"mean": m, "std": s}}`` or
+    ``{"names": [...], "mean"/"importances": [...], "std": [...]}``.
+    """
+    if not block:
+        return None
+    if isinstance(block, Mapping) and "names" in block:
+        names = list(block["names"])
+        vals = block.get("mean", block.get("importances", block.get("values")))
+        stds = block.get("std") or [0.0] * len(names)
+        return {str(n): (float(v), float(s)) for n, v, s in zip(names, vals, stds)}
+    out: dict[str, tuple[float, float]] = {}
+    for name, value in dict(block).items():
+        if isinstance(value, Mapping):
+            mean = value.get("mean", value.get("importance", value.get("value")))
+            out[str(name)] = (float(mean), float(value.get("std", 0.0) or 0.0))
+        elif value is not None:
+            out[str(name)] = (float(value), 0.0)
+    return out or None
+
+
+def top_features(values: Optional[dict[str, tuple[float, float]]], top: int) -> list[tuple[str, float, float]]:
+    if not values:
+        return []
+    ranked = sorted(values.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    return [(name, v, s) for name, (v, s) in ranked[:top]]
+
+
+def plot_importance(importance: Mapping[str, Any], path: Path, *, top: int = 20) -> Path:
+    """Two horizontal bar charts: the model's own importance and permutation importance."""
+    plt = _pyplot()
+    panels = [("model's own importance", importance_values(importance.get("model")), "#3182bd"),
+              ("permutation importance (RMSE increase)", importance_values(importance.get("permutation")), "#e6550d")]
+    longest = max([len(top_features(v, top)) for _, v, _ in panels] + [1])
+    fig, axes = plt.subplots(1, 2, figsize=(12.0, max(3.0, 0.3 * longest + 1.5)))
+    for ax, (title, values, colour) in zip(axes, panels):
+        rows = top_features(values, top)
+        ax.set_title(title)
+        if not rows:
+            ax.text(0.5, 0.5, "not available for this model", ha="center", va="center", transform=ax.transAxes,
+                    color="grey")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
+        rows = rows[::-1]
+        pos = np.arange(len(rows))
+        stds = [s for _, _, s in rows]
+        ax.barh(pos, [v for _, v, _ in rows], xerr=stds if any(stds) else None, color=colour, alpha=0.85,
+                error_kw={"elinewidth": 0.8, "ecolor": "black"})
+        ax.set_yticks(pos)
+        ax.set_yticklabels([_short(n, 28) for n, _, _ in rows], fontsize=8)
+        ax.axvline(0.0, color="black", lw=0.6)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"Feature importance (top {top})")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------- confusion matrix
+def confusion(actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """9×9 counts: rows the true class, columns the rounded, clipped prediction."""
+    t, p = _classes(actual), _classes(predicted)
+    n = len(GRID)
+    return np.bincount(t * n + p, minlength=n * n).reshape(n, n)
+
+
+def plot_confusion(actual: np.ndarray, predicted: np.ndarray, path: Path) -> Path:
+    """The confusion matrix on the 0.5 grid, normalised per true class and annotated."""
+    plt = _pyplot()
+    counts = confusion(actual, predicted)
+    totals = counts.sum(axis=1, keepdims=True)
+    share = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=np.float64), where=totals > 0)
+    fig, ax = plt.subplots(figsize=(7.6, 6.6))
+    im = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(im, ax=ax, label="share of the true class")
+    labels = [f"{g:.1f}" for g in GRID]
+    ax.set_xticks(range(len(GRID)))
+    ax.set_xticklabels(labels)
+    ax.set_yticks(range(len(GRID)))
+    ax.set_yticklabels([f"{lab} (n={int(t):,})" for lab, t in zip(labels, totals[:, 0])], fontsize=8)
+    for i in range(len(GRID)):
+        for j in range(len(GRID)):
+            if totals[i, 0] == 0 or counts[i, j] == 0:
+                continue
+            pct = 100 * share[i, j]
+            ax.text(j, i, "<1" if pct < 0.5 else f"{pct:.0f}", ha="center", va="center", fontsize=8,
+                    color="white" if share[i, j] > 0.55 else "black")
+    ax.set_xlabel("predicted class (rounded to 0.5, clipped to 1–5)")
+    ax.set_ylabel("true class")
+    acc = np.trace(counts) / max(int(counts.sum()), 1)
+    ax.set_title(f"Class confusion, % of each true class (accuracy {acc:.3f})")
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------- all of them
+def make_plots(run_path: Path, results: Mapping[str, Any], out_dir: Path, *, seed: int = 0) -> list[Path]:
+    """Draw every plot for a run; return the written paths.
+
+    Plots from the test predictions are skipped (with a warning) when
+    ``predictions/test.parquet`` is missing; the importance plot needs only ``results``.
+    """
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+    pred_path = Path(run_path) / "predictions" / "test.parquet"
+    if pred_path.is_file():
+        import pandas as pd
+
+        frame = pd.read_parquet(pred_path, columns=[LAKE, LABEL, PREDICTION])
+        actual = frame[LABEL].to_numpy(dtype=np.float64)
+        predicted = frame[PREDICTION].to_numpy(dtype=np.float64)
+        written.append(plot_predicted_vs_actual(actual, predicted, out_dir / PREDICTED_VS_ACTUAL, seed=seed))
+        written.append(plot_residuals_by_lake(frame[LAKE].to_numpy(), actual, predicted,
+                                              out_dir / RESIDUALS_BY_LAKE))
+        written.append(plot_confusion(actual, predicted, out_dir / CONFUSION_MATRIX))
+    else:
+        log.warning("report: %s is missing; the prediction plots are skipped", pred_path)
+    written.append(plot_importance(results.get("importance") or {}, out_dir / FEATURE_IMPORTANCE))
+    return written

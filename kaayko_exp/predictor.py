@@ -1,0 +1,409 @@
+"""Score weather rows with a trained run: the object behind predict.py, HTTP and the Python API.
+
+``Predictor.load(run_dir)`` opens a run directory, refuses it unless its export
+stage is done and its package versions are compatible, checks the sha256 of every
+export artifact against the manifest BEFORE anything is deserialised, then loads
+the FeatureSpec, the safety config and the model (XGBoost UBJ/JSON or skops; never
+pickle). Features are rebuilt with :func:`kaayko_exp.features.transform`, the
+function the training pipeline used, so serving computes exactly what training did.
+
+Outputs per row: ``paddle_score`` (model, 0.5 grid, clipped 1-5), ``raw_score``
+(unrounded model output), ``safety_score`` (after the safety layer),
+``skill_level`` (of the safety score), ``warnings`` (list of texts), plus ``lake`` /
+``datetime`` when the input has them. Input policy: see :mod:`kaayko_exp.requests`.
+
+Two paths give identical numbers (tested): :meth:`Predictor.predict` for frames
+(vectorised) and :meth:`Predictor.predict_one` for one dict, which never touches
+pandas so that one row costs little more than the model itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .data import schema
+from .data.label import round_to_half
+from .errors import PredictionInputError, RunDirError
+from .requests import InputPlan, validate_frame, validate_row
+from .safety import SafetyLayer, _half
+
+log = logging.getLogger(__name__)
+
+OUTPUT_COLUMNS = ("paddle_score", "raw_score", "safety_score", "skill_level", "warnings")
+_LEVELS = schema.SKILL_LEVELS  # Expert Only, Advanced, Intermediate, Beginner
+
+
+def _package_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _major(version: Any) -> int | None:
+    try:
+        return int(str(version).split(".")[0])
+    except (TypeError, ValueError):
+        return None
+
+
+def _libraries_of(model_name: str | None) -> tuple[str, ...]:
+    """The libraries whose on-disk format a model of this kind depends on."""
+    if model_name == "xgboost":
+        return ("xgboost",)
+    if model_name == "rule":
+        return ()
+    if model_name in (None, "ensemble"):
+        return ("xgboost", "scikit-learn")
+    return ("scikit-learn",)
+
+
+def check_versions(path: Path, manifest: Mapping[str, Any]) -> None:
+    """Refuse a run written by an incompatible major version of kaayko-exp or of its model library."""
+    from importlib import metadata
+
+    saved = manifest.get("package") or {}
+    problems = []
+    ours = saved.get("kaayko-exp", saved.get("kaayko_exp"))
+    if _major(ours) is not None and _major(ours) != _major(_package_version()):
+        problems.append(f"kaayko-exp {ours} (this is {_package_version()})")
+    model_name = ((manifest.get("config") or {}).get("choices") or {}).get("model")
+    for lib in _libraries_of(model_name):
+        then = saved.get(lib)
+        try:
+            now = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            now = None
+        if _major(then) is not None and _major(now) is not None and _major(then) != _major(now):
+            problems.append(f"{lib} {then} (installed: {now})")
+    if problems:
+        raise RunDirError(
+            f"{path} was written by {', '.join(problems)}: a different major version, whose saved "
+            "formats are not guaranteed to load or to predict the same. Use the versions recorded in its "
+            "manifest.json (package), or retrain the run with the installed versions."
+        )
+
+
+def _level(score: float) -> str:
+    return _LEVELS[(score >= 2.5) + (score >= 3.5) + (score >= 4.5)]
+
+
+class Predictor:
+    """A verified, loaded run ready to score rows."""
+
+    def __init__(self, *, model: Any, spec: Any, safety: SafetyLayer, run: Any = None,
+                 report: Mapping[str, Any] | None = None):
+        from .features import transform
+
+        self.model = model
+        self.spec = spec
+        self.safety = safety
+        self.run = run
+        self.report = dict(report or {})
+        self._transform = transform
+        self._booster = getattr(model, "booster", None)
+        self.plan = InputPlan(list(spec.required_columns) + list(safety.columns))
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, run_dir: str | Path, safety: Any = None) -> "Predictor":
+        """Open, verify and load the exported model of ``run_dir``.
+
+        ``safety``: None uses the run's own ``model/safety.json``; a SafetyConfig /
+        mapping (e.g. the ``off`` group) replaces it.
+        """
+        from .rundir import RunDir
+
+        run = RunDir.open(run_dir)
+        export = (run.manifest.get("stages") or {}).get("export") or {}
+        if export.get("status") != "done":
+            raise RunDirError(
+                f"{run.path} has no exported model yet (export stage: {export.get('status', 'absent')}, run "
+                f"status: {run.manifest.get('status')}). Finish the run with `python train.py resume={run.path}` "
+                "and predict from it afterwards."
+            )
+        check_versions(run.path, run.manifest)
+        recorded = {a["path"] for a in export.get("artifacts", [])}
+        for needed in ("model/feature_spec.json", "model/safety.json"):
+            if needed not in recorded:
+                raise RunDirError(
+                    f"{run.path}: the manifest's export stage does not record {needed}, so the run cannot be "
+                    "served safely. Re-export it with `python -m kaayko_exp.runs repair` and a resume, or retrain."
+                )
+        model_dir = run.path / "model"
+        stray = sorted(p.relative_to(run.path).as_posix() for p in model_dir.rglob("*")
+                       if p.is_file() and not p.name.startswith(".")
+                       and p.relative_to(run.path).as_posix() not in recorded)
+        if stray:
+            raise RunDirError(
+                f"{run.path}: {', '.join(stray)} in model/ is not recorded in the manifest, so it cannot be "
+                "verified and will not be loaded. Remove it (it was not written by the run) and try again."
+            )
+        run.verify(["export"])  # sha256 of every export artifact, before anything is deserialised
+        report = cls._verified_report(run)
+
+        from .features import FeatureSpec
+        from .models import load_model
+
+        spec = FeatureSpec.load(model_dir / "feature_spec.json")
+        if safety is None:
+            safety = json.loads((model_dir / "safety.json").read_text(encoding="utf-8"))
+        layer = safety if isinstance(safety, SafetyLayer) else SafetyLayer(safety)
+        model = load_model(model_dir)
+        log.info("loaded run %s (%s model, safety %s)", run.manifest.get("run_id"),
+                 cls._choice(run, "model"), layer.name)
+        return cls(model=model, spec=spec, safety=layer, run=run, report=report)
+
+    @staticmethod
+    def _choice(run: Any, group: str) -> Any:
+        return ((run.manifest.get("config") or {}).get("choices") or {}).get(group)
+
+    @staticmethod
+    def _verified_report(run: Any) -> dict[str, Any]:
+        arts = [a for a in (run.manifest["stages"].get("report") or {}).get("artifacts", [])
+                if a["path"] == "report.json"]
+        if not arts or run.manifest["stages"]["report"].get("status") != "done":
+            return {}
+        try:
+            path = run.verify_file(arts[0])
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (RunDirError, ValueError) as exc:
+            log.warning("report.json not used: %s", exc)
+            return {}
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def run_id(self) -> str | None:
+        return None if self.run is None else self.run.manifest.get("run_id")
+
+    @property
+    def model_name(self) -> str | None:
+        return None if self.run is None else self._choice(self.run, "model")
+
+    def feature_names(self) -> list[str]:
+        from .features import feature_names
+
+        return list(feature_names(self.spec))
+
+    def info(self) -> dict[str, Any]:
+        """What GET /model reports: run id, model, metrics, feature list, inputs, safety."""
+        choices = {} if self.run is None else dict((self.run.manifest.get("config") or {}).get("choices") or {})
+        test = self.report.get("test") if isinstance(self.report.get("test"), Mapping) else {}
+        return {
+            "run_id": self.run_id,
+            "model": self.model_name,
+            "choices": choices,
+            "metrics": self.report.get("metrics") or test.get("metrics"),
+            "metrics_after_safety": self.report.get("metrics_after_safety") or test.get("metrics_after_safety"),
+            "features": self.feature_names(),
+            "required_columns": list(self.plan.needed),
+            "safety": {"name": self.safety.name, "enabled": self.safety.enabled},
+            "package": None if self.run is None else self.run.manifest.get("package"),
+        }
+
+    # ------------------------------------------------------------------ scoring
+    def _raw(self, X: np.ndarray) -> np.ndarray:
+        if self._booster is not None:
+            return np.asarray(self._booster.inplace_predict(X), dtype=np.float64).reshape(-1)
+        return np.asarray(self.model.predict(X), dtype=np.float64).reshape(-1)
+
+    def predict(self, frame: Any, offset: int = 0) -> Any:
+        """Score a DataFrame (or a list of dicts / a column mapping); one output row per input row.
+
+        ``offset`` is the position of this batch in a larger input (for error messages).
+        """
+        import pandas as pd
+
+        if not isinstance(frame, pd.DataFrame):
+            frame = pd.DataFrame(list(frame) if not isinstance(frame, Mapping) else frame)
+        clean = validate_frame(frame, self.plan, offset)
+        n = len(clean)
+        raw = self._raw(self._transform(self.spec, clean)) if n else np.zeros(0)
+        safe, warnings = self.safety.apply_arrays(clean, raw)
+        out: dict[str, Any] = {c: clean[c].to_numpy() for c in schema.ID_COLUMNS if c in clean.columns}
+        out["paddle_score"] = round_to_half(raw)
+        out["raw_score"] = raw
+        out["safety_score"] = safe
+        levels = (safe >= 2.5).astype(np.int8) + (safe >= 3.5) + (safe >= 4.5)
+        out["skill_level"] = pd.Categorical.from_codes(levels, categories=list(_LEVELS), ordered=True)
+        out["warnings"] = warnings
+        return pd.DataFrame(out)
+
+    def predict_one(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Score one row given as a dict (no pandas on this path)."""
+        clean = validate_row(row, self.plan)
+        X = self._transform(self.spec, {k: np.asarray([v]) for k, v in clean.items()})
+        raw = float(self._raw(X)[0])
+        safe, warnings, _ = self.safety.apply_one(clean, raw)
+        out: dict[str, Any] = {c: clean[c] for c in schema.ID_COLUMNS if c in clean}
+        out.update(paddle_score=_half(raw), raw_score=raw, safety_score=safe, skill_level=_level(safe),
+                   warnings=warnings)
+        return out
+
+    def predict_many(self, rows: Sequence[Any]) -> list[dict[str, Any]]:
+        """Score a list of dicts (HTTP lists): each row validated as in :meth:`predict_one`, scored at once."""
+        import pandas as pd
+
+        clean = [validate_row(r, self.plan, index=i) for i, r in enumerate(rows)]
+        if not clean:
+            return []
+        frame = pd.DataFrame(clean)
+        result = self.predict(frame)
+        records = result.astype({"skill_level": object}).to_dict(orient="records")
+        for r in records:
+            for k in ("paddle_score", "raw_score", "safety_score"):
+                r[k] = float(r[k])
+        return records
+
+    def explain(self, row: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """``predict_one`` plus the safety adjustments that applied (for the CLI's advice text)."""
+        result = self.predict_one(row)
+        _, _, reasons = self.safety.apply_one(validate_row(row, self.plan), result["raw_score"])
+        return result, reasons
+
+
+def advice(result: Mapping[str, Any], reasons: Sequence[str] = ()) -> str:
+    """Human-readable advice for one scored row."""
+    score, model = result["safety_score"], result["paddle_score"]
+    lines = [f"Paddle score {score:.1f} / 5 ({result['skill_level']})"]
+    if score != model or reasons:
+        lines.append(f"  model score {model:.1f} (raw {result['raw_score']:.3f}); lowered by the safety layer for: "
+                     + (", ".join(reasons) if reasons else "hazards"))
+    else:
+        lines.append(f"  model score {model:.1f} (raw {result['raw_score']:.3f}); no safety adjustment")
+    tips = {
+        "Beginner": "Good conditions: suitable for beginners.",
+        "Intermediate": "Fair conditions: some paddling experience recommended.",
+        "Advanced": "Challenging conditions: for confident, experienced paddlers.",
+        "Expert Only": "Poor or hazardous conditions: experts only, or stay ashore.",
+    }
+    lines.append("  " + tips[result["skill_level"]])
+    for w in result.get("warnings") or []:
+        lines.append(f"  WARNING: {w}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- batch files
+def _arrow_table(result: Any) -> Any:
+    """One scored batch as an Arrow table with a stable schema (categoricals decoded to strings)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    arrays, names = [], []
+    for col in result.columns:
+        s = result[col]
+        if col == "warnings":
+            arr = pa.array(s.tolist(), type=pa.list_(pa.string()))
+        elif isinstance(s.dtype, pd.CategoricalDtype):
+            arr = pa.array(s.astype(object).to_numpy(), type=pa.string())
+        elif col == "datetime" and not pd.api.types.is_datetime64_any_dtype(s.dtype):
+            arr = pa.array(s.astype(object).to_numpy(), type=pa.string())
+        else:
+            arr = pa.Array.from_pandas(s)
+        arrays.append(arr)
+        names.append(col)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _count_rows(path: Path) -> int | None:
+    """Row count of a parquet input from its footer (no data read); None for CSV."""
+    try:
+        import pyarrow.parquet as pq
+
+        if path.is_file() and path.suffix.lower() == ".parquet":
+            return pq.ParquetFile(path).metadata.num_rows
+    except Exception:  # progress only: an unreadable file fails properly in the reader
+        return None
+    return None
+
+
+def predict_file(predictor: Predictor, input_path: str | Path, output_path: str | Path,
+                 batch_size: int = 200_000) -> int:
+    """Score a parquet / CSV file or a directory of Kaayko CSVs into ``output_path``, streaming.
+
+    Batches of ``batch_size`` rows are read, scored and appended to a temporary file
+    that replaces ``output_path`` only when every row is scored (atomic). Parquet output
+    keeps ``warnings`` as a list of strings; CSV output joins them with `` | ``.
+    Returns the number of rows written.
+    """
+    import sys
+    import time
+
+    from .atomic import atomic_path
+    from .data import iter_table_batches
+    from .errors import ConfigError
+
+    src, dst = Path(input_path), Path(output_path)
+    kind = dst.suffix.lower()
+    if kind not in (".parquet", ".csv"):
+        raise ConfigError(f"output={dst} must end in .parquet or .csv.")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size={batch_size} must be at least 1.")
+    if not src.exists():
+        raise PredictionInputError(f"input={src} does not exist. Pass a .parquet or .csv file or a directory of "
+                                   "Kaayko CSVs.")
+    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
+        raise ConfigError(f"output={dst} is the input file; choose another output path.")
+    total = _count_rows(src)
+    bar = None
+    if sys.stderr.isatty():
+        try:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="rows", unit_scale=True, desc="scoring", file=sys.stderr)
+        except ImportError:
+            bar = None
+    done, t0 = 0, time.perf_counter()
+    with atomic_path(dst) as tmp:
+        writer = None
+        schema_ = None
+        try:
+            with open(tmp, "wb") as fh:
+                for batch in iter_table_batches(src, batch_size):
+                    result = predictor.predict(batch, offset=done)
+                    if kind == ".parquet":
+                        import pyarrow.parquet as pq
+
+                        table = _arrow_table(result)
+                        if writer is None:
+                            schema_ = table.schema
+                            writer = pq.ParquetWriter(fh, schema_, compression="zstd")
+                        elif table.schema != schema_:
+                            table = table.cast(schema_)
+                        writer.write_table(table)
+                    else:
+                        out = result.copy()
+                        out["warnings"] = [" | ".join(w) for w in out["warnings"]]
+                        out.to_csv(fh, header=done == 0, index=False, lineterminator="\n")
+                    done += len(result)
+                    rate = done / max(time.perf_counter() - t0, 1e-9)
+                    if bar is not None:
+                        bar.update(len(result))
+                    log.info("scored %s%s rows (%.0f rows/s)", f"{done:,}",
+                             f" / {total:,} ({100 * done / total:.0f}%)" if total else "", rate)
+                if kind == ".parquet" and writer is None:  # empty input: still a valid file
+                    import pyarrow.parquet as pq
+
+                    table = _arrow_table(predictor.predict(_empty_frame(predictor)))
+                    writer = pq.ParquetWriter(fh, table.schema)
+                if writer is not None:
+                    writer.close()
+                    writer = None
+        finally:
+            if writer is not None:
+                writer.close()
+            if bar is not None:
+                bar.close()
+    log.info("wrote %s predictions to %s in %.1f s", f"{done:,}", dst, time.perf_counter() - t0)
+    return done
+
+
+def _empty_frame(predictor: Predictor) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame({c: pd.Series([], dtype="float64" if c in schema.NUMERIC_COLUMNS else "str")
+                         for c in predictor.plan.needed})

@@ -1,0 +1,361 @@
+"""The report stage: ``report.json`` (for tools), ``report.md`` (for people) and ``plots/*.png``.
+
+``report.json`` is the stable, versioned summary of one run. Tools such as
+``python -m kaayko_exp.compare`` read only it and ``manifest.json``. Schema
+(version 1; keys are only ever added within a version; non-finite numbers are
+written as ``null`` so the file is strict JSON)::
+
+    schema_version      1
+    kind                "kaayko-exp-report"
+    run_id              the manifest's run id
+    created             ISO-8601 UTC time the report was written
+    choices             {group: option} Hydra group choices (model, features, split, sample_size, ...)
+    config              the fully resolved config of the run
+    params              the model's hyperparameters (cfg.model.params)
+    data                manifest "data" (source, path, rows, fingerprint, frame_sha256)
+                        + "info": the dataset stage's detail (loader summary)
+    split               {"name", "sizes": {"train","val","test"}, "description"}
+    model               {"name", "family"}
+    metrics             HEADLINE: held-out test metrics {mae, rmse, r2, class_accuracy,
+                        within_half, skill_accuracy}
+    metrics_after_safety  the same after the post-model safety layer
+    baselines           {"rule": metrics, "constant_mean": metrics} on the same test rows
+    test                the whole test block: n, metrics, metrics_after_safety, per_lake, baselines
+    val                 {"n", "metrics"} or null (no validation set)
+    train_in_sample     {"n", "metrics", "note"}: training rows, optimistic, never a headline
+    cv                  {"k", "folds": [{"fold", "metrics", "n_train", "n_val"}], "mean", "std"} or null
+    external            the external set's block ({"path", "n", "metrics", ..., "per_lake", "baselines"}) or null
+    importance          {"model": {feature: value} | null, "permutation": {...} | null}
+    timings             {stage: seconds} for the finished stages, "report" (elapsed when written), "total"
+    packages            {distribution: version} from the manifest
+    objective           {"name": "<set>_<metric>", "value": float}
+    plots               run-relative paths of the plots ([] when cfg.plots is false)
+
+Metric keys: ``mae``, ``rmse``, ``r2``, ``class_accuracy`` (prediction rounded to
+the 0.5 grid and clipped to 1–5 equals the label), ``within_half`` (|error| ≤ 0.5),
+``skill_accuracy`` (same skill level as the label).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from . import atomic
+from .rundir import STAGES, RunDir, now_iso
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+KIND = "kaayko-exp-report"
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+PLOTS_DIR = "plots"
+PER_LAKE_ROWS = 20  # lakes shown in report.md (most test rows first)
+TOP_FEATURES = 15
+
+METRICS: tuple[tuple[str, str], ...] = (
+    ("mae", "MAE"),
+    ("rmse", "RMSE"),
+    ("r2", "R²"),
+    ("class_accuracy", "class accuracy"),
+    ("within_half", "within ±0.5"),
+    ("skill_accuracy", "skill accuracy"),
+)
+BASELINES: tuple[tuple[str, str], ...] = (("rule", "label rule"), ("constant_mean", "constant mean"))
+
+
+# ---------------------------------------------------------------------------- entry point
+def write_report(run: RunDir, cfg: DictConfig, results: dict[str, Any]) -> list[Path]:
+    """Write plots (when ``cfg.plots``), ``report.md`` and ``report.json``; return their paths.
+
+    ``report.json`` is written last, so its presence means the rest is in place.
+    """
+    t0 = time.perf_counter()
+    plots: list[Path] = []
+    if bool(OmegaConf.select(cfg, "plots", default=True)):
+        from .plots import make_plots
+
+        plots = make_plots(run.path, results, run.path / PLOTS_DIR, seed=int(OmegaConf.select(cfg, "seed", default=0)))
+    report = build_report(run, cfg, results, plots=[run.rel(p) for p in plots],
+                          report_seconds=time.perf_counter() - t0)
+    md = atomic.write_text(run.path / REPORT_MD, render_markdown(report))
+    js = atomic.write_json(run.path / REPORT_JSON, report)
+    log.info("report: %s, %s and %d plots", REPORT_JSON, REPORT_MD, len(plots))
+    return [*plots, md, js]
+
+
+# ---------------------------------------------------------------------------- report.json
+def build_report(run: RunDir, cfg: DictConfig, results: Mapping[str, Any], *, plots: Iterable[str] = (),
+                 report_seconds: float = 0.0) -> dict[str, Any]:
+    """The report.json document (see the module docstring for the schema)."""
+    manifest = run.manifest
+    test = dict(results.get("test") or {})
+    detail = {s: manifest["stages"].get(s, {}).get("detail", {}) for s in STAGES}
+    split = {"name": OmegaConf.select(cfg, "split.name", default=None),
+             "sizes": detail["split"].get("sizes"), "description": detail["split"].get("description")}
+    params = OmegaConf.select(cfg, "model.params", default=None)
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": KIND,
+        "run_id": manifest.get("run_id"),
+        "created": now_iso(),
+        "choices": dict(manifest.get("config", {}).get("choices", {})),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "params": OmegaConf.to_container(params, resolve=True) if params is not None else {},
+        "data": {**manifest.get("data", {}), "info": detail["dataset"].get("info", {})},
+        "split": split,
+        "model": {"name": OmegaConf.select(cfg, "model.name", default=None),
+                  "family": detail["fit"].get("model_family")},
+        "metrics": test.get("metrics", {}),
+        "metrics_after_safety": test.get("metrics_after_safety"),
+        "baselines": {name: metrics_of(block) for name, block in (test.get("baselines") or {}).items()},
+        "test": test,
+        "val": results.get("val"),
+        "train_in_sample": results.get("train_in_sample"),
+        "cv": results.get("cv"),
+        "external": results.get("external"),
+        "importance": {"model": (results.get("importance") or {}).get("model"),
+                       "permutation": (results.get("importance") or {}).get("permutation")},
+        "timings": _timings(manifest, report_seconds),
+        "packages": dict(manifest.get("package", {})),
+        "objective": dict(results.get("objective") or {}),
+        "plots": list(plots),
+    }
+    return _finite(report)
+
+
+def metrics_of(block: Any) -> dict[str, Any]:
+    """A metrics mapping from ``{"metrics": {...}}`` or a flat ``{...}``."""
+    if isinstance(block, Mapping) and isinstance(block.get("metrics"), Mapping):
+        return dict(block["metrics"])
+    return dict(block or {})
+
+
+def _timings(manifest: Mapping[str, Any], report_seconds: float) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name in STAGES:
+        st = manifest["stages"].get(name, {})
+        if name == "report":
+            out[name] = round(float(st.get("seconds_before", 0.0)) + report_seconds, 4)
+        elif st.get("status") == "done" and st.get("seconds") is not None:
+            out[name] = float(st["seconds"])
+    out["total"] = round(sum(out.values()), 4)
+    return out
+
+
+def _finite(obj: Any) -> Any:
+    """Replace NaN/inf by None (recursively) and numpy scalars by Python numbers."""
+    if isinstance(obj, Mapping):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalar
+        try:
+            obj = obj.item()
+        except (TypeError, ValueError):
+            return obj
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+# ---------------------------------------------------------------------------- per-lake rows
+def lake_rows(per_lake: Any) -> list[dict[str, Any]]:
+    """Per-lake table as ``[{"lake", "n", <metric>: value}]``, most rows first.
+
+    Accepts a list of records, ``{lake: {...}}`` or a column mapping ``{"lake": [...], ...}``.
+    """
+    if not per_lake:
+        return []
+    records: list[dict[str, Any]] = []
+    if isinstance(per_lake, Mapping) and isinstance(per_lake.get("lake"), list):
+        cols = {k: list(v) for k, v in per_lake.items() if isinstance(v, list)}
+        records = [{k: cols[k][i] for k in cols} for i in range(len(cols["lake"]))]
+    elif isinstance(per_lake, Mapping):
+        records = [{"lake": lake, **(v if isinstance(v, Mapping) else {})} for lake, v in per_lake.items()]
+    else:
+        records = [dict(r) for r in per_lake]
+    rows = []
+    for rec in records:
+        flat = {**rec, **metrics_of(rec.get("metrics"))} if isinstance(rec.get("metrics"), Mapping) else rec
+        n = flat.get("n", flat.get("rows", flat.get("count")))
+        rows.append({**flat, "lake": str(flat.get("lake")), "n": int(n) if n is not None else None})
+    return sorted(rows, key=lambda r: (-(r["n"] or 0), r["lake"]))
+
+
+# ---------------------------------------------------------------------------- report.md
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(v):
+        return "n/a"
+    return f"{v + 0.0:.{digits}f}" if abs(v) >= 0.5 * 10 ** -digits else f"{0.0:.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[str]], align: Optional[list[str]] = None) -> list[str]:
+    align = align or ["---"] + ["---:"] * (len(header) - 1)
+    return ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|",
+            *("| " + " | ".join(r) + " |" for r in rows), ""]
+
+
+def _metrics_table(block: Mapping[str, Any], *, after_safety: bool = True) -> list[str]:
+    model = metrics_of(block)
+    bases = {name: metrics_of(b) for name, b in (block.get("baselines") or {}).items()}
+    header = ["metric", "**model**"]
+    safe = block.get("metrics_after_safety") if after_safety else None
+    if safe:
+        header.append("model + safety layer")
+    header += [f"baseline: {label}" for name, label in BASELINES if name in bases]
+    rows = []
+    for key, label in METRICS:
+        row = [label, f"**{_num(model.get(key))}**"]
+        if safe:
+            row.append(_num(safe.get(key)))
+        row += [_num(bases[name].get(key)) for name, _ in BASELINES if name in bases]
+        rows.append(row)
+    return _table(header, rows)
+
+
+def _lake_table(per_lake: Any, limit: int) -> list[str]:
+    rows = lake_rows(per_lake)
+    if not rows:
+        return ["(no per-lake table)", ""]
+    keys = [(k, lab) for k, lab in METRICS if k != "skill_accuracy"]
+    out = _table(["lake", "rows", *(lab for _, lab in keys)],
+                 [[r["lake"], f"{r['n']:,}" if r["n"] is not None else "n/a", *(_num(r.get(k)) for k, _ in keys)]
+                  for r in rows[:limit]])
+    if len(rows) > limit:
+        out.insert(0, f"Top {limit} of {len(rows)} lakes by rows (all of them are in report.json).")
+        out.insert(1, "")
+    return out
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    """report.md: the same content as report.json, for a person."""
+    r = report
+    lines: list[str] = [f"# kaayko-exp run `{r.get('run_id')}`", ""]
+    obj = r.get("objective") or {}
+    lines += [f"Written {r.get('created')}. Objective `{obj.get('name')}` = **{_num(obj.get('value'))}**.", ""]
+
+    lines += ["## Configuration", ""]
+    choices = r.get("choices") or {}
+    lines += _table(["group", "choice"], [[k, f"`{v}`"] for k, v in sorted(choices.items())], ["---", "---"])
+    cfg = r.get("config") or {}
+    model = r.get("model") or {}
+    lines += [f"Model `{model.get('name')}` (family `{model.get('family')}`), seed {cfg.get('seed')}.",
+              f"Parameters: `{_compact(r.get('params'))}`", ""]
+
+    data, split = r.get("data") or {}, r.get("split") or {}
+    lines += ["## Data and split", ""]
+    rows = data.get("rows")
+    lines.append(f"Source `{data.get('source')}`" + (f" ({data.get('path')})" if data.get("path") else "")
+                 + (f", {rows:,} rows" if isinstance(rows, int) else "")
+                 + (f", fingerprint `{str(data.get('fingerprint'))[:16]}`" if data.get("fingerprint") else "") + ".")
+    sizes = split.get("sizes") or {}
+    if sizes:
+        lines.append(f"Split `{split.get('name')}`: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()) + " rows.")
+    if split.get("description"):
+        lines.append(f"Held out: {_compact(split.get('description'))}")
+    lines.append("")
+
+    test = r.get("test") or {}
+    lines += [f"## Held-out test set ({_count(test.get('n'))} rows)", "",
+              "The headline. Every number sits next to two baselines on the same rows: the published label "
+              "rule and a constant (the training mean).", ""]
+    lines += _metrics_table(test)
+    val = r.get("val")
+    if val:
+        vm = metrics_of(val)
+        lines += [f"Validation set ({_count(val.get('n'))} rows): RMSE {_num(vm.get('rmse'))}, "
+                  f"MAE {_num(vm.get('mae'))}, class accuracy {_num(vm.get('class_accuracy'))}.", ""]
+
+    lines += ["## Cross-validation", ""]
+    cv = r.get("cv")
+    if cv:
+        mean, std = cv.get("mean") or {}, cv.get("std") or {}
+        lines += [f"{cv.get('k')}-fold GroupKFold by lake on the training part (mean ± std over folds):", ""]
+        lines += _table(["metric", "mean ± std"],
+                        [[lab, f"{_num(mean.get(k))} ± {_num(std.get(k))}"] for k, lab in METRICS if k in mean])
+    else:
+        lines += ["Not run (`evaluation.cv_folds=K` with K ≥ 2 adds it).", ""]
+
+    lines += ["## Per lake (held-out test set)", ""]
+    lines += _lake_table(test.get("per_lake"), PER_LAKE_ROWS)
+
+    lines += ["## External test set", ""]
+    ext = r.get("external")
+    if ext:
+        lines += [f"`{ext.get('path')}`, {_count(ext.get('n'))} rows.", ""]
+        lines += _metrics_table(ext)
+        lines += _lake_table(ext.get("per_lake"), PER_LAKE_ROWS)
+    else:
+        lines += ["None (`evaluation.external=<path>` adds one).", ""]
+
+    lines += ["## Top features", ""]
+    lines += _importance_table(r.get("importance") or {})
+
+    tr = r.get("train_in_sample")
+    lines += ["## Training set (in-sample, optimistic)", ""]
+    if tr:
+        tm = metrics_of(tr)
+        lines += ["Scored on the rows the model was trained on: optimistic, shown only to judge over-fitting, "
+                  "never a result.", ""]
+        lines += _table(["metric", f"training rows ({_count(tr.get('n'))}), in-sample"],
+                        [[lab, _num(tm.get(k))] for k, lab in METRICS if k in tm])
+    else:
+        lines += ["Not computed.", ""]
+
+    lines += ["## Timings", ""]
+    lines += _table(["stage", "seconds"], [[k, _num(v, 2)] for k, v in (r.get("timings") or {}).items()])
+    lines += ["## Versions", ""]
+    lines += _table(["package", "version"], [[k, str(v)] for k, v in (r.get("packages") or {}).items()],
+                    ["---", "---"])
+    plots = r.get("plots") or []
+    if plots:
+        lines += ["## Plots", ""]
+        for p in plots:
+            title = Path(p).stem.replace("_", " ")
+            lines += [f"### {title}", "", f"![{title}]({p})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _importance_table(importance: Mapping[str, Any]) -> list[str]:
+    from .plots import importance_values, top_features
+
+    model = top_features(importance_values(importance.get("model")), TOP_FEATURES)
+    perm = top_features(importance_values(importance.get("permutation")), TOP_FEATURES)
+    if not model and not perm:
+        return ["No importances were computed.", ""]
+    out = []
+    if not model:
+        out += ["The model has no importance of its own; permutation importance only.", ""]
+    n = max(len(model), len(perm))
+    rows = []
+    for i in range(n):
+        m = model[i] if i < len(model) else None
+        p = perm[i] if i < len(perm) else None
+        rows.append([str(i + 1), f"`{m[0]}`" if m else "", _num(m[1]) if m else "",
+                     f"`{p[0]}`" if p else "", f"{_num(p[1])} ± {_num(p[2])}" if p else ""])
+    out += _table(["#", "model importance", "value", "permutation importance", "RMSE increase"], rows,
+                  ["---:", "---", "---:", "---", "---:"])
+    return out
+
+
+def _count(n: Any) -> str:
+    return f"{n:,}" if isinstance(n, int) else "?"
+
+
+def _compact(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, default=str)

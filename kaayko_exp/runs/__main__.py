@@ -1,0 +1,7 @@
+"""``python -m kaayko_exp.runs``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

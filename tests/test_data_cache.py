@@ -1,0 +1,111 @@
+"""load_dataset and the verified dataset cache: hit, corruption, truncation, concurrency."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kaayko_exp.config import DataConfig, SampleSizeConfig
+from kaayko_exp.data import load_dataset, schema
+from kaayko_exp.data.cache import get_or_build
+from kaayko_exp.errors import DataError
+
+SAMPLE = Path(__file__).parent / "data" / "kaayko_sample"
+TINY = SampleSizeConfig(name="tiny", rows=3000)
+
+
+def test_synthetic_load_info_and_cache_hit(tmp_path):
+    df, info = load_dataset(DataConfig(), TINY, seed=3, cache_dir=tmp_path)
+    assert list(df.columns) == list(schema.COLUMNS) and len(df) == 3000
+    json.dumps(info)
+    assert info["source"] == "synthetic" and info["source_rows"] == 2_434_601 and info["cache"]["hit"] is False
+    assert info["sample"] == {"name": "tiny", "fraction": 3000 / 2_434_601, "rows": 3000}
+    again, info2 = load_dataset(DataConfig(), TINY, seed=3, cache_dir=tmp_path)
+    assert info2["cache"]["hit"] is True and info2["cache"]["key"] == info["cache"]["key"]
+    pd.testing.assert_frame_equal(df, again)
+    _, other = load_dataset(DataConfig(), TINY, seed=4, cache_dir=tmp_path)
+    assert other["cache"]["key"] != info["cache"]["key"]
+    _, noisy = load_dataset(DataConfig(label_noise=0.3), TINY, seed=3, cache_dir=tmp_path)
+    assert noisy["cache"]["key"] != info["cache"]["key"]
+
+
+def test_small_default_is_fast_and_sized(tmp_path):
+    df, info = load_dataset(DataConfig(), SampleSizeConfig(name="small", fraction=0.002), seed=42, cache_dir=tmp_path)
+    assert len(df) == 4869 and info["sample"]["rows"] == 4869
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "meta"])
+def test_damaged_entry_is_detected_logged_and_rebuilt(tmp_path, caplog, damage):
+    df, info = load_dataset(DataConfig(), TINY, seed=5, cache_dir=tmp_path)
+    path = Path(info["cache"]["path"])
+    data = path.read_bytes()
+    if damage == "flip":
+        path.write_bytes(data[:1000] + bytes([data[1000] ^ 0xFF]) + data[1001:])
+    elif damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.with_suffix(".json").write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="kaayko_exp.data.cache"):
+        again, info2 = load_dataset(DataConfig(), TINY, seed=5, cache_dir=tmp_path)
+    assert "damaged" in caplog.text and info2["cache"]["hit"] is False
+    pd.testing.assert_frame_equal(df, again)
+    assert info2["cache"]["sha256"] == info["cache"]["sha256"]
+    _, info3 = load_dataset(DataConfig(), TINY, seed=5, cache_dir=tmp_path)
+    assert info3["cache"]["hit"] is True
+
+
+def test_real_source_sample_and_file_change_invalidates(tmp_path):
+    import shutil
+
+    src = tmp_path / "src"
+    shutil.copytree(SAMPLE, src)
+    cfg = DataConfig(source="kaayko_csv", path=str(src))
+    df, info = load_dataset(cfg, TINY, seed=1, cache_dir=tmp_path / "c")
+    assert len(df) == 3000 and info["source_rows"] == 10_848 and info["cache"]["hit"] is False
+    key = df[["lake", "datetime"]].astype({"lake": str})
+    assert key.equals(key.sort_values(["lake", "datetime"]).reset_index(drop=True))
+    full, _ = load_dataset(cfg, SampleSizeConfig(name="complete", fraction=1.0), seed=1, cache_dir=tmp_path / "c")
+    assert len(full) == 10_848
+    assert len(df.merge(full, on=list(schema.COLUMNS))) == 3000  # a sample is a subset of the table
+    _, hit = load_dataset(cfg, TINY, seed=1, cache_dir=tmp_path / "c")
+    assert hit["cache"]["hit"] is True
+    f = src / "Windermere" / "2019-12.csv"
+    f.write_text(f.read_text().replace(",Windermere\n", ",Windermere Lake\n", 1))
+    _, changed = load_dataset(cfg, TINY, seed=1, cache_dir=tmp_path / "c")
+    assert changed["fingerprint"] != info["fingerprint"] and changed["cache"]["hit"] is False
+
+
+def test_failed_load_writes_nothing(tmp_path):
+    with pytest.raises(DataError):
+        load_dataset(DataConfig(source="kaayko_csv", path=str(tmp_path / "missing")), TINY, seed=1,
+                     cache_dir=tmp_path / "cache")
+    assert not list((tmp_path).glob("cache/**/*.parquet"))
+
+
+def _build_in_process(cache_dir: str, queue) -> None:
+    def build() -> pd.DataFrame:
+        from kaayko_exp.data import synthetic
+
+        return synthetic.generate_rows(range(2000), seed=9)
+
+    df, info = get_or_build(cache_dir, "concurrent-key", build)
+    queue.put((info["hit"], info["sha256"], len(df)))
+
+
+def test_concurrent_builders_do_not_corrupt(tmp_path):
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_build_in_process, args=(str(tmp_path), queue)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert sorted(r[0] for r in results) == [False, True, True]  # built once, then read
+    assert len({r[1] for r in results}) == 1 and all(r[2] == 2000 for r in results)
+    assert not list(tmp_path.glob("datasets/*.tmp"))

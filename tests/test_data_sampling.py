@@ -1,0 +1,79 @@
+"""Sample sizes and data config errors; the shipped config group files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from kaayko_exp.config import DataConfig, SampleSizeConfig
+from kaayko_exp.data import load_dataset
+from kaayko_exp.data.sampling import resolve_rows, sample_positions
+from kaayko_exp.errors import ConfigError
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+@pytest.mark.parametrize("cfg, match", [
+    (SampleSizeConfig(name="x", fraction=0.0), r"outside \(0, 1\]"),
+    (SampleSizeConfig(name="x", fraction=1.5), r"outside \(0, 1\]"),
+    (SampleSizeConfig(name="x", fraction=-0.1), r"outside \(0, 1\]"),
+    (SampleSizeConfig(name="x", rows=0), "not a positive whole number"),
+    (SampleSizeConfig(name="x", rows=-5), "not a positive whole number"),
+    (SampleSizeConfig(name="x", rows=20_000), "has only 10,000 rows"),
+    (SampleSizeConfig(name="x"), "neither 'fraction' nor 'rows'"),
+])
+def test_bad_sample_sizes_are_config_errors(cfg, match):
+    with pytest.raises(ConfigError, match=match):
+        resolve_rows(cfg, 10_000)
+
+
+def test_rows_win_over_fraction_and_fractions_round():
+    assert resolve_rows(SampleSizeConfig(fraction=0.5, rows=7), 100)[0] == 7
+    assert resolve_rows(SampleSizeConfig(fraction=0.002), 2_434_601)[0] == 4869
+    assert resolve_rows(SampleSizeConfig(fraction=1.0), 10)[0] == 10
+
+
+def test_positions_are_seeded_sorted_distinct():
+    a, b, c = sample_positions(10**6, 500, 1), sample_positions(10**6, 500, 1), sample_positions(10**6, 500, 2)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert len(np.unique(a)) == 500 and (np.diff(a) > 0).all()
+    np.testing.assert_array_equal(sample_positions(10, 10, 3), np.arange(10))
+
+
+def test_too_large_request_through_load_dataset(tmp_path):
+    with pytest.raises(ConfigError, match="has only 5,000 rows"):
+        load_dataset(DataConfig(total_rows=5000), SampleSizeConfig(name="tiny", rows=6000), seed=1, cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("data, match", [
+    (DataConfig(source="excel"), "not known"),
+    (DataConfig(source="kaayko_csv"), "needs data.path"),
+    (DataConfig(label_noise=-1.0), "label_noise"),
+])
+def test_bad_data_configs(tmp_path, data, match):
+    with pytest.raises(ConfigError, match=match):
+        load_dataset(data, SampleSizeConfig(rows=10), seed=1, cache_dir=tmp_path)
+
+
+def test_group_files_match_the_schemas_and_mandatory_path(tmp_path):
+    for name in ("synthetic", "kaayko_csv", "parquet"):
+        text = (CONF / "data" / f"{name}.yaml").read_text()
+        assert text.startswith("#")
+        node = OmegaConf.merge(OmegaConf.structured(DataConfig), OmegaConf.load(CONF / "data" / f"{name}.yaml"))
+        assert node.source == name
+    missing = OmegaConf.merge(OmegaConf.structured(DataConfig), OmegaConf.load(CONF / "data" / "kaayko_csv.yaml"))
+    with pytest.raises(ConfigError, match="needs data.path"):
+        load_dataset(missing, SampleSizeConfig(rows=10), seed=1, cache_dir=tmp_path)
+    expected = {"tiny": 3000, "small": 4869, "medium": 48692, "large": 486920, "complete": 2_434_601}
+    for name, rows in expected.items():
+        node = OmegaConf.merge(OmegaConf.structured(SampleSizeConfig), OmegaConf.load(CONF / "sample_size" / f"{name}.yaml"))
+        assert node.name == name and resolve_rows(node, 2_434_601)[0] == rows
+    df, info = load_dataset(OmegaConf.structured(DataConfig),
+                            OmegaConf.merge(OmegaConf.structured(SampleSizeConfig),
+                                            OmegaConf.load(CONF / "sample_size" / "tiny.yaml")),
+                            seed=2, cache_dir=tmp_path)
+    assert len(df) == 3000 and info["sample"]["name"] == "tiny"

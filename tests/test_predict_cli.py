@@ -1,0 +1,134 @@
+"""`python predict.py`: batch files, one row (argument or stdin), HTTP, user errors exit 2."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from predict_helpers import copy_run, held_out, row_dict, trained_run
+from runhelpers import ROOT, cli
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return trained_run(tmp_path_factory)
+
+
+def test_batch_parquet_through_predict_py_matches_report_predictions(run_dir, tmp_path):
+    out = tmp_path / "preds.parquet"
+    src = run_dir / "predictions" / "test.parquet"
+    res = cli("predict.py", [f"run={run_dir}", f"input={src}", f"output={out}", "batch_size=97"])
+    assert res.returncode == 0, res.stderr
+    preds = pd.read_parquet(out)
+    expected = held_out(run_dir)
+    assert len(preds) == len(expected)
+    np.testing.assert_array_equal(preds["raw_score"].to_numpy(), expected["prediction"].to_numpy())
+    assert {"lake", "datetime", "paddle_score", "raw_score", "safety_score", "skill_level", "warnings"} <= set(
+        preds.columns)
+    assert "scored" in res.stderr  # progress logging
+    assert not list(tmp_path.glob(".preds.parquet.*"))  # no temporary left behind
+
+
+def test_batch_csv_output(run_dir, tmp_path):
+    src = tmp_path / "in.csv"
+    frame = held_out(run_dir).drop(columns=["prediction"]).head(300)
+    frame.to_csv(src, index=False)
+    out = tmp_path / "preds.csv"
+    res = cli("predict.py", [f"run={run_dir}", f"input={src}", f"output={out}", "batch_size=128"])
+    assert res.returncode == 0, res.stderr
+    preds = pd.read_csv(out)
+    assert len(preds) == 300
+    np.testing.assert_allclose(preds["raw_score"], held_out(run_dir)["prediction"].head(300), rtol=0, atol=1e-12)
+
+
+def test_bad_batch_input_leaves_no_output(run_dir, tmp_path):
+    src = tmp_path / "bad.parquet"
+    frame = held_out(run_dir).head(100).copy()
+    frame["humidity"] = frame["humidity"].astype("float64")
+    frame.loc[60, "humidity"] = 150.0
+    frame.to_parquet(src)
+    out = tmp_path / "preds.parquet"
+    res = cli("predict.py", [f"run={run_dir}", f"input={src}", f"output={out}", "batch_size=50"])
+    assert res.returncode == 2
+    assert "humidity" in res.stderr and "row 60" in res.stderr and "Traceback" not in res.stderr
+    assert not out.exists()
+
+
+def test_single_row_argument_prints_advice(run_dir):
+    row = row_dict(held_out(run_dir), 0)
+    fields = ", ".join(f"{k}: {json.dumps(v)}" for k, v in row.items())
+    res = cli("predict.py", [f"run={run_dir}", f"row={{{fields}}}"])
+    assert res.returncode == 0, res.stderr
+    assert "Paddle score" in res.stdout and "model score" in res.stdout
+
+
+def test_single_row_json_on_stdin(run_dir):
+    from kaayko_exp import Predictor
+
+    row = row_dict(held_out(run_dir), 3)
+    res = cli("predict.py", [f"run={run_dir}", "row=-", "format=json"], input=json.dumps(row))
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    expect = Predictor.load(run_dir).predict_one(row)
+    assert {k: got[k] for k in expect} == json.loads(json.dumps(expect))
+    assert isinstance(got["safety_adjustments"], list)
+
+
+@pytest.mark.parametrize("args, stdin, needle", [
+    (["row=-"], '{"temp_c": 20}', "wind_kph"),                       # missing columns listed
+    (["row=-"], "not json", "JSON"),
+    ([], None, "Choose one mode"),
+])
+def test_user_errors_exit_2_with_one_paragraph(run_dir, args, stdin, needle):
+    res = cli("predict.py", [f"run={run_dir}", *args], input=stdin)
+    assert res.returncode == 2, res.stderr
+    assert needle in res.stderr and "Traceback" not in res.stderr
+
+
+def test_out_of_range_row_exits_2(run_dir):
+    row = {**row_dict(held_out(run_dir), 0), "humidity": 150}
+    res = cli("predict.py", [f"run={run_dir}", "row=-"], input=json.dumps(row))
+    assert res.returncode == 2 and "humidity" in res.stderr
+
+
+def test_tampered_run_exits_2(run_dir, tmp_path):
+    copy = copy_run(run_dir, tmp_path)
+    spec = copy / "model" / "feature_spec.json"
+    spec.write_text(spec.read_text().replace("temp_c", "temp_x", 1))
+    res = cli("predict.py", [f"run={copy}", "row=-"], input="{}")
+    assert res.returncode == 2 and "feature_spec.json" in res.stderr
+
+
+def test_serve_command_answers_health_and_predict(run_dir):
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "predict.py"), f"run={run_dir}", "serve.port=0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    try:
+        line = lines.get(timeout=120)
+        assert "Serving run" in line, line
+        port = int(line.split("http://", 1)[1].split()[0].rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        conn.request("GET", "/health")
+        health = json.loads(conn.getresponse().read())
+        assert health["model_loaded"] is True
+        row = row_dict(held_out(run_dir), 0)
+        conn.request("POST", "/predict", body=json.dumps(row), headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 200 and 1.0 <= json.loads(resp.read())["safety_score"] <= 5.0
+        conn.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+        proc.stderr.close()

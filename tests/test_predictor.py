@@ -1,0 +1,220 @@
+"""Predictor: parity with training, single row == batch, input policy, integrity checks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kaayko_exp.data import label
+from kaayko_exp.errors import PredictionInputError, RunDirError
+from predict_helpers import copy_run, edit_manifest, held_out, row_dict, trained_run
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return trained_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def predictor(run_dir):
+    from kaayko_exp import Predictor
+
+    return Predictor.load(run_dir)
+
+
+@pytest.fixture(scope="module")
+def test_rows(run_dir):
+    return held_out(run_dir)
+
+
+def test_batch_reproduces_the_evaluated_predictions_exactly(predictor, test_rows):
+    out = predictor.predict(test_rows)
+    assert len(out) == len(test_rows)
+    np.testing.assert_array_equal(out["raw_score"].to_numpy(), test_rows["prediction"].to_numpy())
+    assert list(out.columns) == ["lake", "datetime", "paddle_score", "raw_score", "safety_score", "skill_level",
+                                 "warnings"]
+    assert (out["lake"].astype(str).to_numpy() == test_rows["lake"].astype(str).to_numpy()).all()
+
+
+def test_output_scores_and_levels(predictor, test_rows):
+    out = predictor.predict(test_rows)
+    for col in ("paddle_score", "safety_score"):
+        s = out[col].to_numpy()
+        assert s.min() >= 1.0 and s.max() <= 5.0 and np.all(s * 2 == np.round(s * 2))
+    np.testing.assert_array_equal(out["paddle_score"], label.round_to_half(out["raw_score"]))
+    assert (out["safety_score"] <= out["paddle_score"]).all()  # the layer only lowers scores
+    assert list(out["skill_level"].astype(str)) == list(label.skill_level(out["safety_score"]))
+    assert all(isinstance(w, list) for w in out["warnings"])
+
+
+def test_fast_path_equals_model_predict(predictor, test_rows):
+    from kaayko_exp.features import transform
+
+    X = transform(predictor.spec, test_rows)
+    assert predictor._booster is not None  # the xgboost inplace_predict path is in use
+    np.testing.assert_array_equal(predictor._raw(X), np.asarray(predictor.model.predict(X), dtype=np.float64))
+
+
+def test_predict_one_equals_batch(predictor, test_rows):
+    batch = predictor.predict(test_rows)
+    for i in range(0, len(test_rows), max(1, len(test_rows) // 25)):
+        one = predictor.predict_one(row_dict(test_rows, i))
+        expect = batch.iloc[i]
+        assert one["raw_score"] == expect["raw_score"]
+        assert one["paddle_score"] == expect["paddle_score"]
+        assert one["safety_score"] == expect["safety_score"]
+        assert one["skill_level"] == expect["skill_level"]
+        assert one["warnings"] == expect["warnings"]
+        assert one["lake"] == str(expect["lake"])
+
+
+def test_predict_many_equals_predict_one(predictor, test_rows):
+    rows = [row_dict(test_rows, i) for i in range(10)]
+    many = predictor.predict_many(rows)
+    assert many == [predictor.predict_one(r) for r in rows]
+
+
+def test_derived_columns_are_recomputed_when_missing(predictor, test_rows):
+    rows = test_rows.head(200)
+    recomputed = rows.copy()
+    recomputed["estimated_wave_height_m"] = label.estimated_wave_height(rows["wind_kph"])
+    recomputed["estimated_water_temp_c"] = label.estimated_water_temp(
+        rows["temp_c"], rows["month"], rows["latitude"], rows["climate_zone"], rows["regional_pattern"],
+        rows["hemisphere"])
+    dropped = rows.drop(columns=["estimated_wave_height_m", "estimated_water_temp_c"])
+    pd.testing.assert_frame_equal(predictor.predict(dropped), predictor.predict(recomputed))
+    row = row_dict(test_rows, 0)
+    full = {**row, "estimated_wave_height_m": float(recomputed["estimated_wave_height_m"].iloc[0]),
+            "estimated_water_temp_c": float(recomputed["estimated_water_temp_c"].iloc[0])}
+    del row["estimated_wave_height_m"], row["estimated_water_temp_c"]
+    assert predictor.predict_one(row) == predictor.predict_one(full)
+
+
+def test_missing_required_columns_are_listed(predictor, test_rows):
+    row = row_dict(test_rows, 0)
+    del row["temp_c"], row["vis_km"]
+    with pytest.raises(PredictionInputError) as exc:
+        predictor.predict_one(row)
+    assert "temp_c" in str(exc.value) and "vis_km" in str(exc.value)
+    with pytest.raises(PredictionInputError, match="temp_c"):
+        predictor.predict(test_rows.drop(columns=["temp_c"]))
+
+
+def test_missing_derived_inputs_are_named(predictor, test_rows):
+    row = row_dict(test_rows, 0)
+    del row["estimated_water_temp_c"], row["hemisphere"]
+    with pytest.raises(PredictionInputError, match="hemisphere"):
+        predictor.predict_one(row)
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("humidity", 150, "humidity.*150"),
+    ("wind_kph", -3.0, "wind_kph"),
+    ("temp_c", "22.5", "temp_c.*number"),
+    ("temp_c", True, "temp_c"),
+    ("temp_c", float("nan"), "temp_c"),
+    ("month", 7.5, "month.*whole"),
+    ("wind_dir", "NORTHISH", "wind_dir"),
+    ("climate_zone", 3, "climate_zone.*string"),
+    ("datetime", "yesterday", "datetime"),
+])
+def test_bad_values_are_refused_naming_the_field(predictor, test_rows, field, value, match):
+    row = {**row_dict(test_rows, 0), field: value}
+    with pytest.raises(PredictionInputError, match=match):
+        predictor.predict_one(row)
+
+
+def test_bad_frame_values_name_field_and_row(predictor, test_rows):
+    bad = test_rows.head(50).copy()
+    bad["humidity"] = bad["humidity"].astype("float64")
+    bad.loc[17, "humidity"] = 150.0
+    with pytest.raises(PredictionInputError, match=r"humidity.*150.*row 17"):
+        predictor.predict(bad)
+    bad = test_rows.head(50).copy()
+    bad.loc[3, "wind_kph"] = np.nan
+    with pytest.raises(PredictionInputError, match=r"wind_kph.*row 3"):
+        predictor.predict(bad)
+
+
+def test_safety_override_off(run_dir, test_rows):
+    from kaayko_exp import Predictor
+
+    off = Predictor.load(run_dir, safety={"name": "off", "enabled": False})
+    out = off.predict(test_rows)
+    np.testing.assert_array_equal(out["safety_score"], out["paddle_score"])
+    assert not any(out["warnings"])
+
+
+# ------------------------------------------------------------------ integrity
+def test_tampered_model_is_refused_before_deserialising(run_dir, tmp_path, monkeypatch):
+    import kaayko_exp.models as models
+    from kaayko_exp import Predictor
+
+    copy = copy_run(run_dir, tmp_path)
+    model_file = next(p for p in sorted((copy / "model").iterdir())
+                      if p.suffix in (".ubj", ".json", ".skops") and p.name not in ("feature_spec.json",
+                                                                                       "safety.json", "model.json"))
+    data = bytearray(model_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model_file.write_bytes(bytes(data))
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("load_model was called on a tampered run")
+
+    monkeypatch.setattr(models, "load_model", forbidden)
+    with pytest.raises(RunDirError, match=model_file.name):
+        Predictor.load(copy)
+
+
+def test_missing_artifact_and_stray_file_are_refused(run_dir, tmp_path):
+    from kaayko_exp import Predictor
+
+    copy = copy_run(run_dir, tmp_path)
+    (copy / "model" / "safety.json").unlink()
+    with pytest.raises(RunDirError, match="safety.json.*missing"):
+        Predictor.load(copy)
+    copy2 = tmp_path / "second"
+    import shutil
+
+    shutil.copytree(run_dir, copy2)
+    (copy2 / "model" / "extra.ubj").write_bytes(b"not from the run")
+    with pytest.raises(RunDirError, match="extra.ubj"):
+        Predictor.load(copy2)
+
+
+def test_unfinished_run_is_refused(run_dir, tmp_path):
+    from kaayko_exp import Predictor
+
+    copy = copy_run(run_dir, tmp_path)
+    edit_manifest(copy, lambda m: m["stages"]["export"].update(status="pending"))
+    with pytest.raises(RunDirError, match="no exported model"):
+        Predictor.load(copy)
+
+
+@pytest.mark.parametrize("lib, version", [("kaayko-exp", "9.0.0"), ("xgboost", "1.7.6")])
+def test_incompatible_major_version_is_refused(run_dir, tmp_path, lib, version):
+    from kaayko_exp import Predictor
+
+    copy = copy_run(run_dir, tmp_path)
+    edit_manifest(copy, lambda m: m["package"].update({lib: version}))
+    with pytest.raises(RunDirError, match=f"{lib} {version}"):
+        Predictor.load(copy)
+
+
+def test_not_a_run_directory(tmp_path):
+    from kaayko_exp import Predictor
+
+    with pytest.raises(RunDirError):
+        Predictor.load(tmp_path)
+
+
+def test_import_is_light_and_predictor_lazy():
+    code = ("import sys, kaayko_exp; assert 'pandas' not in sys.modules and 'xgboost' not in sys.modules; "
+            "from kaayko_exp import Predictor; print(Predictor.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "Predictor"

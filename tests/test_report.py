@@ -1,0 +1,187 @@
+"""report.json / report.md / plots from a hand-built run directory and a fake ``results`` dict."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from kaayko_exp.report import REPORT_JSON, REPORT_MD, build_report, lake_rows, render_markdown, write_report
+from kaayko_exp.rundir import STAGES, RunDir
+
+PNG = b"\x89PNG\r\n\x1a\n"
+METRIC_KEYS = ("mae", "rmse", "r2", "class_accuracy", "within_half", "skill_accuracy")
+TOP_KEYS = {"schema_version", "kind", "run_id", "created", "choices", "config", "params", "data", "split", "model",
+            "metrics", "metrics_after_safety", "baselines", "test", "val", "train_in_sample", "cv", "external",
+            "importance", "timings", "packages", "objective", "plots"}
+
+
+def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    err = p - y
+    cls = np.clip(np.round(p * 2) / 2, 1, 5)
+    var = float(np.sum((y - y.mean()) ** 2))
+    return {"mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err ** 2))),
+            "r2": 1 - float(np.sum(err ** 2)) / var if var else float("nan"),
+            "class_accuracy": float(np.mean(cls == y)), "within_half": float(np.mean(np.abs(err) <= 0.5)),
+            "skill_accuracy": float(np.mean((cls >= 3.5) == (y >= 3.5)))}
+
+
+@pytest.fixture
+def run_and_results(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 400
+    lakes = np.array(["Big_Lake"] * 200 + ["Mid_Lake"] * 120 + ["Tiny_Pond"] * 80)
+    y = np.clip(np.round(rng.normal(3.5, 0.8, n) * 2) / 2, 1, 5)
+    p = y + rng.normal(0, 0.3, n)
+    run = RunDir.create(tmp_path / "run", config_hash="abc",
+                        choices={"model": "xgboost", "features": "standard", "split": "lakes", "sample_size": "small"},
+                        overrides=["model=xgboost"])
+    run.manifest["data"] = {"source": "synthetic", "path": None, "rows": 2000, "fingerprint": "f" * 64}
+    details = {"dataset": {"info": {"source": "synthetic", "rows": 2000}},
+               "split": {"sizes": {"train": 1400, "val": 200, "test": n}, "description": {"test_lakes": 3}},
+               "fit": {"model_family": "xgboost"}}
+    for i, stage in enumerate(STAGES[:5]):
+        run.start_stage(stage)
+        run.finish_stage(stage, 0.5 + i, details.get(stage))
+    run.start_stage("report")
+    (run.path / "predictions").mkdir()
+    pd.DataFrame({"lake": lakes, "temp_c": rng.normal(20, 4, n), "paddle_score": y, "prediction": p}).to_parquet(
+        run.path / "predictions" / "test.parquet")
+    per_lake = [{"lake": name, "n": int((lakes == name).sum()), **_metrics(y[lakes == name], p[lakes == name])}
+                for name in ("Tiny_Pond", "Big_Lake", "Mid_Lake")]
+    per_lake[0]["r2"] = float("nan")
+    test_m = _metrics(y, p)
+    results = {
+        "test": {"n": n, "metrics": test_m, "metrics_after_safety": _metrics(y, np.minimum(p, 4.5)),
+                 "per_lake": per_lake,
+                 "baselines": {"rule": {"metrics": _metrics(y, y)}, "constant_mean": _metrics(y, np.full(n, 3.4))}},
+        "val": {"n": 200, "metrics": _metrics(y[:200], p[:200])},
+        "train_in_sample": {"n": 1400, "metrics": _metrics(y, y + 0.01), "note": "in-sample"},
+        "cv": {"k": 3, "folds": [{"fold": i, "metrics": test_m, "n_train": 900, "n_val": 450} for i in range(3)],
+               "mean": test_m, "std": {k: 0.0123 for k in test_m}},
+        "importance": {"model": {"wind_kph": 0.6, "gust_kph": 0.3, "temp_c": 0.1},
+                       "permutation": {"wind_kph": {"mean": 0.41, "std": 0.02}, "temp_c": {"mean": 0.05, "std": 0.01}}},
+        "objective": {"name": "test_rmse", "value": test_m["rmse"]},
+    }
+    cfg = OmegaConf.create({"seed": 7, "plots": True, "model": {"name": "xgboost", "params": {"max_depth": 4,
+                            "depth_copy": "${model.params.max_depth}"}}, "split": {"name": "lakes"}})
+    return run, cfg, results
+
+
+def test_write_report_writes_schema_plots_and_markdown(run_and_results):
+    run, cfg, results = run_and_results
+    paths = write_report(run, cfg, results)
+    names = sorted(p.name for p in paths)
+    assert names == sorted(["predicted_vs_actual.png", "residuals_by_lake.png", "feature_importance.png",
+                            "confusion_matrix.png", REPORT_MD, REPORT_JSON])
+    for p in paths:
+        assert p.is_file() and p.parent.resolve() in (run.path.resolve(), (run.path / "plots").resolve())
+        if p.suffix == ".png":
+            assert p.read_bytes()[:8] == PNG and p.stat().st_size > 5000
+    assert not [f for f in run.path.rglob(".*.tmp")], "no temporary files left behind"
+
+    def no_nan(token):
+        raise AssertionError(f"report.json must be strict JSON, found {token}")
+
+    report = json.loads((run.path / REPORT_JSON).read_text(), parse_constant=no_nan)
+    assert set(report) == TOP_KEYS
+    assert report["schema_version"] == 1 and report["kind"] == "kaayko-exp-report"
+    assert report["run_id"] == run.manifest["run_id"]
+    assert report["choices"]["model"] == "xgboost" and report["choices"]["sample_size"] == "small"
+    assert report["config"]["model"]["params"]["depth_copy"] == 4  # resolved interpolation
+    assert report["params"] == {"max_depth": 4, "depth_copy": 4}
+    assert report["model"] == {"name": "xgboost", "family": "xgboost"}
+    assert report["data"]["rows"] == 2000 and report["data"]["info"] == {"source": "synthetic", "rows": 2000}
+    assert report["split"]["sizes"] == {"train": 1400, "val": 200, "test": 400}
+    assert report["metrics"] == pytest.approx(results["test"]["metrics"])
+    assert set(report["metrics"]) == set(METRIC_KEYS)
+    assert report["metrics_after_safety"] == pytest.approx(results["test"]["metrics_after_safety"])
+    assert set(report["baselines"]) == {"rule", "constant_mean"}
+    assert report["baselines"]["rule"]["rmse"] == 0.0  # flattened from {"metrics": ...}
+    assert report["baselines"]["constant_mean"]["rmse"] > report["metrics"]["rmse"]
+    assert report["test"]["per_lake"][0]["lake"] == "Tiny_Pond" and report["test"]["per_lake"][0]["r2"] is None
+    assert report["train_in_sample"]["n"] == 1400 and report["val"]["n"] == 200
+    assert report["cv"]["k"] == 3 and len(report["cv"]["folds"]) == 3
+    assert report["external"] is None
+    assert report["importance"]["model"]["wind_kph"] == 0.6
+    assert report["timings"]["fit"] == pytest.approx(3.5) and report["timings"]["report"] > 0
+    assert report["timings"]["total"] == pytest.approx(sum(v for k, v in report["timings"].items() if k != "total"))
+    assert "export" not in report["timings"]
+    assert report["packages"] == run.manifest["package"]
+    assert report["objective"] == {"name": "test_rmse", "value": pytest.approx(results["test"]["metrics"]["rmse"])}
+    assert sorted(report["plots"]) == sorted(f"plots/{n}" for n in names if n.endswith(".png"))
+
+    md = (run.path / REPORT_MD).read_text()
+    assert md.startswith(f"# kaayko-exp run `{run.manifest['run_id']}`")
+    m, rule, const = results["test"]["metrics"], results["test"]["baselines"]["rule"]["metrics"], \
+        results["test"]["baselines"]["constant_mean"]
+    rmse_row = next(line for line in md.splitlines() if line.startswith("| RMSE |"))
+    cells = [c.strip() for c in rmse_row.strip("|").split("|")]
+    safe = results["test"]["metrics_after_safety"]
+    assert cells == ["RMSE", f"**{m['rmse']:.4f}**", f"{safe['rmse']:.4f}", f"{rule['rmse']:.4f}",
+                     f"{const['rmse']:.4f}"]
+    for label in ("| MAE |", "| R² |", "| class accuracy |", "| within ±0.5 |", "| skill accuracy |"):
+        assert label in md
+    assert f"{m['rmse']:.4f} ± 0.0123" in md  # CV mean ± std
+    assert "in-sample, optimistic" in md
+    assert md.index("Big_Lake") < md.index("Mid_Lake") < md.index("Tiny_Pond")  # per-lake: most rows first
+    assert "`wind_kph`" in md and "0.4100 ± 0.0200" in md
+    for plot in report["plots"]:
+        assert f"]({plot})" in md and (run.path / plot).is_file()
+    assert "| fit | 3.50 |" in md
+    assert f"| xgboost | {run.manifest['package']['xgboost']} |" in md
+
+
+def test_report_without_plots_and_with_external_set(run_and_results):
+    run, cfg, results = run_and_results
+    cfg.plots = False
+    ext_m = dict(results["test"]["metrics"], rmse=0.987654)
+    results["external"] = {"path": "/data/real_lakes", "n": 55, "metrics": ext_m,
+                           "per_lake": {"Real_Lake": {"n": 55, "metrics": ext_m}},
+                           "baselines": results["test"]["baselines"]}
+    results["importance"]["model"] = None
+    paths = write_report(run, cfg, results)
+    assert sorted(p.name for p in paths) == [REPORT_JSON, REPORT_MD]
+    assert not (run.path / "plots").exists()
+    report = json.loads((run.path / REPORT_JSON).read_text())
+    assert report["plots"] == [] and report["external"]["n"] == 55
+    md = (run.path / REPORT_MD).read_text()
+    ext = md[md.index("## External test set"):md.index("## Top features")]
+    assert "/data/real_lakes" in ext and "**0.9877**" in ext and "| Real_Lake | 55 |" in ext
+    assert "no importance of its own" in md
+    assert "## Plots" not in md
+
+
+def test_lake_rows_accepts_records_mapping_and_columns():
+    records = [{"lake": "a", "n": 2, "rmse": 0.1}, {"lake": "b", "n": 5, "rmse": 0.2}]
+    mapping = {"a": {"n": 2, "metrics": {"rmse": 0.1}}, "b": {"n": 5, "metrics": {"rmse": 0.2}}}
+    columns = {"lake": ["a", "b"], "n": [2, 5], "rmse": [0.1, 0.2]}
+    for shape in (records, mapping, columns):
+        rows = lake_rows(shape)
+        assert [(r["lake"], r["n"], r["rmse"]) for r in rows] == [("b", 5, 0.2), ("a", 2, 0.1)]
+    assert lake_rows(None) == []
+
+
+def test_markdown_shows_missing_values_as_na(run_and_results):
+    run, cfg, results = run_and_results
+    results["test"]["metrics"]["r2"] = float("nan")
+    results["cv"] = None
+    report = build_report(run, cfg, results)
+    assert report["metrics"]["r2"] is None and not math.isnan(report["metrics"]["rmse"])
+    md = render_markdown(report)
+    assert "| R² | **n/a** |" in md
+    assert "Not run (`evaluation.cv_folds=K`" in md
+
+
+def test_confusion_counts_rounded_clipped_predictions():
+    from kaayko_exp.plots import confusion
+
+    actual = np.array([1.0, 1.0, 3.0, 5.0, 5.0])
+    predicted = np.array([0.2, 1.3, 3.26, 5.9, 4.74])  # -> 1.0, 1.5, 3.5, 5.0, 4.5
+    c = confusion(actual, predicted)
+    assert c.shape == (9, 9) and c.sum() == 5
+    assert c[0, 0] == 1 and c[0, 1] == 1 and c[4, 5] == 1 and c[8, 8] == 1 and c[8, 7] == 1

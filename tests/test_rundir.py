@@ -1,0 +1,117 @@
+"""RunDir: manifest creation, atomic updates, artifact verification, ownership, checkpoints."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from kaayko_exp.errors import RunDirError
+from kaayko_exp.rundir import MANIFEST, STAGES, RunDir
+
+
+def make_run(tmp_path):
+    return RunDir.create(tmp_path / "run", config_hash="abc", choices={"model": "xgboost"}, overrides=[])
+
+
+def test_create_writes_a_versioned_manifest_with_every_stage(tmp_path):
+    run = make_run(tmp_path)
+    data = json.loads((run.path / MANIFEST).read_text())
+    assert data["schema_version"] == 1
+    assert list(data["stages"]) == list(STAGES)
+    assert all(s["status"] == "pending" for s in data["stages"].values())
+    assert RunDir.open(run.path).manifest["run_id"] == data["run_id"]
+
+
+def test_create_refuses_a_directory_that_already_holds_a_run(tmp_path):
+    run = make_run(tmp_path)
+    with pytest.raises(RunDirError, match="already holds a run"):
+        RunDir.create(run.path, config_hash="x", choices={}, overrides=[])
+
+
+def test_recorded_artifact_verifies_and_detects_changes(tmp_path):
+    run = make_run(tmp_path)
+    f = run.path / "model" / "m.bin"
+    f.parent.mkdir()
+    f.write_bytes(b"0123456789")
+    run.record("fit", [f])
+    run.verify()
+    f.write_bytes(b"0123456789"[:5])
+    with pytest.raises(RunDirError, match="truncated"):
+        run.verify(["fit"])
+    f.write_bytes(b"0123456780")
+    with pytest.raises(RunDirError, match="sha256"):
+        RunDir.open(run.path).verify()
+    f.unlink()
+    with pytest.raises(RunDirError, match="missing"):
+        run.verify()
+
+
+@pytest.mark.parametrize("content,match", [(None, "no manifest.json"), (b"{not json", "not valid JSON"),
+                                           (b'{"kind": "other"}', "not a kaayko-exp run")])
+def test_damaged_manifests_give_clear_errors(tmp_path, content, match):
+    d = tmp_path / "r"
+    d.mkdir()
+    if content is not None:
+        (d / MANIFEST).write_bytes(content)
+    with pytest.raises(RunDirError, match=match):
+        RunDir.open(d)
+
+
+def test_open_refuses_missing_directory(tmp_path):
+    with pytest.raises(RunDirError, match="does not exist"):
+        RunDir.open(tmp_path / "nope")
+
+
+def test_checkpoints_keep_last_and_final(tmp_path):
+    run = make_run(tmp_path)
+
+    def writer(tag):
+        return lambda d: (d / "state.txt").write_text(tag)
+
+    for done in (10, 20, 30):
+        run.add_checkpoint("fit", done, 100, writer(str(done)), keep_last=2)
+    run.add_checkpoint("fit/member", 5, 5, writer("m"), final=True, keep_last=1)
+    kept = sorted(c["done"] for c in run.manifest["checkpoints"] if c["key"] == "fit")
+    assert kept == [20, 30]
+    assert not (run.path / "checkpoints" / "fit" / "0000010").exists()
+    path, done = run.path / run.latest_checkpoint("fit")["path"], run.latest_checkpoint("fit")["done"]
+    assert done == 30 and (path / "state.txt").read_text() == "30"
+    (path / "state.txt").write_text("tampered")
+    with pytest.raises(RunDirError):
+        run.latest_checkpoint("fit")
+
+
+def test_claim_refuses_a_live_owner(tmp_path):
+    run = make_run(tmp_path)
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        import psutil
+
+        run.manifest["owner"] = {"pid": child.pid, "host": __import__("socket").gethostname(),
+                                 "process_start": psutil.Process(child.pid).create_time(), "heartbeat": "x"}
+        run.save()
+        with pytest.raises(RunDirError, match="another live process"):
+            RunDir.open(run.path).claim(heartbeat_seconds=0)
+    finally:
+        child.communicate(b"")
+    other = RunDir.open(run.path)
+    other.claim(heartbeat_seconds=0)  # the owner is gone: the claim succeeds
+    assert other.manifest["owner"]["pid"] == os.getpid()
+
+
+def test_a_kill_during_a_checkpoint_write_leaves_the_previous_manifest(tmp_path):
+    run = make_run(tmp_path)
+    run.add_checkpoint("fit", 10, 100, lambda d: (d / "s").write_text("10"))
+    code = (
+        "import sys; from kaayko_exp.rundir import RunDir\n"
+        f"r = RunDir.open({str(run.path)!r})\n"
+        "r.add_checkpoint('fit', 20, 100, lambda d: (d / 's').write_text('20'))\n"
+    )
+    env = {**os.environ, "KAAYKO_KILL_AT": "checkpoint-write"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env)
+    assert proc.returncode == -9
+    after = RunDir.open(run.path)
+    assert after.latest_checkpoint("fit")["done"] == 10
+    assert not (run.path / "checkpoints" / "fit" / "0000020").exists()

@@ -1,0 +1,221 @@
+"""``python -m kaayko_exp.runs``: list, status, clean, clear-cache, repair, and damaged directories."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kaayko_exp import atomic
+from kaayko_exp.rundir import STAGES, RunDir
+from kaayko_exp.runs import find_runs, parse_age
+from kaayko_exp.runs.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+# the file each stage writes in these fake runs (dataset writes none, as in the pipeline)
+ARTIFACTS = {"features": "features/feature_spec.json", "split": "split/assignment.npy", "fit": "model/model.ubj",
+             "evaluate": "evaluate/results.json", "report": "report.json", "export": "model/feature_spec.json"}
+
+
+def make_run(path: Path, *, status: str = "completed", model: str = "xgboost", days_old: float = 10.0,
+             checkpoints: tuple[int, ...] = (20, 40), until: str = "export", rmse: float = 0.1234) -> RunDir:
+    """A run directory built stage by stage with fake artifacts (no pipeline involved)."""
+    run = RunDir.create(path, config_hash="h", choices={"model": model, "sample_size": "small"}, overrides=[])
+    run.manifest["data"] = {"source": "synthetic", "rows": 5000}
+    for stage in STAGES:
+        run.start_stage(stage)
+        if stage == "fit":
+            for done in checkpoints:
+                run.add_checkpoint("fit", done, 100, lambda d, n=done: (d / "model.ubj").write_bytes(b"p" * n),
+                                   keep_last=5)
+        if stage in ARTIFACTS:
+            body = json.dumps({"objective": {"name": "test_rmse", "value": rmse}}) if stage == "report" else stage * 50
+            atomic.write_text(run.path / ARTIFACTS[stage], body)
+            run.record(stage, [run.path / ARTIFACTS[stage]])
+        if stage == until and status != "completed":
+            run.interrupt_stage(stage, 1.0)
+            break
+        run.finish_stage(stage, 1.25, {"model_family": model} if stage == "fit" else None)
+    run.set_status(status)
+    when = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days_old)).isoformat(timespec="seconds")
+    for ev in run.manifest["events"]:
+        ev["time"] = when
+    run.manifest["updated"] = when
+    atomic.write_json(run.path / "manifest.json", run.manifest)  # RunDir.save() would stamp "updated" now
+    return run
+
+
+def files_under(path: Path) -> dict[str, bytes]:
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "kaayko_exp.runs", *args], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=60)
+
+
+def test_parse_age():
+    assert parse_age("7d") == 7 * 86400 and parse_age("12h") == 12 * 3600 and parse_age("30m") == 1800
+    with pytest.raises(ValueError, match="7d, 12h, 30m"):
+        parse_age("7 days")
+
+
+def test_list_shows_one_line_per_run_including_sweeps_and_damaged(tmp_path, capsys):
+    out = tmp_path / "outputs"
+    make_run(out / "2025-01-01" / "10-00-00", model="histgb", rmse=0.4321)
+    make_run(out / "multirun" / "2025-01-02" / "09-00-00" / "0", status="interrupted", until="fit", days_old=0.1)
+    (out / "2025-01-03" / "11-00-00" / ".hydra").mkdir(parents=True)  # died before its manifest
+    bad = out / "2025-01-03" / "12-00-00"
+    bad.mkdir(parents=True)
+    (bad / "manifest.json").write_text("{not json")
+    (out / ".cache" / "entry" / ".hydra").mkdir(parents=True)  # hidden folders are not searched
+
+    assert len(find_runs([out])) == 4
+    assert main(["list", str(out)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:3] == ["STATUS", "MODEL", "SAMPLE"] and len(lines) == 5
+    done = next(line for line in lines if "10-00-00" in line)
+    assert done.split()[:2] == ["completed", "histgb"]
+    assert "small (5,000 rows)" in done and "done" in done and "test_rmse=0.4321" in done and " 10d " in done
+    sweep = next(line for line in lines if "multirun" in line)
+    assert sweep.startswith("interrupted") and "fit interrupted 40/100" in sweep and " 2h " in sweep
+    assert next(line for line in lines if "11-00-00" in line).startswith("damaged: no manifest.json")
+    assert next(line for line in lines if "12-00-00" in line).startswith("damaged: its manifest.json is not valid JSON")
+
+
+def test_status_puts_the_manifest_in_words(tmp_path, capsys):
+    run = make_run(tmp_path / "r", status="interrupted", until="fit")
+    assert main(["status", str(run.path)]) == 0
+    text = capsys.readouterr().out
+    assert "status: interrupted" in text and "choices: model=xgboost, sample_size=small" in text
+    assert "  features  done             1.25 s  1 artifact" in text
+    assert "  fit       interrupted      1.00 s  1 artifact" in text
+    assert "  evaluate  pending" in text
+    assert "  fit            40/100  checkpoints/fit/0000040" in text
+    assert "events: 1" in text and "interrupted" in text.splitlines()[-2]
+    assert text.strip().endswith(f"next: python train.py resume={run.path}")
+
+
+def test_clean_deletes_checkpoints_of_old_completed_runs_only(tmp_path, capsys):
+    out = tmp_path / "outputs"
+    old = make_run(out / "a" / "old", days_old=30)
+    older = make_run(out / "a" / "older", days_old=40)
+    newest = make_run(out / "b" / "newest", days_old=20)
+    recent = make_run(out / "b" / "recent", days_old=1)
+    broken = make_run(out / "c" / "interrupted", status="interrupted", until="fit", days_old=30)
+    (old.path / "checkpoints" / "fit" / ".0000060.leftover").mkdir()  # a temp dir from a kill
+    before = {r.path: files_under(r.path) for r in (old, older, newest, recent, broken)}
+
+    assert main(["clean", str(out), "--older-than", "7d", "--keep-last", "1", "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "would delete" in printed and "nothing was deleted" in printed
+    assert {r.path: files_under(r.path) for r in (old, older, newest, recent, broken)} == before
+
+    assert main(["clean", str(out), "--older-than", "7d", "--keep-last", "1"]) == 0
+    printed = capsys.readouterr().out
+    for run in (old, older, newest):  # recent is the newest completed run (kept); newest's is 20 days old
+        assert not (run.path / "checkpoints").exists()
+        assert f"delete {run.path / 'checkpoints' / 'fit' / '0000040'}" in printed
+        reopened = RunDir.open(run.path)
+        assert reopened.manifest["checkpoints"] == [] and reopened.manifest["events"][-1]["event"] == "clean"
+        assert (run.path / "model" / "model.ubj").is_file() and (run.path / "report.json").is_file()
+        reopened.verify()  # final artifacts untouched
+    assert f"delete {old.path / 'checkpoints' / 'fit' / '.0000060.leftover'}" in printed
+    assert files_under(recent.path) == before[recent.path]
+    assert files_under(broken.path) == before[broken.path]
+
+
+def test_clean_models_removes_whole_old_runs(tmp_path, capsys):
+    out = tmp_path / "outputs"
+    old = make_run(out / "old", days_old=30)
+    keep = make_run(out / "new", days_old=0.5)
+    assert main(["clean", str(out), "--older-than", "1d", "--keep-last", "0", "--models"]) == 0
+    assert not old.path.exists() and keep.path.is_dir() and (keep.path / "checkpoints").is_dir()
+
+
+def test_clear_cache_reports_freed_bytes_and_refuses_run_folders(tmp_path, capsys):
+    cache = tmp_path / ".cache"
+    (cache / "abc").mkdir(parents=True)
+    (cache / "abc" / "data.parquet").write_bytes(b"x" * 1000)
+    (cache / "def.parquet").write_bytes(b"y" * 234)
+    assert main(["clear-cache", "--cache-dir", str(cache), "--dry-run"]) == 0
+    assert "would free 1234 bytes" in capsys.readouterr().out and len(list(cache.iterdir())) == 2
+    assert main(["clear-cache", "--cache-dir", str(cache)]) == 0
+    assert "freed 1234 bytes" in capsys.readouterr().out and list(cache.iterdir()) == []
+
+    runs = tmp_path / "outputs"
+    make_run(runs / "2025-01-01" / "r")
+    assert main(["clear-cache", "--cache-dir", str(runs)]) == 2
+    assert "holds run directories" in capsys.readouterr().err
+    assert (runs / "2025-01-01" / "r" / "manifest.json").is_file()
+
+
+def _flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_repair_marks_the_bad_stage_and_later_ones_pending(tmp_path, capsys):
+    run = make_run(tmp_path / "r", checkpoints=(20, 40, 60))
+    model = run.path / "model" / "model.ubj"
+    _flip_byte(model)
+    _flip_byte(run.path / "checkpoints" / "fit" / "0000040" / "model.ubj")
+    assert main(["repair", str(run.path)]) == 0
+    printed = capsys.readouterr().out
+    assert "bad: model/model.ubj (modified (sha256 mismatch))" in printed
+    assert "marked pending: fit, evaluate, report, export" in printed
+    fixed = RunDir.open(run.path)
+    assert [fixed.stage(s)["status"] for s in STAGES] == ["done"] * 3 + ["pending"] * 4
+    assert all(fixed.stage(s)["artifacts"] == [] for s in STAGES[3:])
+    assert fixed.manifest["status"] == "interrupted"
+    assert fixed.manifest["events"][-1]["event"] == "repair"
+    assert [c["done"] for c in fixed.manifest["checkpoints"]] == [20, 60]
+    assert not (run.path / "checkpoints" / "fit" / "0000040").exists()
+    assert model.is_file() and (run.path / "report.json").is_file()  # nothing final deleted
+    fixed.verify()  # a resume's verification now passes
+
+
+def test_repair_of_a_missing_late_artifact_and_of_an_intact_run(tmp_path, capsys):
+    run = make_run(tmp_path / "r")
+    (run.path / "report.json").unlink()
+    assert main(["repair", str(run.path), "--dry-run"]) == 0
+    assert "would mark pending: report, export" in capsys.readouterr().out
+    assert RunDir.open(run.path).manifest["status"] == "completed"
+    assert main(["repair", str(run.path)]) == 0
+    fixed = RunDir.open(run.path)
+    assert [fixed.stage(s)["status"] for s in STAGES] == ["done"] * 5 + ["pending"] * 2
+
+    intact = make_run(tmp_path / "ok")
+    before = (intact.path / "manifest.json").read_bytes()
+    assert main(["repair", str(intact.path)]) == 0
+    assert "nothing to repair" in capsys.readouterr().out
+    assert (intact.path / "manifest.json").read_bytes() == before
+
+
+def test_damaged_directories_exit_2_with_one_paragraph(tmp_path):
+    no_manifest = tmp_path / "dead"
+    (no_manifest / ".hydra").mkdir(parents=True)
+    result = run_cli("status", str(no_manifest))
+    assert result.returncode == 2 and result.stdout == ""
+    assert "no manifest.json" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "manifest.json").write_text('{"kind": "kaayko-exp-run", ')
+    result = run_cli("repair", str(bad))
+    assert result.returncode == 2 and "cannot be repaired" in result.stderr and "fresh run" in result.stderr
+    assert (bad / "manifest.json").read_text() == '{"kind": "kaayko-exp-run", '
+
+    result = run_cli("status", str(tmp_path / "nowhere"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+    result = run_cli("clean", "--older-than", "soon")
+    assert result.returncode == 2 and "7d, 12h, 30m" in result.stderr
