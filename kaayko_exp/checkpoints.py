@@ -1,9 +1,8 @@
-"""The pipeline's fit hooks: progress lines, periodic checkpoints, resume, stop requests."""
+"""The pipeline's fit hooks: progress lines (written by the models), periodic checkpoints, resume, stop requests."""
 
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -24,8 +23,6 @@ class PipelineHooks(FitHooks):
         self.reporter = reporter  # e.g. an Optuna trial's report + prune check
         self.stop_requested: Optional[int] = None
         self.in_fit = False
-        self._last_log: dict[str, float] = {}
-        self._last_pct: dict[str, int] = {}
 
     def request_stop(self, signum: int) -> None:
         self.stop_requested = signum
@@ -43,7 +40,6 @@ class PipelineHooks(FitHooks):
     def step(self, key: str, done: int, total: int, *, save: Optional[Callable[[Path], None]] = None,
              score: Optional[float] = None, final: bool = False) -> None:
         self.in_fit = done < total
-        self._progress(key, done, total, score)
         if self.reporter is not None and score is not None:
             self.reporter(key, done, score)
         due = final or (self.every and done < total and done % self.every == 0)
@@ -58,11 +54,3 @@ class PipelineHooks(FitHooks):
 
     def log(self, message: str) -> None:
         log.info(message)
-
-    def _progress(self, key: str, done: int, total: int, score: Optional[float]) -> None:
-        pct = int(100 * done / max(total, 1)) // 10 * 10
-        now = time.monotonic()
-        if done == total or pct > self._last_pct.get(key, -1) or now - self._last_log.get(key, 0) > 30:
-            self._last_pct[key], self._last_log[key] = pct, now
-            extra = f" val_rmse {score:.4f}" if score is not None else ""
-            log.info("%s: %d/%d (%d%%)%s", key, done, total, int(100 * done / max(total, 1)), extra)

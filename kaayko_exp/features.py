@@ -404,6 +404,20 @@ def _gather_one(plan: _Plan, data: Mapping[str, Any]) -> np.ndarray:
     return np.array([vals], dtype=np.float32)
 
 
+def _codes(col: pd.Series, levels: list[str]) -> np.ndarray:
+    """float32 codes of ``col`` in ``levels``; unknown or missing values -> NaN."""
+    index = pd.Index(levels)
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        lookup = index.get_indexer(col.cat.categories.astype(str))
+        raw = col.cat.codes.to_numpy()
+        idx = np.where(raw >= 0, lookup[np.maximum(raw, 0)], -1)
+    else:
+        idx = index.get_indexer(col.astype("string").to_numpy(dtype=object, na_value=None))
+    out = idx.astype(np.float32)
+    out[idx < 0] = np.nan
+    return out
+
+
 def _gather_frame(plan: _Plan, frame: pd.DataFrame) -> np.ndarray:
     """G for a DataFrame (vectorised per column)."""
     G = np.empty((len(frame), plan.width), dtype=np.float32)
@@ -416,13 +430,7 @@ def _gather_frame(plan: _Plan, frame: pd.DataFrame) -> np.ndarray:
             values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
         G[:, i if i < n_raw else i + len(plan.cat_cols)] = values
     for i, (c, levels) in enumerate(zip(plan.cat_cols, plan.cat_levels)):
-        col = frame[c]
-        if not (isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col.dtype)
-                or col.dtype == object):
-            col = col.astype("string")
-        codes = pd.Categorical(col, categories=levels).codes.astype(np.float32)
-        codes[codes < 0] = np.nan
-        G[:, n_raw + i] = codes
+        G[:, n_raw + i] = _codes(frame[c], levels)
     if plan.needs_hour:
         G[:, -1] = _hour_column(frame["datetime"])
     return G

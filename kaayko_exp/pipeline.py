@@ -235,11 +235,9 @@ def run_report(ctx: Context) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- export
 def run_export(ctx: Context) -> dict[str, Any]:
-    from .safety import safety_config_dict
-
     model_dir = ctx.run.path / "model"
     ctx.spec.save(model_dir / "feature_spec.json")
-    atomic.write_json(model_dir / "safety.json", safety_config_dict(ctx.cfg.safety))
+    atomic.write_json(model_dir / "safety.json", OmegaConf.to_container(ctx.cfg.safety, resolve=True))
     files = sorted(p for p in model_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
     ctx.run.record("export", files)
     return {"files": [ctx.run.rel(f) for f in files]}

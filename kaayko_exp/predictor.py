@@ -106,6 +106,12 @@ class Predictor:
         self.report = dict(report or {})
         self._transform = transform
         self._booster = getattr(model, "booster", None)
+        # One row gains nothing from threads, and OpenMP's fork/join costs milliseconds on a busy
+        # machine: single rows use a one-thread copy of the booster (same trees, same numbers).
+        self._booster_one = None
+        if self._booster is not None:
+            self._booster_one = self._booster.copy()
+            self._booster_one.set_param({"nthread": 1})
         self.plan = InputPlan(list(spec.required_columns) + list(safety.columns))
 
     # ------------------------------------------------------------------ loading
@@ -208,7 +214,8 @@ class Predictor:
     # ------------------------------------------------------------------ scoring
     def _raw(self, X: np.ndarray) -> np.ndarray:
         if self._booster is not None:
-            return np.asarray(self._booster.inplace_predict(X), dtype=np.float64).reshape(-1)
+            booster = self._booster_one if X.shape[0] == 1 else self._booster
+            return np.asarray(booster.inplace_predict(X), dtype=np.float64).reshape(-1)
         return np.asarray(self.model.predict(X), dtype=np.float64).reshape(-1)
 
     def predict(self, frame: Any, offset: int = 0) -> Any:
@@ -236,7 +243,7 @@ class Predictor:
     def predict_one(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Score one row given as a dict (no pandas on this path)."""
         clean = validate_row(row, self.plan)
-        X = self._transform(self.spec, {k: np.asarray([v]) for k, v in clean.items()})
+        X = self._transform(self.spec, clean)  # scalars: the one-row fast path of transform
         raw = float(self._raw(X)[0])
         safe, warnings, _ = self.safety.apply_one(clean, raw)
         out: dict[str, Any] = {c: clean[c] for c in schema.ID_COLUMNS if c in clean}
@@ -254,9 +261,14 @@ class Predictor:
         frame = pd.DataFrame(clean)
         result = self.predict(frame)
         records = result.astype({"skill_level": object}).to_dict(orient="records")
-        for r in records:
+        for row, r in zip(clean, records):
             for k in ("paddle_score", "raw_score", "safety_score"):
                 r[k] = float(r[k])
+            for k in schema.ID_COLUMNS:  # only where that row had it (no NaN fillers)
+                if k in row:
+                    r[k] = row[k]
+                else:
+                    r.pop(k, None)
         return records
 
     def explain(self, row: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -343,7 +355,7 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
         raise ConfigError(f"output={dst} must end in .parquet or .csv.")
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size} must be at least 1.")
-    if not src.exists():
+    if not src.exists() and not any(ch in str(src) for ch in "*?["):
         raise PredictionInputError(f"input={src} does not exist. Pass a .parquet or .csv file or a directory of "
                                    "Kaayko CSVs.")
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
@@ -358,52 +370,37 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
         except ImportError:
             bar = None
     done, t0 = 0, time.perf_counter()
-    with atomic_path(dst) as tmp:
+    with atomic_path(dst) as tmp, open(tmp, "wb") as fh:
         writer = None
         schema_ = None
         try:
-            with open(tmp, "wb") as fh:
-                for batch in iter_table_batches(src, batch_size):
-                    result = predictor.predict(batch, offset=done)
-                    if kind == ".parquet":
-                        import pyarrow.parquet as pq
-
-                        table = _arrow_table(result)
-                        if writer is None:
-                            schema_ = table.schema
-                            writer = pq.ParquetWriter(fh, schema_, compression="zstd")
-                        elif table.schema != schema_:
-                            table = table.cast(schema_)
-                        writer.write_table(table)
-                    else:
-                        out = result.copy()
-                        out["warnings"] = [" | ".join(w) for w in out["warnings"]]
-                        out.to_csv(fh, header=done == 0, index=False, lineterminator="\n")
-                    done += len(result)
-                    rate = done / max(time.perf_counter() - t0, 1e-9)
-                    if bar is not None:
-                        bar.update(len(result))
-                    log.info("scored %s%s rows (%.0f rows/s)", f"{done:,}",
-                             f" / {total:,} ({100 * done / total:.0f}%)" if total else "", rate)
-                if kind == ".parquet" and writer is None:  # empty input: still a valid file
+            for batch in iter_table_batches(src, batch_size):
+                result = predictor.predict(batch, offset=done)
+                if kind == ".parquet":
                     import pyarrow.parquet as pq
 
-                    table = _arrow_table(predictor.predict(_empty_frame(predictor)))
-                    writer = pq.ParquetWriter(fh, table.schema)
-                if writer is not None:
-                    writer.close()
-                    writer = None
+                    table = _arrow_table(result)
+                    if writer is None:
+                        schema_ = table.schema
+                        writer = pq.ParquetWriter(fh, schema_, compression="zstd")
+                    elif table.schema != schema_:
+                        table = table.cast(schema_)
+                    writer.write_table(table)
+                else:
+                    out = result.copy()
+                    out["warnings"] = [" | ".join(w) for w in out["warnings"]]
+                    out.to_csv(fh, header=done == 0, index=False, lineterminator="\n")
+                done += len(result)
+                rate = done / max(time.perf_counter() - t0, 1e-9)
+                if bar is not None:
+                    bar.update(len(result))
+                log.info("scored %s%s rows (%.0f rows/s)", f"{done:,}",
+                         f" / {total:,} ({100 * done / total:.0f}%)" if total else "", rate)
         finally:
-            if writer is not None:
+            if writer is not None:  # while fh is open; on error atomic_path then drops the file
                 writer.close()
             if bar is not None:
                 bar.close()
     log.info("wrote %s predictions to %s in %.1f s", f"{done:,}", dst, time.perf_counter() - t0)
     return done
 
-
-def _empty_frame(predictor: Predictor) -> Any:
-    import pandas as pd
-
-    return pd.DataFrame({c: pd.Series([], dtype="float64" if c in schema.NUMERIC_COLUMNS else "str")
-                         for c in predictor.plan.needed})

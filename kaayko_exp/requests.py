@@ -101,6 +101,13 @@ class InputPlan:
 
     def __init__(self, needed: Iterable[str]):
         self.needed: tuple[str, ...] = tuple(dict.fromkeys(needed))
+        # per column: (name, kind 0 numeric / 1 categorical / 2 other, low, high, whole numbers, vocabulary)
+        self.fast: tuple[tuple[str, int, float, float, bool, Any], ...] = tuple(
+            (c, 0 if c in NUMERIC else 1 if c in CATEGORICAL else 2,
+             *schema.RANGES.get(c, (-math.inf, math.inf)), c in INT_COLUMNS,
+             frozenset(VOCABULARIES[c]) if c in VOCABULARIES else None)
+            for c in self.needed
+        )
 
     def resolve(self, present: Iterable[str]) -> tuple[list[str], list[str], list[str]]:
         """(columns to check, derived columns to compute, missing columns)."""
@@ -169,11 +176,41 @@ def _absent(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def _validate_fast(row: dict, plan: InputPlan) -> dict[str, Any] | None:
+    """The common case (every needed column present, plain values) without the general machinery.
+
+    Anything unusual - a missing or derived column, a value of another type, out of range -
+    returns None (or raises the same error as the general path) so :func:`validate_row` decides.
+    """
+    clean: dict[str, Any] = {}
+    for col, kind, lo, hi, whole, vocab in plan.fast:
+        v = row.get(col)
+        t = type(v)
+        if kind == 0 and (t is float or t is int) and lo <= v <= hi and (not whole or v == int(v)):
+            clean[col] = float(v)
+        elif kind == 1 and t is str and (vocab is None or v in vocab):
+            clean[col] = v
+        elif v is None:
+            return None  # missing: the general path derives or lists it
+        else:
+            clean[col] = _clean_value(col, v, None)  # raises for a bad value
+    for col in schema.ID_COLUMNS:
+        if col not in clean:
+            v = row.get(col)
+            if v is not None and not _absent(v):
+                clean[col] = _clean_value(col, v, None)
+    return clean
+
+
 def validate_row(row: Any, plan: InputPlan, index: int | None = None) -> dict[str, Any]:
     """Check one request row and return a clean dict of the needed columns (derived ones filled).
 
     ``lake`` and ``datetime`` are kept when present (for the output); other keys are dropped.
     """
+    if type(row) is dict and index is None:
+        fast = _validate_fast(row, plan)
+        if fast is not None:
+            return fast
     if not isinstance(row, Mapping):
         raise PredictionInputError(
             f"A prediction request{_where(index)} must be a JSON object of column -> value, got "
@@ -248,6 +285,18 @@ def validate_frame(frame: Any, plan: InputPlan, offset: int = 0) -> Any:
                     i = int(np.flatnonzero(frac)[0])
                     raise PredictionInputError(
                         f"Column '{col}' must hold whole numbers; row {offset + i} has {values[i]:g}.")
+        elif col == "datetime":
+            if not pd.api.types.is_datetime64_any_dtype(s.dtype):
+                parsed = pd.to_datetime(s.astype("string"), errors="coerce", format="ISO8601")
+                bad = parsed.isna().to_numpy()
+                if bad.any():
+                    i = int(np.flatnonzero(bad)[0])
+                    raise PredictionInputError(
+                        f"Column 'datetime' has {int(bad.sum())} missing or unreadable value(s), the first at row "
+                        f"{offset + i} ({_fmt(s.iloc[i])}); use local times like \"2025-07-01 14:00\".")
+            elif s.isna().any():
+                i = int(np.flatnonzero(s.isna().to_numpy())[0])
+                raise PredictionInputError(f"Column 'datetime' is missing at row {offset + i}.")
         else:
             na = s.isna().to_numpy()
             if na.any():

@@ -28,10 +28,16 @@ OBJECTIVE_METRICS = ("mae", "rmse", "r2", "class_accuracy", "within_half", "skil
 
 def validate_train_config(cfg: DictConfig) -> None:
     """Checks the types cannot express; raise ConfigError before any work starts."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        hint = " (e.g. data=kaayko_csv data.path=tests/data/kaayko_sample)" if "data.path" in missing else ""
+        raise ConfigError(
+            f"These settings have no value and must be given on the command line: {', '.join(missing)}{hint}."
+        )
     ss = cfg.sample_size
     if ss.rows is not None and ss.rows <= 0:
         raise ConfigError(f"sample_size.rows={ss.rows}: the row count must be a positive integer, e.g. sample_size.rows=5000.")
-    if ss.rows is None and ss.fraction is not None and not 0 < ss.fraction <= 1:
+    if ss.fraction is not None and not 0 < ss.fraction <= 1:
         raise ConfigError(
             f"sample_size.fraction={ss.fraction}: a fraction of the source must be in (0, 1]; use e.g. 0.02 for 2 %, "
             "or sample_size.rows=N for an exact count."

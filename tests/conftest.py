@@ -76,7 +76,7 @@ def make_frame(n: int = 2000, seed: int = 0, lakes: Sequence[str] = DEFAULT_LAKE
         "latitude": lat,
         "longitude": lat * 2.0 - 10.0,
         "month": month,
-        "day_of_year": dt.dayofyear.to_numpy(),
+        "day_of_year": dt.day_of_year.to_numpy(),
         "lake_region": lake,
         "lake_type": np.where(lake_idx % 3 == 0, "Reservoir", "Lake"),
         "base_lake_name": lake,

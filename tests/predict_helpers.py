@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 _CACHE: dict[str, Path] = {}
+CONF = Path(__file__).resolve().parents[1] / "conf"
+FAST = ["sample_size=tiny", "plots=false", "evaluation.permutation_repeats=1", "evaluation.permutation_max_rows=500"]
 
 # small but real: synthetic data, xgboost, the kaayko safety layer
 TRAIN_OVERRIDES = ["model=xgboost", "model.params.n_estimators=30", "checkpointing=off"]
@@ -17,12 +19,28 @@ TRAIN_OVERRIDES = ["model=xgboost", "model.params.n_estimators=30", "checkpointi
 def trained_run(tmp_path_factory) -> Path:
     """A completed run directory (do not modify it: use :func:`copy_run`)."""
     if "run" not in _CACHE:
-        from runhelpers import train_in_process
-
         base = tmp_path_factory.mktemp("predict_run")
-        _, run_dir = train_in_process(base, TRAIN_OVERRIDES, name="run")
-        _CACHE["run"] = run_dir
+        _CACHE["run"] = train(base, TRAIN_OVERRIDES)
     return _CACHE["run"]
+
+
+def train(base: Path, overrides: list[str]) -> Path:
+    """Train in this process exactly as ``python train.py`` would; return the run directory."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict, read_write
+
+    import kaayko_exp.config  # noqa: F401  (registers the schemas)
+    from kaayko_exp.runner import start
+
+    overrides = [*FAST, f"cache_dir={base / 'cache'}", *overrides]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    choices = {k: v for k, v in cfg.hydra.runtime.choices.items() if not k.startswith("hydra/") and v}
+    with read_write(cfg), open_dict(cfg):
+        del cfg["hydra"]
+    run_dir = base / "run"
+    start(cfg, run_dir, choices, overrides)
+    return run_dir
 
 
 def copy_run(run_dir: Path, dest: Path) -> Path:

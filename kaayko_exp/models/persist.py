@@ -40,9 +40,10 @@ def load(path: str | Path) -> Any:
 
     path = Path(path)
     data = path.read_bytes()
-    if data[:1] == b"\x80" or not data.startswith(_ZIP_MAGIC):
+    if not data.startswith(_ZIP_MAGIC):
+        looks = "a pickle" if data[:1] == b"\x80" else "something else"
         raise RunDirError(
-            f"{path} is not a skops file (it looks like {'a pickle' if data[:1] == b'\\x80' else 'something else'}). "
+            f"{path} is not a skops file (it looks like {looks}). "
             "kaayko never loads pickles: they can run arbitrary code. Retrain, or restore the file the run wrote."
         )
     try:

@@ -1,0 +1,142 @@
+"""An ensemble averaging member models (optionally weighted).
+
+Members are ``conf/model/<member>.yaml`` configurations; ``model.params.<member>``
+overrides their params. Each member is fitted with key ``<key>/<member>`` and then
+saved as a final sub-state (``hooks.step(..., final=True)``), so a resumed fit
+reloads finished members instead of fitting them again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+from ..errors import ConfigError, RunDirError
+from .base import META_FILE, Model, as_dict
+
+MEMBER_DIR = "members"
+
+
+def _weights(cfg: Any, members: list[str]) -> list[float]:
+    weights = getattr(cfg, "weights", None)
+    if weights is None:
+        return [1.0] * len(members)
+    weights = [float(w) for w in weights]
+    if len(weights) != len(members) or any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ConfigError(
+            f"model.weights {weights} must hold one non-negative weight per member ({len(members)}: "
+            f"{', '.join(members)}) with a positive sum. Fix model.weights or drop it for equal weights."
+        )
+    return weights
+
+
+class EnsembleModel(Model):
+    family = "ensemble"
+
+    def __init__(self, params, **kw):
+        super().__init__(params, **kw)
+        self.members: list[Model] = []
+        self._cfg: Any = None  # the ensemble's ModelConfig, set by build_model
+
+    @classmethod
+    def member_configs(cls, cfg: Any) -> list[tuple[str, Any]]:
+        from . import member_config
+
+        members = [str(m) for m in (getattr(cfg, "members", None) or [])]
+        if not members:
+            raise ConfigError("model=ensemble needs members, e.g. model.members=[xgboost,histgb,random_forest].")
+        dupes = sorted({m for m in members if members.count(m) > 1})
+        if dupes:
+            raise ConfigError(f"model.members lists {', '.join(dupes)} twice; list each member once "
+                              "(use model.weights to weigh one more).")
+        overrides = as_dict(getattr(cfg, "params", None))
+        stray = sorted(set(overrides) - set(members))
+        if stray:
+            raise ConfigError(f"model.params.{stray[0]} does not name a member; ensemble params are per-member "
+                              f"overrides (model.params.<member>.<param>), members: {', '.join(members)}.")
+        out = []
+        for name in members:
+            if name == "ensemble":
+                raise ConfigError("An ensemble cannot be a member of an ensemble. Remove 'ensemble' from "
+                                  "model.members.")
+            mcfg = member_config(name)
+            extra = overrides.get(name) or {}
+            if not isinstance(extra, Mapping):
+                raise ConfigError(f"model.params.{name} must be a mapping of parameter overrides.")
+            mcfg.params = {**as_dict(mcfg.params), **extra}
+            out.append((name, mcfg))
+        return out
+
+    @classmethod
+    def validate(cls, cfg: Any, params: Mapping[str, Any], n_rows: int) -> None:
+        from . import validate_model_config
+
+        members = cls.member_configs(cfg)
+        _weights(cfg, [m for m, _ in members])
+        for _, mcfg in members:
+            validate_model_config(mcfg, n_rows)
+
+    def _fit(self, X, y, *, spec, hooks, X_val, y_val, key) -> None:
+        from . import build_model, load_model
+
+        cfg = self._cfg
+        members = self.member_configs(cfg)
+        self.weights = _weights(cfg, [m for m, _ in members])
+        self.member_names = [m for m, _ in members]
+        self.members = []
+        for i, (name, mcfg) in enumerate(members):
+            mkey = f"{key}/{name}"
+            restored = hooks.restore(mkey)
+            if restored is not None and (Path(restored[0]) / META_FILE).is_file():
+                member = load_model(restored[0])
+                hooks.log(f"ensemble: member {i + 1}/{len(members)} {name} restored (finished before)")
+            else:
+                hooks.log(f"ensemble: member {i + 1}/{len(members)} {name}")
+                member = build_model(mcfg, seed=self.seed, n_jobs=self.n_jobs, n_rows=self.n_rows)
+                member.fit(X, y, spec=spec, hooks=hooks, X_val=X_val, y_val=y_val, key=mkey)
+                size = int(member.params.get("n_estimators", member.params.get("max_iter", 1)) or 1)
+                hooks.step(mkey, size, size, save=member.save, final=True)
+            self.members.append(member)
+        if X_val is not None:
+            from .base import rmse
+
+            self.info["val_rmse"] = rmse(y_val, self.predict(X_val))
+        self.info["members"] = self.member_names
+        self.info["weights"] = self.weights
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        w = np.asarray(self.weights, dtype=np.float64)
+        out = np.zeros(len(X), dtype=np.float64)
+        for wi, member in zip(w, self.members):
+            if wi:
+                out += wi * member.predict(X)
+        return out / w.sum()
+
+    def feature_importance(self) -> Optional[dict[str, float]]:
+        parts = [(w, m.feature_importance()) for w, m in zip(self.weights, self.members)]
+        parts = [(w, imp) for w, imp in parts if imp]
+        if not parts:
+            return None
+        total = sum(w for w, _ in parts) or 1.0
+        return {n: float(sum(w * imp.get(n, 0.0) for w, imp in parts) / total) for n in self.feature_names}
+
+    def _save_files(self, directory: Path) -> list[str]:
+        files = []
+        for i, (name, member) in enumerate(zip(self.member_names, self.members)):
+            sub = f"{MEMBER_DIR}/{i}-{name}"
+            written = member.save(directory / sub)
+            files += [p.relative_to(directory).as_posix() for p in written]
+        self.info["member_dirs"] = [f"{MEMBER_DIR}/{i}-{n}" for i, n in enumerate(self.member_names)]
+        return files
+
+    def _restore(self, directory: Path, meta: Mapping[str, Any]) -> None:
+        from . import load_model
+
+        dirs = self.info.get("member_dirs")
+        if not dirs:
+            raise RunDirError(f"{directory}/model.json lists no ensemble members. Retrain.")
+        self.member_names = list(self.info.get("members", []))
+        self.weights = [float(w) for w in self.info.get("weights", [1.0] * len(dirs))]
+        self.members = [load_model(directory / d) for d in dirs]

@@ -1,0 +1,254 @@
+"""scikit-learn tree ensembles grown in resumable chunks: random forest, extra trees, histgb.
+
+Each fit grows ``hooks.every`` trees (forests) or boosting iterations (histgb) per
+chunk with ``warm_start`` (the whole fit in one chunk when ``every`` is 0) and
+offers a skops-saved partial state after each chunk. Chunked fits equal one-shot
+fits: a forest re-draws the seeds of its existing trees before drawing new ones,
+histgb keeps its seeds and feature-subsampling generator in the estimator (saved
+with it), and its warm-started raw predictions add the same leaf values in the
+same order. Forest predictions are summed tree by tree in a fixed order (sklearn's
+threaded sum is order-nondeterministic in the last bit).
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+from ..errors import ConfigError
+from . import persist
+from .base import Model, check_param_names, progress_marks, rmse
+
+logger = logging.getLogger(__name__)
+
+ESTIMATOR_FILE = "estimator.skops"
+
+
+def _estimator_param_names(cls) -> set[str]:
+    return set(cls().get_params(deep=False))
+
+
+def _validate_sklearn(family: str, cls, params: Mapping[str, Any], extra_ok: set[str] = frozenset()) -> None:
+    valid = _estimator_param_names(cls) - {"random_state", "n_jobs", "warm_start", "verbose",
+                                           "categorical_features"}
+    check_param_names(family, params, valid | set(extra_ok))
+    try:
+        cls(**{k: v for k, v in params.items() if k not in extra_ok})._validate_params()
+    except AttributeError:  # pragma: no cover - private API gone: sklearn validates at fit
+        pass
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"Invalid model.params for {family}: {exc}. Fix conf/model/{family}.yaml or the "
+                          "override.") from None
+
+
+class _ChunkedTrees(Model):
+    """Shared chunked warm-start loop; subclasses name the estimator and its size parameter."""
+
+    size_param = "n_estimators"
+    estimator_cls: Any = None
+    defaults: dict[str, Any] = {}
+
+    def __init__(self, params, **kw):
+        super().__init__({**self.defaults, **dict(params)}, **kw)
+        self.estimator = None
+
+    @classmethod
+    def validate(cls, cfg: Any, params: Mapping[str, Any], n_rows: int) -> None:
+        _validate_sklearn(cls.family, cls._estimator_class(), params)
+        size = {**cls.defaults, **params}.get(cls.size_param)
+        if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:
+            raise ConfigError(f"model.params.{cls.size_param}={size!r} must be a whole number ≥ 1.")
+
+    @classmethod
+    def _estimator_class(cls):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _make(self, X: np.ndarray):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _grown(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _fit(self, X, y, *, spec, hooks, X_val, y_val, key) -> None:
+        total = int(self.params[self.size_param])
+        every = int(getattr(hooks, "every", 0) or 0)
+        chunk = every if every > 0 else total
+        restored = hooks.restore(key)
+        if restored is not None:
+            directory, done = restored
+            est = persist.load(Path(directory) / ESTIMATOR_FILE)
+            hooks.log(f"{self.family}: resuming at {done}/{total} {self._unit()}")
+        else:
+            est, done = self._make(X), 0
+        self.estimator = est
+        marks = progress_marks(total)
+        val_state = self._val_start(X_val)
+        while done < total:
+            target = min(total, done + chunk)
+            est.set_params(**{self.size_param: target})
+            with self._threads():
+                est.fit(X, y)
+            grown = self._grown()
+            stopped = grown < target  # histgb's own early stopping, when enabled
+            done = grown
+            score = self._val_score(X_val, y_val, val_state)
+            hooks.step(key, done, total, save=self._saver(est), score=score)
+            if any(done >= m > done - chunk for m in marks) or stopped:
+                hooks.log(f"{self.family}: {done}/{total} {self._unit()}"
+                          + (f" val_rmse {score:.4f}" if score is not None else ""))
+            if stopped:
+                break
+        if X_val is not None:
+            self.info["val_rmse"] = self._val_score(X_val, y_val, val_state)
+
+    def _unit(self) -> str:
+        return "trees"
+
+    def _threads(self):
+        from contextlib import nullcontext
+
+        return nullcontext()
+
+    def _val_start(self, X_val):
+        return None
+
+    def _val_score(self, X_val, y_val, state) -> Optional[float]:
+        if X_val is None:
+            return None
+        return rmse(y_val, self.predict(X_val))
+
+    @staticmethod
+    def _saver(est):
+        def save(directory: Path) -> None:
+            persist.dump(est, Path(directory) / ESTIMATOR_FILE)
+        return save
+
+    def feature_importance(self) -> Optional[dict[str, float]]:
+        imp = getattr(self.estimator, "feature_importances_", None)
+        return None if imp is None else self._named(imp)
+
+    def _save_files(self, directory: Path) -> list[str]:
+        persist.dump(self.estimator, directory / ESTIMATOR_FILE)
+        return [ESTIMATOR_FILE]
+
+    def _restore(self, directory: Path, meta: Mapping[str, Any]) -> None:
+        self.estimator = persist.load(directory / ESTIMATOR_FILE)
+
+
+class _Forest(_ChunkedTrees):
+    defaults = {"n_estimators": 200, "min_samples_leaf": 2, "max_features": 0.6}
+
+    def _make(self, X):
+        return self._estimator_class()(**self.params, random_state=self.seed, n_jobs=self.n_jobs, warm_start=True)
+
+    def _grown(self) -> int:
+        return len(self.estimator.estimators_)
+
+    def _val_start(self, X_val):
+        # running sum of the validation predictions of the trees grown so far
+        return {"sum": None if X_val is None else np.zeros(len(X_val)), "n": 0}
+
+    def _val_score(self, X_val, y_val, state) -> Optional[float]:
+        if X_val is None:
+            return None
+        trees = self.estimator.estimators_
+        if state["n"] < len(trees):
+            state["sum"] += _sum_trees(trees[state["n"]:], np.ascontiguousarray(X_val, dtype=np.float32),
+                                       self.n_jobs)
+            state["n"] = len(trees)
+        return rmse(y_val, state["sum"] / state["n"])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        trees = self.estimator.estimators_
+        if len(X) == 0:
+            return np.zeros(0, dtype=np.float64)
+        return _sum_trees(trees, X, self.n_jobs) / len(trees)
+
+
+def _sum_trees(trees, X: np.ndarray, n_jobs: int) -> np.ndarray:
+    """Sum of the trees' predictions, tree by tree in order (deterministic), threads over row blocks."""
+    def block(rows: slice) -> np.ndarray:
+        acc = np.zeros(rows.stop - rows.start, dtype=np.float64)
+        Xb = X[rows]
+        for tree in trees:
+            acc += tree.predict(Xb, check_input=False)
+        return acc
+
+    n = len(X)
+    size = max(2048, -(-n // max(1, n_jobs)))
+    slices = [slice(s, min(n, s + size)) for s in range(0, n, size)]
+    if len(slices) == 1 or n_jobs <= 1:
+        return np.concatenate([block(s) for s in slices])
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        return np.concatenate(list(pool.map(block, slices)))
+
+
+class RandomForestModel(_Forest):
+    family = "random_forest"
+
+    @classmethod
+    def _estimator_class(cls):
+        from sklearn.ensemble import RandomForestRegressor
+
+        return RandomForestRegressor
+
+
+class ExtraTreesModel(_Forest):
+    family = "extra_trees"
+    defaults = {"n_estimators": 200, "min_samples_leaf": 2, "max_features": 0.8}
+
+    @classmethod
+    def _estimator_class(cls):
+        from sklearn.ensemble import ExtraTreesRegressor
+
+        return ExtraTreesRegressor
+
+
+class HistGBModel(_ChunkedTrees):
+    family = "histgb"
+    size_param = "max_iter"
+    defaults = {"max_iter": 300, "learning_rate": 0.1, "early_stopping": False}
+
+    @classmethod
+    def _estimator_class(cls):
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        return HistGradientBoostingRegressor
+
+    def _unit(self) -> str:
+        return "iterations"
+
+    def _threads(self):
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=self.n_jobs, user_api="openmp")
+
+    def _make(self, X):
+        max_bins = int(self.params.get("max_bins", 255))
+        mask = list(self.categorical)
+        # histgb needs category codes below max_bins; a wider categorical is used as a number
+        for j, is_cat in enumerate(mask):
+            if is_cat and np.nanmax(np.append(X[:, j], -1)) >= max_bins:
+                logger.info("histgb: %s has more than %d levels, used as a number", self.feature_names[j], max_bins)
+                mask[j] = False
+        self.info["categorical_used"] = [n for n, c in zip(self.feature_names, mask) if c]
+        return self._estimator_class()(**self.params, categorical_features=mask if any(mask) else None,
+                                       random_state=self.seed, warm_start=True)
+
+    def _grown(self) -> int:
+        return int(self.estimator.n_iter_)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        if len(X) == 0:
+            return np.zeros(0, dtype=np.float64)
+        with self._threads():
+            return np.asarray(self.estimator.predict(X), dtype=np.float64)
+
+    def feature_importance(self) -> Optional[dict[str, float]]:
+        return None  # histgb has no built-in importance: see the permutation importance

@@ -1,0 +1,203 @@
+"""Model families: fit quality, safe save/load, exact resume after a simulated kill, config checks."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import DiskHooks, Killed, make_frame
+from kaayko_exp.config import ModelConfig
+from kaayko_exp.errors import ConfigError, RunDirError
+from kaayko_exp.features import build_spec, transform
+from kaayko_exp.models import REGISTRY, build_model, load_model, member_config, validate_model_config
+
+SMALL = {  # keep every fit tiny
+    "xgboost": {"n_estimators": 40, "max_depth": 4},
+    "histgb": {"max_iter": 40},
+    "random_forest": {"n_estimators": 20},
+    "extra_trees": {"n_estimators": 20},
+    "svm": {},
+    "ridge": {},
+    "rule": {},
+}
+
+
+def cfg_for(name: str, **params):
+    cfg = member_config(name)
+    if name == "ensemble":
+        cfg.members = ["xgboost", "histgb", "ridge"]
+        cfg.params = {m: SMALL[m] for m in cfg.members}
+    else:
+        cfg.params = {**cfg.params, **SMALL[name], **params}
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def data():
+    frame = make_frame(2400, seed=3)
+    spec = build_spec(OmegaConf.load("conf/features/standard.yaml"), frame)
+    X = transform(spec, frame)
+    y = frame["paddle_score"].to_numpy(np.float64)
+    lakes = frame["lake"].astype(str).to_numpy()
+    test = np.isin(lakes, ["Lake Malawi", "Windermere"])
+    val = lakes == "Jenny Lake"
+    train = ~test & ~val
+    return {"spec": spec, "Xtr": X[train], "ytr": y[train], "Xva": X[val], "yva": y[val],
+            "Xte": X[test], "yte": y[test]}
+
+
+def fit(name, data, hooks=None, cfg=None, key="fit", n_jobs=1):
+    cfg = cfg or cfg_for(name)
+    model = build_model(cfg, seed=7, n_jobs=n_jobs, n_rows=len(data["ytr"]))
+    return model.fit(data["Xtr"], data["ytr"], spec=data["spec"], hooks=hooks, X_val=data["Xva"],
+                     y_val=data["yva"], key=key)
+
+
+def rmse(y, p):
+    return float(np.sqrt(np.mean((y - p) ** 2)))
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_family_beats_constant_and_round_trips(name, data, tmp_path):
+    model = fit(name, data)
+    pred = model.predict(data["Xte"])
+    assert pred.dtype == np.float64 and pred.shape == data["yte"].shape and np.isfinite(pred).all()
+    baseline = rmse(data["yte"], np.full_like(data["yte"], data["ytr"].mean()))
+    assert rmse(data["yte"], pred) < 0.8 * baseline
+    files = model.save(tmp_path / "m")
+    assert all(p.is_file() for p in files) and (tmp_path / "m" / "model.json") in files
+    assert not any(p.suffix in (".pkl", ".pickle", ".joblib") for p in files)
+    again = load_model(tmp_path / "m")
+    assert again.family == name
+    assert np.array_equal(again.predict(data["Xte"]), pred)
+    imp = model.feature_importance()
+    if imp is not None:
+        assert set(imp) == set(data["spec"].features[i]["name"] for i in range(len(data["spec"].features)))
+
+
+def test_rule_model_reproduces_the_label(data):
+    model = fit("rule", data)
+    assert np.array_equal(model.predict(data["Xte"]), data["yte"])
+
+
+def test_xgboost_keeps_booster_for_inplace_predict(data):
+    model = fit("xgboost", data)
+    X = data["Xte"][:5]
+    assert np.array_equal(model.booster.inplace_predict(X).astype(np.float64), model.predict(X))
+
+
+@pytest.mark.parametrize("name, params, every, kill", [
+    ("xgboost", {"subsample": 0.7, "colsample_bytree": 0.6}, 10, 25),
+    ("xgboost", {"subsample": 1.0, "colsample_bytree": 1.0}, 7, 15),
+    ("random_forest", {}, 6, 12),
+    ("extra_trees", {}, 6, 12),
+    ("histgb", {"max_features": 0.5}, 10, 30),
+])
+def test_resume_after_kill_gives_identical_model(name, params, every, kill, data, tmp_path):
+    cfg = cfg_for(name, **params)
+    reference = fit(name, data, hooks=DiskHooks(tmp_path / "ref", every=every), cfg=cfg, n_jobs=2)
+    first = DiskHooks(tmp_path / "run", every=every, kill_at=("fit", kill))
+    with pytest.raises(Killed):
+        fit(name, data, hooks=first, cfg=cfg, n_jobs=2)
+    assert first.saved["fit"][1] < kill + 1 and first.saved["fit"][1] > 0
+    second = DiskHooks(tmp_path / "run", every=every, saved=first.saved)
+    resumed = fit(name, data, hooks=second, cfg=cfg, n_jobs=2)
+    assert second.restored == ["fit"]
+    assert second.steps[0][1] > first.saved["fit"][1]  # continued, not restarted
+    X = np.vstack([data["Xtr"], data["Xte"]])
+    assert np.array_equal(resumed.predict(X), reference.predict(X))
+    # chunking does not change the model either
+    oneshot = fit(name, data, hooks=DiskHooks(tmp_path / "one", every=0), cfg=cfg)
+    assert np.array_equal(oneshot.predict(X), reference.predict(X))
+
+
+def test_iterative_learners_report_validation_scores(data, tmp_path):
+    hooks = DiskHooks(tmp_path, every=0)
+    fit("xgboost", data, hooks=hooks)
+    scores = [s for s in hooks.scores if s is not None]
+    assert len(scores) == SMALL["xgboost"]["n_estimators"] and scores[-1] < scores[0]
+    assert any("round 40/40" in m for m in hooks.messages)
+
+
+def test_ensemble_resume_does_not_refit_finished_members(data, tmp_path):
+    cfg = cfg_for("ensemble")
+    reference = fit("ensemble", data, cfg=cfg)
+    first = DiskHooks(tmp_path, every=10, kill_at=("fit/histgb", 20))
+    with pytest.raises(Killed):
+        fit("ensemble", data, hooks=first, cfg=cfg)
+    assert ("fit/xgboost", 40, 40, True) in first.steps
+    second = DiskHooks(tmp_path, every=10, saved=first.saved)
+    resumed = fit("ensemble", data, hooks=second, cfg=cfg)
+    assert not [s for s in second.steps if s[0] == "fit/xgboost"]  # restored, never re-fitted
+    assert second.steps[0][:2] == ("fit/histgb", 30)  # histgb continued from its checkpoint
+    assert np.array_equal(resumed.predict(data["Xte"]), reference.predict(data["Xte"]))
+    assert np.allclose(reference.predict(data["Xte"]),
+                       np.mean([m.predict(data["Xte"]) for m in reference.members], axis=0))
+
+
+def test_load_refuses_pickle_and_untrusted_types(data, tmp_path):
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    model = fit("ridge", data)
+    model.save(tmp_path / "m")
+    est = tmp_path / "m" / "estimator.skops"
+    est.write_bytes(pickle.dumps({"evil": 1}))
+    with pytest.raises(RunDirError, match="sha256|pickle"):
+        load_model(tmp_path / "m")
+    # same refusal even when the hash in model.json is made to match
+    from kaayko_exp.models import persist
+
+    with pytest.raises(RunDirError, match="pickle"):
+        persist.load(est)
+    sio.dump(FunctionTransformer(func=os.system), est)  # would run a shell command
+    with pytest.raises(RunDirError, match="does not trust"):
+        persist.load(est)
+    xgb_model = fit("xgboost", data)
+    xgb_model.save(tmp_path / "x")
+    (tmp_path / "x" / "model.ubj").write_bytes(pickle.dumps([1, 2]))
+    with pytest.raises(RunDirError):
+        load_model(tmp_path / "x")
+
+
+def test_unknown_or_reserved_param_is_a_config_error():
+    cfg = cfg_for("xgboost", max_dept=10)
+    with pytest.raises(ConfigError, match="max_dept.*Valid parameters: .*max_depth"):
+        validate_model_config(cfg, 1000)
+    with pytest.raises(ConfigError, match="seed"):
+        validate_model_config(cfg_for("random_forest", random_state=3), 1000)
+    with pytest.raises(ConfigError, match="min_samples_lef"):
+        validate_model_config(cfg_for("histgb", min_samples_lef=3), 1000)
+    with pytest.raises(ConfigError):
+        validate_model_config(cfg_for("ridge", alpha="lots"), 1000)
+
+
+def test_svm_modes_and_size_limit(data):
+    cfg = cfg_for("svm")
+    cfg.exact_max_rows = 500
+    model = build_model(cfg, seed=1, n_jobs=1, n_rows=len(data["ytr"]))
+    assert model.options["mode"] == "approx"
+    model.fit(data["Xtr"], data["ytr"], spec=data["spec"])
+    assert model.info["mode"] == "approx"
+    assert rmse(data["yte"], model.predict(data["Xte"])) < rmse(data["yte"], np.full_like(data["yte"], 3.0))
+    cfg.exact = True
+    cfg.exact_hard_limit = 100_000
+    with pytest.raises(ConfigError, match="model too large for the data"):
+        validate_model_config(cfg, 2_400_000)
+    assert build_model(cfg, seed=1, n_jobs=1, n_rows=10_000).options["mode"] == "exact"
+
+
+def test_ensemble_and_rule_config_errors():
+    cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), {"name": "ensemble", "members": ["xgboost", "nope"]})
+    with pytest.raises(ConfigError, match="nope.*Known models"):
+        validate_model_config(cfg, 100)
+    raw_no_season = OmegaConf.create({"name": "tiny", "columns": ["temp_c"], "categorical": [], "cyclic": False,
+                                      "derived": []})
+    with pytest.raises(ConfigError, match="rule reads"):
+        validate_model_config(member_config("rule"), 100, features=raw_no_season)
+    with pytest.raises(ConfigError, match="Unknown model"):
+        validate_model_config(OmegaConf.create({"name": "lstm", "params": {}}), 100)
