@@ -48,6 +48,10 @@ def package_versions() -> dict[str, str]:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[dist] = "unknown"
+    if versions["kaayko-exp"] == "unknown":  # running from a source tree that is not installed
+        from . import __version__
+
+        versions["kaayko-exp"] = __version__
     return versions
 
 

@@ -210,9 +210,9 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     # --- wind, gust, direction, pressure ---------------------------------------------
     wind = wind_mean[j] * np.exp(0.45 * s_v + 0.3 * rng.normal(seed, _S_N_V, idx) - 0.1)
     wind = wind * (1.0 + 0.2 * daily_shape) + 8.0 * np.maximum(0.0, wet - 1.0) - 1.0
-    wind = np.round(np.maximum(wind, 0.0), 1)
+    wind = np.round(np.clip(wind, 0.0, 150.0), 1)
     gust = wind * (1.4 + 0.5 * rng.exponential(seed, _S_E_GUST, idx)) + 1.0 + 3.0 * rng.uniform(seed, _S_U_GUST, idx)
-    gust = np.maximum(np.round(np.minimum(gust, 2.8 * wind + 15.0), 1), wind)
+    gust = np.maximum(np.round(np.minimum(gust, np.minimum(2.8 * wind + 15.0, 250.0)), 1), wind)
     angle = prevail[j] + 70.0 * s_d + 35.0 * rng.normal(seed, _S_N_D, idx)
     wind_dir = (np.floor(np.mod(angle, 360.0) / 22.5 + 0.5).astype(np.int64) % 16)
     pressure = np.clip(np.round(1014.0 - 4.5 * wet - 5.0 * s_p + rng.normal(seed, _S_N_P, idx)), 960, 1050)

@@ -41,7 +41,8 @@ def _check_columns(df: pd.DataFrame, origin: str, require_target: bool) -> list[
         optional |= {c for c in DERIVED_COLUMNS}
     present = [str(c) for c in df.columns]
     missing = [c for c in COLUMNS if c not in present and c not in optional]
-    extra = [c for c in present if c not in COLUMNS]
+    # prediction inputs may carry other columns (ids, earlier predictions): they are ignored
+    extra = [c for c in present if c not in COLUMNS] if require_target else []
     dupes = sorted({c for c in present if present.count(c) > 1})
     if missing or extra or dupes:
         parts = []
