@@ -100,6 +100,22 @@ def test_resuming_a_completed_run_changes_nothing(tmp_path):
     assert (run_dir / "manifest.json").read_bytes() == before
 
 
+def _contents(run_dir):
+    """Every file of a run directory but its log (a refused resume logs why)."""
+    if not run_dir.exists():
+        return {}
+    return {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != "train.log"}
+
+
+@pytest.fixture(scope="module")
+def unfinished_run(tmp_path_factory):
+    """A run killed just before its report: fit and evaluate artifacts are on disk and hashed."""
+    tmp = tmp_path_factory.mktemp("unfinished")
+    run_dir, out = _train(tmp, "run", ["model=ridge"], kill_at="stage-report-start")
+    assert out.returncode == -9
+    return run_dir
+
+
 @pytest.mark.parametrize("damage,needle", [
     ("truncate-model", "truncated"),
     ("flip-byte", "sha256"),
@@ -108,9 +124,9 @@ def test_resuming_a_completed_run_changes_nothing(tmp_path):
     ("not-a-run", "no such run directory"),
     ("other-version", "package versions"),
 ])
-def test_damaged_run_directories_are_refused_clearly(tmp_path, damage, needle):
-    run_dir, out = _train(tmp_path, "run", ["model=ridge"], kill_at="stage-report-start")
-    assert out.returncode == -9
+def test_damaged_run_directories_are_refused_clearly(tmp_path, unfinished_run, damage, needle):
+    run_dir = tmp_path / "run"
+    shutil.copytree(unfinished_run, run_dir)
     model_file = next(p for p in (run_dir / "model").iterdir() if p.is_file())
     if damage == "truncate-model":
         model_file.write_bytes(model_file.read_bytes()[:10])
@@ -128,6 +144,8 @@ def test_damaged_run_directories_are_refused_clearly(tmp_path, damage, needle):
         (run_dir / "manifest.json").write_text(json.dumps(man))
     elif damage == "not-a-run":
         run_dir = tmp_path / "missing"
+    before = _contents(run_dir)
     out = cli("train.py", [f"resume={run_dir}"])
     assert out.returncode == 2, out.stderr
     assert needle in out.stderr and "Traceback" not in out.stderr
+    assert _contents(run_dir) == before  # a refused resume changes nothing

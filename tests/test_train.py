@@ -18,6 +18,7 @@ SMALL_MODEL = {
     "random_forest": ["model.params.n_estimators=20"],
     "extra_trees": ["model.params.n_estimators=20"],
     "histgb": ["model.params.max_iter=40"],
+    "ensemble": ["model.members=[xgboost,ridge]"],
 }
 
 
