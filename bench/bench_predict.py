@@ -75,16 +75,9 @@ def synthetic_rows(n: int, seed: int, stride: int = 1):
 
 
 def as_request(frame, i: int) -> dict:
-    out = {}
-    for k, v in frame.iloc[i].items():
-        if k in ("paddle_score", "skill_level"):
-            continue
-        if hasattr(v, "strftime"):
-            v = v.strftime("%Y-%m-%d %H:%M")
-        elif hasattr(v, "item"):
-            v = v.item()
-        out[k] = v
-    return out
+    from kaayko_exp.requests import request_from_row
+
+    return request_from_row(frame.iloc[i])
 
 
 def bench_single(predictor, frame, n: int) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -23,6 +24,8 @@ class PipelineHooks(FitHooks):
         self.reporter = reporter  # e.g. an Optuna trial's report + prune check
         self.stop_requested: Optional[int] = None
         self.in_fit = False
+        self.checkpoints_written = 0
+        self.checkpoint_seconds = 0.0  # time spent writing checkpoints (reported in the fit stage)
 
     def request_stop(self, signum: int) -> None:
         self.stop_requested = signum
@@ -45,7 +48,10 @@ class PipelineHooks(FitHooks):
         due = final or (self.every and done < total and done % self.every == 0)
         stopping = self.stop_requested is not None and done < total
         if save is not None and (due or stopping):
+            t0 = time.perf_counter()
             self.run.add_checkpoint(key, done, total, save, final=final, keep_last=self.keep_last)
+            self.checkpoints_written += 1
+            self.checkpoint_seconds += time.perf_counter() - t0
         kill_point(f"{key}:{done}")
         if stopping:
             signum, self.stop_requested = self.stop_requested, None

@@ -33,14 +33,7 @@ SPEC_FORMAT = "kaayko-feature-spec"
 HOUR = "hour"  # pseudo-source: hour of day parsed from the ``datetime`` column
 
 # Fixed vocabularies joined to the levels seen in the data (so serving knows every valid value).
-FIXED_LEVELS: dict[str, tuple[str, ...]] = {
-    "wind_dir": schema.WIND_DIRECTIONS,
-    "season": schema.SEASONS,
-    "season_intensity": schema.SEASON_INTENSITIES,
-    "hemisphere": schema.HEMISPHERES,
-    "climate_zone": schema.CLIMATE_ZONES,
-    "regional_pattern": schema.REGIONAL_PATTERNS,
-}
+FIXED_LEVELS = schema.FIXED_VOCABULARIES
 
 
 # ----------------------------------------------------------------------------- derived features

@@ -195,7 +195,9 @@ def run_fit(ctx: Context) -> dict[str, Any]:
     model_dir = ctx.run.path / "model"
     files = ctx.model.save(model_dir)
     ctx.run.record("fit", files)
-    return {"cv": cv, "fit_seconds": round(time.perf_counter() - t0, 3), "model_family": ctx.model.family}
+    return {"cv": cv, "fit_seconds": round(time.perf_counter() - t0, 3), "model_family": ctx.model.family,
+            "checkpoints_written": ctx.hooks.checkpoints_written,
+            "checkpoint_seconds": round(ctx.hooks.checkpoint_seconds, 4)}
 
 
 def load_fit(ctx: Context) -> None:

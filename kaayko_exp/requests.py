@@ -33,14 +33,7 @@ import numpy as np
 from .data import label, schema
 from .errors import PredictionInputError
 
-VOCABULARIES: dict[str, tuple[str, ...]] = {
-    "wind_dir": schema.WIND_DIRECTIONS,
-    "season": schema.SEASONS,
-    "season_intensity": schema.SEASON_INTENSITIES,
-    "hemisphere": schema.HEMISPHERES,
-    "climate_zone": schema.CLIMATE_ZONES,
-    "regional_pattern": schema.REGIONAL_PATTERNS,
-}
+VOCABULARIES = schema.FIXED_VOCABULARIES
 FLAG_COLUMNS = ("is_day", "will_it_rain", "will_it_snow")
 INT_COLUMNS = frozenset(c for c, d in schema.DTYPES.items() if d.startswith("int"))
 NUMERIC = frozenset(schema.NUMERIC_COLUMNS)
@@ -321,4 +314,22 @@ def validate_frame(frame: Any, plan: InputPlan, offset: int = 0) -> Any:
             out[col] = s
         for d in to_derive:
             out[d] = DERIVERS[d](out)
+    return out
+
+
+def request_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A table row (e.g. ``frame.iloc[i]``) as a JSON-ready prediction request.
+
+    Label columns and an earlier ``prediction`` are dropped, timestamps become
+    ``YYYY-MM-DD HH:MM`` text and numpy scalars plain Python values.
+    """
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key in schema.LABEL_DERIVED or key == "prediction":
+            continue
+        if hasattr(value, "strftime"):
+            value = value.strftime("%Y-%m-%d %H:%M")
+        elif hasattr(value, "item"):
+            value = value.item()
+        out[key] = value
     return out

@@ -347,23 +347,13 @@ class RunDir:
             cps = [c for c in self.manifest["checkpoints"] if not (c["key"] == key and c["done"] == done)]
             cps.append({"key": key, "done": done, "total": total, "final": final, "time": now_iso(),
                         "path": self.rel(target), "artifacts": arts})
-            self.manifest["checkpoints"] = cps
-            self.save()
-        self.prune_checkpoints(key, keep_last)
-        return target
-
-    def prune_checkpoints(self, key: str, keep_last: int) -> None:
-        """Keep the newest ``keep_last`` states of ``key`` (its final state is always kept)."""
-        entries = sorted((c for c in self.manifest["checkpoints"] if c["key"] == key), key=lambda c: c["done"])
-        drop = [c for c in entries[: max(0, len(entries) - max(1, keep_last))] if not c.get("final")]
-        if not drop:
-            return
-        with self._lock:
-            ids = {id(c) for c in drop}
-            self.manifest["checkpoints"] = [c for c in self.manifest["checkpoints"] if id(c) not in ids]
-            self.save()
-        for c in drop:  # delete after the manifest stops pointing at them
+            entries = sorted((c for c in cps if c["key"] == key), key=lambda c: c["done"])
+            drop = [c for c in entries[: max(0, len(entries) - max(1, keep_last))] if not c.get("final")]
+            self.manifest["checkpoints"] = [c for c in cps if not any(c is d for d in drop)]
+            self.save()  # one manifest write records the new state and forgets the pruned ones
+        for c in drop:  # deleted only after the manifest stops pointing at them
             shutil.rmtree(self.path / c["path"], ignore_errors=True)
+        return target
 
     def drop_checkpoints(self, prefix: str = "") -> list[str]:
         """Forget and delete partial checkpoints whose key starts with ``prefix``; return their paths."""

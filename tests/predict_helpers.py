@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from kaayko_exp.requests import request_from_row
+
 _CACHE: dict[str, Path] = {}
 CONF = Path(__file__).resolve().parents[1] / "conf"
 FAST = ["sample_size=tiny", "plots=false", "evaluation.permutation_repeats=1", "evaluation.permutation_max_rows=500"]
@@ -62,13 +64,4 @@ def edit_manifest(run_dir: Path, edit) -> None:
 
 def row_dict(frame: pd.DataFrame, i: int) -> dict:
     """Row ``i`` as a JSON-like request dict (plain Python values, datetime as text)."""
-    out = {}
-    for k, v in frame.iloc[i].items():
-        if k in ("prediction", "paddle_score", "skill_level"):
-            continue
-        if hasattr(v, "strftime"):
-            v = v.strftime("%Y-%m-%d %H:%M")
-        elif hasattr(v, "item"):
-            v = v.item()
-        out[k] = v
-    return out
+    return request_from_row(frame.iloc[i])

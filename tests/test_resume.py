@@ -149,3 +149,19 @@ def test_damaged_run_directories_are_refused_clearly(tmp_path, unfinished_run, d
     assert out.returncode == 2, out.stderr
     assert needle in out.stderr and "Traceback" not in out.stderr
     assert _contents(run_dir) == before  # a refused resume changes nothing
+
+
+def test_completed_cv_folds_are_never_refit(tmp_path):
+    args = ["model=ridge", "evaluation.cv_folds=3"]
+    run_dir, out = _train(tmp_path, "run", args, kill_at="cv-fold-1")
+    assert out.returncode == -9
+    folds_before = manifest(run_dir)["stages"]["fit"]["detail"]["cv_folds"]
+    assert [f["fold"] for f in folds_before] == [0, 1]
+    out = cli("train.py", [f"resume={run_dir}"])
+    assert out.returncode == 0, out.stderr
+    cv = json.loads((run_dir / "report.json").read_text())["cv"]
+    assert [f["fold"] for f in cv["folds"]] == [0, 1, 2]
+    assert cv["folds"][:2] == folds_before
+    log = (run_dir / "train.log").read_text()
+    assert log.count("cv: fold 1/3: fitting") == 1 and log.count("cv: fold 2/3: fitting") == 1
+    assert "fold 1/3 already done" in log and "fold 2/3 already done" in log

@@ -84,6 +84,15 @@ SEASON_INTENSITIES: tuple[str, ...] = ("early", "mid", "late")
 HEMISPHERES: tuple[str, ...] = ("northern", "southern")
 CLIMATE_ZONES: tuple[str, ...] = ("tropical", "subtropical", "temperate", "polar", "equatorial")
 REGIONAL_PATTERNS: tuple[str, ...] = ("varied", "monsoon", "temperate", "continental")
+# Categorical columns whose values must come from a fixed vocabulary.
+FIXED_VOCABULARIES: dict[str, tuple[str, ...]] = {
+    "wind_dir": WIND_DIRECTIONS,
+    "season": SEASONS,
+    "season_intensity": SEASON_INTENSITIES,
+    "hemisphere": HEMISPHERES,
+    "climate_zone": CLIMATE_ZONES,
+    "regional_pattern": REGIONAL_PATTERNS,
+}
 
 # Physically plausible ranges (inclusive) used to refuse nonsense in prediction
 # requests and to sanity-check loaded data. Wider than anything seen in the sample.

@@ -11,21 +11,10 @@ import pandas as pd
 
 from ..errors import DataError
 from . import label
-from .schema import (
-    CLIMATE_ZONES, COLUMNS, DERIVED_COLUMNS, DTYPES, HEMISPHERES, LABEL_DERIVED, RANGES,
-    REGIONAL_PATTERNS, SEASON_INTENSITIES, SEASONS, SKILL_LEVELS, TARGET, WIND_DIRECTIONS,
-)
+from .schema import COLUMNS, DERIVED_COLUMNS, DTYPES, FIXED_VOCABULARIES, LABEL_DERIVED, RANGES, SKILL_LEVELS, TARGET
 
 # Categorical columns with a closed vocabulary.
-VOCABULARIES: dict[str, tuple[str, ...]] = {
-    "wind_dir": WIND_DIRECTIONS,
-    "skill_level": SKILL_LEVELS,
-    "season": SEASONS,
-    "season_intensity": SEASON_INTENSITIES,
-    "hemisphere": HEMISPHERES,
-    "climate_zone": CLIMATE_ZONES,
-    "regional_pattern": REGIONAL_PATTERNS,
-}
+VOCABULARIES = {**FIXED_VOCABULARIES, "skill_level": SKILL_LEVELS}
 _WATER_INPUTS = ("temp_c", "month", "latitude", "climate_zone", "regional_pattern", "hemisphere")
 
 
