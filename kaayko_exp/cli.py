@@ -23,6 +23,16 @@ def report_user_error(exc: KaaykoError) -> None:
     print(f"kaayko-exp {exc.kind}: {exc}", file=sys.stderr, flush=True)
 
 
+def _log_to_files(exc: KaaykoError) -> None:
+    """Record a user error in the run's log file (the terminal gets it once, on stderr)."""
+    import logging
+
+    record = logging.LogRecord("kaayko_exp", logging.ERROR, __file__, 0, "%s: %s", (exc.kind, str(exc)), None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
 def task(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a Hydra task function: KaaykoError -> one paragraph, exit 2."""
 
@@ -33,9 +43,7 @@ def task(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except KaaykoError as exc:
-            import logging
-
-            logging.getLogger(fn.__module__).error("%s: %s", exc.kind, exc)
+            _log_to_files(exc)
             report_user_error(exc)
             sys.exit(EXIT_USER_ERROR)
 

@@ -34,6 +34,12 @@ def validate_train_config(cfg: DictConfig) -> None:
         raise ConfigError(
             f"These settings have no value and must be given on the command line: {', '.join(missing)}{hint}."
         )
+    if cfg.data.source != "synthetic" and not cfg.data.path:
+        raise ConfigError(
+            f"data={cfg.data.source} needs the location of the data: add data.path=<dir or file>, e.g. "
+            "data=kaayko_csv data.path=tests/data/kaayko_sample (a directory of <Lake>/<YYYY-MM>.csv files) or "
+            "data=parquet data.path='/data/kaayko/*.parquet'."
+        )
     ss = cfg.sample_size
     if ss.rows is not None and ss.rows <= 0:
         raise ConfigError(f"sample_size.rows={ss.rows}: the row count must be a positive integer, e.g. sample_size.rows=5000.")
@@ -76,7 +82,8 @@ def validate_train_config(cfg: DictConfig) -> None:
     from .models import validate_model_config
 
     validate_features_config(cfg.features)
-    validate_model_config(cfg.model, n_rows=planned_rows(cfg))
+    # real sources have no row count before loading: size limits are checked again when the model is built
+    validate_model_config(cfg.model, n_rows=planned_rows(cfg) or 0, features=cfg.features)
 
 
 def planned_rows(cfg: DictConfig) -> Optional[int]:

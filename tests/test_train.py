@@ -110,6 +110,9 @@ def test_help_lists_groups_and_examples():
     (["seed=abc"], "seed"),
     (["model.params.not_a_param=3"], "not_a_param"),
     (["evaluation.cv_folds=1"], "cv_folds"),
+    (["data=kaayko_csv"], "data.path"),
+    (["data=parquet", "data.path=/nonexistent/x.parquet"], "/nonexistent/x.parquet"),
+    (["model=rule", "features.categorical=[wind_dir]"], "rule"),
 ])
 def test_user_mistakes_exit_2_with_a_message_and_no_good_run(tmp_path, args, needle):
     run_dir = tmp_path / "bad"
