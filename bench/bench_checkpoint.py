@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf, open_dict
+from omegaconf import open_dict
 
 import kaayko_exp.config  # noqa: F401  (registers the config schemas)
 

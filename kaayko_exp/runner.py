@@ -113,7 +113,7 @@ def main(cfg: DictConfig) -> float:
 
 
 def start(cfg: DictConfig, out_dir: Path, choices: dict[str, str], overrides: list[str]) -> float:
-    from .pipeline import config_hash, execute
+    from .pipeline import config_hash
     from .rundir import RunDir
 
     validate_train_config(cfg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,9 +67,6 @@ def test_run_directory_holds_the_contract(tmp_path):
 
 
 def test_external_test_set_is_scored(tmp_path):
-    sample = tmp_path.parent / "ext"
-    from pathlib import Path
-
     data = Path(__file__).parent / "data" / "kaayko_sample"
     _, run_dir = train_in_process(tmp_path, ["model=rule", f"evaluation.external={data}"])
     ext = report(run_dir)["external"]

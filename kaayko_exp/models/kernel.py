@@ -11,7 +11,6 @@ standardise the numeric columns. ``svm`` is exact kernel SVR up to
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import numpy as np
@@ -19,7 +18,7 @@ import numpy as np
 from ..errors import ConfigError
 from . import persist
 from .base import Model, check_param_names, rmse
-from .trees import ESTIMATOR_FILE, _validate_sklearn
+from .trees import _validate_sklearn
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ def _levels(spec) -> list[int]:
     return [len(f.get("levels", [])) for f in spec.features]
 
 
-class _PipelineModel(Model):
+class _PipelineModel(persist.SkopsEstimatorFiles, Model):
     def __init__(self, params, **kw):
         super().__init__(params, **kw)
         self.estimator = None
@@ -68,12 +67,6 @@ class _PipelineModel(Model):
         hooks.step(key, 1, 1, score=score)
         hooks.log(f"{self.family}: fitted" + (f", val_rmse {score:.4f}" if score is not None else ""))
 
-    def _save_files(self, directory: Path) -> list[str]:
-        persist.dump(self.estimator, directory / ESTIMATOR_FILE)
-        return [ESTIMATOR_FILE]
-
-    def _restore(self, directory: Path, meta: Mapping[str, Any]) -> None:
-        self.estimator = persist.load(directory / ESTIMATOR_FILE)
 
 
 class RidgeModel(_PipelineModel):

@@ -9,7 +9,7 @@ before it is deserialised.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .. import atomic
 from ..errors import RunDirError
@@ -61,3 +61,19 @@ def load(path: str | Path) -> Any:
     except Exception as exc:
         raise RunDirError(f"{path} could not be loaded by skops ({exc}); it may come from another scikit-learn "
                           "version. Install the versions in model.json, or retrain.") from exc
+
+
+ESTIMATOR_FILE = "estimator.skops"
+
+
+class SkopsEstimatorFiles:
+    """Model-file methods for a family whose fitted scikit-learn object is ``self.estimator``."""
+
+    estimator: Any
+
+    def _save_files(self, directory: Path) -> list[str]:
+        dump(self.estimator, directory / ESTIMATOR_FILE)
+        return [ESTIMATOR_FILE]
+
+    def _restore(self, directory: Path, meta: Mapping[str, Any]) -> None:
+        self.estimator = load(directory / ESTIMATOR_FILE)

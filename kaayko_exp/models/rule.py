@@ -8,7 +8,7 @@ feature matrix and applies :func:`kaayko_exp.data.label.paddle_score_rule`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 import numpy as np
 

@@ -25,7 +25,7 @@ from .base import Model, check_param_names, progress_marks, rmse
 
 logger = logging.getLogger(__name__)
 
-ESTIMATOR_FILE = "estimator.skops"
+ESTIMATOR_FILE = persist.ESTIMATOR_FILE
 
 
 def _estimator_param_names(cls) -> set[str]:
@@ -45,7 +45,7 @@ def _validate_sklearn(family: str, cls, params: Mapping[str, Any], extra_ok: set
                           "override.") from None
 
 
-class _ChunkedTrees(Model):
+class _ChunkedTrees(persist.SkopsEstimatorFiles, Model):
     """Shared chunked warm-start loop; subclasses name the estimator and its size parameter."""
 
     size_param = "n_estimators"
@@ -131,12 +131,6 @@ class _ChunkedTrees(Model):
         imp = getattr(self.estimator, "feature_importances_", None)
         return None if imp is None else self._named(imp)
 
-    def _save_files(self, directory: Path) -> list[str]:
-        persist.dump(self.estimator, directory / ESTIMATOR_FILE)
-        return [ESTIMATOR_FILE]
-
-    def _restore(self, directory: Path, meta: Mapping[str, Any]) -> None:
-        self.estimator = persist.load(directory / ESTIMATOR_FILE)
 
 
 class _Forest(_ChunkedTrees):
