@@ -17,11 +17,10 @@ log = logging.getLogger("kaayko_exp.fit")
 class PipelineHooks(FitHooks):
     """FitHooks backed by a run directory's manifest (see ``conf/checkpointing/``)."""
 
-    def __init__(self, run: RunDir, cfg: Any, reporter: Optional[Callable[[str, int, float], None]] = None):
+    def __init__(self, run: RunDir, cfg: Any):
         self.run = run
         self.every = max(0, int(cfg.every))
         self.keep_last = max(1, int(cfg.keep_last))
-        self.reporter = reporter  # e.g. an Optuna trial's report + prune check
         self.stop_requested: Optional[int] = None
         self.in_fit = False
         self.checkpoints_written = 0
@@ -43,8 +42,6 @@ class PipelineHooks(FitHooks):
     def step(self, key: str, done: int, total: int, *, save: Optional[Callable[[Path], None]] = None,
              score: Optional[float] = None, final: bool = False) -> None:
         self.in_fit = done < total
-        if self.reporter is not None and score is not None:
-            self.reporter(key, done, score)
         due = final or (self.every and done < total and done % self.every == 0)
         stopping = self.stop_requested is not None and done < total
         if save is not None and (due or stopping):

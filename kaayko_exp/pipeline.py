@@ -4,7 +4,8 @@
 reads the previous stages' products (kept in a :class:`Context`) and writes its
 own into the run directory, recorded in the manifest. On resume, stages the
 manifest marks done are not run again: their products are reloaded from the
-verified artifacts, and a half-finished fit continues from its last checkpoint.
+verified artifacts (the resume verifies every artifact once, before any stage
+runs), and a half-finished fit continues from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -110,7 +111,6 @@ def _matrix(ctx: Context) -> None:
 def load_features(ctx: Context) -> None:
     from .features import FeatureSpec
 
-    ctx.run.verify(["features"])
     ctx.spec = FeatureSpec.load(ctx.run.path / "features" / "feature_spec.json")
     _matrix(ctx)
 
@@ -139,7 +139,6 @@ def run_split(ctx: Context) -> dict[str, Any]:
 
 
 def load_split(ctx: Context) -> None:
-    ctx.run.verify(["split"])
     codes = np.load(ctx.run.path / "split" / "assignment.npy", allow_pickle=False)
     ctx.parts = {k: np.flatnonzero(codes == c) for k, c in SPLIT_CODES.items()}
 
@@ -203,8 +202,7 @@ def run_fit(ctx: Context) -> dict[str, Any]:
 def load_fit(ctx: Context) -> None:
     from .models import load_model
 
-    ctx.run.verify(["fit"])
-    ctx.model = load_model(ctx.run.path / "model")
+    ctx.model = load_model(ctx.run.path / "model", verified=True)
 
 
 # ---------------------------------------------------------------------------- evaluate
@@ -222,7 +220,6 @@ def run_evaluate(ctx: Context) -> dict[str, Any]:
 def load_evaluate(ctx: Context) -> None:
     import json
 
-    ctx.run.verify(["evaluate"])
     ctx.results = json.loads((ctx.run.path / "evaluate" / "results.json").read_text())
 
 
@@ -240,9 +237,9 @@ def run_export(ctx: Context) -> dict[str, Any]:
     model_dir = ctx.run.path / "model"
     ctx.spec.save(model_dir / "feature_spec.json")
     atomic.write_json(model_dir / "safety.json", OmegaConf.to_container(ctx.cfg.safety, resolve=True))
-    files = sorted(p for p in model_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
-    ctx.run.record("export", files)
-    return {"files": [ctx.run.rel(f) for f in files]}
+    ctx.run.record("export", [model_dir / "feature_spec.json", model_dir / "safety.json"])
+    ctx.run.adopt("export", "fit")  # the model files the fit stage wrote and hashed
+    return {"files": [a["path"] for a in ctx.run.stage("export")["artifacts"]]}
 
 
 def _noop(ctx: Context) -> None:
@@ -284,7 +281,10 @@ def objective_value(results: dict[str, Any], name: str) -> float:
 
 
 def execute(cfg: DictConfig, run: RunDir) -> float:
-    """Run every stage the manifest does not mark done; return the configured objective."""
+    """Run every stage the manifest does not mark done; return the configured objective.
+
+    The caller has verified the run's artifacts (a fresh run has none).
+    """
     hooks = PipelineHooks(run, cfg.checkpointing)
     ctx = Context(cfg=cfg, run=run, hooks=hooks)
     pending = [s for s in STAGES if not run.stage_done(s)]

@@ -38,12 +38,6 @@ OUTPUT_COLUMNS = ("paddle_score", "raw_score", "safety_score", "skill_level", "w
 _LEVELS = schema.SKILL_LEVELS  # Expert Only, Advanced, Intermediate, Beginner
 
 
-def _package_version() -> str:
-    from . import __version__
-
-    return __version__
-
-
 def _major(version: Any) -> int | None:
     try:
         return int(str(version).split(".")[0])
@@ -64,22 +58,18 @@ def _libraries_of(model_name: str | None) -> tuple[str, ...]:
 
 def check_versions(path: Path, manifest: Mapping[str, Any]) -> None:
     """Refuse a run written by an incompatible major version of kaayko-exp or of its model library."""
-    from importlib import metadata
+    from .rundir import package_versions
 
-    saved = manifest.get("package") or {}
+    saved, now = manifest.get("package") or {}, package_versions()
     problems = []
     ours = saved.get("kaayko-exp", saved.get("kaayko_exp"))
-    if _major(ours) is not None and _major(ours) != _major(_package_version()):
-        problems.append(f"kaayko-exp {ours} (this is {_package_version()})")
+    if _major(ours) is not None and _major(ours) != _major(now["kaayko-exp"]):
+        problems.append(f"kaayko-exp {ours} (this is {now['kaayko-exp']})")
     model_name = ((manifest.get("config") or {}).get("choices") or {}).get("model")
     for lib in _libraries_of(model_name):
         then = saved.get(lib)
-        try:
-            now = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            now = None
-        if _major(then) is not None and _major(now) is not None and _major(then) != _major(now):
-            problems.append(f"{lib} {then} (installed: {now})")
+        if _major(then) is not None and _major(now.get(lib)) is not None and _major(then) != _major(now[lib]):
+            problems.append(f"{lib} {then} (installed: {now[lib]})")
     if problems:
         raise RunDirError(
             f"{path} was written by {', '.join(problems)}: a different major version, whose saved "
@@ -159,7 +149,7 @@ class Predictor:
         if safety is None:
             safety = json.loads((model_dir / "safety.json").read_text(encoding="utf-8"))
         layer = safety if isinstance(safety, SafetyLayer) else SafetyLayer(safety)
-        model = load_model(model_dir)
+        model = load_model(model_dir, verified=True)  # run.verify above hashed every file
         log.info("loaded run %s (%s model, safety %s)", run.manifest.get("run_id"),
                  cls._choice(run, "model"), layer.name)
         return cls(model=model, spec=spec, safety=layer, run=run, report=report)

@@ -172,7 +172,7 @@ class RunDir:
     def claim(self, heartbeat_seconds: float = 10.0) -> None:
         """Make this process the run's owner; refuse when another live process owns it."""
         owner = self.manifest.get("owner")
-        if owner and self.manifest.get("status") == "running" and self._owner_alive(owner, heartbeat_seconds):
+        if owner and self.manifest.get("status") == "running" and self.owner_alive(owner, heartbeat_seconds):
             raise RunDirError(
                 f"{self.path} is being written by another live process (pid {owner.get('pid')} on "
                 f"{owner.get('host')}, last heartbeat {owner.get('heartbeat')}). Wait for it to finish or stop "
@@ -190,7 +190,9 @@ class RunDir:
         self._start_heartbeat(heartbeat_seconds)
 
     @staticmethod
-    def _owner_alive(owner: dict[str, Any], heartbeat_seconds: float) -> bool:
+    def owner_alive(owner: dict[str, Any], heartbeat_seconds: float) -> bool:
+        """Whether ``owner`` (a manifest's owner record) is another process that is still running:
+        same host: its pid exists with the recorded start time; other host: a recent heartbeat."""
         if owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
             return False
         if owner.get("host") == socket.gethostname():
@@ -275,6 +277,14 @@ class RunDir:
                 if not p.is_absolute():
                     p = self.path / p
                 arts[self.rel(p)] = {"path": self.rel(p), "sha256": atomic.sha256_file(p), "bytes": p.stat().st_size}
+            self.stage(stage)["artifacts"] = sorted(arts.values(), key=lambda a: a["path"])
+            self.save()
+
+    def adopt(self, stage: str, source: str) -> None:
+        """Record ``source``'s artifacts under ``stage`` too, reusing their hashes (no re-read)."""
+        with self._lock:
+            arts = {a["path"]: a for a in self.stage(stage)["artifacts"]}
+            arts.update({a["path"]: dict(a) for a in self.stage(source)["artifacts"]})
             self.stage(stage)["artifacts"] = sorted(arts.values(), key=lambda a: a["path"])
             self.save()
 

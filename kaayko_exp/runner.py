@@ -131,7 +131,6 @@ def _execute(run: Any, cfg: DictConfig, event: str) -> float:
     try:
         value = execute(cfg, run)
     except RunInterrupted as exc:
-        run.release()
         sys.exit(exc.exit_code)
     finally:
         run.release()

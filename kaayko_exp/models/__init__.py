@@ -128,10 +128,14 @@ def build_model(cfg: Any, *, seed: int, n_jobs: int, n_rows: int) -> Model:
     return model
 
 
-def load_model(directory: str | Path) -> Model:
-    """Load a saved model (checks model.json, file hashes and formats; never unpickles)."""
+def load_model(directory: str | Path, *, verified: bool = False) -> Model:
+    """Load a saved model (checks model.json, file hashes and formats; never unpickles).
+
+    ``verified=True`` skips re-hashing files whose sha256 the caller has just checked
+    against a run manifest (large forests are hashed once, not twice).
+    """
     directory = Path(directory)
-    meta = read_meta(directory)
+    meta = read_meta(directory, verified=verified)
     family = meta.get("family")
     if family not in REGISTRY:
         raise RunDirError(f"{directory}/model.json names unknown model family {family!r}. Retrain with this "

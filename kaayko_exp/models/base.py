@@ -196,7 +196,9 @@ class Model:
         return {n: float(v) for n, v in zip(self.feature_names or [], vals)}
 
 
-def read_meta(directory: Path) -> dict[str, Any]:
+def read_meta(directory: Path, *, verified: bool = False) -> dict[str, Any]:
+    """``model.json`` of ``directory``, its file list checked; file hashes too unless the caller
+    (a run manifest) has ``verified`` them already."""
     path = Path(directory) / META_FILE
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
@@ -218,7 +220,7 @@ def read_meta(directory: Path) -> dict[str, Any]:
         if not target.is_file():
             raise RunDirError(f"{target} is missing: the model directory is incomplete. Restore it or retrain.")
         expected = (meta.get("sha256") or {}).get(f)
-        if expected and atomic.sha256_file(target) != expected:
+        if expected and not verified and atomic.sha256_file(target) != expected:
             raise RunDirError(f"{target} changed since the model was saved (sha256 mismatch); it will not be "
                               "loaded. Restore the original file or retrain.")
     return meta

@@ -16,7 +16,7 @@ HEARTBEAT_SECONDS = 10.0  # the default; a remote owner is alive while its heart
 
 def owner_alive(manifest: dict[str, Any]) -> bool:
     owner = manifest.get("owner")
-    return bool(owner) and RunDir._owner_alive(owner, HEARTBEAT_SECONDS)
+    return bool(owner) and RunDir.owner_alive(owner, HEARTBEAT_SECONDS)
 
 
 def shown_status(manifest: dict[str, Any]) -> str:
