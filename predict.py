@@ -19,7 +19,7 @@ from kaayko_exp.cli import run_entry_point, task
 @hydra.main(version_base="1.3", config_path="conf", config_name="predict")
 @task
 def main(cfg: DictConfig) -> None:
-    from kaayko_exp.predict_cli import run
+    from kaayko_exp.serving.cli import run
 
     run(cfg)
 

@@ -15,7 +15,7 @@ from kaayko_exp.cli import resume_argv, run_entry_point, task
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 @task
 def main(cfg: DictConfig) -> float:
-    from kaayko_exp.runner import main as run
+    from kaayko_exp.training.runner import main as run
 
     return run(cfg)
 

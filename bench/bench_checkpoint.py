@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_once(tmp: Path, name: str, overrides: list[str]) -> dict:
-    from kaayko_exp.runner import start
+    from kaayko_exp.training.runner import start
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)

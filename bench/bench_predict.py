@@ -75,14 +75,14 @@ def synthetic_rows(n: int, seed: int, stride: int = 1):
 
 
 def as_request(frame, i: int) -> dict:
-    from kaayko_exp.requests import request_from_row
+    from kaayko_exp.serving.inputs import request_from_row
 
     return request_from_row(frame.iloc[i])
 
 
 def bench_single(predictor, frame, n: int) -> dict:
     """predict_one vs raw inplace_predict; the baseline is the faster of 1 thread and the library default."""
-    from kaayko_exp.features import transform
+    from kaayko_exp.features.spec import transform
 
     default = predictor._booster  # as loaded: the library's default thread count
     single = default.copy()
@@ -111,7 +111,7 @@ def bench_single(predictor, frame, n: int) -> dict:
 
 
 def bench_batch(predictor, frame, repeats: int = 2) -> dict:
-    from kaayko_exp.features import transform
+    from kaayko_exp.features.spec import transform
 
     X = transform(predictor.spec, frame)
     booster = predictor._booster

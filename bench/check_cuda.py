@@ -20,10 +20,10 @@ from omegaconf import OmegaConf
 
 from kaayko_exp.config import ModelConfig, SplitConfig
 from kaayko_exp.data import load_dataset
-from kaayko_exp.features import build_spec, transform
-from kaayko_exp.hooks import FitHooks
+from kaayko_exp.features.spec import build_spec, transform
+from kaayko_exp.features.splits import split_rows
 from kaayko_exp.models import build_model
-from kaayko_exp.splits import split_rows
+from kaayko_exp.training.callbacks import FitHooks
 
 
 class Kill(Exception):

@@ -14,7 +14,7 @@ __all__ = ["Predictor", "__version__"]
 
 def __getattr__(name: str) -> Any:
     if name == "Predictor":
-        from .predictor import Predictor
+        from kaayko_exp.serving.predictor import Predictor
 
         return Predictor
     raise AttributeError(f"module 'kaayko_exp' has no attribute {name!r}")

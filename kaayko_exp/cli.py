@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import KaaykoError
+from kaayko_exp.errors import KaaykoError
 
 EXIT_USER_ERROR = 2
 
@@ -76,7 +76,7 @@ def resume_argv(argv: list[str]) -> list[str]:
         return argv
     path = Path(target).expanduser()
     if not path.is_dir():
-        from .errors import RunDirError
+        from kaayko_exp.errors import RunDirError
 
         raise RunDirError(
             f"resume={target}: no such run directory. Pass the path of a run under outputs/ "

@@ -11,7 +11,7 @@ import pytest
 
 from kaayko_exp.data import schema
 from kaayko_exp.data.label import estimated_wave_height, paddle_score_rule, skill_level
-from kaayko_exp.hooks import FitHooks
+from kaayko_exp.training.callbacks import FitHooks
 
 DEFAULT_LAKES = ("Lake Mead", "Windermere", "Lake Powell", "Jenny Lake", "Lake Taupo", "Lake Malawi",
                  "Lake Baikal", "Lake Titicaca")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kaayko_exp.requests import request_from_row
+from kaayko_exp.serving.inputs import request_from_row
 
 _CACHE: dict[str, Path] = {}
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -32,7 +32,7 @@ def train(base: Path, overrides: list[str]) -> Path:
     from omegaconf import open_dict, read_write
 
     import kaayko_exp.config  # noqa: F401  (registers the schemas)
-    from kaayko_exp.runner import start
+    from kaayko_exp.training.runner import start
 
     overrides = [*FAST, f"cache_dir={base / 'cache'}", *overrides]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):

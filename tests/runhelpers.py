@@ -27,7 +27,7 @@ def compose_train(overrides: list[str]):
 
 def train_in_process(tmp_path: Path, overrides: list[str], name: str = "run"):
     """Train like ``python train.py`` but in this process; returns (objective, run dir)."""
-    from kaayko_exp.runner import start
+    from kaayko_exp.training.runner import start
 
     cfg = compose_train([*FAST, f"cache_dir={tmp_path / 'cache'}", *overrides])
     choices = {k: v for k, v in cfg.hydra.runtime.choices.items() if not k.startswith("hydra/") and v}

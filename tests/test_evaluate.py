@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import make_frame
-from kaayko_exp.evaluate import baselines, metrics, per_lake, permutation_importance
+
+from kaayko_exp.evaluation.metrics import (
+    baselines,
+    metrics,
+    per_lake,
+    permutation_importance,
+)
 
 
 def test_metrics_by_hand():

@@ -6,13 +6,20 @@ import timeit
 
 import numpy as np
 import pytest
+from conftest import make_frame
 from omegaconf import OmegaConf
 
-from conftest import make_frame
 from kaayko_exp.data import schema
 from kaayko_exp.errors import ConfigError, PredictionInputError, RunDirError
-from kaayko_exp.features import (DERIVED, FeatureSpec, build_spec, categorical_mask, feature_names, transform,
-                                 validate_features_config)
+from kaayko_exp.features.spec import (
+    DERIVED,
+    FeatureSpec,
+    build_spec,
+    categorical_mask,
+    feature_names,
+    transform,
+    validate_features_config,
+)
 
 SETS = ("raw", "standard", "extended")
 

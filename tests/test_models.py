@@ -7,13 +7,19 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import DiskHooks, Killed, make_frame
 from omegaconf import OmegaConf
 
-from conftest import DiskHooks, Killed, make_frame
 from kaayko_exp.config import ModelConfig
 from kaayko_exp.errors import ConfigError, RunDirError
-from kaayko_exp.features import build_spec, transform
-from kaayko_exp.models import REGISTRY, build_model, load_model, member_config, validate_model_config
+from kaayko_exp.features.spec import build_spec, transform
+from kaayko_exp.models import (
+    REGISTRY,
+    build_model,
+    load_model,
+    member_config,
+    validate_model_config,
+)
 
 SMALL = {  # keep every fit tiny
     "xgboost": {"n_estimators": 40, "max_depth": 4},

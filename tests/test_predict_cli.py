@@ -13,7 +13,6 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
-
 from predict_helpers import copy_run, held_out, row_dict, trained_run
 from runhelpers import ROOT, cli
 

@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from predict_helpers import copy_run, edit_manifest, held_out, row_dict, trained_run
 
 from kaayko_exp.data import label
 from kaayko_exp.errors import PredictionInputError, RunDirError
-from predict_helpers import copy_run, edit_manifest, held_out, row_dict, trained_run
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_output_scores_and_levels(predictor, test_rows):
 
 
 def test_fast_path_equals_model_predict(predictor, test_rows):
-    from kaayko_exp.features import transform
+    from kaayko_exp.features.spec import transform
 
     X = transform(predictor.spec, test_rows)
     assert predictor._booster is not None  # the xgboost inplace_predict path is in use

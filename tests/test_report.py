@@ -10,8 +10,15 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from kaayko_exp.report import REPORT_JSON, REPORT_MD, build_report, lake_rows, render_markdown, write_report
-from kaayko_exp.rundir import STAGES, RunDir
+from kaayko_exp.evaluation.report import (
+    REPORT_JSON,
+    REPORT_MD,
+    build_report,
+    lake_rows,
+    render_markdown,
+    write_report,
+)
+from kaayko_exp.runs.rundir import STAGES, RunDir
 
 PNG = b"\x89PNG\r\n\x1a\n"
 METRIC_KEYS = ("mae", "rmse", "r2", "class_accuracy", "within_half", "skill_accuracy")
@@ -178,7 +185,7 @@ def test_markdown_shows_missing_values_as_na(run_and_results):
 
 
 def test_confusion_counts_rounded_clipped_predictions():
-    from kaayko_exp.plots import confusion
+    from kaayko_exp.evaluation.plots import confusion
 
     actual = np.array([1.0, 1.0, 3.0, 5.0, 5.0])
     predicted = np.array([0.2, 1.3, 3.26, 5.9, 4.74])  # -> 1.0, 1.5, 3.5, 5.0, 4.5

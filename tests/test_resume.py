@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from runhelpers import FAST, cli, manifest, held_out_predictions
+from runhelpers import FAST, cli, held_out_predictions, manifest
 
 XGB = ["model=xgboost", "model.params.n_estimators=60", "model.params.subsample=0.8",
        "model.params.colsample_bytree=0.8", "checkpointing.every=10"]

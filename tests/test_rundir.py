@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from kaayko_exp.errors import RunDirError
-from kaayko_exp.rundir import MANIFEST, STAGES, RunDir
+from kaayko_exp.runs.rundir import MANIFEST, STAGES, RunDir
 
 
 def make_run(tmp_path):
@@ -105,7 +105,7 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_manifest(tmp_path)
     run = make_run(tmp_path)
     run.add_checkpoint("fit", 10, 100, lambda d: (d / "s").write_text("10"))
     code = (
-        "import sys; from kaayko_exp.rundir import RunDir\n"
+        "import sys; from kaayko_exp.runs.rundir import RunDir\n"
         f"r = RunDir.open({str(run.path)!r})\n"
         "r.add_checkpoint('fit', 20, 100, lambda d: (d / 's').write_text('20'))\n"
     )

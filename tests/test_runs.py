@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from kaayko_exp import atomic
-from kaayko_exp.rundir import STAGES, RunDir
 from kaayko_exp.runs import find_runs, parse_age
 from kaayko_exp.runs.cli import main
+from kaayko_exp.runs.rundir import STAGES, RunDir
 
 REPO = Path(__file__).resolve().parents[1]
 

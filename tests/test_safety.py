@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from kaayko_exp.config import SafetyConfig
 from kaayko_exp.errors import ConfigError, PredictionInputError
-from kaayko_exp.safety import SafetyLayer, apply_safety, safety_config_dict
+from kaayko_exp.serving.safety import SafetyLayer, apply_safety, safety_config_dict
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "safety"
 

@@ -7,7 +7,6 @@ import json
 import threading
 
 import pytest
-
 from predict_helpers import held_out, row_dict, trained_run
 
 
@@ -26,7 +25,7 @@ def rows(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(predictor):
-    from kaayko_exp.serve import make_server
+    from kaayko_exp.serving.http import make_server
 
     srv = make_server(predictor, "127.0.0.1", 0, threads=2, max_body_bytes=20_000, max_rows=20)
     thread = threading.Thread(target=srv.run, daemon=True)

@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from conftest import make_frame
 from omegaconf import OmegaConf
 
-from conftest import make_frame
 from kaayko_exp.errors import ConfigError, DataError
-from kaayko_exp.splits import cv_folds, split_rows
+from kaayko_exp.features.splits import cv_folds, split_rows
 
 SPOTS = ["Lake Powell", "Jenny Lake", "Lewisville Lake"]
 

@@ -10,7 +10,7 @@ import pytest
 from runhelpers import FAST, cli, compose_train, manifest, report, train_in_process
 
 from kaayko_exp.data.schema import LABEL_DERIVED
-from kaayko_exp.rundir import STAGES
+from kaayko_exp.runs.rundir import STAGES
 
 MODELS = ["xgboost", "histgb", "random_forest", "extra_trees", "svm", "ridge", "ensemble", "rule"]
 FEATURES = ["raw", "standard", "extended"]
@@ -38,7 +38,7 @@ def test_every_model_and_feature_set_beats_the_constant_baseline(tmp_path, model
 
 
 def test_no_feature_matrix_contains_a_label_derived_column(tmp_path):
-    from kaayko_exp.features import feature_names, FeatureSpec
+    from kaayko_exp.features.spec import FeatureSpec, feature_names
 
     for features in FEATURES:
         cfg = compose_train([*FAST, f"features={features}"])

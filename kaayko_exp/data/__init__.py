@@ -21,11 +21,11 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import ConfigError
-from . import cache, synthetic
-from .sampling import cfg_get, resolve_rows, sample_positions
-from .sources import fingerprint, iter_table_batches, read_table
-from .validate import validate_frame
+from kaayko_exp.data import cache, synthetic
+from kaayko_exp.data.sampling import cfg_get, resolve_rows, sample_positions
+from kaayko_exp.data.sources import fingerprint, iter_table_batches, read_table
+from kaayko_exp.data.validate import validate_frame
+from kaayko_exp.errors import ConfigError
 
 __all__ = ["load_dataset", "read_table", "iter_table_batches", "validate_frame", "SOURCES"]
 

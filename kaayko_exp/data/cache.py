@@ -21,8 +21,8 @@ from typing import Any, Callable, Iterator
 
 import pandas as pd
 
-from .. import atomic
-from .schema import COLUMNS, DTYPES
+from kaayko_exp import atomic
+from kaayko_exp.data.schema import COLUMNS, DTYPES
 
 logger = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ PLOT_COLUMNS = (
 
 def synthetic_like(real, rows: int, seed: int, all_lakes: bool = False):
     """Synthetic rows of the real frame's lakes (or of all lakes), ``rows`` of them, seeded."""
-    from . import synthetic
-    from .sampling import sample_positions
+    from kaayko_exp.data import synthetic
+    from kaayko_exp.data.sampling import sample_positions
 
     lay = synthetic.layout()
     names = lay.lakes["name"].tolist()
@@ -67,7 +67,7 @@ def plot(real, synth, out: str, scope: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..atomic import write_with
+    from kaayko_exp.atomic import write_with
 
     cols = [c for c in PLOT_COLUMNS if c in real and c in synth]
     ncol = 4
@@ -108,9 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--all-lakes", action="store_true", help="compare with all synthetic lakes, not the same lakes")
     args = parser.parse_args(argv)
 
-    from ..errors import KaaykoError
-    from .schema import NUMERIC_COLUMNS
-    from .sources import read_table
+    from kaayko_exp.data.schema import NUMERIC_COLUMNS
+    from kaayko_exp.data.sources import read_table
+    from kaayko_exp.errors import KaaykoError
 
     try:
         real = read_table(args.real)

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .schema import CLIMATE_ZONES, REGIONAL_PATTERNS, SEASON_INTENSITIES, SEASONS
+from kaayko_exp.data.schema import (
+    CLIMATE_ZONES,
+    REGIONAL_PATTERNS,
+    SEASON_INTENSITIES,
+    SEASONS,
+)
 
 # (name, pattern, lat_min, lat_max, lng_min, lng_max): first match wins.
 _REGION_BOXES: tuple[tuple[str, str, float, float, float, float], ...] = (

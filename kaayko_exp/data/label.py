@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .schema import SKILL_LEVELS
+from kaayko_exp.data.schema import SKILL_LEVELS
 
 
 def _col(frame: Mapping[str, Any], name: str, dtype: Any = np.float64) -> np.ndarray:

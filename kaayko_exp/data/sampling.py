@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from kaayko_exp.errors import ConfigError
 
 
 def cfg_get(cfg: Any, name: str, default: Any = None) -> Any:

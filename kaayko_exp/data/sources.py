@@ -16,8 +16,8 @@ from typing import Iterator
 
 import pandas as pd
 
-from ..errors import DataError
-from .validate import validate_frame
+from kaayko_exp.data.validate import validate_frame
+from kaayko_exp.errors import DataError
 
 logger = logging.getLogger(__name__)
 

@@ -32,11 +32,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import geo, label, rng
-from .catalogue import synthetic_lakes
-from .schema import (
-    CLIMATE_ZONES, COLUMNS, DTYPES, HEMISPHERES, REGIONAL_PATTERNS, SEASON_INTENSITIES, SEASONS,
-    SKILL_LEVELS, WIND_DIRECTIONS,
+from kaayko_exp.data import geo, label, rng
+from kaayko_exp.data.catalogue import synthetic_lakes
+from kaayko_exp.data.schema import (
+    CLIMATE_ZONES,
+    COLUMNS,
+    DTYPES,
+    HEMISPHERES,
+    REGIONAL_PATTERNS,
+    SEASON_INTENSITIES,
+    SEASONS,
+    SKILL_LEVELS,
+    WIND_DIRECTIONS,
 )
 
 logger = logging.getLogger(__name__)

@@ -9,9 +9,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from . import label
-from .schema import COLUMNS, DERIVED_COLUMNS, DTYPES, FIXED_VOCABULARIES, LABEL_DERIVED, RANGES, SKILL_LEVELS, TARGET
+from kaayko_exp.data import label
+from kaayko_exp.data.schema import (
+    COLUMNS,
+    DERIVED_COLUMNS,
+    DTYPES,
+    FIXED_VOCABULARIES,
+    LABEL_DERIVED,
+    RANGES,
+    SKILL_LEVELS,
+    TARGET,
+)
+from kaayko_exp.errors import DataError
 
 # Categorical columns with a closed vocabulary.
 VOCABULARIES = {**FIXED_VOCABULARIES, "skill_level": SKILL_LEVELS}

@@ -21,8 +21,8 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import ConfigError, RunDirError
-from .base import Model, as_dict, read_meta
+from kaayko_exp.errors import ConfigError, RunDirError
+from kaayko_exp.models.base import Model, as_dict, read_meta
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def member_config(name: str) -> Any:
     """``conf/model/<name>.yaml`` merged onto the typed ModelConfig schema."""
     from omegaconf import OmegaConf
 
-    from ..config import ModelConfig
+    from kaayko_exp.config import ModelConfig
 
     path = conf_dir() / "model" / f"{name}.yaml"
     if not path.is_file():
@@ -100,8 +100,8 @@ def validate_model_config(cfg: Any, n_rows: int, features: Optional[Any] = None)
     cls = model_class(name)
     cls.validate(cfg, _params(cfg), int(n_rows))
     if features is not None and name in ("rule", "ensemble"):
-        from ..features import planned_features
-        from .rule import check_features
+        from kaayko_exp.features.spec import planned_features
+        from kaayko_exp.models.rule import check_features
 
         members = [name] if name == "rule" else [str(m) for m in (cfg.members or [])]
         if "rule" in members:
@@ -115,7 +115,7 @@ def build_model(cfg: Any, *, seed: int, n_jobs: int, n_rows: int) -> Model:
     cls = model_class(name)
     options: dict[str, Any] = {}
     if name == "svm":
-        from .kernel import svm_mode
+        from kaayko_exp.models.kernel import svm_mode
 
         options = {"mode": svm_mode(cfg, n_rows), "approx_components": int(cfg.approx_components)}
         if options["mode"] == "approx":

@@ -11,9 +11,9 @@ from typing import Any, Iterable, Mapping, Optional
 
 import numpy as np
 
-from .. import atomic
-from ..errors import ConfigError, RunDirError
-from ..hooks import FitHooks
+from kaayko_exp import atomic
+from kaayko_exp.errors import ConfigError, RunDirError
+from kaayko_exp.training.callbacks import FitHooks
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class Model:
     # ---- the public interface
     def fit(self, X: np.ndarray, y: np.ndarray, *, spec: Any, hooks: Optional[FitHooks] = None,
             X_val: Optional[np.ndarray] = None, y_val: Optional[np.ndarray] = None, key: str = "fit") -> "Model":
-        from ..features import categorical_mask, feature_names
+        from kaayko_exp.features.spec import categorical_mask, feature_names
 
         X = np.ascontiguousarray(X, dtype=np.float32)
         y = np.asarray(y, dtype=np.float64)

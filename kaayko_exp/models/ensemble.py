@@ -13,8 +13,8 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from ..errors import ConfigError, RunDirError
-from .base import META_FILE, Model, as_dict
+from kaayko_exp.errors import ConfigError, RunDirError
+from kaayko_exp.models.base import META_FILE, Model, as_dict
 
 MEMBER_DIR = "members"
 
@@ -42,7 +42,7 @@ class EnsembleModel(Model):
 
     @classmethod
     def member_configs(cls, cfg: Any) -> list[tuple[str, Any]]:
-        from . import member_config
+        from kaayko_exp.models import member_config
 
         members = [str(m) for m in (getattr(cfg, "members", None) or [])]
         if not members:
@@ -71,7 +71,7 @@ class EnsembleModel(Model):
 
     @classmethod
     def validate(cls, cfg: Any, params: Mapping[str, Any], n_rows: int) -> None:
-        from . import validate_model_config
+        from kaayko_exp.models import validate_model_config
 
         members = cls.member_configs(cfg)
         _weights(cfg, [m for m, _ in members])
@@ -79,7 +79,7 @@ class EnsembleModel(Model):
             validate_model_config(mcfg, n_rows)
 
     def _fit(self, X, y, *, spec, hooks, X_val, y_val, key) -> None:
-        from . import build_model, load_model
+        from kaayko_exp.models import build_model, load_model
 
         cfg = self._cfg
         members = self.member_configs(cfg)
@@ -100,7 +100,7 @@ class EnsembleModel(Model):
                 hooks.step(mkey, size, size, save=member.save, final=True)
             self.members.append(member)
         if X_val is not None:
-            from .base import rmse
+            from kaayko_exp.models.base import rmse
 
             self.info["val_rmse"] = rmse(y_val, self.predict(X_val))
         self.info["members"] = self.member_names
@@ -132,7 +132,7 @@ class EnsembleModel(Model):
         return files
 
     def _restore(self, directory: Path, meta: Mapping[str, Any]) -> None:
-        from . import load_model
+        from kaayko_exp.models import load_model
 
         dirs = self.info.get("member_dirs")
         if not dirs:

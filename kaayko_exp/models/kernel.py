@@ -15,10 +15,10 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from ..errors import ConfigError
-from . import persist
-from .base import Model, check_param_names, rmse
-from .trees import _validate_sklearn
+from kaayko_exp.errors import ConfigError
+from kaayko_exp.models import persist
+from kaayko_exp.models.base import Model, check_param_names, rmse
+from kaayko_exp.models.trees import _validate_sklearn
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from .. import atomic
-from ..errors import RunDirError
+from kaayko_exp import atomic
+from kaayko_exp.errors import RunDirError
 
 #: Types beyond skops' defaults that kaayko's scikit-learn models legitimately contain.
 TRUSTED_TYPES: frozenset[str] = frozenset({

@@ -12,9 +12,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..data.label import paddle_score_rule
-from ..errors import ConfigError
-from .base import Model, check_param_names
+from kaayko_exp.data.label import paddle_score_rule
+from kaayko_exp.errors import ConfigError
+from kaayko_exp.models.base import Model, check_param_names
 
 NUMERIC_INPUTS = ("temp_c", "wind_kph", "precip_mm", "uv", "cloud")
 CATEGORICAL_INPUTS = ("season", "climate_zone")
@@ -64,6 +64,6 @@ class RuleModel(Model):
 
     def _restore(self, directory: Path, meta: Mapping[str, Any]) -> None:
         if "columns" not in self.info or "levels" not in self.info:
-            from ..errors import RunDirError
+            from kaayko_exp.errors import RunDirError
 
             raise RunDirError(f"{directory}/model.json lacks the rule's column map. Retrain.")

@@ -19,9 +19,9 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from ..errors import ConfigError
-from . import persist
-from .base import Model, check_param_names, progress_marks, rmse
+from kaayko_exp.errors import ConfigError
+from kaayko_exp.models import persist
+from kaayko_exp.models.base import Model, check_param_names, progress_marks, rmse
 
 logger = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from .. import atomic
-from ..errors import ConfigError, RunDirError
-from .base import Model, check_param_names, progress_marks
+from kaayko_exp import atomic
+from kaayko_exp.errors import ConfigError, RunDirError
+from kaayko_exp.models.base import Model, check_param_names, progress_marks
 
 logger = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@
 * :mod:`.cli` is the argparse front end (user mistakes: one paragraph, exit status 2).
 """
 
-from .clean import clean_runs, clear_cache
-from .discover import find_runs, parse_age
-from .repair import repair_run
-from .show import list_lines, status_text
+from kaayko_exp.runs.clean import clean_runs, clear_cache
+from kaayko_exp.runs.discover import find_runs, parse_age
+from kaayko_exp.runs.repair import repair_run
+from kaayko_exp.runs.show import list_lines, status_text
 
 __all__ = ["clean_runs", "clear_cache", "find_runs", "list_lines", "parse_age", "repair_run", "status_text"]

@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from kaayko_exp.runs.cli import main
 
 sys.exit(main())

@@ -13,9 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import KaaykoError, RunDirError
-from ..rundir import CHECKPOINT_DIR, MANIFEST, RunDir
-from .discover import age_seconds, finished_at, find_runs, format_age, format_bytes, tree_bytes
+from kaayko_exp.errors import KaaykoError, RunDirError
+from kaayko_exp.runs.discover import (
+    age_seconds,
+    find_runs,
+    finished_at,
+    format_age,
+    format_bytes,
+    tree_bytes,
+)
+from kaayko_exp.runs.rundir import CHECKPOINT_DIR, MANIFEST, RunDir
 
 
 @dataclass

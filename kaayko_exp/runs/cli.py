@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..errors import KaaykoError
+from kaayko_exp.errors import KaaykoError
 
 DEFAULT_ROOT = "outputs"
 DEFAULT_CACHE = "outputs/.cache"
@@ -26,7 +26,7 @@ EPILOG = """examples:
 
 
 def _age(text: str) -> float:
-    from .discover import parse_age
+    from kaayko_exp.runs.discover import parse_age
 
     try:
         return parse_age(text)
@@ -82,7 +82,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return _dispatch(args)
     except KaaykoError as exc:
-        from ..cli import report_user_error
+        from kaayko_exp.cli import report_user_error
 
         report_user_error(exc)
         return exc.exit_code
@@ -94,8 +94,8 @@ def _roots(paths: list[Path]) -> list[Path]:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
-        from .discover import find_runs
-        from .show import list_lines
+        from kaayko_exp.runs.discover import find_runs
+        from kaayko_exp.runs.show import list_lines
 
         if not args.paths and not Path(DEFAULT_ROOT).is_dir():
             print(f"no runs: {DEFAULT_ROOT}/ does not exist here (start one with `python train.py`).")
@@ -107,13 +107,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         print("\n".join(list_lines(runs)))
         return 0
     if args.command == "status":
-        from ..rundir import RunDir
-        from .show import status_text
+        from kaayko_exp.runs.rundir import RunDir
+        from kaayko_exp.runs.show import status_text
 
         print(status_text(RunDir.open(args.run)))
         return 0
     if args.command == "clean":
-        from .clean import clean_runs
+        from kaayko_exp.runs.clean import clean_runs
 
         roots = _roots(args.paths)
         if not args.paths and not roots[0].is_dir():
@@ -123,7 +123,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                    models=args.models)
         return 0
     if args.command == "clear-cache":
-        from .clean import clear_cache
+        from kaayko_exp.runs.clean import clear_cache
 
         clear_cache(args.cache_dir, dry_run=args.dry_run)
         return 0
@@ -133,7 +133,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _repair(path: Path, dry_run: bool) -> int:
-    from .repair import repair_run
+    from kaayko_exp.runs.repair import repair_run
 
     result = repair_run(path, dry_run=dry_run)
     for art, why in result.bad_artifacts:

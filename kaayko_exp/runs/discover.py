@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from ..errors import RunDirError
-from ..rundir import MANIFEST
+from kaayko_exp.errors import RunDirError
+from kaayko_exp.runs.rundir import MANIFEST
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import KaaykoError, RunDirError
-from ..rundir import MANIFEST, STAGES, RunDir
-from .show import owner_alive
+from kaayko_exp.errors import KaaykoError, RunDirError
+from kaayko_exp.runs.rundir import MANIFEST, STAGES, RunDir
+from kaayko_exp.runs.show import owner_alive
 
 # Keys a pending stage must not carry over (timing of the previous, now void, execution).
 _STALE_KEYS = ("started", "finished", "seconds", "seconds_before")

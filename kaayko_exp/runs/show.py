@@ -7,9 +7,9 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import KaaykoError
-from ..rundir import STAGES, RunDir
-from .discover import age_seconds, format_age
+from kaayko_exp.errors import KaaykoError
+from kaayko_exp.runs.discover import age_seconds, format_age
+from kaayko_exp.runs.rundir import STAGES, RunDir
 
 HEARTBEAT_SECONDS = 10.0  # the default; a remote owner is alive while its heartbeat is younger than 3×
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import atomic
+from kaayko_exp import atomic
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 def _scored_block(frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray, train_mean: float,
                   safety_cfg: Any) -> dict[str, Any]:
     """Metrics, per-lake table, baselines and post-safety metrics for one labelled set."""
-    from .evaluate import baselines, metrics, per_lake
-    from .safety import apply_safety
+    from kaayko_exp.evaluation.metrics import baselines, metrics, per_lake
+    from kaayko_exp.serving.safety import apply_safety
 
     safe, _ = apply_safety(frame, pred, safety_cfg)
     return {
@@ -42,9 +42,12 @@ def _write_predictions(path: Path, frame: pd.DataFrame, pred: np.ndarray) -> Pat
 
 
 def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
-    from .evaluate import metrics, permutation_importance
-    from .features import feature_names
-    from .pipeline import objective_value
+    from kaayko_exp.evaluation.metrics import (
+        metrics,
+        objective_value,
+        permutation_importance,
+    )
+    from kaayko_exp.features.spec import feature_names
 
     cfg, run, model = ctx.cfg, ctx.run, ctx.model
     train_idx, val_idx, test_idx = ctx.parts["train"], ctx.parts["val"], ctx.parts["test"]
@@ -80,9 +83,9 @@ def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
 
 
 def _external(ctx: Any, path: str, train_mean: float) -> dict[str, Any]:
-    from .data import read_table
-    from .data.schema import TARGET
-    from .features import transform
+    from kaayko_exp.data import read_table
+    from kaayko_exp.data.schema import TARGET
+    from kaayko_exp.features.spec import transform
 
     frame = read_table(path, require_target=True)
     pred = ctx.model.predict(transform(ctx.spec, frame))

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from . import atomic
+from kaayko_exp import atomic
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from .errors import ConfigError, RunDirError
+from kaayko_exp.errors import ConfigError, RunDirError
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,8 @@ def validate_train_config(cfg: DictConfig) -> None:
         )
     if cfg.seed < 0:
         raise ConfigError(f"seed={cfg.seed} must be a non-negative integer.")
-    from .features import validate_features_config
-    from .models import validate_model_config
+    from kaayko_exp.features.spec import validate_features_config
+    from kaayko_exp.models import validate_model_config
 
     validate_features_config(cfg.features)
     # real sources have no row count before loading: size limits are checked again when the model is built
@@ -113,8 +113,8 @@ def main(cfg: DictConfig) -> float:
 
 
 def start(cfg: DictConfig, out_dir: Path, choices: dict[str, str], overrides: list[str]) -> float:
-    from .pipeline import config_hash
-    from .rundir import RunDir
+    from kaayko_exp.runs.rundir import RunDir
+    from kaayko_exp.training.pipeline import config_hash
 
     validate_train_config(cfg)
     run = RunDir.create(out_dir, config_hash=config_hash(cfg), choices=choices, overrides=overrides)
@@ -122,8 +122,8 @@ def start(cfg: DictConfig, out_dir: Path, choices: dict[str, str], overrides: li
 
 
 def _execute(run: Any, cfg: DictConfig, event: str) -> float:
-    from .interrupts import RunInterrupted
-    from .pipeline import execute
+    from kaayko_exp.training.interrupts import RunInterrupted
+    from kaayko_exp.training.pipeline import execute
 
     run.claim(cfg.checkpointing.heartbeat_seconds)
     run.event(event, argv=sys.argv[1:])
@@ -168,7 +168,7 @@ VERSION_BOUND = ("kaayko-exp", "xgboost", "scikit-learn", "skops", "numpy")
 
 
 def _check_versions(run: Any) -> None:
-    from .rundir import package_versions
+    from kaayko_exp.runs.rundir import package_versions
 
     now = package_versions()
     saved = run.manifest.get("package", {})
@@ -182,8 +182,8 @@ def _check_versions(run: Any) -> None:
 
 
 def resume(path: Path, cfg: DictConfig, overrides: list[str]) -> float:
-    from .pipeline import objective_value
-    from .rundir import RunDir
+    from kaayko_exp.evaluation.metrics import objective_value
+    from kaayko_exp.runs.rundir import RunDir
 
     run = RunDir.open(path)
     saved_path = path / ".hydra" / "config.yaml"

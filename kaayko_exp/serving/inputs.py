@@ -30,8 +30,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .data import label, schema
-from .errors import PredictionInputError
+from kaayko_exp.data import label, schema
+from kaayko_exp.errors import PredictionInputError
 
 VOCABULARIES = schema.FIXED_VOCABULARIES
 FLAG_COLUMNS = ("is_day", "will_it_rain", "will_it_snow")

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .hooks import FitHooks
-from .interrupts import RunInterrupted
-from .rundir import RunDir, kill_point
+from kaayko_exp.runs.rundir import RunDir, kill_point
+from kaayko_exp.training.callbacks import FitHooks
+from kaayko_exp.training.interrupts import RunInterrupted
 
 log = logging.getLogger("kaayko_exp.fit")
 

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .data.label import paddle_score_rule, round_to_half, skill_level
+from kaayko_exp.data.label import paddle_score_rule, round_to_half, skill_level
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def per_lake(lakes: Any, y_true: Any, y_pred: Any) -> list[dict[str, Any]]:
 
 def baselines(test_frame: pd.DataFrame, train_mean: float) -> dict[str, dict[str, float]]:
     """Reference scores on the same rows: the published label rule and the training-set mean."""
-    from .data.schema import TARGET
+    from kaayko_exp.data.schema import TARGET
 
     y = test_frame[TARGET].to_numpy(dtype=np.float64)
     return {
@@ -93,3 +93,11 @@ def permutation_importance(model: Any, X: np.ndarray, y: Any, names: Sequence[st
         work[:, j] = Xs[:, j]
         out[name] = {"mean": float(np.mean(drops)), "std": float(np.std(drops))}
     return out
+
+
+def objective_value(results: dict[str, Any], name: str) -> float:
+    """``<set>_<metric>`` (e.g. ``test_rmse``, ``cv_rmse``, ``val_mae``) from evaluation results."""
+    where, _, metric = name.partition("_")
+    block = results.get("cv") if where == "cv" else results.get(where)
+    values = (block or {}).get("mean" if where == "cv" else "metrics", {})
+    return float(values[metric])

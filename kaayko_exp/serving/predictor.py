@@ -4,13 +4,13 @@
 stage is done and its package versions are compatible, checks the sha256 of every
 export artifact against the manifest BEFORE anything is deserialised, then loads
 the FeatureSpec, the safety config and the model (XGBoost UBJ/JSON or skops; never
-pickle). Features are rebuilt with :func:`kaayko_exp.features.transform`, the
+pickle). Features are rebuilt with :func:`kaayko_exp.features.spec.transform`, the
 function the training pipeline used, so serving computes exactly what training did.
 
 Outputs per row: ``paddle_score`` (model, 0.5 grid, clipped 1-5), ``raw_score``
 (unrounded model output), ``safety_score`` (after the safety layer),
 ``skill_level`` (of the safety score), ``warnings`` (list of texts), plus ``lake`` /
-``datetime`` when the input has them. Input policy: see :mod:`kaayko_exp.requests`.
+``datetime`` when the input has them. Input policy: see :mod:`kaayko_exp.serving.inputs`.
 
 Two paths give identical numbers (tested): :meth:`Predictor.predict` for frames
 (vectorised) and :meth:`Predictor.predict_one` for one dict, which never touches
@@ -26,11 +26,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .data import schema
-from .data.label import round_to_half
-from .errors import PredictionInputError, RunDirError
-from .requests import InputPlan, validate_frame, validate_row
-from .safety import SafetyLayer, _half
+from kaayko_exp.data import schema
+from kaayko_exp.data.label import round_to_half
+from kaayko_exp.errors import PredictionInputError, RunDirError
+from kaayko_exp.serving.inputs import InputPlan, validate_frame, validate_row
+from kaayko_exp.serving.safety import SafetyLayer, _half
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def _libraries_of(model_name: str | None) -> tuple[str, ...]:
 
 def check_versions(path: Path, manifest: Mapping[str, Any]) -> None:
     """Refuse a run written by an incompatible major version of kaayko-exp or of its model library."""
-    from .rundir import package_versions
+    from kaayko_exp.runs.rundir import package_versions
 
     saved, now = manifest.get("package") or {}, package_versions()
     problems = []
@@ -87,7 +87,7 @@ class Predictor:
 
     def __init__(self, *, model: Any, spec: Any, safety: SafetyLayer, run: Any = None,
                  report: Mapping[str, Any] | None = None):
-        from .features import transform
+        from kaayko_exp.features.spec import transform
 
         self.model = model
         self.spec = spec
@@ -112,7 +112,7 @@ class Predictor:
         ``safety``: None uses the run's own ``model/safety.json``; a SafetyConfig /
         mapping (e.g. the ``off`` group) replaces it.
         """
-        from .rundir import RunDir
+        from kaayko_exp.runs.rundir import RunDir
 
         run = RunDir.open(run_dir)
         export = (run.manifest.get("stages") or {}).get("export") or {}
@@ -142,8 +142,8 @@ class Predictor:
         run.verify(["export"])  # sha256 of every export artifact, before anything is deserialised
         report = cls._verified_report(run)
 
-        from .features import FeatureSpec
-        from .models import load_model
+        from kaayko_exp.features.spec import FeatureSpec
+        from kaayko_exp.models import load_model
 
         spec = FeatureSpec.load(model_dir / "feature_spec.json")
         if safety is None:
@@ -181,7 +181,7 @@ class Predictor:
         return None if self.run is None else self._choice(self.run, "model")
 
     def feature_names(self) -> list[str]:
-        from .features import feature_names
+        from kaayko_exp.features.spec import feature_names
 
         return list(feature_names(self.spec))
 
@@ -335,9 +335,9 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
     import sys
     import time
 
-    from .atomic import atomic_path
-    from .data import iter_table_batches
-    from .errors import ConfigError
+    from kaayko_exp.atomic import atomic_path
+    from kaayko_exp.data import iter_table_batches
+    from kaayko_exp.errors import ConfigError
 
     src, dst = Path(input_path), Path(output_path)
     kind = dst.suffix.lower()

@@ -21,11 +21,12 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from . import atomic
-from .checkpoints import PipelineHooks
-from .errors import RunDirError
-from .interrupts import RunInterrupted, interruptible
-from .rundir import STAGES, RunDir, kill_point
+from kaayko_exp import atomic
+from kaayko_exp.errors import RunDirError
+from kaayko_exp.evaluation.metrics import objective_value
+from kaayko_exp.runs.rundir import STAGES, RunDir, kill_point
+from kaayko_exp.training.checkpoints import PipelineHooks
+from kaayko_exp.training.interrupts import RunInterrupted, interruptible
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def _frame_hash(frame: pd.DataFrame) -> str:
 
 
 def _load_frame(ctx: Context) -> dict[str, Any]:
-    from .data import load_dataset
+    from kaayko_exp.data import load_dataset
 
     cfg = ctx.cfg
     frame, info = load_dataset(cfg.data, cfg.sample_size, seed=cfg.seed, cache_dir=cfg.cache_dir)
@@ -88,7 +89,7 @@ def load_dataset_stage(ctx: Context) -> None:
 
 # ---------------------------------------------------------------------------- features
 def run_features(ctx: Context) -> dict[str, Any]:
-    from .features import build_spec, feature_names
+    from kaayko_exp.features.spec import build_spec, feature_names
 
     ctx.spec = build_spec(ctx.cfg.features, ctx.frame)
     path = ctx.run.path / "features" / "feature_spec.json"
@@ -101,15 +102,15 @@ def run_features(ctx: Context) -> dict[str, Any]:
 
 
 def _matrix(ctx: Context) -> None:
-    from .data.schema import TARGET
-    from .features import transform
+    from kaayko_exp.data.schema import TARGET
+    from kaayko_exp.features.spec import transform
 
     ctx.X = transform(ctx.spec, ctx.frame)
     ctx.y = ctx.frame[TARGET].to_numpy(dtype=np.float64)
 
 
 def load_features(ctx: Context) -> None:
-    from .features import FeatureSpec
+    from kaayko_exp.features.spec import FeatureSpec
 
     ctx.spec = FeatureSpec.load(ctx.run.path / "features" / "feature_spec.json")
     _matrix(ctx)
@@ -117,7 +118,7 @@ def load_features(ctx: Context) -> None:
 
 # ---------------------------------------------------------------------------- split
 def run_split(ctx: Context) -> dict[str, Any]:
-    from .splits import split_rows
+    from kaayko_exp.features.splits import split_rows
 
     parts = split_rows(ctx.frame, ctx.cfg.split, ctx.cfg.seed)
     codes = np.full(len(ctx.frame), -1, dtype=np.int8)
@@ -145,7 +146,7 @@ def load_split(ctx: Context) -> None:
 
 # ---------------------------------------------------------------------------- fit
 def _fit_one(ctx: Context, train_idx: np.ndarray, val_idx: np.ndarray, key: str) -> Any:
-    from .models import build_model
+    from kaayko_exp.models import build_model
 
     model = build_model(ctx.cfg.model, seed=ctx.cfg.seed, n_jobs=ctx.cfg.n_jobs, n_rows=len(train_idx))
     X_val = ctx.X[val_idx] if len(val_idx) else None
@@ -155,8 +156,8 @@ def _fit_one(ctx: Context, train_idx: np.ndarray, val_idx: np.ndarray, key: str)
 
 
 def _cross_validate(ctx: Context) -> Optional[dict[str, Any]]:
-    from .evaluate import metrics
-    from .splits import cv_folds
+    from kaayko_exp.evaluation.metrics import metrics
+    from kaayko_exp.features.splits import cv_folds
 
     k = int(ctx.cfg.evaluation.cv_folds)
     if k < 2:
@@ -200,14 +201,14 @@ def run_fit(ctx: Context) -> dict[str, Any]:
 
 
 def load_fit(ctx: Context) -> None:
-    from .models import load_model
+    from kaayko_exp.models import load_model
 
     ctx.model = load_model(ctx.run.path / "model", verified=True)
 
 
 # ---------------------------------------------------------------------------- evaluate
 def run_evaluate(ctx: Context) -> dict[str, Any]:
-    from .evaluation_stage import evaluate_run
+    from kaayko_exp.training.evaluate_stage import evaluate_run
 
     results, files = evaluate_run(ctx)
     ctx.results = results
@@ -225,7 +226,7 @@ def load_evaluate(ctx: Context) -> None:
 
 # ---------------------------------------------------------------------------- report
 def run_report(ctx: Context) -> dict[str, Any]:
-    from .report import write_report
+    from kaayko_exp.evaluation.report import write_report
 
     files = write_report(ctx.run, ctx.cfg, ctx.results)
     ctx.run.record("report", files)
@@ -270,14 +271,6 @@ def _required(pending: list[str]) -> set[str]:
             need.add(n)
             todo.extend(_NEEDS.get(n, ()))
     return need
-
-
-def objective_value(results: dict[str, Any], name: str) -> float:
-    """``<set>_<metric>`` (e.g. ``test_rmse``, ``cv_rmse``, ``val_mae``) from evaluation results."""
-    where, _, metric = name.partition("_")
-    block = results.get("cv") if where == "cv" else results.get(where)
-    values = (block or {}).get("mean" if where == "cv" else "metrics", {})
-    return float(values[metric])
 
 
 def execute(cfg: DictConfig, run: RunDir) -> float:

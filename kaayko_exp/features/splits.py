@@ -19,7 +19,7 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, DataError
+from kaayko_exp.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def _normalise(name: str) -> str:
 
 def default_spots() -> list[str]:
     """Names of the 17 paddlingOut spots from the packaged catalogue."""
-    from .data.catalogue import paddlingout_spots
+    from kaayko_exp.data.catalogue import paddlingout_spots
 
     return [str(n) for n in paddlingout_spots()["name"]]
 

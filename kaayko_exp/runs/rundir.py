@@ -20,8 +20,8 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from . import atomic
-from .errors import RunDirError
+from kaayko_exp import atomic
+from kaayko_exp.errors import RunDirError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[dist] = "unknown"
     if versions["kaayko-exp"] == "unknown":  # running from a source tree that is not installed
-        from . import __version__
+        from kaayko_exp import __version__
 
         versions["kaayko-exp"] = __version__
     return versions

@@ -46,8 +46,8 @@ from typing import Any, Iterable, Mapping, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from . import atomic
-from .rundir import STAGES, RunDir, now_iso
+from kaayko_exp import atomic
+from kaayko_exp.runs.rundir import STAGES, RunDir, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def write_report(run: RunDir, cfg: DictConfig, results: dict[str, Any]) -> list[
     t0 = time.perf_counter()
     plots: list[Path] = []
     if bool(OmegaConf.select(cfg, "plots", default=True)):
-        from .plots import make_plots
+        from kaayko_exp.evaluation.plots import make_plots
 
         plots = make_plots(run.path, results, run.path / PLOTS_DIR, seed=int(OmegaConf.select(cfg, "seed", default=0)))
     report = build_report(run, cfg, results, plots=[run.rel(p) for p in plots],
@@ -330,7 +330,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
 
 
 def _importance_table(importance: Mapping[str, Any]) -> list[str]:
-    from .plots import importance_values, top_features
+    from kaayko_exp.evaluation.plots import importance_values, top_features
 
     model = top_features(importance_values(importance.get("model")), TOP_FEATURES)
     perm = top_features(importance_values(importance.get("permutation")), TOP_FEATURES)

@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from .errors import ConfigError, PredictionInputError
+from kaayko_exp.errors import ConfigError, PredictionInputError
 
 log = logging.getLogger(__name__)
 
@@ -76,24 +76,24 @@ def run(cfg: DictConfig) -> None:
     if cfg.format not in ("text", "json"):
         raise ConfigError(f"format={cfg.format!r}: use text or json.")
 
-    from .predictor import Predictor
+    from kaayko_exp.serving.predictor import Predictor
 
     safety = OmegaConf.to_container(cfg.safety, resolve=True) if cfg.get("safety") is not None else None
     predictor = Predictor.load(cfg.run, safety=safety)
     mode = modes[0]
     if mode == "serve":
-        from .serve import serve
+        from kaayko_exp.serving.http import serve
 
         serve(predictor, cfg.serve)
     elif mode == "batch":
         if not cfg.output:
             raise ConfigError(f"input={cfg.input} needs output=<preds.parquet|preds.csv>.")
-        from .predictor import predict_file
+        from kaayko_exp.serving.predictor import predict_file
 
         n = predict_file(predictor, cfg.input, cfg.output, int(cfg.batch_size))
         print(f"Wrote {n:,} predictions to {cfg.output}", file=sys.stderr)
     else:
-        from .predictor import advice
+        from kaayko_exp.serving.predictor import advice
 
         result, reasons = predictor.explain(_read_row(cfg))
         if cfg.format == "json":

@@ -29,8 +29,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .data.label import round_to_half
-from .errors import ConfigError, PredictionInputError
+from kaayko_exp.data.label import round_to_half
+from kaayko_exp.errors import ConfigError, PredictionInputError
 
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 _DECIMALS = 4

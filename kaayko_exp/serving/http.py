@@ -20,7 +20,7 @@ import json
 import logging
 from typing import Any, Callable, Iterable
 
-from .errors import KaaykoError
+from kaayko_exp.errors import KaaykoError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class HttpError(Exception):
 
 
 class PredictApp:
-    """The WSGI application around a loaded :class:`~kaayko_exp.predictor.Predictor`."""
+    """The WSGI application around a loaded :class:`~kaayko_exp.serving.predictor.Predictor`."""
 
     def __init__(self, predictor: Any, max_body_bytes: int = 1_000_000, max_rows: int = 10_000):
         self.predictor = predictor

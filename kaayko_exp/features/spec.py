@@ -22,9 +22,9 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 import numpy as np
 import pandas as pd
 
-from . import atomic
-from .data import schema
-from .errors import ConfigError, PredictionInputError, RunDirError
+from kaayko_exp import atomic
+from kaayko_exp.data import schema
+from kaayko_exp.errors import ConfigError, PredictionInputError, RunDirError
 
 #: Bumped whenever transform() semantics change; a saved spec of another version is refused.
 SPEC_VERSION = 1

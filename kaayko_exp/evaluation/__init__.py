@@ -1,0 +1,1 @@
+"""Evaluation: metrics against the label, report.json/report.md, plots."""

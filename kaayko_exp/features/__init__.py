@@ -1,0 +1,1 @@
+"""Feature sets and the FeatureSpec (spec.py) and train/validation/test splits (splits.py)."""

@@ -1,0 +1,1 @@
+"""Training: start/resume (runner), the stage sequence (pipeline), fit callbacks, interrupts."""
