@@ -115,3 +115,79 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_manifest(tmp_path)
     after = RunDir.open(run.path)
     assert after.latest_checkpoint("fit")["done"] == 10
     assert not (run.path / "checkpoints" / "fit" / "0000020").exists()
+
+
+def test_a_relative_run_path_records_artifacts_once_and_is_shown_as_typed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    RunDir.create("outputs/2025-01-01/10-00-00", config_hash="abc", choices={}, overrides=[])
+    run = RunDir.open("outputs/2025-01-01/10-00-00")  # the README's form, relative to the project root
+    assert run.path == tmp_path / "outputs" / "2025-01-01" / "10-00-00"
+    model = run.path / "model" / "model.ubj"
+    model.parent.mkdir()
+    model.write_bytes(b"booster")
+    run.record("fit", [model])
+    run.record("export", ["model/model.ubj"])  # a relative artifact path is relative to the run
+    assert [a["path"] for a in run.artifacts(["fit", "export"])] == ["model/model.ubj"] * 2
+    RunDir.open("outputs/2025-01-01/10-00-00").verify()
+    assert run.shown == "outputs/2025-01-01/10-00-00"
+    monkeypatch.chdir(tmp_path / "outputs")
+    assert run.shown == "2025-01-01/10-00-00"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert run.shown == str(tmp_path / "outputs" / "2025-01-01" / "10-00-00")  # not below the cwd: absolute
+
+
+def test_only_one_of_two_claims_of_a_dead_run_proceeds(tmp_path):
+    run = make_run(tmp_path)
+    run.manifest["owner"] = {"pid": 2**22 + 7, "host": "gone", "heartbeat": "2000-01-01T00:00:00+00:00"}
+    run.save()  # a killed owner: status running, nobody holds the lock
+    first, second = RunDir.open(run.path), RunDir.open(run.path)
+    first.claim(heartbeat_seconds=0)
+    try:
+        with pytest.raises(RunDirError, match="being written by another live process"):
+            second.claim(heartbeat_seconds=0)
+        first.event("fit-progress", done=10)
+    finally:
+        first.release()
+    second.claim(heartbeat_seconds=0)  # the lock is free again
+    try:
+        # the second claim decided on what the first owner last wrote, not on its stale copy
+        assert [e["event"] for e in second.manifest["events"]] == ["fit-progress"]
+        assert json.loads((run.path / MANIFEST).read_text())["events"][0]["event"] == "fit-progress"
+    finally:
+        second.release()
+
+
+def test_claim_records_the_heartbeat_interval_that_liveness_is_judged_by(tmp_path):
+    import datetime as dt
+
+    run = make_run(tmp_path)
+    run.claim(heartbeat_seconds=0)
+    run.release()
+    assert run.manifest["owner"]["heartbeat_seconds"] == 0
+    beat = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=100)).isoformat()
+    remote = {"pid": 1, "host": "elsewhere", "heartbeat": beat}
+    assert RunDir.owner_alive({**remote, "heartbeat_seconds": 60})  # 100 s < 3 × 60 s: still alive
+    assert not RunDir.owner_alive({**remote, "heartbeat_seconds": 10})
+    assert not RunDir.owner_alive(remote, 10)  # records without an interval: the caller's default
+
+
+def test_rewriting_a_recorded_checkpoint_never_breaks_the_one_the_manifest_points_at(tmp_path):
+    run = make_run(tmp_path)
+    run.add_checkpoint("fit", 10, 100, lambda d: (d / "s").write_text("old"))
+    code = (
+        "from kaayko_exp.runs.rundir import RunDir\n"
+        f"r = RunDir.open({str(run.path)!r})\n"
+        "r.add_checkpoint('fit', 10, 100, lambda d: (d / 's').write_text('new'))\n"
+    )
+    env = {**os.environ, "KAAYKO_KILL_AT": "checkpoint-before-manifest"}
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == -9
+    cp = RunDir.open(run.path).latest_checkpoint("fit")  # verifies the recorded files
+    assert (run.path / cp["path"] / "s").read_text() == "old"
+
+    again = RunDir.open(run.path)
+    again.add_checkpoint("fit", 10, 100, lambda d: (d / "s").write_text("new"))
+    cp = RunDir.open(run.path).latest_checkpoint("fit")
+    assert (run.path / cp["path"] / "s").read_text() == "new"
+    # the old copy and the killed writer's copy are gone once the manifest points at the new one
+    assert [p.name for p in (run.path / "checkpoints" / "fit").iterdir()] == [cp["path"].rsplit("/", 1)[1]]

@@ -219,3 +219,73 @@ def test_damaged_directories_exit_2_with_one_paragraph(tmp_path):
 
     result = run_cli("clean", "--older-than", "soon")
     assert result.returncode == 2 and "7d, 12h, 30m" in result.stderr
+
+
+def test_status_and_repair_hints_use_the_path_as_typed_from_the_project_root(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    make_run(Path("outputs/2025-01-01/10-00-00"), status="interrupted", until="fit")
+    assert main(["status", "outputs/2025-01-01/10-00-00"]) == 0
+    assert capsys.readouterr().out.strip().endswith("next: python train.py resume=outputs/2025-01-01/10-00-00")
+    (tmp_path / "outputs/2025-01-01/10-00-00/features/feature_spec.json").write_text("changed")
+    assert main(["repair", "./outputs/2025-01-01/10-00-00"]) == 0
+    assert capsys.readouterr().out.strip().endswith(
+        "rebuild with: python train.py resume=outputs/2025-01-01/10-00-00")
+
+
+def test_repair_refuses_a_run_whose_lock_is_held(tmp_path, capsys):
+    run = make_run(tmp_path / "r")
+    _flip_byte(run.path / "model" / "model.ubj")
+    before = (run.path / "manifest.json").read_bytes()
+    owner = RunDir.open(run.path)
+    owner.lock()  # another open file description: conflicts like another process would
+    try:
+        assert main(["repair", str(run.path)]) == 2
+        assert "being written by a live process" in capsys.readouterr().err
+        assert (run.path / "manifest.json").read_bytes() == before
+    finally:
+        owner.release()
+    assert main(["repair", str(run.path)]) == 0
+    assert RunDir.open(run.path).manifest["status"] == "interrupted"
+
+
+def test_repair_judges_a_remote_owner_by_its_own_heartbeat_interval(tmp_path, capsys):
+    run = make_run(tmp_path / "r", status="running", until="fit")
+    beat = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=100)).isoformat()
+    run.manifest["owner"] = {"pid": 1, "host": "another-host", "heartbeat": beat, "heartbeat_seconds": 60}
+    atomic.write_json(run.path / "manifest.json", run.manifest)
+    _flip_byte(run.path / "model" / "model.ubj")
+    assert main(["repair", str(run.path)]) == 2  # 100 s without a beat is normal for a 60 s interval
+    assert "being written by a live process" in capsys.readouterr().err
+    run.manifest["owner"]["heartbeat_seconds"] = 20  # 100 s > 3 × 20 s: that owner is gone
+    atomic.write_json(run.path / "manifest.json", run.manifest)
+    assert main(["repair", str(run.path)]) == 0
+
+
+def test_clear_cache_counts_datasets_and_leaves_one_being_built(tmp_path, capsys):
+    import pandas as pd
+
+    from kaayko_exp.data.cache import entry_lock, get_or_build
+
+    cache = tmp_path / "cache"
+    for key in ("k1", "k2", "k3"):
+        get_or_build(cache, key, lambda: pd.DataFrame({"a": range(100)}))
+    datasets = cache / "datasets"
+    assert sorted(p.name for p in datasets.iterdir()) == sorted(f"{k}.{s}" for k in ("k1", "k2", "k3")
+                                                                 for s in ("json", "lock", "parquet"))
+    (datasets / ".k1.parquet.abc123.tmp").write_bytes(b"t" * 10)  # a torn write's leftover
+    (cache / "stray.txt").write_bytes(b"s" * 5)
+    freed_expected = sum(p.stat().st_size for p in (*datasets.iterdir(), cache / "stray.txt")
+                         if not p.name.startswith("k3."))
+    with entry_lock(datasets / "k3.lock") as held:  # a run is building k3 right now
+        assert held
+        assert main(["clear-cache", "--cache-dir", str(cache)]) == 0
+    out = capsys.readouterr().out
+    assert f"freed {freed_expected} bytes" in out
+    assert "2 cached datasets, 1 other item" in out and "in use by a running build: k3" in out
+    assert sorted(p.name for p in datasets.iterdir()) == ["k3.json", "k3.lock", "k3.parquet"]
+    assert not (cache / "stray.txt").exists()
+
+    assert main(["clear-cache", "--cache-dir", str(cache)]) == 0
+    assert "1 cached dataset" in capsys.readouterr().out and list(cache.iterdir()) == []
+    _, info = get_or_build(cache, "k3", lambda: pd.DataFrame({"a": range(3)}))
+    assert info["hit"] is False  # rebuilt, under a fresh lock file

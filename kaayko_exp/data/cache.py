@@ -36,19 +36,39 @@ def content_key(parts: dict[str, Any]) -> str:
 
 
 @contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
+def entry_lock(lock_path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """Hold the ``fcntl`` lock of one cache entry; yields True while held.
+
+    With ``wait=False`` it yields False at once (holding nothing) when another process
+    holds it. ``clear-cache`` deletes a lock file while holding it; a process that opened
+    the old file meanwhile notices (the path no longer names the file it locked) and
+    locks the new one instead, so two holders never coexist.
+    """
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
     except ImportError:  # pragma: no cover - non-POSIX: atomic renames still protect entries
-        yield
+        yield True
         return
-    with open(lock_path, "a+b") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            yield False
+            return
+        try:
+            current = os.stat(lock_path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(fd)
+    try:
+        yield True
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _conform(df: pd.DataFrame) -> pd.DataFrame:
@@ -84,7 +104,7 @@ def get_or_build(cache_dir: str | os.PathLike, key: str, build: Callable[[], pd.
     Returns ``(frame, info)`` with info ``{"key", "path", "sha256", "hit"}``.
     """
     data_path, meta_path = entry_paths(cache_dir, key)
-    with _locked(data_path.with_suffix(".lock")):
+    with entry_lock(data_path.with_suffix(".lock")):
         try:
             found = _read_entry(data_path, meta_path)
         except Exception as exc:  # damaged entry of any kind: never trusted

@@ -8,6 +8,7 @@ and plots stay unless ``models=True``, which deletes such runs' whole directorie
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,17 +116,64 @@ def clear_cache(cache_dir: Path, *, dry_run: bool = False, echo: Callable[[str],
             "dataset cache and nothing was deleted. Pass the cache folder itself (default outputs/.cache); "
             "to delete old runs use `python -m kaayko_exp.runs clean --models`."
         )
-    freed = 0
+    from kaayko_exp.data.cache import entry_lock
+
     verb = "would delete" if dry_run else "delete"
-    for entry in entries:
-        size = tree_bytes(entry)
-        echo(f"{verb} {entry} ({format_bytes(size)})")
+    datasets_dir = cache_dir / DATASETS
+    freed, datasets, busy = 0, 0, []
+    for key, files in _dataset_entries(datasets_dir).items():
+        lock = datasets_dir / f"{key}.lock"
+        # deleted under the entry's own lock, the one a build holds: never under a running build's feet
+        with contextlib.nullcontext(True) if dry_run else entry_lock(lock, wait=False) as held:
+            if not held:
+                busy.append(key)
+                continue
+            size = sum(tree_bytes(f) for f in files if f.exists())
+            if not dry_run:
+                for f in files:
+                    if f != lock:
+                        _delete(f)
+                lock.unlink(missing_ok=True)  # last, while still held (see entry_lock)
+        freed += size
+        if any(f.name in (f"{key}.parquet", f"{key}.json") for f in files):
+            datasets += 1
+            echo(f"{verb} dataset {key} ({format_bytes(size)})")
+        else:
+            echo(f"{verb} {len(files)} leftover file(s) of {key} ({format_bytes(size)})")
+    others = [e for e in entries_of(cache_dir) if e != datasets_dir]
+    for item in others:
+        size = tree_bytes(item)
+        echo(f"{verb} {item} ({format_bytes(size)})")
         freed += size
         if not dry_run:
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-    echo(f"{'would free' if dry_run else 'freed'} {freed} bytes ({format_bytes(freed)}) in {len(entries)} "
-         f"cache entr{'y' if len(entries) == 1 else 'ies'}")
+            _delete(item)
+    if not dry_run and datasets_dir.is_dir() and not any(datasets_dir.iterdir()):
+        datasets_dir.rmdir()
+    parts = [f"{datasets} cached dataset{'' if datasets == 1 else 's'}"]
+    if others:
+        parts.append(f"{len(others)} other item{'' if len(others) == 1 else 's'}")
+    echo(f"{'would free' if dry_run else 'freed'} {freed} bytes ({format_bytes(freed)}): {', '.join(parts)}"
+         + (f"; kept {len(busy)} dataset(s) in use by a running build: {', '.join(busy)}" if busy else ""))
     return freed
+
+
+DATASETS = "datasets"  # the cache's layout: <cache_dir>/datasets/<key>.{parquet,json,lock} (+ .<name>.*.tmp)
+
+
+def entries_of(folder: Path) -> list[Path]:
+    return sorted(folder.iterdir()) if folder.is_dir() and not folder.is_symlink() else []
+
+
+def _dataset_entries(folder: Path) -> dict[str, list[Path]]:
+    """Every file in the datasets folder grouped by the key it belongs to."""
+    entries: dict[str, list[Path]] = {}
+    for f in entries_of(folder):
+        entries.setdefault(f.name.lstrip(".").split(".")[0], []).append(f)
+    return dict(sorted(entries.items()))
+
+
+def _delete(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)

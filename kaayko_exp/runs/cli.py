@@ -134,12 +134,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _repair(path: Path, dry_run: bool) -> int:
     from kaayko_exp.runs.repair import repair_run
+    from kaayko_exp.runs.rundir import shown
 
     result = repair_run(path, dry_run=dry_run)
+    path_text = shown(path)
     for art, why in result.bad_artifacts:
         print(f"bad: {art} ({why})")
     if not result.changed:
-        print(f"{path}: every recorded artifact and checkpoint is intact; nothing to repair.")
+        print(f"{path_text}: every recorded artifact and checkpoint is intact; nothing to repair.")
         return 0
     verb = "would mark" if dry_run else "marked"
     if result.reset_stages:
@@ -149,7 +151,7 @@ def _repair(path: Path, dry_run: bool) -> int:
     if dry_run:
         print("dry run: nothing was changed.")
     else:
-        print(f"status set to interrupted; rebuild with: python train.py resume={path}")
+        print(f"status set to interrupted; rebuild with: python train.py resume={path_text}")
     return 0
 
 

@@ -69,15 +69,35 @@ def open_for_repair(path: Path) -> RunDir:
 
 
 def repair_run(path: Path, *, dry_run: bool = False) -> RepairResult:
-    """Mark stages with bad artifacts (and all later stages) pending; forget bad checkpoints."""
+    """Mark stages with bad artifacts (and all later stages) pending; forget bad checkpoints.
+
+    A real repair holds the run's OS lock throughout, so a resume cannot start halfway through it.
+    """
     run = open_for_repair(path)
+    if dry_run:
+        _refuse_if_live(run, locked=run.locked_elsewhere())
+        return _repair(run, dry_run=True)
+    if not run.try_lock():
+        _refuse_if_live(run, locked=True)
+    try:  # the lock is held: the owner record is what the last owner wrote
+        _refuse_if_live(run, locked=False)
+        return _repair(run, dry_run=False)
+    finally:
+        run.release()
+
+
+def _refuse_if_live(run: RunDir, *, locked: bool) -> None:
     m = run.manifest
-    if m.get("status") == "running" and owner_alive(m):
+    if locked or (m.get("status") == "running" and owner_alive(m)):
         owner = m.get("owner") or {}
         raise RunDirError(
-            f"{run.path} is being written by a live process (pid {owner.get('pid')} on {owner.get('host')}); "
+            f"{run.shown} is being written by a live process (pid {owner.get('pid')} on {owner.get('host')}); "
             "repairing it now would race with that process. Stop it first (Ctrl-C saves a checkpoint), then repair."
         )
+
+
+def _repair(run: RunDir, *, dry_run: bool) -> RepairResult:
+    m = run.manifest
     result = RepairResult()
     first_bad: Optional[int] = None
     for i, name in enumerate(STAGES):

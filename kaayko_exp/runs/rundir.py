@@ -6,6 +6,10 @@ each stage's status, timings and sha256-hashed artifacts, partial checkpoints an
 an event list. It is rewritten atomically after every change, so a kill at any
 instant leaves the previous or the next state. Every artifact is verified against
 its hash before it is used.
+
+The owning process holds an ``fcntl.flock`` on ``.owner.lock`` for as long as it runs
+(the kernel drops it when the process dies), so at most one process writes a run.
+``RunDir.path`` is absolute; :func:`shown` gives the form to print in hints.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 KIND = "kaayko-exp-run"
 MANIFEST = "manifest.json"
+LOCK_FILE = ".owner.lock"  # flock-ed by the process that owns the run, for as long as it runs
 STAGES: tuple[str, ...] = ("dataset", "features", "split", "fit", "evaluate", "report", "export")
 CHECKPOINT_DIR = "checkpoints"
 
@@ -64,9 +69,31 @@ def _process_start(pid: int) -> Optional[float]:
         return None
 
 
+def shown(path: str | os.PathLike) -> str:
+    """``path`` as a user types it here: relative to the working directory when below it, else absolute."""
+    full = Path(path).resolve()
+    try:
+        return full.relative_to(Path.cwd().resolve()).as_posix() or "."
+    except ValueError:
+        return str(full)
+
+
+def _try_flock(fd: int) -> bool:
+    """Take an exclusive flock on ``fd`` without waiting; False when another open file holds it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - non-POSIX: the manifest's owner record is the only guard
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 def _damaged(path: Path, problem: str) -> RunDirError:
     return RunDirError(
-        f"{path} is not a usable run directory: {problem} Nothing was changed. If the run's results matter, "
+        f"{shown(path)} is not a usable run directory: {problem} Nothing was changed. If the run's results matter, "
         "restore manifest.json from a backup; otherwise start a fresh run with `python train.py` "
         "(the old directory is left as it is)."
     )
@@ -75,10 +102,12 @@ def _damaged(path: Path, problem: str) -> RunDirError:
 class RunDir:
     """A run directory: its path and its manifest, with atomic updates."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any]):
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike, manifest: dict[str, Any]):
+        # absolute once, here: artifact paths are joined to it and hints are printed from it (see shown())
+        self.path = Path(path).expanduser().resolve()
         self.manifest = manifest
         self._lock = threading.RLock()
+        self._lock_fd: Optional[int] = None
         self._heartbeat: Optional[threading.Thread] = None
         self._stop = threading.Event()
 
@@ -92,11 +121,11 @@ class RunDir:
         choices: dict[str, str],
         overrides: list[str],
     ) -> "RunDir":
-        path = Path(path)
+        path = Path(path).expanduser().resolve()
         if (path / MANIFEST).exists():
             raise RunDirError(
-                f"{path} already holds a run (it has a {MANIFEST}). To finish it run "
-                f"`python train.py resume={path}`; to start another run choose a new directory "
+                f"{shown(path)} already holds a run (it has a {MANIFEST}). To finish it run "
+                f"`python train.py resume={shown(path)}`; to start another run choose a new directory "
                 "(e.g. leave hydra.run.dir at its default)."
             )
         path.mkdir(parents=True, exist_ok=True)
@@ -122,14 +151,19 @@ class RunDir:
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> "RunDir":
-        import json
-
-        path = Path(path)
+        given = path
+        path = Path(path).expanduser().resolve()
         if not path.is_dir():
             raise RunDirError(
-                f"Run directory {path} does not exist. Pass the path of a run under outputs/ "
+                f"Run directory {given} does not exist. Pass the path of a run under outputs/ "
                 "(list them with `python -m kaayko_exp.runs list`)."
             )
+        return cls(path, cls._read_manifest(path))
+
+    @staticmethod
+    def _read_manifest(path: Path) -> dict[str, Any]:
+        import json
+
         mpath = path / MANIFEST
         if not mpath.exists():
             hint = " It has a .hydra/ folder, so it may be a run that died before its first manifest write." \
@@ -144,13 +178,13 @@ class RunDir:
         version = manifest.get("schema_version")
         if version != SCHEMA_VERSION:
             raise RunDirError(
-                f"{path} was written with manifest schema version {version}; this kaayko-exp reads version "
+                f"{shown(path)} was written with manifest schema version {version}; this kaayko-exp reads version "
                 f"{SCHEMA_VERSION}. Use the kaayko-exp version that wrote it, or start a fresh run."
             )
         missing = [k for k in ("run_id", "status", "stages", "events", "checkpoints") if k not in manifest]
         if missing:
             raise _damaged(path, f"its {MANIFEST} lacks the fields {', '.join(missing)}.")
-        return cls(path, manifest)
+        return manifest
 
     # ------------------------------------------------------------------ persistence
     def save(self) -> None:
@@ -169,30 +203,92 @@ class RunDir:
             self.event(status, **detail)
 
     # ------------------------------------------------------------------ ownership
+    @property
+    def shown(self) -> str:
+        """The run's path as a user types it from here (relative when below the working directory)."""
+        return shown(self.path)
+
+    def _busy(self, owner: Optional[dict[str, Any]]) -> RunDirError:
+        who = ""
+        if owner:
+            who = (f" (pid {owner.get('pid')} on {owner.get('host')}, last heartbeat {owner.get('heartbeat')})")
+        return RunDirError(
+            f"{self.shown} is being written by another live process{who}. Wait for it to finish or stop it "
+            "(Ctrl-C saves a checkpoint), then resume."
+        )
+
+    def lock(self) -> None:
+        """Take the run's OS lock (``flock`` on ``.owner.lock``) for this process, or refuse at once.
+
+        Held until :meth:`release`; the kernel drops it when the process dies, so a killed
+        owner never blocks a resume. The manifest is re-read once the lock is held, so
+        decisions are made on what the previous owner last wrote.
+        """
+        if not self.try_lock():
+            raise self._busy(self._read_manifest(self.path).get("owner"))
+
+    def try_lock(self) -> bool:
+        """:meth:`lock` without the error: False when another open file holds the lock."""
+        if self._lock_fd is not None:
+            return True
+        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        if not _try_flock(fd):
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        try:
+            self.manifest = self._read_manifest(self.path)
+        except BaseException:
+            self._unlock()
+            raise
+        return True
+
+    def locked_elsewhere(self) -> bool:
+        """Whether another open file (another process, or another RunDir here) holds the run's lock."""
+        if self._lock_fd is not None:
+            return False
+        try:
+            fd = os.open(self.path / LOCK_FILE, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            return not _try_flock(fd)
+        finally:
+            os.close(fd)  # closing drops the probe's lock, if it took one
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
     def claim(self, heartbeat_seconds: float = 10.0) -> None:
-        """Make this process the run's owner; refuse when another live process owns it."""
+        """Make this process the run's owner; refuse when another live process owns it.
+
+        The OS lock decides on this host (and on file systems that share flock); the
+        owner record (pid and start time, or heartbeat age for another host) covers the rest.
+        """
+        self.lock()
         owner = self.manifest.get("owner")
         if owner and self.manifest.get("status") == "running" and self.owner_alive(owner, heartbeat_seconds):
-            raise RunDirError(
-                f"{self.path} is being written by another live process (pid {owner.get('pid')} on "
-                f"{owner.get('host')}, last heartbeat {owner.get('heartbeat')}). Wait for it to finish or stop "
-                "it (Ctrl-C saves a checkpoint), then resume."
-            )
+            self._unlock()
+            raise self._busy(owner)
         with self._lock:
             self.manifest["owner"] = {
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
                 "process_start": _process_start(os.getpid()),
                 "heartbeat": now_iso(),
+                "heartbeat_seconds": heartbeat_seconds,
             }
             self.manifest["status"] = "running"
             self.save()
         self._start_heartbeat(heartbeat_seconds)
 
     @staticmethod
-    def owner_alive(owner: dict[str, Any], heartbeat_seconds: float) -> bool:
+    def owner_alive(owner: dict[str, Any], heartbeat_seconds: float = 10.0) -> bool:
         """Whether ``owner`` (a manifest's owner record) is another process that is still running:
-        same host: its pid exists with the recorded start time; other host: a recent heartbeat."""
+        same host: its pid exists with the recorded start time; other host: a heartbeat younger than
+        three of the owner's own intervals (``heartbeat_seconds`` only when the record lacks one)."""
         if owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
             return False
         if owner.get("host") == socket.gethostname():
@@ -202,12 +298,15 @@ class RunDir:
             beat = _dt.datetime.fromisoformat(owner["heartbeat"])
         except (KeyError, TypeError, ValueError):
             return False
+        interval = owner.get("heartbeat_seconds")
+        interval = float(interval) if isinstance(interval, (int, float)) else heartbeat_seconds
         age = (_dt.datetime.now(_dt.timezone.utc) - beat).total_seconds()
-        return age < 3 * heartbeat_seconds
+        return age < 3 * interval
 
     def _start_heartbeat(self, seconds: float) -> None:
         if seconds <= 0 or self._heartbeat is not None:
             return
+        self._stop.clear()
 
         def beat() -> None:
             while not self._stop.wait(seconds):
@@ -220,11 +319,12 @@ class RunDir:
         self._heartbeat.start()
 
     def release(self) -> None:
-        """Stop the heartbeat (the owner record stays as the last writer's)."""
+        """Stop the heartbeat and drop the OS lock (the owner record stays as the last writer's)."""
         self._stop.set()
         if self._heartbeat is not None:
             self._heartbeat.join(timeout=5)
             self._heartbeat = None
+        self._unlock()
 
     # ------------------------------------------------------------------ stages
     def stage(self, name: str) -> dict[str, Any]:
@@ -301,17 +401,17 @@ class RunDir:
         p = self.path / art["path"]
         if not p.is_file():
             raise RunDirError(
-                f"{self.path}: the artifact {art['path']} recorded in the manifest is missing. Nothing was "
-                f"changed. Restore the file, or repair the run with `python -m kaayko_exp.runs repair {self.path}` "
+                f"{self.shown}: the artifact {art['path']} recorded in the manifest is missing. Nothing was "
+                f"changed. Restore the file, or repair the run with `python -m kaayko_exp.runs repair {self.shown}` "
                 "(which marks the stages that made it as not done, so a resume rebuilds them), or start fresh."
             )
         size = p.stat().st_size
         if size != art["bytes"] or atomic.sha256_file(p) != art["sha256"]:
             what = "truncated or extended" if size != art["bytes"] else "modified (sha256 mismatch)"
             raise RunDirError(
-                f"{self.path}: the artifact {art['path']} was {what} since the run wrote it "
+                f"{self.shown}: the artifact {art['path']} was {what} since the run wrote it "
                 f"(expected {art['bytes']} bytes, sha256 {art['sha256'][:12]}…). It will not be used. "
-                f"Restore it, or run `python -m kaayko_exp.runs repair {self.path}` to mark the stages that "
+                f"Restore it, or run `python -m kaayko_exp.runs repair {self.shown}` to mark the stages that "
                 "made it as not done so a resume rebuilds them, or start a fresh run."
             )
         return p
@@ -329,11 +429,20 @@ class RunDir:
     def add_checkpoint(
         self, key: str, done: int, total: int, write: Any, *, final: bool = False, keep_last: int = 2
     ) -> Path:
-        """Write a checkpoint directory atomically with ``write(tmpdir)`` and record it."""
+        """Write a checkpoint directory atomically with ``write(tmpdir)`` and record it.
+
+        A directory the manifest may point at is never overwritten: when ``<done>`` exists
+        already (a rewrite of the same step, or a leftover of a kill) the new one gets a fresh
+        name, the manifest switches to it in one write, and only then is the old one deleted.
+        """
         base = self.path / CHECKPOINT_DIR / _safe_key(key)
         base.mkdir(parents=True, exist_ok=True)
-        target = base / f"{done:07d}"
-        tmp = Path(tempfile.mkdtemp(prefix=f".{done:07d}.", dir=base))
+        name = f"{done:07d}"
+        target, n = base / name, 0
+        while target.exists():
+            n += 1
+            target = base / f"{name}.{n}"
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=base))
         try:
             write(tmp)
             kill_point("checkpoint-write")
@@ -341,9 +450,7 @@ class RunDir:
                 if f.is_file():
                     with open(f, "rb+") as fh:
                         os.fsync(fh.fileno())
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
+            os.rename(tmp, target)  # target does not exist: an atomic rename, nothing is replaced
             atomic.fsync_dir(base)
         finally:
             if tmp.exists():
@@ -361,8 +468,13 @@ class RunDir:
             drop = [c for c in entries[: max(0, len(entries) - max(1, keep_last))] if not c.get("final")]
             self.manifest["checkpoints"] = [c for c in cps if not any(c is d for d in drop)]
             self.save()  # one manifest write records the new state and forgets the pruned ones
-        for c in drop:  # deleted only after the manifest stops pointing at them
-            shutil.rmtree(self.path / c["path"], ignore_errors=True)
+            kept = {c["path"] for c in self.manifest["checkpoints"]}
+        # deleted only after the manifest stops pointing at them: pruned ones, and earlier copies of this step
+        stale = [self.path / c["path"] for c in drop]
+        stale += [p for p in base.iterdir() if (p.name == name or p.name.startswith(f"{name}."))
+                  and self.rel(p) not in kept]
+        for p in stale:
+            shutil.rmtree(p, ignore_errors=True)
         return target
 
     def drop_checkpoints(self, prefix: str = "") -> list[str]:

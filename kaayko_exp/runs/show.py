@@ -11,10 +11,11 @@ from kaayko_exp.errors import KaaykoError
 from kaayko_exp.runs.discover import age_seconds, format_age
 from kaayko_exp.runs.rundir import STAGES, RunDir
 
-HEARTBEAT_SECONDS = 10.0  # the default; a remote owner is alive while its heartbeat is younger than 3×
+HEARTBEAT_SECONDS = 10.0  # for owner records that predate "heartbeat_seconds" (the config default)
 
 
 def owner_alive(manifest: dict[str, Any]) -> bool:
+    """Whether the run's recorded owner still runs (a remote owner: judged by its own heartbeat interval)."""
     owner = manifest.get("owner")
     return bool(owner) and RunDir.owner_alive(owner, HEARTBEAT_SECONDS)
 
@@ -121,7 +122,7 @@ def list_lines(paths: list[Path]) -> list[str]:
 def status_text(run: RunDir) -> str:
     """The manifest in words: status and owner, choices, stages, checkpoints, events."""
     m = run.manifest
-    lines = [f"run {m.get('run_id')}  ({run.path})"]
+    lines = [f"run {m.get('run_id')}  ({run.shown})"]
     status = shown_status(m)
     owner = m.get("owner") or {}
     who = ""
@@ -186,6 +187,6 @@ def _stage_extra(name: str, detail: dict[str, Any]) -> str:
 
 def _next_step(run: RunDir, status: str) -> Optional[str]:
     if status in ("interrupted", "failed", "stale"):
-        return f"python train.py resume={run.path}"
+        return f"python train.py resume={run.shown}"
     return None
 

@@ -119,7 +119,7 @@ class Predictor:
         if export.get("status") != "done":
             raise RunDirError(
                 f"{run.path} has no exported model yet (export stage: {export.get('status', 'absent')}, run "
-                f"status: {run.manifest.get('status')}). Finish the run with `python train.py resume={run.path}` "
+                f"status: {run.manifest.get('status')}). Finish the run with `python train.py resume={run.shown}` "
                 "and predict from it afterwards."
             )
         check_versions(run.path, run.manifest)

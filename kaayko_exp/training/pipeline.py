@@ -301,7 +301,7 @@ def execute(cfg: DictConfig, run: RunDir) -> float:
         if current:
             run.interrupt_stage(current, time.perf_counter() - t0)
         run.set_status("interrupted", stage=current, signal=exc.signal_name)
-        log.warning("interrupted during %s; resume with: python train.py resume=%s", current, run.path)
+        log.warning("interrupted during %s; resume with: python train.py resume=%s", current, run.shown)
         raise
     except BaseException as exc:
         if current:

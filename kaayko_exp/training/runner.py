@@ -182,14 +182,28 @@ def _check_versions(run: Any) -> None:
 
 
 def resume(path: Path, cfg: DictConfig, overrides: list[str]) -> float:
-    from kaayko_exp.evaluation.metrics import objective_value
+    """Continue the run in ``path`` (absolute, or relative to the working directory).
+
+    The run's OS lock is taken first, so of two resumes started at once exactly one
+    proceeds; the other is refused before it reads or writes anything else.
+    """
     from kaayko_exp.runs.rundir import RunDir
 
-    run = RunDir.open(path)
-    saved_path = path / ".hydra" / "config.yaml"
+    run = RunDir.open(path)  # run.path is absolute from here on; messages show run.shown
+    run.lock()
+    try:
+        return _resume_locked(run, cfg, overrides)
+    finally:
+        run.release()
+
+
+def _resume_locked(run: Any, cfg: DictConfig, overrides: list[str]) -> float:
+    from kaayko_exp.evaluation.metrics import objective_value
+
+    saved_path = run.path / ".hydra" / "config.yaml"
     if not saved_path.exists():
         raise RunDirError(
-            f"{path} has a manifest but no .hydra/config.yaml, so its configuration cannot be reloaded. "
+            f"{run.shown} has a manifest but no .hydra/config.yaml, so its configuration cannot be reloaded. "
             "Restore the file or start a fresh run."
         )
     saved = OmegaConf.load(saved_path)
@@ -208,21 +222,32 @@ def resume(path: Path, cfg: DictConfig, overrides: list[str]) -> float:
             changed.append(f"{key}: {old} -> {new}")
     if changed:
         raise ConfigError(
-            f"resume={path}: these overrides would change the run's result, so they are refused: "
+            f"resume={run.shown}: these overrides would change the run's result, so they are refused: "
             f"{'; '.join(changed)}. Resume without them, or start a new run with them."
         )
     if run.manifest["status"] == "completed":
         run.verify()
-        log.info("%s is already complete; nothing to do", path)
-        print(f"{path} is already complete; nothing changed.", flush=True)
+        log.info("%s is already complete; nothing to do", run.shown)
+        print(f"{run.shown} is already complete; nothing changed.", flush=True)
         import json
 
-        report = json.loads((path / "report.json").read_text())
+        report = json.loads((run.path / "report.json").read_text())
         return objective_value(report, report["objective"]["name"])
     run.verify()
     _check_versions(run)
-    harmless = {k: OmegaConf.select(cfg, k) for k in ("n_jobs", "plots", "cache_dir")}
-    merged = OmegaConf.merge(saved, {"resume": str(path), **harmless,
-                                     "checkpointing": {"heartbeat_seconds": cfg.checkpointing.heartbeat_seconds,
-                                                       "keep_last": cfg.checkpointing.keep_last}})
-    return _execute(run, merged, "resume")
+    return _execute(run, resume_config(saved, cfg, overrides, run.path), "resume")
+
+
+# Settings that may differ on resume: the run's saved values, unless given on the resume's command line.
+KEPT_ON_RESUME = ("n_jobs", "plots", "cache_dir", "checkpointing.heartbeat_seconds", "checkpointing.keep_last")
+
+
+def resume_config(saved: DictConfig, cfg: DictConfig, overrides: list[str], path: Path) -> DictConfig:
+    """The config a resume runs with: the run's saved config; of :data:`KEPT_ON_RESUME`, only
+    those named on the command line (``overrides``) take the freshly composed value."""
+    given = {_override_key(item)[0] for item in overrides}
+    merged = OmegaConf.merge(saved, {"resume": str(path)})
+    for key in KEPT_ON_RESUME:
+        if key in given or OmegaConf.select(saved, key, default="<unset>") == "<unset>":
+            OmegaConf.update(merged, key, OmegaConf.select(cfg, key), force_add=True)
+    return merged
