@@ -86,8 +86,19 @@ class SafetyStepConfig:
 
     op: str = ">"  # one of > >= < <=
     value: float = 0.0  # the threshold, in the column's unit
-    delta: float = 0.0  # rules: change of the score when this step matches
-    message: str = ""  # warnings: the text shown; rules: the reason (for advice text)
+    delta: float = 0.0  # rules: change of the score when this step matches (a multiple of 0.5)
+    message: str = ""  # warnings: the text shown (rules build their reason from label, value and unit)
+
+
+@dataclass
+class SafetyConditionConfig:
+    """A gate of a rule or warning: it applies only where ``column <op> value`` holds."""
+
+    column: str = MISSING
+    op: str = ">="
+    value: float = 0.0
+    label: Optional[str] = None  # name in reasons (default: the column)
+    unit: str = ""
 
 
 @dataclass
@@ -96,12 +107,15 @@ class SafetyCheckConfig:
 
     column: str = MISSING
     minus: Optional[str] = None  # compare ``column - minus`` (e.g. gust - wind)
+    label: Optional[str] = None  # name of the compared value in reasons, e.g. "gust" (default: the column)
+    unit: str = ""  # unit of the value in reasons, e.g. "km/h"
+    when: List[SafetyConditionConfig] = field(default_factory=list)  # all must hold for the check to apply
     steps: List[SafetyStepConfig] = field(default_factory=list)
 
 
 @dataclass
 class SafetyConfig:
-    """The post-model safety layer (conf/safety/*.yaml; see kaayko_exp/safety.py)."""
+    """The post-model safety layer (conf/safety/*.yaml; see kaayko_exp/serving/safety.py)."""
 
     name: str = "kaayko"
     enabled: bool = True
@@ -145,7 +159,8 @@ class PredictConfig:
     format: str = "text"  # single row output: text | json
     batch_size: int = 200_000  # rows per streamed batch
     log_level: str = "INFO"  # predict.py logs to stderr at this level
-    safety: Optional[SafetyConfig] = None  # null: the run's own safety config; safety=kaayko|off overrides
+    # null: the run's own safety config; safety=kaayko|kaayko_original|off overrides it
+    safety: Optional[SafetyConfig] = None
     serve: ServeConfig = field(default_factory=ServeConfig)
 
 

@@ -33,8 +33,17 @@ def test_batch_parquet_through_predict_py_matches_report_predictions(run_dir, tm
     expected = held_out(run_dir)
     assert len(preds) == len(expected)
     np.testing.assert_array_equal(preds["raw_score"].to_numpy(), expected["prediction"].to_numpy())
-    assert {"lake", "datetime", "paddle_score", "raw_score", "safety_score", "skill_level", "warnings"} <= set(
-        preds.columns)
+    assert list(preds.columns) == ["lake", "datetime", "model_score", "raw_score", "paddle_score", "skill_level",
+                                   "adjustments", "warnings"]
+    import pyarrow.parquet as pq
+
+    adj_type = pq.read_schema(out).field("adjustments").type
+    assert str(adj_type) == "list<element: struct<rule: string, delta: double, reason: string>>"
+    from kaayko_exp import Predictor
+
+    direct = Predictor.load(run_dir).predict(held_out(run_dir).drop(columns=["prediction"]))
+    np.testing.assert_array_equal(preds["paddle_score"], direct["paddle_score"])
+    assert [list(map(dict, a)) for a in preds["adjustments"]] == direct["adjustments"].tolist()
     assert "scored" in res.stderr  # progress logging
     assert not list(tmp_path.glob(".preds.parquet.*"))  # no temporary left behind
 
@@ -47,9 +56,15 @@ def test_batch_csv_output(run_dir, tmp_path):
     out = tmp_path / "preds.csv"
     res = cli("predict.py", [f"run={run_dir}", f"input={src}", f"output={out}", "batch_size=128"])
     assert res.returncode == 0, res.stderr
-    preds = pd.read_csv(out)
+    preds = pd.read_csv(out, keep_default_na=False)
     assert len(preds) == 300
     np.testing.assert_allclose(preds["raw_score"], held_out(run_dir)["prediction"].head(300), rtol=0, atol=1e-12)
+    from kaayko_exp import Predictor
+    from kaayko_exp.serving.safety import format_adjustment
+
+    direct = Predictor.load(run_dir).predict(frame)
+    assert list(preds["adjustments"]) == [" | ".join(map(format_adjustment, a)) for a in direct["adjustments"]]
+    np.testing.assert_array_equal(preds["paddle_score"], direct["paddle_score"])
 
 
 def test_bad_batch_input_leaves_no_output(run_dir, tmp_path):
@@ -66,11 +81,18 @@ def test_bad_batch_input_leaves_no_output(run_dir, tmp_path):
 
 
 def test_single_row_argument_prints_advice(run_dir):
-    row = row_dict(held_out(run_dir), 0)
+    from kaayko_exp import Predictor
+
+    # air below 15 °C (no cold-water rule), clear air: only the gust rule applies
+    row = {**row_dict(held_out(run_dir), 0), "gust_kph": 45.0, "temp_c": 14.0, "vis_km": 10.0}
+    expect = Predictor.load(run_dir).predict_one(row)
     fields = ", ".join(f"{k}: {json.dumps(v)}" for k, v in row.items())
     res = cli("predict.py", [f"run={run_dir}", f"row={{{fields}}}"])
     assert res.returncode == 0, res.stderr
-    assert "Paddle score" in res.stdout and "model score" in res.stdout
+    lines = res.stdout.splitlines()
+    final, model = max(1.0, expect["model_score"] - 0.5), expect["model_score"]
+    assert lines[0] == f"Paddle score {final:.1f} / 5 ({expect['skill_level']})"
+    assert lines[1] == f"  model score {model:.1f}; safety adjustments: gusts −0.5 (gust 45 km/h > 40 km/h)"
 
 
 def test_single_row_json_on_stdin(run_dir):
@@ -81,8 +103,8 @@ def test_single_row_json_on_stdin(run_dir):
     assert res.returncode == 0, res.stderr
     got = json.loads(res.stdout)
     expect = Predictor.load(run_dir).predict_one(row)
-    assert {k: got[k] for k in expect} == json.loads(json.dumps(expect))
-    assert isinstance(got["safety_adjustments"], list)
+    assert got == json.loads(json.dumps(expect))
+    assert {"model_score", "raw_score", "paddle_score", "skill_level", "adjustments", "warnings"} <= set(got)
 
 
 @pytest.mark.parametrize("args, stdin, needle", [
@@ -128,7 +150,7 @@ def test_serve_command_answers_health_and_predict(run_dir):
         row = row_dict(held_out(run_dir), 0)
         conn.request("POST", "/predict", body=json.dumps(row), headers={"Content-Type": "application/json"})
         resp = conn.getresponse()
-        assert resp.status == 200 and 1.0 <= json.loads(resp.read())["safety_score"] <= 5.0
+        assert resp.status == 200 and 1.0 <= json.loads(resp.read())["paddle_score"] <= 5.0
         conn.close()
     finally:
         proc.terminate()

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from predict_helpers import copy_run, edit_manifest, held_out, row_dict, trained_run
+from omegaconf import OmegaConf
+from predict_helpers import CONF, copy_run, edit_manifest, held_out, row_dict, trained_run
 
 from kaayko_exp.data import label
 from kaayko_exp.errors import PredictionInputError, RunDirError
@@ -35,20 +36,23 @@ def test_batch_reproduces_the_evaluated_predictions_exactly(predictor, test_rows
     out = predictor.predict(test_rows)
     assert len(out) == len(test_rows)
     np.testing.assert_array_equal(out["raw_score"].to_numpy(), test_rows["prediction"].to_numpy())
-    assert list(out.columns) == ["lake", "datetime", "paddle_score", "raw_score", "safety_score", "skill_level",
-                                 "warnings"]
+    assert list(out.columns) == ["lake", "datetime", "model_score", "raw_score", "paddle_score", "skill_level",
+                                 "adjustments", "warnings"]
     assert (out["lake"].astype(str).to_numpy() == test_rows["lake"].astype(str).to_numpy()).all()
 
 
 def test_output_scores_and_levels(predictor, test_rows):
     out = predictor.predict(test_rows)
-    for col in ("paddle_score", "safety_score"):
+    for col in ("model_score", "paddle_score"):
         s = out[col].to_numpy()
         assert s.min() >= 1.0 and s.max() <= 5.0 and np.all(s * 2 == np.round(s * 2))
-    np.testing.assert_array_equal(out["paddle_score"], label.round_to_half(out["raw_score"]))
-    assert (out["safety_score"] <= out["paddle_score"]).all()  # the layer only lowers scores
-    assert list(out["skill_level"].astype(str)) == list(label.skill_level(out["safety_score"]))
+    np.testing.assert_array_equal(out["model_score"], label.round_to_half(out["raw_score"]))
+    # the final score is the model score plus the listed adjustments (clipped at 1)
+    total = out["adjustments"].map(lambda adj: sum(a["delta"] for a in adj)).to_numpy(np.float64)
+    np.testing.assert_array_equal(out["paddle_score"], np.maximum(out["model_score"] + total, 1.0))
+    assert list(out["skill_level"].astype(str)) == list(label.skill_level(out["paddle_score"]))
     assert all(isinstance(w, list) for w in out["warnings"])
+    assert all(set(a) == {"rule", "delta", "reason"} for adj in out["adjustments"] for a in adj)
 
 
 def test_fast_path_equals_model_predict(predictor, test_rows):
@@ -65,8 +69,9 @@ def test_predict_one_equals_batch(predictor, test_rows):
         one = predictor.predict_one(row_dict(test_rows, i))
         expect = batch.iloc[i]
         assert one["raw_score"] == expect["raw_score"]
+        assert one["model_score"] == expect["model_score"]
         assert one["paddle_score"] == expect["paddle_score"]
-        assert one["safety_score"] == expect["safety_score"]
+        assert one["adjustments"] == expect["adjustments"]
         assert one["skill_level"] == expect["skill_level"]
         assert one["warnings"] == expect["warnings"]
         assert one["lake"] == str(expect["lake"])
@@ -157,8 +162,22 @@ def test_safety_override_off(run_dir, test_rows):
 
     off = Predictor.load(run_dir, safety={"name": "off", "enabled": False})
     out = off.predict(test_rows)
-    np.testing.assert_array_equal(out["safety_score"], out["paddle_score"])
-    assert not any(out["warnings"])
+    np.testing.assert_array_equal(out["paddle_score"], out["model_score"])
+    assert not any(out["warnings"]) and not any(out["adjustments"])
+
+
+def test_gusty_row_is_adjusted_with_a_reason_on_both_paths(predictor, run_dir, test_rows):
+    from kaayko_exp import Predictor
+
+    # air below 15 °C (no cold-water rule), clear air: only the gust rule can apply
+    row = {**row_dict(test_rows, 0), "gust_kph": 55.0, "temp_c": 14.0, "vis_km": 10.0}
+    one = predictor.predict_one(row)
+    assert one["adjustments"] == [{"rule": "gusts", "delta": -1.0, "reason": "gust 55 km/h > 50 km/h"}]
+    assert one["paddle_score"] == max(1.0, one["model_score"] - 1.0)
+    assert predictor.predict_many([row]) == [one]
+    original = Predictor.load(run_dir, safety=OmegaConf.load(CONF / "safety" / "kaayko_original.yaml"))
+    rules = [a["rule"] for a in original.predict_one(row)["adjustments"]]
+    assert "gustiness" in rules and "gusts" not in rules  # the override replaces the run's saved layer
 
 
 # ------------------------------------------------------------------ integrity

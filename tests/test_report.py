@@ -23,8 +23,8 @@ from kaayko_exp.runs.rundir import STAGES, RunDir
 PNG = b"\x89PNG\r\n\x1a\n"
 METRIC_KEYS = ("mae", "rmse", "r2", "class_accuracy", "within_half", "skill_accuracy")
 TOP_KEYS = {"schema_version", "kind", "run_id", "created", "choices", "config", "params", "data", "split", "model",
-            "metrics", "metrics_after_safety", "baselines", "test", "val", "train_in_sample", "cv", "external",
-            "importance", "timings", "packages", "objective", "plots"}
+            "metrics", "metrics_after_safety", "safety", "baselines", "test", "val", "train_in_sample", "cv",
+            "external", "importance", "timings", "packages", "objective", "plots"}
 
 
 def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -192,3 +192,25 @@ def test_confusion_counts_rounded_clipped_predictions():
     c = confusion(actual, predicted)
     assert c.shape == (9, 9) and c.sum() == 5
     assert c[0, 0] == 1 and c[0, 1] == 1 and c[4, 5] == 1 and c[8, 8] == 1 and c[8, 7] == 1
+
+
+def test_safety_shares_sit_next_to_the_safety_column(run_and_results):
+    run, cfg, results = run_and_results
+    summary = {"name": "kaayko", "rows_changed_share": 0.2072, "per_rule": {"gusts": 0.1314, "cold_water": 0.05}}
+    results["test"]["safety"] = summary
+    results["external"] = {**results["test"], "path": "/data/real", "n": 400,
+                           "safety": {**summary, "rows_changed_share": 0.5}}
+    report = build_report(run, cfg, results)
+    assert report["safety"] == summary and report["test"]["safety"] == summary
+    assert report["external"]["safety"]["rows_changed_share"] == 0.5
+    md = render_markdown(report)
+    test_md = md[md.index("## Held-out test set"):md.index("## Cross-validation")]
+    header = next(line for line in test_md.splitlines() if line.startswith("| metric |"))
+    changed = next(line for line in test_md.splitlines() if line.startswith("| rows changed by the safety layer |"))
+    cells = [c.strip() for c in changed.strip("|").split("|")]
+    # the share sits in the safety-layer column, under its header
+    assert [c.strip() for c in header.strip("|").split("|")].index("model + safety layer `kaayko`") == 2
+    assert cells == ["rows changed by the safety layer", "", "20.7 %", "", ""]
+    assert "share of rows each rule adjusted: gusts 13.1 %, cold_water 5.0 %." in test_md
+    ext_md = md[md.index("## External test set"):md.index("## Top features")]
+    assert "| 50.0 % |" in ext_md

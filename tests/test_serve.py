@@ -85,7 +85,7 @@ def test_predict_one_object_and_list_on_one_keep_alive_connection(conn, predicto
 def test_bad_values_get_422_naming_the_field(conn, rows, change, status, field):
     got, body = call(conn, "POST", "/predict", {**rows[0], **change})
     assert got == status and field in body["error"]
-    assert "paddle_score" not in body and "safety_score" not in body
+    assert "paddle_score" not in body and "model_score" not in body
 
 
 def test_bad_row_in_a_list_is_named_by_index(conn, rows):
@@ -133,4 +133,13 @@ def test_server_survives_bad_input(conn, rows):
     for raw in (b"{", b'{"temp_c": 1e999}', json.dumps({**rows[0], "humidity": -1}).encode()):
         assert call(conn, "POST", "/predict", raw)[0] in (400, 422)
     status, one = call(conn, "POST", "/predict", rows[0])
-    assert status == 200 and 1.0 <= one["safety_score"] <= 5.0
+    assert status == 200 and 1.0 <= one["paddle_score"] <= 5.0
+
+
+def test_response_carries_model_score_final_score_and_adjustments(conn, rows):
+    status, one = call(conn, "POST", "/predict", {**rows[0], "gust_kph": 45.0, "temp_c": 14.0, "vis_km": 10.0})
+    assert status == 200
+    assert {"model_score", "raw_score", "paddle_score", "skill_level", "adjustments", "warnings"} <= set(one)
+    assert "safety_score" not in one
+    assert one["adjustments"] == [{"rule": "gusts", "delta": -0.5, "reason": "gust 45 km/h > 40 km/h"}]
+    assert one["paddle_score"] == max(1.0, one["model_score"] - 0.5)

@@ -18,9 +18,12 @@ written as ``null`` so the file is strict JSON)::
     model               {"name", "family"}
     metrics             HEADLINE: held-out test metrics {mae, rmse, r2, class_accuracy,
                         within_half, skill_accuracy}
-    metrics_after_safety  the same after the post-model safety layer
+    metrics_after_safety  the same after the post-model safety layer (on paddle_score)
+    safety              the test set's safety summary: {"name", "rows_changed_share" (share of rows
+                        whose paddle_score differs from the model score), "per_rule": {rule: share of
+                        rows the rule adjusted}}; the test and external blocks carry their own
     baselines           {"rule": metrics, "constant_mean": metrics} on the same test rows
-    test                the whole test block: n, metrics, metrics_after_safety, per_lake, baselines
+    test                the whole test block: n, metrics, metrics_after_safety, safety, per_lake, baselines
     val                 {"n", "metrics"} or null (no validation set)
     train_in_sample     {"n", "metrics", "note"}: training rows, optimistic, never a headline
     cv                  {"k", "folds": [{"fold", "metrics", "n_train", "n_val"}], "mean", "std"} or null
@@ -114,6 +117,7 @@ def build_report(run: RunDir, cfg: DictConfig, results: Mapping[str, Any], *, pl
                   "family": detail["fit"].get("model_family")},
         "metrics": test.get("metrics", {}),
         "metrics_after_safety": test.get("metrics_after_safety"),
+        "safety": test.get("safety"),
         "baselines": {name: metrics_of(block) for name, block in (test.get("baselines") or {}).items()},
         "test": test,
         "val": results.get("val"),
@@ -213,8 +217,9 @@ def _metrics_table(block: Mapping[str, Any], *, after_safety: bool = True) -> li
     bases = {name: metrics_of(b) for name, b in (block.get("baselines") or {}).items()}
     header = ["metric", "**model**"]
     safe = block.get("metrics_after_safety") if after_safety else None
+    summary = block.get("safety") if safe and isinstance(block.get("safety"), Mapping) else None
     if safe:
-        header.append("model + safety layer")
+        header.append(f"model + safety layer `{summary['name']}`" if summary else "model + safety layer")
     header += [f"baseline: {label}" for name, label in BASELINES if name in bases]
     rows = []
     for key, label in METRICS:
@@ -223,7 +228,24 @@ def _metrics_table(block: Mapping[str, Any], *, after_safety: bool = True) -> li
             row.append(_num(safe.get(key)))
         row += [_num(bases[name].get(key)) for name, _ in BASELINES if name in bases]
         rows.append(row)
-    return _table(header, rows)
+    if summary:
+        rows.append(["rows changed by the safety layer", "", _share(summary.get("rows_changed_share")),
+                     *("" for name, _ in BASELINES if name in bases)])
+    out = _table(header, rows)
+    if summary and summary.get("per_rule"):
+        out.insert(-1, "")
+        out.insert(-1, f"Safety layer `{summary['name']}`: share of rows each rule adjusted: "
+                   + ", ".join(f"{rule} {_share(v)}" for rule, v in summary["per_rule"].items()) + ".")
+    return out
+
+
+def _share(value: Any) -> str:
+    """A share in [0, 1] as a percentage (``12.3 %``)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "n/a"
+    return f"{100 * v:.1f} %" if math.isfinite(v) else "n/a"
 
 
 def _lake_table(per_lake: Any, limit: int) -> list[str]:

@@ -95,8 +95,8 @@ def run(cfg: DictConfig) -> None:
     else:
         from kaayko_exp.serving.predictor import advice
 
-        result, reasons = predictor.explain(_read_row(cfg))
+        result = predictor.predict_one(_read_row(cfg))
         if cfg.format == "json":
-            print(json.dumps({**result, "safety_adjustments": reasons}, allow_nan=False))
+            print(json.dumps(result, allow_nan=False))
         else:
-            print(advice(result, reasons))
+            print(advice(result))

@@ -7,10 +7,13 @@ the FeatureSpec, the safety config and the model (XGBoost UBJ/JSON or skops; nev
 pickle). Features are rebuilt with :func:`kaayko_exp.features.spec.transform`, the
 function the training pipeline used, so serving computes exactly what training did.
 
-Outputs per row: ``paddle_score`` (model, 0.5 grid, clipped 1-5), ``raw_score``
-(unrounded model output), ``safety_score`` (after the safety layer),
-``skill_level`` (of the safety score), ``warnings`` (list of texts), plus ``lake`` /
-``datetime`` when the input has them. Input policy: see :mod:`kaayko_exp.serving.inputs`.
+Outputs per row, the same on every path (DataFrame columns, dicts, JSON, files):
+``model_score`` (the model, 0.5 grid, clipped 1-5), ``raw_score`` (unrounded model
+output), ``paddle_score`` (THE score: the model score after the safety layer; equal to
+``model_score`` when no rule applies or ``safety=off``), ``skill_level`` (of
+``paddle_score``), ``adjustments`` (the safety rules applied: ``{"rule", "delta",
+"reason"}``), ``warnings`` (list of texts), plus ``lake`` / ``datetime`` when the input
+has them. Input policy: see :mod:`kaayko_exp.serving.inputs`.
 
 Two paths give identical numbers (tested): :meth:`Predictor.predict` for frames
 (vectorised) and :meth:`Predictor.predict_one` for one dict, which never touches
@@ -27,14 +30,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from kaayko_exp.data import schema
-from kaayko_exp.data.label import round_to_half
 from kaayko_exp.errors import PredictionInputError, RunDirError
 from kaayko_exp.serving.inputs import InputPlan, validate_frame, validate_row
-from kaayko_exp.serving.safety import SafetyLayer, _half
+from kaayko_exp.serving.safety import SafetyLayer, format_adjustment
 
 log = logging.getLogger(__name__)
 
-OUTPUT_COLUMNS = ("paddle_score", "raw_score", "safety_score", "skill_level", "warnings")
+OUTPUT_COLUMNS = ("model_score", "raw_score", "paddle_score", "skill_level", "adjustments", "warnings")
 _LEVELS = schema.SKILL_LEVELS  # Expert Only, Advanced, Intermediate, Beginner
 
 
@@ -220,14 +222,13 @@ class Predictor:
         clean = validate_frame(frame, self.plan, offset)
         n = len(clean)
         raw = self._raw(self._transform(self.spec, clean)) if n else np.zeros(0)
-        safe, warnings = self.safety.apply_arrays(clean, raw)
+        res = self.safety.apply_arrays(clean, raw)
         out: dict[str, Any] = {c: clean[c].to_numpy() for c in schema.ID_COLUMNS if c in clean.columns}
-        out["paddle_score"] = round_to_half(raw)
-        out["raw_score"] = raw
-        out["safety_score"] = safe
-        levels = (safe >= 2.5).astype(np.int8) + (safe >= 3.5) + (safe >= 4.5)
-        out["skill_level"] = pd.Categorical.from_codes(levels, categories=list(_LEVELS), ordered=True)
-        out["warnings"] = warnings
+        final = res.paddle_score
+        levels = (final >= 2.5).astype(np.int8) + (final >= 3.5) + (final >= 4.5)
+        out.update(model_score=res.model_score, raw_score=raw, paddle_score=final,
+                   skill_level=pd.Categorical.from_codes(levels, categories=list(_LEVELS), ordered=True),
+                   adjustments=res.adjustments, warnings=res.warnings)
         return pd.DataFrame(out)
 
     def predict_one(self, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -235,10 +236,10 @@ class Predictor:
         clean = validate_row(row, self.plan)
         X = self._transform(self.spec, clean)  # scalars: the one-row fast path of transform
         raw = float(self._raw(X)[0])
-        safe, warnings, _ = self.safety.apply_one(clean, raw)
+        res = self.safety.apply_one(clean, raw)
         out: dict[str, Any] = {c: clean[c] for c in schema.ID_COLUMNS if c in clean}
-        out.update(paddle_score=_half(raw), raw_score=raw, safety_score=safe, skill_level=_level(safe),
-                   warnings=warnings)
+        out.update(model_score=res.model_score, raw_score=raw, paddle_score=res.paddle_score,
+                   skill_level=_level(res.paddle_score), adjustments=res.adjustments, warnings=res.warnings)
         return out
 
     def predict_many(self, rows: Sequence[Any]) -> list[dict[str, Any]]:
@@ -252,8 +253,11 @@ class Predictor:
         result = self.predict(frame)
         records = result.astype({"skill_level": object}).to_dict(orient="records")
         for row, r in zip(clean, records):
-            for k in ("paddle_score", "raw_score", "safety_score"):
+            for k in ("model_score", "raw_score", "paddle_score"):
                 r[k] = float(r[k])
+            # the frame shares list objects between rows: each record gets its own
+            r["adjustments"] = [dict(a) for a in r["adjustments"]]
+            r["warnings"] = list(r["warnings"])
             for k in schema.ID_COLUMNS:  # only where that row had it (no NaN fillers)
                 if k in row:
                     r[k] = row[k]
@@ -261,22 +265,18 @@ class Predictor:
                     r.pop(k, None)
         return records
 
-    def explain(self, row: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        """``predict_one`` plus the safety adjustments that applied (for the CLI's advice text)."""
-        result = self.predict_one(row)
-        _, _, reasons = self.safety.apply_one(validate_row(row, self.plan), result["raw_score"])
-        return result, reasons
 
+def advice(result: Mapping[str, Any]) -> str:
+    """Human-readable advice for one scored row (a :meth:`Predictor.predict_one` result)::
 
-def advice(result: Mapping[str, Any], reasons: Sequence[str] = ()) -> str:
-    """Human-readable advice for one scored row."""
-    score, model = result["safety_score"], result["paddle_score"]
-    lines = [f"Paddle score {score:.1f} / 5 ({result['skill_level']})"]
-    if score != model or reasons:
-        lines.append(f"  model score {model:.1f} (raw {result['raw_score']:.3f}); lowered by the safety layer for: "
-                     + (", ".join(reasons) if reasons else "hazards"))
-    else:
-        lines.append(f"  model score {model:.1f} (raw {result['raw_score']:.3f}); no safety adjustment")
+        Paddle score 3.0 / 5 (Advanced)
+          model score 3.5; safety adjustments: gusts −0.5 (gust 45 km/h > 40 km/h)
+    """
+    adjustments = result.get("adjustments") or []
+    lines = [f"Paddle score {result['paddle_score']:.1f} / 5 ({result['skill_level']})",
+             f"  model score {result['model_score']:.1f}; "
+             + ("safety adjustments: " + ", ".join(format_adjustment(a) for a in adjustments) if adjustments
+                else "no safety adjustments")]
     tips = {
         "Beginner": "Good conditions: suitable for beginners.",
         "Intermediate": "Fair conditions: some paddling experience recommended.",
@@ -290,6 +290,12 @@ def advice(result: Mapping[str, Any], reasons: Sequence[str] = ()) -> str:
 
 
 # ---------------------------------------------------------------------- batch files
+def _adjustment_type() -> Any:
+    import pyarrow as pa
+
+    return pa.list_(pa.struct([("rule", pa.string()), ("delta", pa.float64()), ("reason", pa.string())]))
+
+
 def _arrow_table(result: Any) -> Any:
     """One scored batch as an Arrow table with a stable schema (categoricals decoded to strings)."""
     import pandas as pd
@@ -300,6 +306,8 @@ def _arrow_table(result: Any) -> Any:
         s = result[col]
         if col == "warnings":
             arr = pa.array(s.tolist(), type=pa.list_(pa.string()))
+        elif col == "adjustments":
+            arr = pa.array(s.tolist(), type=_adjustment_type())
         elif isinstance(s.dtype, pd.CategoricalDtype):
             arr = pa.array(s.astype(object).to_numpy(), type=pa.string())
         elif col == "datetime" and not pd.api.types.is_datetime64_any_dtype(s.dtype):
@@ -329,7 +337,9 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
 
     Batches of ``batch_size`` rows are read, scored and appended to a temporary file
     that replaces ``output_path`` only when every row is scored (atomic). Parquet output
-    keeps ``warnings`` as a list of strings; CSV output joins them with `` | ``.
+    keeps ``warnings`` as a list of strings and ``adjustments`` as a list of
+    ``{rule, delta, reason}`` structs; CSV output joins each with `` | `` (adjustments
+    written as in the text CLI: ``gusts −0.5 (gust 45 km/h > 40 km/h)``).
     Returns the number of rows written.
     """
     import sys
@@ -378,6 +388,7 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
                     writer.write_table(table)
                 else:
                     out = result.copy()
+                    out["adjustments"] = [" | ".join(map(format_adjustment, a)) for a in out["adjustments"]]
                     out["warnings"] = [" | ".join(w) for w in out["warnings"]]
                     out.to_csv(fh, header=done == 0, index=False, lineterminator="\n")
                 done += len(result)

@@ -1,23 +1,27 @@
-"""The post-model safety layer: score adjustments and warnings for hazards.
+"""The post-model safety layer: score adjustments (with reasons) and warnings for hazards.
 
-The label rule (and therefore the model) ignores hazards such as gusts, cold water,
-fog or high UV. The original production system lowered the model's score for them
-after prediction; this module reproduces that layer with every threshold taken from
-the ``safety`` config group (``conf/safety/kaayko.yaml``; ``off`` disables it).
+Every threshold comes from the ``safety`` config group: ``conf/safety/kaayko.yaml``
+(the default: only hazards the label rule does not already price),
+``kaayko_original.yaml`` (the original production thresholds) or ``off``.
 
 Semantics (shared by the vectorised and the single-row path):
 
 * A *check* looks at one column, or at ``column - minus`` (gust minus wind). Its
   steps are tried in order and the FIRST matching step applies, so list the most
-  severe step first (``> 35`` before ``> 29.5``).
+  severe step first (``> 50`` before ``> 40``). ``when`` gates a check: it applies
+  only on rows where every condition holds.
 * Compared values are first rounded to 4 decimals, so a float32 value read from
   parquet (``25.2`` stored as ``25.2000008``) and the same value sent as JSON give the
   same answer at a threshold.
-* ``safety_score = clip(round_half(raw_score + sum of rule deltas), 1, 5)``; with
-  no matching rule it equals the model's ``paddle_score``.
-* ``warnings`` are the messages of the matching warning steps, in config order.
-* Missing values (NaN) never match a step; the prediction layer refuses rows with
-  missing values in the columns the layer needs before this runs.
+* ``model_score = round_half(raw_score)`` (0.5 grid, clipped 1-5);
+  ``paddle_score = clip(model_score + sum of the matching rules' deltas, 1, 5)``, so
+  the listed adjustments add up to the change (up to the clip); with no matching rule
+  ``paddle_score == model_score``.
+* ``adjustments``: one ``{"rule", "delta", "reason"}`` per matching rule, in config
+  order; the reason names the value and the threshold (``"gust 45 km/h > 40 km/h"``).
+* ``warnings``: the messages of the matching warning steps, in config order.
+* Missing values (NaN) never match a step or a gate; the prediction layer refuses rows
+  with missing values in the columns the layer needs before this runs.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -33,6 +37,7 @@ from kaayko_exp.data.label import round_to_half
 from kaayko_exp.errors import ConfigError, PredictionInputError
 
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+_SYMBOL = {">": ">", ">=": "≥", "<": "<", "<=": "≤"}
 _DECIMALS = 4
 
 
@@ -45,11 +50,42 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Condition:
+    column: str
+    op: str
+    value: float
+    label: str
+    unit: str
+
+
+@dataclass(frozen=True)
 class Check:
     name: str
     column: str
     minus: str | None
+    label: str
+    unit: str
+    when: tuple[Condition, ...]
     steps: tuple[Step, ...]
+
+
+class SafetyResult(NamedTuple):
+    """The layer applied to a batch (arrays aligned with the input rows)."""
+
+    model_score: np.ndarray  # float64, 0.5 grid, 1-5
+    paddle_score: np.ndarray  # float64, model_score + adjustments, clipped 1-5
+    adjustments: np.ndarray | None  # object: one list of {"rule", "delta", "reason"} per row (shared when empty)
+    warnings: np.ndarray | None  # object: one list of texts per row (rows with equal warnings share one list)
+    matched: dict[str, np.ndarray]  # rule -> bool mask of the rows it adjusted
+
+
+class RowSafety(NamedTuple):
+    """The layer applied to one row."""
+
+    model_score: float
+    paddle_score: float
+    adjustments: list[dict[str, Any]]
+    warnings: list[str]
 
 
 def _plain(cfg: Any) -> dict:
@@ -70,7 +106,34 @@ def _plain(cfg: Any) -> dict:
     raise ConfigError(f"safety config must be a mapping, got {type(cfg).__name__}.")
 
 
-def _checks(kind: str, spec: Any, need_delta: bool) -> tuple[Check, ...]:
+def _number(where: str, raw: Any) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be a number, got {raw!r}.") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{where} must be finite, got {raw!r}.")
+    return value
+
+
+def _op(where: str, op: Any) -> str:
+    if op not in _OPS:
+        raise ConfigError(f"{where}.op is {op!r}; use one of {', '.join(_OPS)}.")
+    return op
+
+
+def _conditions(where: str, spec: Any) -> tuple[Condition, ...]:
+    out = []
+    for i, c in enumerate(spec or []):
+        at = f"{where}.when[{i}]"
+        if not isinstance(c, Mapping) or not c.get("column"):
+            raise ConfigError(f"{at} needs a 'column', an 'op' and a 'value' (see conf/safety/kaayko.yaml).")
+        out.append(Condition(str(c["column"]), _op(at, c.get("op", ">=")), _number(f"{at}.value", c.get("value")),
+                             str(c.get("label") or c["column"]), str(c.get("unit") or "")))
+    return tuple(out)
+
+
+def _checks(kind: str, spec: Any, is_rule: bool) -> tuple[Check, ...]:
     if not spec:
         return ()
     if not isinstance(spec, Mapping):
@@ -82,23 +145,49 @@ def _checks(kind: str, spec: Any, need_delta: bool) -> tuple[Check, ...]:
             raise ConfigError(f"{where} needs a 'column' and a list of 'steps' (see conf/safety/kaayko.yaml).")
         steps = []
         for i, st in enumerate(body.get("steps") or []):
-            op = st.get("op")
-            if op not in _OPS:
-                raise ConfigError(f"{where}.steps[{i}].op is {op!r}; use one of {', '.join(_OPS)}.")
-            try:
-                value = float(st.get("value"))
-                delta = float(st.get("delta", 0.0) or 0.0)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{where}.steps[{i}] needs numeric 'value' and 'delta'.") from None
-            if not math.isfinite(value) or not math.isfinite(delta):
-                raise ConfigError(f"{where}.steps[{i}] has a non-finite value or delta.")
-            if need_delta and delta * 2 != round(delta * 2):
-                raise ConfigError(f"{where}.steps[{i}].delta is {delta}; deltas must be multiples of 0.5.")
+            at = f"{where}.steps[{i}]"
+            op = _op(at, st.get("op"))
+            value = _number(f"{at}.value", st.get("value"))
+            delta = _number(f"{at}.delta", st.get("delta", 0.0) or 0.0)
+            if is_rule and delta * 2 != round(delta * 2):
+                raise ConfigError(f"{at}.delta is {delta}; deltas must be multiples of 0.5.")
             steps.append(Step(op, value, delta, str(st.get("message") or "")))
         if not steps:
             raise ConfigError(f"{where} has no steps.")
-        out.append(Check(str(name), str(body["column"]), body.get("minus") or None, tuple(steps)))
+        column, minus = str(body["column"]), body.get("minus") or None
+        label = body.get("label") or (f"{column} - {minus}" if minus else column)
+        out.append(Check(str(name), column, minus, str(label), str(body.get("unit") or ""),
+                         _conditions(where, body.get("when")), tuple(steps)))
     return tuple(out)
+
+
+def _fmt(x: float) -> str:
+    return f"{x + 0.0:g}"
+
+
+def _with_unit(x: float, unit: str) -> str:
+    return f"{_fmt(x)} {unit}" if unit else _fmt(x)
+
+
+def _reason(chk: Check, step: Step, value: float, gate_values: Sequence[float]) -> str:
+    """``"gust 45 km/h > 40 km/h"``, plus the gate: ``"... with air 22 °C ≥ 15 °C"``."""
+    text = f"{chk.label} {_with_unit(value, chk.unit)} {_SYMBOL[step.op]} {_with_unit(step.value, chk.unit)}"
+    gates = [f"{c.label} {_with_unit(v, c.unit)} {_SYMBOL[c.op]} {_with_unit(c.value, c.unit)}"
+             for c, v in zip(chk.when, gate_values)]
+    return text + (" with " + " and ".join(gates) if gates else "")
+
+
+def format_adjustment(adj: Mapping[str, Any]) -> str:
+    """One adjustment as people read it everywhere: ``gusts −0.5 (gust 45 km/h > 40 km/h)``."""
+    delta = float(adj["delta"])
+    sign = "−" if delta < 0 else "+"
+    return f"{adj['rule']} {sign}{_fmt(abs(delta))} ({adj['reason']})"
+
+
+def _shared_empty(n: int) -> np.ndarray:
+    empty = np.empty(1, dtype=object)
+    empty[0] = []
+    return empty[np.zeros(n, dtype=np.intp)]
 
 
 class SafetyLayer:
@@ -113,7 +202,7 @@ class SafetyLayer:
         self.warnings = _checks("warnings", plain.get("warnings"), False) if self.enabled else ()
         cols: list[str] = []
         for chk in self.rules + self.warnings:
-            for c in (chk.column, chk.minus):
+            for c in (chk.column, chk.minus, *(w.column for w in chk.when)):
                 if c and c not in cols:
                     cols.append(c)
         self.columns: tuple[str, ...] = tuple(cols)
@@ -127,34 +216,35 @@ class SafetyLayer:
         return _plain(self.config)
 
     # ---------------------------------------------------------------- vectorised
-    def _values(self, frame: Mapping[str, Any], chk: Check) -> np.ndarray:
+    def _column(self, frame: Mapping[str, Any], name: str) -> np.ndarray:
         try:
-            v = np.asarray(frame[chk.column], dtype=np.float64)
-            if chk.minus:
-                v = v - np.asarray(frame[chk.minus], dtype=np.float64)
-        except KeyError as exc:
+            return np.asarray(frame[name], dtype=np.float64)
+        except KeyError:
             raise PredictionInputError(
-                f"The safety layer '{self.name}' needs the column {exc.args[0]!r}, which the input lacks. "
+                f"The safety layer '{self.name}' needs the column {name!r}, which the input lacks. "
                 "Add it, or score without the safety layer (safety=off)."
             ) from None
+
+    def _values(self, frame: Mapping[str, Any], chk: Check) -> np.ndarray:
+        v = self._column(frame, chk.column)
+        if chk.minus:
+            v = v - self._column(frame, chk.minus)
         return np.round(v, _DECIMALS)
 
-    def deltas(self, frame: Mapping[str, Any], n: int) -> np.ndarray:
-        total = np.zeros(n, dtype=np.float64)
-        for chk in self.rules:
-            v = self._values(frame, chk)
-            conds = [_OPS[s.op](v, s.value) for s in chk.steps]
-            total += np.select(conds, [s.delta for s in chk.steps], 0.0)
-        return total
+    def _step_index(self, frame: Mapping[str, Any], chk: Check, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(values, 1-based index of the first matching step per row, 0 where none or the gate fails)."""
+        v = self._values(frame, chk)
+        idx = np.select([_OPS[s.op](v, s.value) for s in chk.steps], np.arange(1, len(chk.steps) + 1), 0)
+        for c in chk.when:
+            gate = _OPS[c.op](np.round(self._column(frame, c.column), _DECIMALS), c.value)
+            idx = np.where(gate, idx, 0)
+        return v, np.asarray(idx, dtype=np.int64).reshape(n)
 
     def warning_codes(self, frame: Mapping[str, Any], n: int) -> np.ndarray:
         """One int per row encoding which warning step each check matched (0: no warnings)."""
         code = np.zeros(n, dtype=np.int64)
         for chk, radix in zip(self.warnings, self._radix):
-            v = self._values(frame, chk)
-            conds = [_OPS[s.op](v, s.value) for s in chk.steps]
-            idx = np.select(conds, np.arange(1, len(chk.steps) + 1), 0)
-            code = code * radix + idx
+            code = code * radix + self._step_index(frame, chk, n)[1]
         return code
 
     def messages(self, code: int) -> tuple[str, ...]:
@@ -166,24 +256,9 @@ class SafetyLayer:
                 rest, i = divmod(rest, radix)
                 idx.append(i)
             idx.reverse()
-            hit = tuple(chk.steps[i - 1].message for chk, i in zip(self.warnings, idx) if i)
+            hit = tuple(m for chk, i in zip(self.warnings, idx) if i and (m := chk.steps[i - 1].message))
             self._combo_cache[code] = hit
         return hit
-
-    def apply(self, frame: Mapping[str, Any], scores: Any) -> tuple[np.ndarray, list[list[str]]]:
-        """Vectorised: (safety scores on the 0.5 grid, warnings per row) for raw model scores."""
-        safe, lists = self.apply_arrays(frame, scores)
-        return safe, lists.tolist()
-
-    def apply_arrays(self, frame: Mapping[str, Any], scores: Any) -> tuple[np.ndarray, np.ndarray]:
-        """As :meth:`apply`, with the warnings as an object array (see :meth:`warning_lists`)."""
-        raw = np.asarray(scores, dtype=np.float64)
-        n = raw.shape[0]
-        if not self.enabled:
-            empty = np.empty(1, dtype=object)
-            empty[0] = []
-            return round_to_half(raw), empty[np.zeros(n, dtype=np.intp)]
-        return round_to_half(raw + self.deltas(frame, n)), self.warning_lists(frame, n)
 
     def warning_lists(self, frame: Mapping[str, Any], n: int) -> np.ndarray:
         """Object array of one warning list per row; rows with the same warnings share one list.
@@ -198,14 +273,66 @@ class SafetyLayer:
             lists[i] = list(self.messages(c))
         return lists[np.searchsorted(present, codes)] if n else lists
 
-    # ---------------------------------------------------------------- one row
-    def apply_one(self, row: Mapping[str, Any], raw_score: float) -> tuple[float, list[str], list[str]]:
-        """Single row, no numpy per rule: (safety score, warnings, reasons for the adjustments).
+    def apply_arrays(self, frame: Mapping[str, Any], scores: Any, *, details: bool = True) -> SafetyResult:
+        """Vectorised: the layer applied to the raw model ``scores`` of the rows in ``frame``.
 
-        Gives exactly what :meth:`apply` gives for the same row (tested).
+        ``details=False`` (evaluation) skips the per-row adjustment and warning lists
+        (``None`` in the result): scores and per-rule masks only.
         """
+        raw = np.asarray(scores, dtype=np.float64).reshape(-1)
+        n = raw.shape[0]
+        model = round_to_half(raw)
         if not self.enabled:
-            return _half(raw_score), [], []
+            empty = _shared_empty(n) if details else None
+            return SafetyResult(model, model.copy(), empty, empty, {})
+        total = np.zeros(n, dtype=np.float64)
+        matched: dict[str, np.ndarray] = {}
+        hits = []  # (check, values, step index, gate values) of rules that matched somewhere
+        for chk in self.rules:
+            v, idx = self._step_index(frame, chk, n)
+            deltas = np.asarray([0.0, *(s.delta for s in chk.steps)])
+            d = deltas[idx]
+            total += d
+            matched[chk.name] = d != 0
+            if details and matched[chk.name].any():
+                gates = [np.round(self._column(frame, c.column), _DECIMALS) for c in chk.when]
+                hits.append((chk, v, idx, gates))
+        adjustments = _shared_empty(n)
+        adjusted = np.logical_or.reduce([matched[c.name] for c, *_ in hits]) if hits else np.zeros(n, dtype=bool)
+        for i in np.flatnonzero(adjusted).tolist():  # only adjusted rows get lists of their own
+            adj = []
+            for chk, v, idx, gates in hits:
+                k = int(idx[i])
+                if k and chk.steps[k - 1].delta:
+                    step = chk.steps[k - 1]
+                    adj.append({"rule": chk.name, "delta": step.delta,
+                                "reason": _reason(chk, step, float(v[i]), [float(g[i]) for g in gates])})
+            adjustments[i] = adj
+        paddle = np.clip(model + total, 1.0, 5.0)
+        if not details:
+            return SafetyResult(model, paddle, None, None, matched)
+        return SafetyResult(model, paddle, adjustments, self.warning_lists(frame, n), matched)
+
+    def summary(self, result: SafetyResult) -> dict[str, Any]:
+        """``{"name", "rows_changed_share", "per_rule": {rule: share of rows it adjusted}}`` for a report."""
+        n = len(result.model_score)
+
+        def share(mask: np.ndarray) -> float:
+            return float(np.mean(mask)) if n else 0.0
+
+        return {
+            "name": self.name,
+            "rows_changed_share": share(result.paddle_score != result.model_score),
+            "per_rule": {chk.name: share(result.matched.get(chk.name, np.zeros(n, dtype=bool)))
+                         for chk in self.rules},
+        }
+
+    # ---------------------------------------------------------------- one row
+    def apply_one(self, row: Mapping[str, Any], raw_score: float) -> RowSafety:
+        """Single row, no numpy per rule: exactly what :meth:`apply_arrays` gives for it (tested)."""
+        model = _half(raw_score)
+        if not self.enabled:
+            return RowSafety(model, model, [], [])
         try:
             vals = {c: float(row[c]) for c in self.columns}
         except KeyError as exc:
@@ -213,22 +340,28 @@ class SafetyLayer:
                 f"The safety layer '{self.name}' needs the column {exc.args[0]!r}, which the input lacks. "
                 "Add it, or score without the safety layer (safety=off)."
             ) from None
+        rounded = dict(zip(self.columns, np.round(np.asarray(list(vals.values()), dtype=np.float64),
+                                                  _DECIMALS).tolist()))
         checks = self.rules + self.warnings
-        raw_vals = [vals[c.column] - vals[c.minus] if c.minus else vals[c.column] for c in checks]
-        rounded = np.round(np.asarray(raw_vals, dtype=np.float64), _DECIMALS).tolist()
-        total, reasons, warnings = 0.0, [], []
+        compared = [vals[c.column] - vals[c.minus] if c.minus else vals[c.column] for c in checks]
+        compared = np.round(np.asarray(compared, dtype=np.float64), _DECIMALS).tolist()
+        total, adjustments, warnings = 0.0, [], []
         n_rules = len(self.rules)
-        for i, (chk, v) in enumerate(zip(checks, rounded)):
+        for i, (chk, v) in enumerate(zip(checks, compared)):
+            gates = [rounded[c.column] for c in chk.when]
+            if not all(_OPS[c.op](g, c.value) for c, g in zip(chk.when, gates)):
+                continue
             for st in chk.steps:
                 if _OPS[st.op](v, st.value):
                     if i < n_rules:
-                        total += st.delta
                         if st.delta:
-                            reasons.append(f"{st.message or chk.name} ({st.delta:+g})")
+                            total += st.delta
+                            adjustments.append({"rule": chk.name, "delta": st.delta,
+                                                "reason": _reason(chk, st, v, gates)})
                     elif st.message:
                         warnings.append(st.message)
                     break
-        return _half(raw_score + total), warnings, reasons
+        return RowSafety(model, min(5.0, max(1.0, model + total)), adjustments, warnings)
 
 
 def _half(x: float) -> float:
@@ -241,14 +374,13 @@ def layer(cfg: Any) -> SafetyLayer:
     return cfg if isinstance(cfg, SafetyLayer) else SafetyLayer(cfg)
 
 
-def apply_safety(frame: Mapping[str, Any], scores: Any, cfg: Any) -> tuple[np.ndarray, list[list[str]]]:
+def apply_safety(frame: Mapping[str, Any], scores: Any, cfg: Any) -> SafetyResult:
     """Apply the safety layer ``cfg`` to raw model ``scores`` of the rows in ``frame``.
 
-    Returns ``(safety_scores, warnings)``: float64 scores on the 0.5 grid clipped to
-    1-5, and one list of warning texts per row. ``frame`` is a DataFrame or a mapping
-    of column -> array holding the columns the layer reads (``SafetyLayer.columns``).
+    ``frame`` is a DataFrame or a mapping of column -> array holding the columns the
+    layer reads (``SafetyLayer.columns``).
     """
-    return layer(cfg).apply(frame, scores)
+    return layer(cfg).apply_arrays(frame, scores)
 
 
 def safety_config_dict(cfg: Any) -> dict:

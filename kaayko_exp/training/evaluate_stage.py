@@ -19,13 +19,15 @@ def _scored_block(frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray, train_me
                   safety_cfg: Any) -> dict[str, Any]:
     """Metrics, per-lake table, baselines and post-safety metrics for one labelled set."""
     from kaayko_exp.evaluation.metrics import baselines, metrics, per_lake
-    from kaayko_exp.serving.safety import apply_safety
+    from kaayko_exp.serving.safety import layer
 
-    safe, _ = apply_safety(frame, pred, safety_cfg)
+    safety = layer(safety_cfg)
+    applied = safety.apply_arrays(frame, pred, details=False)
     return {
         "n": int(len(y)),
         "metrics": metrics(y, pred),
-        "metrics_after_safety": metrics(y, np.asarray(safe, dtype=np.float64)),
+        "metrics_after_safety": metrics(y, applied.paddle_score),
+        "safety": safety.summary(applied),  # name, rows_changed_share, per_rule share of rows matched
         "per_lake": per_lake(frame["lake"].astype(str).to_numpy(), y, pred),
         "baselines": baselines(frame, train_mean),
     }
