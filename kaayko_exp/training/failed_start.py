@@ -21,18 +21,15 @@ HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
 CHEAP_STAGES = ("dataset", "features", "split")
 
 
-def _log_files(out_dir: Path) -> list[Path]:
-    """Close the job's log files inside ``out_dir`` (Hydra's file handlers) and return their paths."""
-    root = logging.getLogger()
-    files = []
-    for handler in list(root.handlers):
+def _log_handlers(out_dir: Path) -> dict[Path, logging.FileHandler]:
+    """The job's log files directly inside ``out_dir`` (Hydra's file handlers, e.g. train.log)."""
+    found = {}
+    for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             path = Path(handler.baseFilename).resolve()
             if path.parent == out_dir:
-                handler.close()
-                root.removeHandler(handler)
-                files.append(path)
-    return files
+                found[path] = handler
+    return found
 
 
 def _nothing_to_keep(manifest: dict[str, Any]) -> Optional[list[str]]:
@@ -48,7 +45,10 @@ def _nothing_to_keep(manifest: dict[str, Any]) -> Optional[list[str]]:
     return paths
 
 
-def _remove(paths: list[Path], out_dir: Path) -> None:
+def _remove(paths: list[Path], out_dir: Path, handlers: dict[Path, logging.FileHandler]) -> None:
+    for handler in handlers.values():
+        handler.close()
+        logging.getLogger().removeHandler(handler)
     for p in paths:
         p.unlink(missing_ok=True)
     dirs = sorted({p.parent for p in paths if p.parent != out_dir}, key=lambda d: len(d.parts), reverse=True)
@@ -68,11 +68,11 @@ def tidy(out_dir: Path, hydra_subdir: Optional[str]) -> Optional[str]:
     out_dir = Path(out_dir).resolve()
     if hydra_subdir is None or out_dir == Path.cwd().resolve() or not out_dir.is_dir():
         return None
-    logs = _log_files(out_dir)
-    ours = [*logs, *(out_dir / hydra_subdir / name for name in HYDRA_FILES)]
+    handlers = _log_handlers(out_dir)
+    ours = [*handlers, *(out_dir / hydra_subdir / name for name in HYDRA_FILES)]
     manifest_path = out_dir / MANIFEST
     if not manifest_path.exists():  # stopped before the run existed: only Hydra's files are here
-        _remove([p for p in ours if p.exists()], out_dir)
+        _remove([p for p in ours if p.exists()], out_dir, handlers)
         return None
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -86,5 +86,5 @@ def tidy(out_dir: Path, hydra_subdir: Optional[str]) -> Optional[str]:
     strays = [p for p in present if p.resolve() not in known and not (p.parent == out_dir and p.suffix == ".lock")]
     if strays:
         return None
-    _remove(present, out_dir)
+    _remove(present, out_dir, handlers)
     return f"The run directory {out_dir} held no results, so it was removed."
