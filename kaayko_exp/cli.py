@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from kaayko_exp.errors import KaaykoError
 
@@ -19,8 +19,8 @@ EXIT_USER_ERROR = 2
 _task_started = False
 
 
-def report_user_error(exc: KaaykoError) -> None:
-    print(f"kaayko-exp {exc.kind}: {exc}", file=sys.stderr, flush=True)
+def report_user_error(exc: KaaykoError, note: Optional[str] = None) -> None:
+    print(f"kaayko-exp {exc.kind}: {exc}" + (f" {note}" if note else ""), file=sys.stderr, flush=True)
 
 
 def _log_to_files(exc: KaaykoError) -> None:
@@ -33,8 +33,27 @@ def _log_to_files(exc: KaaykoError) -> None:
             handler.handle(record)
 
 
+def _tidy_failed_start(cfg: Any) -> Optional[str]:
+    """Remove what Hydra and a fresh run wrote before a user mistake stopped them (see training.failed_start)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from omegaconf import OmegaConf
+
+        hc = HydraConfig.get()
+        if OmegaConf.select(cfg, "resume", default=None):
+            return None  # a resume's directory holds an existing run
+        from kaayko_exp.training.failed_start import tidy
+
+        return tidy(Path(hc.runtime.output_dir), hc.output_subdir)
+    except (ValueError, OSError):  # no Hydra context (tests calling the task directly) / a file in use
+        return None
+
+
 def task(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a Hydra task function: KaaykoError -> one paragraph, exit 2."""
+    """Wrap a Hydra task function: KaaykoError -> one paragraph, exit 2.
+
+    A fresh start that a user mistake stops before it produced anything leaves no run directory behind.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -44,7 +63,8 @@ def task(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except KaaykoError as exc:
             _log_to_files(exc)
-            report_user_error(exc)
+            note = _tidy_failed_start(args[0] if args else kwargs.get("cfg"))
+            report_user_error(exc, note)
             sys.exit(EXIT_USER_ERROR)
 
     return wrapper

@@ -3,7 +3,8 @@
 ``conf/train.yaml`` and ``conf/predict.yaml`` start from these schemas, so a
 misspelt key or a wrong type fails while Hydra composes the config, before any
 work starts. Range and combination checks that types cannot express live in
-:func:`validate_train_config`. Keep this module free of heavy imports: it is on
+:func:`kaayko_exp.training.validate.validate_train_config` (which also
+refuses keys added with ``+`` that no schema defines). Keep this module free of heavy imports: it is on
 the ``--help`` path.
 """
 
@@ -57,6 +58,7 @@ class ModelConfig:
     params: Dict[str, Any] = field(default_factory=dict)  # passed to the estimator
     members: List[str] = field(default_factory=list)  # ensemble: model group options to average
     weights: Optional[List[float]] = None  # ensemble: member weights (default equal)
+    member_configs: Dict[str, Any] = field(default_factory=dict)  # ensemble: every family's config, composed by Hydra
     exact: Optional[bool] = None  # svm: true forces exact kernel SVR, false the approximation, null picks by exact_max_rows
     exact_max_rows: int = 20_000  # svm: above this, kernel approximation + linear SVR
     exact_hard_limit: int = 100_000  # svm: exact kernel SVR refused above this many rows
@@ -69,7 +71,7 @@ class EvaluationConfig:
     external: Optional[str] = None  # extra test set: dir of Kaayko CSVs, .csv or .parquet
     permutation_max_rows: int = 5_000
     permutation_repeats: int = 3
-    objective: str = "test_rmse"  # value returned to sweepers: <set>_<metric>
+    objective: str = "val_rmse"  # value returned to sweepers: <val|cv>_<metric> (test/external: reported only)
 
 
 @dataclass

@@ -30,7 +30,8 @@ def test_every_model_and_feature_set_beats_the_constant_baseline(tmp_path, model
     rep = report(run_dir)
     m = rep["metrics"]
     assert all(np.isfinite(v) for v in m.values() if isinstance(v, float))
-    assert value == pytest.approx(m["rmse"])
+    assert rep["objective"]["name"] == "val_rmse"  # sweepers get the validation score, never the test score
+    assert value == pytest.approx(rep["val"]["metrics"]["rmse"])
     assert m["rmse"] < rep["baselines"]["constant_mean"]["rmse"]
     if model == "rule":
         assert m["class_accuracy"] == 1.0

@@ -19,7 +19,7 @@ import importlib
 import logging
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from kaayko_exp.errors import ConfigError, RunDirError
 from kaayko_exp.models.base import Model, as_dict, read_meta
@@ -70,7 +70,12 @@ def conf_dir() -> Path:
 
 
 def member_config(name: str) -> Any:
-    """``conf/model/<name>.yaml`` merged onto the typed ModelConfig schema."""
+    """``conf/model/<name>.yaml`` merged onto the typed ModelConfig schema, as Hydra would compose it.
+
+    For tools and tests that build a model config without Hydra; training never calls it (an
+    ensemble reads its members from the run's ``model.member_configs``). The file's ``defaults``
+    entries ``/model@member_configs.<key>: <family>`` fill ``member_configs`` the same way Hydra does.
+    """
     from omegaconf import OmegaConf
 
     from kaayko_exp.config import ModelConfig
@@ -78,10 +83,17 @@ def member_config(name: str) -> Any:
     path = conf_dir() / "model" / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in path.parent.glob("*.yaml"))
-        raise ConfigError(f"Ensemble member '{name}' is not a model configuration (no {path}). Known models: "
-                          f"{', '.join(known)}.")
+        raise ConfigError(f"'{name}' is not a model configuration (no {path}). Known models: {', '.join(known)}.")
+    raw = OmegaConf.load(path)
+    defaults = raw.pop("defaults", None) or []
+    members = {}
+    for entry in defaults:
+        for key, family in (entry.items() if isinstance(entry, Mapping) else ()):
+            group, _, package = str(key).partition("@")
+            if group.strip("/") == "model" and package.startswith("member_configs."):
+                members[package.split(".", 1)[1]] = OmegaConf.to_container(member_config(str(family)))
     try:
-        cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), OmegaConf.load(path))
+        cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), {"member_configs": members}, raw)
     except Exception as exc:  # omegaconf validation errors
         raise ConfigError(f"{path} is not a valid model configuration: {exc}") from None
     return cfg

@@ -1,8 +1,10 @@
 """An ensemble averaging member models (optionally weighted).
 
-Members are ``conf/model/<member>.yaml`` configurations; ``model.params.<member>``
-overrides their params. Each member is fitted with key ``<key>/<member>`` and then
-saved as a final sub-state (``hooks.step(..., final=True)``), so a resumed fit
+Members' configurations come from the run's own config, ``model.member_configs``
+(Hydra composes every family's ``conf/model/<name>.yaml`` there when the run starts,
+so they are saved with the run and covered by its config hash; nothing is read from
+``conf/`` at fit time); ``model.params.<member>`` overrides their params. Each
+member is fitted with key ``<key>/<member>`` and then saved as a final sub-state (``hooks.step(..., final=True)``), so a resumed fit
 reloads finished members instead of fitting them again.
 """
 
@@ -42,7 +44,12 @@ class EnsembleModel(Model):
 
     @classmethod
     def member_configs(cls, cfg: Any) -> list[tuple[str, Any]]:
-        from kaayko_exp.models import member_config
+        """``(name, config)`` per member, from the run's own ``model.member_configs`` (never from conf/)."""
+        from omegaconf import OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
+
+        from kaayko_exp.config import ModelConfig
+        from kaayko_exp.models import REGISTRY
 
         members = [str(m) for m in (getattr(cfg, "members", None) or [])]
         if not members:
@@ -51,17 +58,36 @@ class EnsembleModel(Model):
         if dupes:
             raise ConfigError(f"model.members lists {', '.join(dupes)} twice; list each member once "
                               "(use model.weights to weigh one more).")
+        if "ensemble" in members:
+            raise ConfigError("An ensemble cannot be a member of an ensemble. Remove 'ensemble' from "
+                              "model.members.")
+        known = [m for m in REGISTRY if m != "ensemble"]
+        unknown = [m for m in members if m not in known]
+        if unknown:
+            raise ConfigError(f"Ensemble member(s) {', '.join(repr(m) for m in unknown)} are not model "
+                              f"configurations. Known models: {', '.join(known)}.")
         overrides = as_dict(getattr(cfg, "params", None))
         stray = sorted(set(overrides) - set(members))
         if stray:
             raise ConfigError(f"model.params.{stray[0]} does not name a member; ensemble params are per-member "
                               f"overrides (model.params.<member>.<param>), members: {', '.join(members)}.")
+        composed = getattr(cfg, "member_configs", None) or {}
         out = []
         for name in members:
-            if name == "ensemble":
-                raise ConfigError("An ensemble cannot be a member of an ensemble. Remove 'ensemble' from "
-                                  "model.members.")
-            mcfg = member_config(name)
+            if name not in composed:
+                raise ConfigError(
+                    f"model.member_configs holds no configuration for member '{name}', so its parameters are "
+                    "unknown. Choose the ensemble with model=ensemble (it composes every family's config from "
+                    f"conf/model/), or add model.member_configs.{name} to the config. A run saved by an older "
+                    "kaayko-exp without member configurations cannot be resumed: start it again."
+                )
+            try:
+                mcfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), composed[name])
+            except OmegaConfBaseException as exc:
+                raise ConfigError(f"model.member_configs.{name} is not a valid model configuration: {exc}") from None
+            if str(mcfg.name) != name:
+                raise ConfigError(f"model.member_configs.{name} configures model '{mcfg.name}'; its name must be "
+                                  f"'{name}'.")
             extra = overrides.get(name) or {}
             if not isinstance(extra, Mapping):
                 raise ConfigError(f"model.params.{name} must be a mapping of parameter overrides.")

@@ -27,6 +27,7 @@ from kaayko_exp.evaluation.metrics import objective_value
 from kaayko_exp.runs.rundir import STAGES, RunDir, kill_point
 from kaayko_exp.training.checkpoints import PipelineHooks
 from kaayko_exp.training.interrupts import RunInterrupted, interruptible
+from kaayko_exp.training.validate import check_enough_data
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ def _load_frame(ctx: Context) -> dict[str, Any]:
 
 def run_dataset(ctx: Context) -> dict[str, Any]:
     info = _load_frame(ctx)
+    check_enough_data(ctx.frame, info, ctx.cfg)
     digest = _frame_hash(ctx.frame)
     ctx.run.manifest["data"] = {
         "source": info.get("source"), "path": info.get("path"), "rows": int(len(ctx.frame)),

@@ -11,89 +11,18 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from kaayko_exp.errors import ConfigError, RunDirError
+from kaayko_exp.training.validate import planned_rows, validate_train_config  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
 # Overrides that may differ on resume without changing the result.
 HARMLESS_ON_RESUME = ("resume", "hydra", "n_jobs", "plots", "cache_dir", "checkpointing.heartbeat_seconds",
                       "checkpointing.keep_last")
-OBJECTIVE_SETS = ("test", "val", "cv", "external")
-OBJECTIVE_METRICS = ("mae", "rmse", "r2", "class_accuracy", "within_half", "skill_accuracy")
-
-
-def validate_train_config(cfg: DictConfig) -> None:
-    """Checks the types cannot express; raise ConfigError before any work starts."""
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        hint = " (e.g. data=kaayko_csv data.path=tests/data/kaayko_sample)" if "data.path" in missing else ""
-        raise ConfigError(
-            f"These settings have no value and must be given on the command line: {', '.join(missing)}{hint}."
-        )
-    if cfg.data.source != "synthetic" and not cfg.data.path:
-        raise ConfigError(
-            f"data={cfg.data.source} needs the location of the data: add data.path=<dir or file>, e.g. "
-            "data=kaayko_csv data.path=tests/data/kaayko_sample (a directory of <Lake>/<YYYY-MM>.csv files) or "
-            "data=parquet data.path='/data/kaayko/*.parquet'."
-        )
-    ss = cfg.sample_size
-    if ss.rows is not None and ss.rows <= 0:
-        raise ConfigError(f"sample_size.rows={ss.rows}: the row count must be a positive integer, e.g. sample_size.rows=5000.")
-    if ss.fraction is not None and not 0 < ss.fraction <= 1:
-        raise ConfigError(
-            f"sample_size.fraction={ss.fraction}: a fraction of the source must be in (0, 1]; use e.g. 0.02 for 2 %, "
-            "or sample_size.rows=N for an exact count."
-        )
-    sp = cfg.split
-    if not 0 < sp.test_fraction < 1:
-        raise ConfigError(f"split.test_fraction={sp.test_fraction} must be between 0 and 1 (exclusive), e.g. 0.2.")
-    if not 0 <= sp.val_fraction < 1:
-        raise ConfigError(f"split.val_fraction={sp.val_fraction} must be in [0, 1), e.g. 0.1 (0 disables validation).")
-    if sp.test_months < 1:
-        raise ConfigError(f"split.test_months={sp.test_months} must be at least 1.")
-    ev = cfg.evaluation
-    if ev.cv_folds == 1 or ev.cv_folds < 0:
-        raise ConfigError(f"evaluation.cv_folds={ev.cv_folds}: use 0 (no cross-validation) or K >= 2 folds.")
-    where, _, metric = ev.objective.partition("_")
-    if where not in OBJECTIVE_SETS or metric not in OBJECTIVE_METRICS:
-        raise ConfigError(
-            f"evaluation.objective={ev.objective} is not <set>_<metric>; sets: {', '.join(OBJECTIVE_SETS)}; "
-            f"metrics: {', '.join(OBJECTIVE_METRICS)} (e.g. test_rmse, cv_mae)."
-        )
-    if where == "cv" and ev.cv_folds < 2:
-        raise ConfigError(f"evaluation.objective={ev.objective} needs cross-validation: add evaluation.cv_folds=5.")
-    if where == "external" and not ev.external:
-        raise ConfigError(f"evaluation.objective={ev.objective} needs an external set: add evaluation.external=<path>.")
-    if where == "val" and sp.val_fraction == 0:
-        raise ConfigError(f"evaluation.objective={ev.objective} needs a validation set: set split.val_fraction > 0.")
-    ck = cfg.checkpointing
-    if ck.every < 0 or ck.keep_last < 1:
-        raise ConfigError(
-            f"checkpointing.every={ck.every}, keep_last={ck.keep_last}: every must be >= 0 (0: stage boundaries "
-            "only) and keep_last >= 1."
-        )
-    if cfg.seed < 0:
-        raise ConfigError(f"seed={cfg.seed} must be a non-negative integer.")
-    from kaayko_exp.features.spec import validate_features_config
-    from kaayko_exp.models import validate_model_config
-
-    validate_features_config(cfg.features)
-    # real sources have no row count before loading: size limits are checked again when the model is built
-    validate_model_config(cfg.model, n_rows=planned_rows(cfg) or 0, features=cfg.features)
-
-
-def planned_rows(cfg: DictConfig) -> Optional[int]:
-    """Rows the run will train on, as far as the config tells (None for real data without an exact count)."""
-    ss = cfg.sample_size
-    if ss.rows is not None:
-        return int(ss.rows)
-    if cfg.data.source == "synthetic":
-        return int(round(cfg.data.total_rows * (ss.fraction if ss.fraction is not None else 1.0)))
-    return None
 
 
 def _hydra_info() -> tuple[Path, dict[str, str], list[str]]:

@@ -1,0 +1,182 @@
+"""Checks on a training config that types cannot express, and on the loaded data's size.
+
+:func:`validate_train_config` runs before the run directory is created (ConfigError);
+:func:`check_enough_data` runs on the loaded table, before any stage writes an artifact.
+Keep this module light: it is imported on the way to every run.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from kaayko_exp.errors import ConfigError, DataError
+
+OBJECTIVE_SETS = ("val", "cv", "test", "external")
+OBJECTIVE_METRICS = ("mae", "rmse", "r2", "class_accuracy", "within_half", "skill_accuracy")
+# Held-out sets a sweeper must never select on: they are reported only.
+REPORTED_ONLY = ("test", "external")
+
+# The smallest table a run trains, validates and tests on.
+MIN_ROWS = 1000
+
+
+def _unknown_keys(cfg: Any, schema: Any, prefix: str = "") -> list[tuple[str, list[str]]]:
+    """Keys of ``cfg`` that the typed schema does not define (``+key=value`` slips past struct mode)."""
+    out: list[tuple[str, list[str]]] = []
+    if not isinstance(cfg, DictConfig) or not isinstance(schema, DictConfig):
+        return out
+    structured = OmegaConf.get_type(schema) not in (dict, None)  # free-form dicts (model.params) are open
+    known = [str(k) for k in schema]  # (``in`` is False for a key whose value is MISSING)
+    for key in cfg:
+        key = str(key)
+        if not prefix and key == "hydra":
+            continue
+        if key not in known:
+            if structured:
+                out.append((prefix + key, known))
+            continue
+        out += _unknown_keys(cfg._get_node(key), schema._get_node(key), f"{prefix}{key}.")
+    return out
+
+
+def check_known_keys(cfg: DictConfig) -> None:
+    """Refuse settings the schema does not define (e.g. ``+modle=xgboost``), naming the close match."""
+    from kaayko_exp.config import TrainConfig
+
+    unknown = _unknown_keys(cfg, OmegaConf.structured(TrainConfig))
+    if not unknown:
+        return
+    key, siblings = unknown[0]
+    leaf = key.rsplit(".", 1)[-1]
+    parent = key[: -len(leaf)]
+    close = difflib.get_close_matches(leaf, siblings, n=1)
+    hint = f" Did you mean '{parent}{close[0]}'?" if close else f" Known keys here: {', '.join(siblings)}."
+    more = f" (and {len(unknown) - 1} more: {', '.join(k for k, _ in unknown[1:])})" if len(unknown) > 1 else ""
+    raise ConfigError(
+        f"'{key}'{more} is not a kaayko-exp setting, so it would be silently ignored.{hint} Remove it or fix "
+        "its spelling (a config group is chosen without '+', e.g. model=xgboost); `python train.py --help` "
+        "lists the groups and keys."
+    )
+
+
+def check_objective(cfg: DictConfig) -> None:
+    ev, sp = cfg.evaluation, cfg.split
+    where, _, metric = str(ev.objective).partition("_")
+    if where not in OBJECTIVE_SETS or metric not in OBJECTIVE_METRICS:
+        raise ConfigError(
+            f"evaluation.objective={ev.objective} is not <set>_<metric>; sets: val, cv; "
+            f"metrics: {', '.join(OBJECTIVE_METRICS)} (e.g. val_rmse, cv_mae)."
+        )
+    if where in REPORTED_ONLY:
+        raise ConfigError(
+            f"evaluation.objective={ev.objective} would let a sweeper choose settings by their {where} score, "
+            f"and the {where} set would no longer give a fair estimate: the test set is reported, never "
+            f"optimised. Use val_{metric} (the default; the validation lakes of split.val_fraction) or "
+            f"cv_{metric} with evaluation.cv_folds=5. report.json still shows every {where} metric."
+        )
+    if where == "cv" and ev.cv_folds < 2:
+        raise ConfigError(f"evaluation.objective={ev.objective} needs cross-validation: add evaluation.cv_folds=5.")
+    if where == "val" and sp.val_fraction == 0:
+        raise ConfigError(
+            f"evaluation.objective={ev.objective} needs a validation set, but split.val_fraction=0: set "
+            f"split.val_fraction=0.1, or use cross-validation (evaluation.cv_folds=5 "
+            f"evaluation.objective=cv_{metric})."
+        )
+
+
+def validate_train_config(cfg: DictConfig) -> None:
+    """Checks the types cannot express; raise ConfigError before any work starts."""
+    check_known_keys(cfg)
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        hint = " (e.g. data=kaayko_csv data.path=tests/data/kaayko_sample)" if "data.path" in missing else ""
+        raise ConfigError(
+            f"These settings have no value and must be given on the command line: {', '.join(missing)}{hint}."
+        )
+    if cfg.data.source != "synthetic" and not cfg.data.path:
+        raise ConfigError(
+            f"data={cfg.data.source} needs the location of the data: add data.path=<dir or file>, e.g. "
+            "data=kaayko_csv data.path=tests/data/kaayko_sample (a directory of <Lake>/<YYYY-MM>.csv files) or "
+            "data=parquet data.path='/data/kaayko/*.parquet'."
+        )
+    ss = cfg.sample_size
+    if ss.rows is not None and ss.rows <= 0:
+        raise ConfigError(f"sample_size.rows={ss.rows}: the row count must be a positive integer, e.g. sample_size.rows=5000.")
+    if ss.fraction is not None and not 0 < ss.fraction <= 1:
+        raise ConfigError(
+            f"sample_size.fraction={ss.fraction}: a fraction of the source must be in (0, 1]; use e.g. 0.02 for 2 %, "
+            "or sample_size.rows=N for an exact count."
+        )
+    planned = planned_rows(cfg)
+    if planned is not None and planned < MIN_ROWS:
+        raise ConfigError(
+            f"sample_size={ss.name} keeps {planned:,} rows, too few to train, validate and test on (at least "
+            f"{MIN_ROWS:,}). Use a larger sample: sample_size=tiny (3,000 rows), sample_size=complete, or "
+            f"sample_size.rows=N with N >= {MIN_ROWS:,}."
+        )
+    sp = cfg.split
+    if not 0 < sp.test_fraction < 1:
+        raise ConfigError(f"split.test_fraction={sp.test_fraction} must be between 0 and 1 (exclusive), e.g. 0.2.")
+    if not 0 <= sp.val_fraction < 1:
+        raise ConfigError(f"split.val_fraction={sp.val_fraction} must be in [0, 1), e.g. 0.1 (0 disables validation).")
+    if sp.test_months < 1:
+        raise ConfigError(f"split.test_months={sp.test_months} must be at least 1.")
+    ev = cfg.evaluation
+    if ev.cv_folds == 1 or ev.cv_folds < 0:
+        raise ConfigError(f"evaluation.cv_folds={ev.cv_folds}: use 0 (no cross-validation) or K >= 2 folds.")
+    check_objective(cfg)
+    ck = cfg.checkpointing
+    if ck.every < 0 or ck.keep_last < 1:
+        raise ConfigError(
+            f"checkpointing.every={ck.every}, keep_last={ck.keep_last}: every must be >= 0 (0: stage boundaries "
+            "only) and keep_last >= 1."
+        )
+    if cfg.seed < 0:
+        raise ConfigError(f"seed={cfg.seed} must be a non-negative integer.")
+    from kaayko_exp.features.spec import validate_features_config
+    from kaayko_exp.models import validate_model_config
+
+    validate_features_config(cfg.features)
+    # real sources have no row count before loading: size limits are checked again when the model is built
+    validate_model_config(cfg.model, n_rows=planned or 0, features=cfg.features)
+
+
+def planned_rows(cfg: DictConfig) -> Optional[int]:
+    """Rows the run will train on, as far as the config tells (None for real data without an exact count)."""
+    ss = cfg.sample_size
+    if ss.rows is not None:
+        return int(ss.rows)
+    if cfg.data.source == "synthetic":
+        return int(round(cfg.data.total_rows * (ss.fraction if ss.fraction is not None else 1.0)))
+    return None
+
+
+def _min_lakes(cfg: Any) -> int:
+    """Lakes the split needs: a test lake and a training lake, plus a validation lake when asked for."""
+    base = 2 if str(cfg.split.name) == "lakes" else 1
+    return base + (1 if float(cfg.split.val_fraction) > 0 else 0)
+
+
+def check_enough_data(frame: Any, info: dict[str, Any], cfg: Any) -> None:
+    """Stop before any artifact when the loaded table is too small for the split (rows or lakes)."""
+    rows, lakes = len(frame), int(frame["lake"].nunique()) if "lake" in frame.columns else 0
+    need_lakes = _min_lakes(cfg)
+    if rows >= MIN_ROWS and lakes >= need_lakes:
+        return
+    source_rows = int(info.get("source_rows") or rows)
+    what = (f"at least {MIN_ROWS:,} rows and {need_lakes} lakes (split={cfg.split.name}"
+            f"{', with a validation lake' if float(cfg.split.val_fraction) > 0 else ''})")
+    if rows < source_rows:
+        name = (info.get("sample") or {}).get("name", cfg.sample_size.name)
+        raise ConfigError(
+            f"sample_size={name} keeps {rows:,} of the {source_rows:,} rows of {info.get('path') or cfg.data.source} "
+            f"({lakes} lake(s)); a run needs {what}. Use sample_size=complete, or sample_size.rows=N with a "
+            f"larger N (at most {source_rows:,})."
+        )
+    raise DataError(
+        f"{info.get('path') or cfg.data.source} holds {rows:,} rows from {lakes} lake(s); a run needs {what}. "
+        "Use a larger data set."
+    )
