@@ -30,7 +30,7 @@ def train_in_process(tmp_path: Path, overrides: list[str], name: str = "run"):
     from kaayko_exp.training.runner import start
 
     cfg = compose_train([*FAST, f"cache_dir={tmp_path / 'cache'}", *overrides])
-    choices = {k: v for k, v in cfg.hydra.runtime.choices.items() if not k.startswith("hydra/") and v}
+    choices = {k: v for k, v in cfg.hydra.runtime.choices.items() if not k.startswith("hydra/") and "@" not in k and v}
     with open_dict(cfg):
         del cfg["hydra"]
     run_dir = tmp_path / name

@@ -29,7 +29,7 @@ def _hydra_info() -> tuple[Path, dict[str, str], list[str]]:
     from hydra.core.hydra_config import HydraConfig
 
     hc = HydraConfig.get()
-    choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra/") and v is not None}
+    choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra/") and "@" not in k and v is not None}
     return Path(hc.runtime.output_dir), dict(choices), list(hc.overrides.task)
 
 
