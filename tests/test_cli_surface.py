@@ -10,6 +10,7 @@ from runhelpers import ROOT, cli, manifest
 from kaayko_exp.runs.discover import find_runs
 from kaayko_exp.runs.rundir import RunDir
 from kaayko_exp.training.failed_start import tidy
+from kaayko_exp.training.pipeline import STAGES
 
 SAMPLE = ROOT / "tests" / "data" / "kaayko_sample"
 QUICK = ["plots=false", "evaluation.permutation_repeats=1", "evaluation.permutation_max_rows=500"]
@@ -71,7 +72,7 @@ def _failed_run(path, stage="dataset", artifact=None):
     (path / ".hydra").mkdir(parents=True)
     for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
         (path / ".hydra" / name).write_text("{}\n")
-    run = RunDir.create(path, config_hash="h", choices={}, overrides=[])
+    run = RunDir.create(path, stages=STAGES, config_hash="h", choices={}, overrides=[])
     run.start_stage(stage)
     if artifact:
         (path / artifact).parent.mkdir(parents=True, exist_ok=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
-from conftest import make_frame
 
 from kaayko_exp.evaluation.metrics import (
     baselines,
@@ -21,11 +21,22 @@ def test_metrics_by_hand():
     assert m["n"] == 4
     assert m["mae"] == pytest.approx((0.2 + 0.9 + 0 + 1.1) / 4)
     assert m["rmse"] == pytest.approx(np.sqrt((0.04 + 0.81 + 0 + 1.21) / 4))
-    assert m["r2"] == pytest.approx(1 - 2.06 / np.sum((y - y.mean()) ** 2))
+    # mean 2.625; squares 2.640625 + 0.390625 + 0.140625 + 3.515625 = 6.6875
+    assert m["r2"] == pytest.approx(1 - 2.06 / 6.6875)
     assert m["class_accuracy"] == pytest.approx(2 / 4)
-    assert m["within_half"] == pytest.approx(2 / 4)  # 1.0 ok, 3.0 vs 2.0 no, 3.0 ok, 3.5 vs 4.5 no
+    assert m["within_half"] == pytest.approx(2 / 4)  # |error| 0.2 yes, 0.9 no, 0 yes, 1.1 no
     # skill: Expert/Expert, Advanced vs Expert, Advanced/Advanced, Intermediate vs Beginner
     assert m["skill_accuracy"] == pytest.approx(2 / 4)
+
+
+def test_within_half_is_the_raw_error_not_the_rounded_one():
+    y = np.array([2.0, 2.0, 3.0, 4.0, 1.0])
+    p = np.array([2.6, 2.4, 3.5, 3.45, 1.74])
+    # raw |error|:     0.6    0.4   0.5  0.55   0.74  -> within 0.5: no, yes, yes, no, no
+    # rounded |error|: 0.5    0.5   0.5  0.5    0.5   -> all five would count if rounded first
+    m = metrics(y, p)
+    assert m["within_half"] == pytest.approx(2 / 5)
+    assert m["class_accuracy"] == 0.0  # no rounded prediction equals its label
 
 
 def test_metrics_clip_and_perfect():
@@ -46,11 +57,38 @@ def test_per_lake_table():
     assert rows[1]["rmse"] == 0.0 and rows[2]["mae"] == 1.0
 
 
-def test_baselines_rule_is_exact_on_noise_free_labels():
-    frame = make_frame(500, seed=4)
+# Five rows scored by hand with the published rule (kaayko_exp/data/label.py):
+#   3 + temp + wind + rain + monsoon + season + zone + uv + cloud, rounded to 0.5, clipped to 1–5.
+HAND_ROWS = pd.DataFrame({
+    "temp_c":       [22.0, 10.0, 17.0, 30.0, 26.0],
+    "wind_kph":     [10.0, 25.0, 3.0, 18.0, 12.0],
+    "precip_mm":    [0.0, 2.0, 0.5, 0.0, 0.0],
+    "uv":           [5.0, 9.0, 2.0, 8.0, 4.0],
+    "cloud":        [10.0, 90.0, 50.0, 30.0, 50.0],
+    "season":       ["summer", "winter", "winter", "monsoon", "summer"],
+    "climate_zone": ["temperate", "polar", "tropical", "equatorial", "subtropical"],
+})
+# 3+1+0.5+0.5+0.2+0.2 = 5.4 -> 5.0 (clip) | 3-1-0.5-0.5-0.5-0.2 = 0.3 -> 1.0 (clip)
+# 3+0.3 (tropical winter) = 3.3 -> 3.5     | 3+0.5 (dry)+0.1 (equatorial) = 3.6 -> 3.5
+# 3+0.5+0.5+0.5+0.2 = 4.7 -> 4.5
+HAND_RULE = [5.0, 1.0, 3.5, 3.5, 4.5]
+
+
+def test_baselines_by_hand_on_labels_the_rule_did_not_make():
+    frame = HAND_ROWS.assign(paddle_score=[5.0, 1.0, 3.0, 3.5, 2.5])  # rows 3 and 5 disagree with the rule
     b = baselines(frame, train_mean=3.0)
-    assert b["rule"]["class_accuracy"] == 1.0 and b["rule"]["rmse"] == 0.0
-    assert b["constant_mean"]["rmse"] == pytest.approx(np.sqrt(np.mean((frame["paddle_score"] - 3.0) ** 2)))
+    rule = b["rule"]  # errors against the rule's 5.0, 1.0, 3.5, 3.5, 4.5: 0, 0, +0.5, 0, +2.0
+    assert rule["n"] == 5
+    assert rule["class_accuracy"] == pytest.approx(3 / 5)
+    assert rule["mae"] == pytest.approx(2.5 / 5)
+    assert rule["rmse"] == pytest.approx(np.sqrt(4.25 / 5))
+    assert rule["within_half"] == pytest.approx(4 / 5)
+    const = b["constant_mean"]  # errors of 3.0: -2, +2, 0, -0.5, +0.5
+    assert const["mae"] == pytest.approx(5.0 / 5)
+    assert const["rmse"] == pytest.approx(np.sqrt(8.5 / 5))
+    assert const["class_accuracy"] == pytest.approx(1 / 5)
+    exact = baselines(HAND_ROWS.assign(paddle_score=HAND_RULE), train_mean=3.0)["rule"]
+    assert exact["rmse"] == 0.0 and exact["class_accuracy"] == 1.0
 
 
 class _Linear:

@@ -45,13 +45,13 @@ def cfg_for(name: str, **params):
 @pytest.fixture(scope="module")
 def data():
     frame = make_frame(2400, seed=3)
-    spec = build_spec(OmegaConf.load("conf/features/standard.yaml"), frame)
-    X = transform(spec, frame)
-    y = frame["paddle_score"].to_numpy(np.float64)
     lakes = frame["lake"].astype(str).to_numpy()
     test = np.isin(lakes, ["Lake Malawi", "Windermere"])
     val = lakes == "Jenny Lake"
     train = ~test & ~val
+    spec = build_spec(OmegaConf.load("conf/features/standard.yaml"), frame[train])  # levels from training rows
+    X = transform(spec, frame)
+    y = frame["paddle_score"].to_numpy(np.float64)
     return {"spec": spec, "Xtr": X[train], "ytr": y[train], "Xva": X[val], "yva": y[val],
             "Xte": X[test], "yte": y[test]}
 
@@ -85,9 +85,20 @@ def test_family_beats_constant_and_round_trips(name, data, tmp_path):
         assert set(imp) == set(data["spec"].features[i]["name"] for i in range(len(data["spec"].features)))
 
 
-def test_rule_model_reproduces_the_label(data):
+def test_rule_model_scores_hand_computed_rows(data):
+    """The rule model reads its inputs back out of the float32 feature matrix; rows scored by hand:
+    3 + temp + wind + rain + monsoon + season + zone + uv + cloud points, rounded to 0.5, clipped to 1–5."""
+    rows = make_frame(5, seed=9).assign(
+        temp_c=[22.0, 10.0, 17.0, 30.0, 26.0], wind_kph=[10.0, 25.0, 3.0, 18.0, 12.0],
+        precip_mm=[0.0, 2.0, 0.5, 0.0, 0.0], uv=[5.0, 9.0, 2.0, 8.0, 4.0], cloud=[10.0, 90.0, 50.0, 30.0, 50.0],
+        season=["summer", "winter", "winter", "monsoon", "summer"],
+        climate_zone=["temperate", "polar", "tropical", "equatorial", "subtropical"])
+    # 5.4 -> 5.0 (clip) | 0.3 -> 1.0 (clip) | 3.3 (tropical winter) -> 3.5 | 3.6 (equatorial, dry) -> 3.5 | 4.7 -> 4.5
     model = fit("rule", data)
-    assert np.array_equal(model.predict(data["Xte"]), data["yte"])
+    assert model.predict(transform(data["spec"], rows)).tolist() == [5.0, 1.0, 3.5, 3.5, 4.5]
+    # an unknown season (NaN code) earns no season points: 5.2 -> 5.0 | 0.3 -> 1.0 | 3.0 | 3.6 -> 3.5 | 4.5
+    odd = rows.assign(season=["?", "?", "?", "?", "?"])
+    assert model.predict(transform(data["spec"], odd)).tolist() == [5.0, 1.0, 3.0, 3.5, 4.5]
 
 
 def test_xgboost_keeps_booster_for_inplace_predict(data):

@@ -18,13 +18,14 @@ from kaayko_exp.evaluation.report import (
     render_markdown,
     write_report,
 )
-from kaayko_exp.runs.rundir import STAGES, RunDir
+from kaayko_exp.runs.rundir import RunDir
+from kaayko_exp.training.pipeline import STAGES
 
 PNG = b"\x89PNG\r\n\x1a\n"
 METRIC_KEYS = ("mae", "rmse", "r2", "class_accuracy", "within_half", "skill_accuracy")
 TOP_KEYS = {"schema_version", "kind", "run_id", "created", "choices", "config", "params", "data", "split", "model",
             "metrics", "metrics_after_safety", "safety", "baselines", "test", "val", "train_in_sample", "cv",
-            "external", "importance", "timings", "packages", "objective", "plots"}
+            "external", "importance", "timings", "packages", "objective", "plots", "rule_baseline_by_construction"}
 
 
 def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -44,7 +45,7 @@ def run_and_results(tmp_path):
     lakes = np.array(["Big_Lake"] * 200 + ["Mid_Lake"] * 120 + ["Tiny_Pond"] * 80)
     y = np.clip(np.round(rng.normal(3.5, 0.8, n) * 2) / 2, 1, 5)
     p = y + rng.normal(0, 0.3, n)
-    run = RunDir.create(tmp_path / "run", config_hash="abc",
+    run = RunDir.create(tmp_path / "run", stages=STAGES, config_hash="abc",
                         choices={"model": "xgboost", "features": "standard", "split": "lakes", "sample_size": "small"},
                         overrides=["model=xgboost"])
     run.manifest["data"] = {"source": "synthetic", "path": None, "rows": 2000, "fingerprint": "f" * 64}
@@ -214,3 +215,44 @@ def test_safety_shares_sit_next_to_the_safety_column(run_and_results):
     assert "share of rows each rule adjusted: gusts 13.1 %, cold_water 5.0 %." in test_md
     ext_md = md[md.index("## External test set"):md.index("## Top features")]
     assert "| 50.0 % |" in ext_md
+
+
+def _rule_header_and_note(md):
+    header = next(line for line in md.splitlines() if line.startswith("| metric | **model** |"))
+    return "(= labels, by construction)" in header, "equals the labels by construction" in md
+
+
+@pytest.mark.parametrize("data, expected", [
+    ({"source": "synthetic", "label_noise": 0.0}, True),
+    ({"source": "synthetic", "label_noise": 0.25}, False),
+    ({"source": "kaayko_csv", "path": "tests/data/kaayko_sample"}, False),
+    ({"source": "parquet", "path": "x.parquet"}, False),
+])
+def test_rule_baseline_is_flagged_when_labels_are_the_rules_output(run_and_results, data, expected):
+    run, cfg, results = run_and_results
+    cfg.data = data
+    report = build_report(run, cfg, results)
+    assert report["rule_baseline_by_construction"] is expected
+    assert _rule_header_and_note(render_markdown(report)) == (expected, expected)
+
+
+def test_rule_baseline_flag_falls_back_to_the_manifest_source(run_and_results):
+    run, cfg, results = run_and_results  # cfg has no data node; the manifest says synthetic
+    assert build_report(run, cfg, results)["rule_baseline_by_construction"] is True
+    run.manifest["data"]["source"] = "parquet"
+    assert build_report(run, cfg, results)["rule_baseline_by_construction"] is False
+
+
+def test_unseen_category_rows_are_reported(run_and_results):
+    run, cfg, results = run_and_results
+    results["test"]["unseen_levels"] = {"rows": 80, "levels": {"lake_type": {"Crater": 80},
+                                                                "condition": {"Ash": 3}}}
+    report = build_report(run, cfg, results)
+    assert report["test"]["unseen_levels"]["rows"] == 80
+    md = render_markdown(report)
+    test_section = md[md.index("## Held-out test set"):md.index("## Cross-validation")]
+    assert "**80 rows have a category level not seen in training**" in test_section
+    assert "`lake_type=Crater` (80)" in test_section and "`condition=Ash` (3)" in test_section
+    results["test"]["unseen_levels"] = {"rows": 0, "levels": {}}
+    md = render_markdown(build_report(run, cfg, results))
+    assert "Every category level of these rows was seen in training." in md

@@ -8,11 +8,12 @@ import sys
 import pytest
 
 from kaayko_exp.errors import RunDirError
-from kaayko_exp.runs.rundir import MANIFEST, STAGES, RunDir
+from kaayko_exp.runs.rundir import MANIFEST, RunDir
+from kaayko_exp.training.pipeline import STAGES
 
 
 def make_run(tmp_path):
-    return RunDir.create(tmp_path / "run", config_hash="abc", choices={"model": "xgboost"}, overrides=[])
+    return RunDir.create(tmp_path / "run", stages=STAGES, config_hash="abc", choices={"model": "xgboost"}, overrides=[])
 
 
 def test_create_writes_a_versioned_manifest_with_every_stage(tmp_path):
@@ -27,7 +28,7 @@ def test_create_writes_a_versioned_manifest_with_every_stage(tmp_path):
 def test_create_refuses_a_directory_that_already_holds_a_run(tmp_path):
     run = make_run(tmp_path)
     with pytest.raises(RunDirError, match="already holds a run"):
-        RunDir.create(run.path, config_hash="x", choices={}, overrides=[])
+        RunDir.create(run.path, stages=STAGES, config_hash="x", choices={}, overrides=[])
 
 
 def test_recorded_artifact_verifies_and_detects_changes(tmp_path):
@@ -119,7 +120,7 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_manifest(tmp_path)
 
 def test_a_relative_run_path_records_artifacts_once_and_is_shown_as_typed(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    RunDir.create("outputs/2025-01-01/10-00-00", config_hash="abc", choices={}, overrides=[])
+    RunDir.create("outputs/2025-01-01/10-00-00", stages=STAGES, config_hash="abc", choices={}, overrides=[])
     run = RunDir.open("outputs/2025-01-01/10-00-00")  # the README's form, relative to the project root
     assert run.path == tmp_path / "outputs" / "2025-01-01" / "10-00-00"
     model = run.path / "model" / "model.ubj"

@@ -14,7 +14,8 @@ import pytest
 from kaayko_exp import atomic
 from kaayko_exp.runs import find_runs, parse_age
 from kaayko_exp.runs.cli import main
-from kaayko_exp.runs.rundir import STAGES, RunDir
+from kaayko_exp.runs.rundir import RunDir
+from kaayko_exp.training.pipeline import STAGES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,7 +27,8 @@ ARTIFACTS = {"features": "features/feature_spec.json", "split": "split/assignmen
 def make_run(path: Path, *, status: str = "completed", model: str = "xgboost", days_old: float = 10.0,
              checkpoints: tuple[int, ...] = (20, 40), until: str = "export", rmse: float = 0.1234) -> RunDir:
     """A run directory built stage by stage with fake artifacts (no pipeline involved)."""
-    run = RunDir.create(path, config_hash="h", choices={"model": model, "sample_size": "small"}, overrides=[])
+    run = RunDir.create(path, stages=STAGES, config_hash="h", choices={"model": model, "sample_size": "small"},
+                        overrides=[])
     run.manifest["data"] = {"source": "synthetic", "rows": 5000}
     for stage in STAGES:
         run.start_stage(stage)

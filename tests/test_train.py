@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runhelpers import FAST, cli, compose_train, manifest, report, train_in_process
+from conftest import make_frame
+from runhelpers import FAST, cli, compose_train, held_out_predictions, manifest, report, train_in_process
 
 from kaayko_exp.data.schema import LABEL_DERIVED
-from kaayko_exp.runs.rundir import STAGES
+from kaayko_exp.training.pipeline import STAGES
 
 MODELS = ["xgboost", "histgb", "random_forest", "extra_trees", "svm", "ridge", "ensemble", "rule"]
 FEATURES = ["raw", "standard", "extended"]
@@ -26,16 +27,55 @@ SMALL_MODEL = {
 @pytest.mark.parametrize("features", FEATURES)
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_and_feature_set_beats_the_constant_baseline(tmp_path, model, features):
+    # 24 in-process trainings: FAST keeps them tiny (sample_size=tiny: 3,000 rows) and SMALL_MODEL keeps fits short
     value, run_dir = train_in_process(tmp_path, [f"model={model}", f"features={features}", *SMALL_MODEL.get(model, [])])
     rep = report(run_dir)
+    assert rep["data"]["rows"] == 3000
     m = rep["metrics"]
     assert all(np.isfinite(v) for v in m.values() if isinstance(v, float))
     assert rep["objective"]["name"] == "val_rmse"  # sweepers get the validation score, never the test score
     assert value == pytest.approx(rep["val"]["metrics"]["rmse"])
     assert m["rmse"] < rep["baselines"]["constant_mean"]["rmse"]
-    if model == "rule":
-        assert m["class_accuracy"] == 1.0
     assert manifest(run_dir)["status"] == "completed"
+
+
+def test_rule_model_is_the_rule_baseline_and_no_oracle_on_noisy_labels(tmp_path):
+    _, run_dir = train_in_process(tmp_path, ["model=rule", "data.label_noise=0.5"])
+    rep = report(run_dir)
+    rule = rep["baselines"]["rule"]
+    assert rep["rule_baseline_by_construction"] is False
+    assert 0.0 < rule["class_accuracy"] < 0.9 and rule["rmse"] > 0.2  # noise of std 0.5 before rounding
+    # the rule model, reading its inputs back out of the feature matrix, scores exactly like the rule itself
+    for key in ("mae", "rmse", "class_accuracy", "within_half", "skill_accuracy"):
+        assert rep["metrics"][key] == pytest.approx(rule[key], abs=1e-12)
+    assert "by construction" not in (run_dir / "report.md").read_text()
+
+
+def test_category_levels_seen_only_in_test_lakes_stay_out_of_the_spec(tmp_path):
+    from kaayko_exp.data.schema import RANGES
+    from kaayko_exp.features.spec import FeatureSpec
+
+    frame = make_frame(2400, seed=11)
+    for col, (lo, hi) in RANGES.items():  # the loader refuses the few implausible values make_frame can draw
+        frame[col] = frame[col].clip(lo, hi)
+    frame["lake_type"] = "type of " + frame["lake"].astype(str)  # every lake has a level of its own
+    path = tmp_path / "lakes.parquet"
+    frame.to_parquet(path, index=False)
+    _, run_dir = train_in_process(tmp_path, ["data=parquet", f"data.path={path}", "sample_size=complete",
+                                             "split=lakes", "model=ridge"])
+    rep = report(run_dir)
+    desc = rep["split"]["description"]
+    assert desc["test_lakes"] and desc["val_lakes"]
+    train_lakes = set(frame["lake"]) - set(desc["test_lakes"]) - set(desc["val_lakes"])
+    spec = FeatureSpec.load(run_dir / "model" / "feature_spec.json")
+    levels = next(f["levels"] for f in spec.features if f["name"] == "lake_type")
+    assert levels == sorted(f"type of {lake}" for lake in train_lakes)
+    unseen = rep["test"]["unseen_levels"]
+    per_lake = frame["lake"].value_counts()
+    assert unseen["rows"] == rep["test"]["n"] == sum(per_lake[lake] for lake in desc["test_lakes"])
+    assert unseen["levels"]["lake_type"] == {f"type of {lake}": per_lake[lake] for lake in desc["test_lakes"]}
+    log = (run_dir / "report.md").read_text()
+    assert f"**{unseen['rows']:,} rows have a category level not seen in training**" in log
 
 
 def test_no_feature_matrix_contains_a_label_derived_column(tmp_path):
@@ -54,6 +94,8 @@ def test_run_directory_holds_the_contract(tmp_path):
     _, run_dir = train_in_process(tmp_path, ["model=xgboost", "model.params.n_estimators=30", "plots=true",
                                              "evaluation.cv_folds=2"])
     man = manifest(run_dir)
+    assert list(man["stages"]) == list(STAGES) == ["dataset", "split", "features", "fit", "evaluate", "report",
+                                                   "export"]
     assert [man["stages"][s]["status"] for s in STAGES] == ["done"] * len(STAGES)
     for stage in STAGES:
         for art in man["stages"][stage]["artifacts"]:
@@ -63,6 +105,9 @@ def test_run_directory_holds_the_contract(tmp_path):
     rep = report(run_dir)
     assert rep["schema_version"] == 1
     assert rep["cv"]["k"] == 2 and len(rep["cv"]["folds"]) == 2
+    # noise-free synthetic labels are the rule's own output: the report says so beside the rule baseline
+    assert rep["rule_baseline_by_construction"] is True
+    assert "equals the labels by construction" in (run_dir / "report.md").read_text()
     assert not list((run_dir / "model").glob("*.pkl")) and not list((run_dir / "model").glob("*.pickle"))
     assert (run_dir / "model" / "feature_spec.json").is_file()
 
@@ -121,3 +166,42 @@ def test_user_mistakes_exit_2_with_a_message_and_no_good_run(tmp_path, args, nee
     assert "Traceback" not in out.stderr
     mpath = run_dir / "manifest.json"
     assert not mpath.exists() or json.loads(mpath.read_text())["status"] != "completed"
+
+
+def test_resume_after_a_stop_between_split_and_features_builds_the_same_spec(tmp_path, monkeypatch):
+    from omegaconf import open_dict
+
+    from kaayko_exp.training.runner import resume
+
+    args = ["model=ridge"]
+    _, ref = train_in_process(tmp_path, args, name="ref")
+    monkeypatch.setenv("KAAYKO_KILL_AT", "stage-features-start@SIGINT")
+    with pytest.raises(SystemExit) as stopped:
+        train_in_process(tmp_path, args, name="run")
+    monkeypatch.delenv("KAAYKO_KILL_AT")
+    run_dir = tmp_path / "run"
+    assert stopped.value.code == 130
+    stages = manifest(run_dir)["stages"]
+    assert [stages[s]["status"] for s in ("dataset", "split", "features")] == ["done", "done", "interrupted"]
+    cfg = compose_train([*FAST, f"cache_dir={tmp_path / 'cache'}", *args])
+    with open_dict(cfg):
+        del cfg["hydra"]
+    resume(run_dir, cfg, [])  # reloads the split, then builds the spec from its training rows
+    assert manifest(run_dir)["status"] == "completed"
+    spec = "model/feature_spec.json"
+    assert (run_dir / spec).read_bytes() == (ref / spec).read_bytes()
+    assert held_out_predictions(run_dir).to_numpy().tobytes() == held_out_predictions(ref).to_numpy().tobytes()
+
+
+def test_a_run_with_another_stage_order_is_not_continued(tmp_path):
+    from kaayko_exp.errors import RunDirError
+    from kaayko_exp.runs.rundir import RunDir
+    from kaayko_exp.training.pipeline import execute
+
+    old = ("dataset", "features", "split", "fit", "evaluate", "report", "export")
+    run = RunDir.create(tmp_path / "old", stages=old, config_hash="h", choices={}, overrides=[])
+    assert run.stage_names() == list(old)
+    cfg = compose_train([*FAST, f"cache_dir={tmp_path / 'cache'}"])
+    with pytest.raises(RunDirError, match="dataset → features → split.*start a fresh run"):
+        execute(cfg, run)
+    assert all(run.stage(s)["status"] == "pending" for s in old)

@@ -16,8 +16,12 @@ METRIC_NAMES = ("mae", "rmse", "r2", "class_accuracy", "within_half", "skill_acc
 
 
 def metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
-    """MAE, RMSE, R², exact-class accuracy (prediction on the 0.5 grid, clipped 1–5), share within ±0.5,
-    skill-level accuracy and n. Empty input gives NaN metrics and n = 0."""
+    """MAE, RMSE, R², class accuracy, within_half, skill accuracy and n. Empty input gives NaN metrics, n = 0.
+
+    ``class_accuracy``: the prediction rounded to the 0.5 grid and clipped to 1–5 equals the label.
+    ``within_half``: the raw (unrounded) prediction is within 0.5 of the label, |y_pred − y| ≤ 0.5.
+    ``skill_accuracy``: the rounded prediction falls in the label's skill level.
+    """
     y = np.asarray(y_true, dtype=np.float64).reshape(-1)
     p = np.asarray(y_pred, dtype=np.float64).reshape(-1)
     if y.shape != p.shape:
@@ -34,7 +38,7 @@ def metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
         "rmse": float(np.sqrt(ss_res / n)),
         "r2": float(1.0 - ss_res / ss_tot) if ss_tot > 0 else float("nan"),
         "class_accuracy": float(np.mean(cls == y)),
-        "within_half": float(np.mean(np.abs(cls - y) <= 0.5)),
+        "within_half": float(np.mean(np.abs(err) <= 0.5)),
         "skill_accuracy": float(np.mean(skill_level(cls) == skill_level(y))),
         "n": n,
     }

@@ -23,7 +23,13 @@ written as ``null`` so the file is strict JSON)::
                         whose paddle_score differs from the model score), "per_rule": {rule: share of
                         rows the rule adjusted}}; the test and external blocks carry their own
     baselines           {"rule": metrics, "constant_mean": metrics} on the same test rows
-    test                the whole test block: n, metrics, metrics_after_safety, safety, per_lake, baselines
+    rule_baseline_by_construction
+                        true when the labels are the label rule's own output (synthetic data with
+                        data.label_noise = 0), so the rule baseline equals the labels by construction
+                        and is no benchmark; false for real data or noisy synthetic labels
+    test                the whole test block: n, metrics, metrics_after_safety, safety, per_lake, baselines,
+                        unseen_levels {"rows": test rows with a category level the training rows
+                        never had, "levels": {column: {value: rows}}}
     val                 {"n", "metrics"} or null (no validation set)
     train_in_sample     {"n", "metrics", "note"}: training rows, optimistic, never a headline
     cv                  {"k", "folds": [{"fold", "metrics", "n_train", "n_val"}], "mean", "std"} or null
@@ -35,8 +41,9 @@ written as ``null`` so the file is strict JSON)::
     plots               run-relative paths of the plots ([] when cfg.plots is false)
 
 Metric keys: ``mae``, ``rmse``, ``r2``, ``class_accuracy`` (prediction rounded to
-the 0.5 grid and clipped to 1–5 equals the label), ``within_half`` (|error| ≤ 0.5),
-``skill_accuracy`` (same skill level as the label).
+the 0.5 grid and clipped to 1–5 equals the label), ``within_half`` (the raw,
+unrounded prediction is within 0.5 of the label: |prediction − label| ≤ 0.5),
+``skill_accuracy`` (the rounded prediction is in the label's skill level).
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ from typing import Any, Iterable, Mapping, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from kaayko_exp import atomic
-from kaayko_exp.runs.rundir import STAGES, RunDir, now_iso
+from kaayko_exp.runs.rundir import RunDir, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +106,9 @@ def build_report(run: RunDir, cfg: DictConfig, results: Mapping[str, Any], *, pl
     """The report.json document (see the module docstring for the schema)."""
     manifest = run.manifest
     test = dict(results.get("test") or {})
-    detail = {s: manifest["stages"].get(s, {}).get("detail", {}) for s in STAGES}
+    detail = {s: (st or {}).get("detail", {}) for s, st in manifest["stages"].items()}
+    for name in ("dataset", "split", "fit"):
+        detail.setdefault(name, {})
     split = {"name": OmegaConf.select(cfg, "split.name", default=None),
              "sizes": detail["split"].get("sizes"), "description": detail["split"].get("description")}
     params = OmegaConf.select(cfg, "model.params", default=None)
@@ -119,6 +128,7 @@ def build_report(run: RunDir, cfg: DictConfig, results: Mapping[str, Any], *, pl
         "metrics_after_safety": test.get("metrics_after_safety"),
         "safety": test.get("safety"),
         "baselines": {name: metrics_of(block) for name, block in (test.get("baselines") or {}).items()},
+        "rule_baseline_by_construction": rule_baseline_by_construction(cfg, manifest),
         "test": test,
         "val": results.get("val"),
         "train_in_sample": results.get("train_in_sample"),
@@ -134,6 +144,14 @@ def build_report(run: RunDir, cfg: DictConfig, results: Mapping[str, Any], *, pl
     return _finite(report)
 
 
+def rule_baseline_by_construction(cfg: DictConfig, manifest: Mapping[str, Any]) -> bool:
+    """Whether the run's labels are the label rule's own output (synthetic, no label noise): then the rule
+    baseline equals the labels by construction. Real data or ``data.label_noise`` > 0 make it a benchmark."""
+    source = OmegaConf.select(cfg, "data.source", default=None) or (manifest.get("data") or {}).get("source")
+    noise = OmegaConf.select(cfg, "data.label_noise", default=0.0) or 0.0
+    return source == "synthetic" and float(noise) == 0.0
+
+
 def metrics_of(block: Any) -> dict[str, Any]:
     """A metrics mapping from ``{"metrics": {...}}`` or a flat ``{...}``."""
     if isinstance(block, Mapping) and isinstance(block.get("metrics"), Mapping):
@@ -143,8 +161,8 @@ def metrics_of(block: Any) -> dict[str, Any]:
 
 def _timings(manifest: Mapping[str, Any], report_seconds: float) -> dict[str, float]:
     out: dict[str, float] = {}
-    for name in STAGES:
-        st = manifest["stages"].get(name, {})
+    for name, st in manifest["stages"].items():  # manifest order is execution order
+        st = st or {}
         if name == "report":
             out[name] = round(float(st.get("seconds_before", 0.0)) + report_seconds, 4)
         elif st.get("status") == "done" and st.get("seconds") is not None:
@@ -212,7 +230,12 @@ def _table(header: list[str], rows: list[list[str]], align: Optional[list[str]] 
             *("| " + " | ".join(r) + " |" for r in rows), ""]
 
 
-def _metrics_table(block: Mapping[str, Any], *, after_safety: bool = True) -> list[str]:
+RULE_BY_CONSTRUCTION = ("The label-rule baseline equals the labels by construction: these synthetic labels are "
+                        "the rule's own output (`data.label_noise=0`), so its perfect scores are no benchmark. "
+                        "Set `data.label_noise` > 0 or score real data to make the rule a benchmark.")
+
+
+def _metrics_table(block: Mapping[str, Any], *, after_safety: bool = True, rule_exact: bool = False) -> list[str]:
     model = metrics_of(block)
     bases = {name: metrics_of(b) for name, b in (block.get("baselines") or {}).items()}
     header = ["metric", "**model**"]
@@ -220,7 +243,8 @@ def _metrics_table(block: Mapping[str, Any], *, after_safety: bool = True) -> li
     summary = block.get("safety") if safe and isinstance(block.get("safety"), Mapping) else None
     if safe:
         header.append(f"model + safety layer `{summary['name']}`" if summary else "model + safety layer")
-    header += [f"baseline: {label}" for name, label in BASELINES if name in bases]
+    header += [f"baseline: {label}" + (" (= labels, by construction)" if name == "rule" and rule_exact else "")
+               for name, label in BASELINES if name in bases]
     rows = []
     for key, label in METRICS:
         row = [label, f"**{_num(model.get(key))}**"]
@@ -246,6 +270,20 @@ def _share(value: Any) -> str:
     except (TypeError, ValueError):
         return "n/a"
     return f"{100 * v:.1f} %" if math.isfinite(v) else "n/a"
+
+
+def _unseen_lines(unseen: Any) -> list[str]:
+    if not isinstance(unseen, Mapping) or unseen.get("rows") is None:
+        return []
+    rows = int(unseen["rows"])
+    if rows == 0:
+        return ["Every category level of these rows was seen in training.", ""]
+    pairs = [f"`{col}={value}` ({_count(n)})" for col, values in (unseen.get("levels") or {}).items()
+             for value, n in values.items()]
+    shown = ", ".join(pairs[:10]) + (f", … ({len(pairs) - 10} more in report.json)" if len(pairs) > 10 else "")
+    text = (f"**{_count(rows)} rows have a category level not seen in training**: {shown}. Category levels "
+            "come from the training rows only; an unseen level is scored as a missing value.")
+    return [text, ""]
 
 
 def _lake_table(per_lake: Any, limit: int) -> list[str]:
@@ -294,7 +332,11 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines += [f"## Held-out test set ({_count(test.get('n'))} rows)", "",
               "The headline. Every number sits next to two baselines on the same rows: the published label "
               "rule and a constant (the training mean).", ""]
-    lines += _metrics_table(test)
+    rule_exact = bool(r.get("rule_baseline_by_construction")) and "rule" in (test.get("baselines") or {})
+    lines += _metrics_table(test, rule_exact=rule_exact)
+    if rule_exact:
+        lines += [RULE_BY_CONSTRUCTION, ""]
+    lines += _unseen_lines(test.get("unseen_levels"))
     val = r.get("val")
     if val:
         vm = metrics_of(val)
@@ -319,6 +361,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if ext:
         lines += [f"`{ext.get('path')}`, {_count(ext.get('n'))} rows.", ""]
         lines += _metrics_table(ext)
+        lines += _unseen_lines(ext.get("unseen_levels"))
         lines += _lake_table(ext.get("per_lake"), PER_LAKE_ROWS)
     else:
         lines += ["None (`evaluation.external=<path>` adds one).", ""]

@@ -8,7 +8,21 @@ with the model. :func:`transform` turns a DataFrame (training) or a dict of
 column -> scalar / 1-element array (serving) into the same float32 matrix with
 the same code: numeric sources are rounded to float32 first, derived features are
 computed in float64 from those, categoricals become integer codes of the spec's
-levels (unknown or missing -> NaN).
+levels.
+
+Category levels come from the TRAINING rows only (the pipeline passes the train
+part of the split), joined to the fixed vocabularies of ``schema.FIXED_VOCABULARIES``
+(wind_dir, season, season_intensity, hemisphere, climate_zone, regional_pattern).
+The open vocabularies (condition, region, lake_type) therefore never hold a level
+seen only in validation or test lakes.
+
+Unseen categories: a value that is not among the spec's levels (a condition, region
+or lake type the training rows never had) takes the same path as a missing value,
+at evaluation and at serving alike: its code is NaN. XGBoost and histgb send NaN
+down each split's learned missing-value branch; ridge and svm impute it to an
+"unknown" slot whose one-hot columns are all zero. Nothing is refused. Callers
+count such rows with :func:`unseen_levels` (the evaluate stage logs and records the
+count for the test set; serving can warn with it).
 """
 
 from __future__ import annotations
@@ -219,15 +233,18 @@ class FeatureSpec:
 
 
 def _frame_levels(column: pd.Series) -> list[str]:
+    """The levels that occur in ``column`` (not a categorical dtype's declared but unused categories)."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        values = column.cat.categories
+        codes = column.cat.codes.to_numpy()
+        values = column.cat.categories[np.unique(codes[codes >= 0])]
     else:
         values = pd.unique(column.dropna())
     return [str(v) for v in values]
 
 
 def build_spec(cfg: Any, frame: pd.DataFrame) -> FeatureSpec:
-    """Freeze the feature set ``cfg`` against ``frame``: category levels = frame's ∪ fixed vocabulary, sorted."""
+    """Freeze the feature set ``cfg`` against ``frame``: category levels = the levels occurring in ``frame``
+    ∪ the fixed vocabulary, sorted. Pass the TRAINING rows only (see the module docstring)."""
     features: list[dict[str, Any]] = []
     required: list[str] = []
 
@@ -255,6 +272,53 @@ def build_spec(cfg: Any, frame: pd.DataFrame) -> FeatureSpec:
     if missing:
         raise ConfigError(f"Feature set '{cfg.name}' needs column(s) {', '.join(missing)}, which the data lacks.")
     return FeatureSpec(name=str(cfg.name), features=features, required_columns=required)
+
+
+def _as_column(data: Any, name: str) -> pd.Series:
+    column = data[name]
+    if isinstance(column, pd.Series):
+        return column
+    return pd.Series(np.atleast_1d(np.asarray(column, dtype=object)).reshape(-1), dtype=object)
+
+
+def _unseen_mask(column: pd.Series, levels: list[str]) -> np.ndarray:
+    """True where ``column`` holds a value (not missing) outside ``levels``; per category for categoricals."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        bad = ~column.cat.categories.astype(str).isin(levels)
+        codes = column.cat.codes.to_numpy()
+        return (codes >= 0) & bad[np.maximum(codes, 0)]
+    text = column.astype("string")
+    return (text.notna() & ~text.isin(levels)).to_numpy(dtype=bool, na_value=False)
+
+
+def unseen_levels(spec: FeatureSpec, data: Any) -> dict[str, dict[str, int]]:
+    """Category values of ``data`` that the spec's levels lack: ``{column: {value: rows}}``.
+
+    ``data`` is a DataFrame or a mapping of column -> scalar / array (a serving row).
+    Missing values are not counted (they are missing, not unseen); columns without an
+    unseen value are left out, so ``{}`` means every category was seen in training.
+    Such values get the NaN code in :func:`transform` (see the module docstring).
+    """
+    out: dict[str, dict[str, int]] = {}
+    for f in spec.features:
+        if f["kind"] != "categorical" or f["source"] not in data:
+            continue
+        column = _as_column(data, f["source"])
+        mask = _unseen_mask(column, f["levels"])
+        if mask.any():
+            counts = column[mask].astype(str).value_counts()
+            out[f["source"]] = {str(v): int(n) for v, n in sorted(counts.items())}
+    return out
+
+
+def unseen_rows(spec: FeatureSpec, data: Any) -> int:
+    """Number of rows of ``data`` with at least one category value the spec's levels lack."""
+    hit: np.ndarray | None = None
+    for f in spec.features:
+        if f["kind"] == "categorical" and f["source"] in data:
+            mask = _unseen_mask(_as_column(data, f["source"]), f["levels"])
+            hit = mask if hit is None else hit | mask
+    return 0 if hit is None else int(hit.sum())
 
 
 def feature_names(spec: FeatureSpec) -> list[str]:

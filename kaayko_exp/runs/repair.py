@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from kaayko_exp.errors import KaaykoError, RunDirError
-from kaayko_exp.runs.rundir import MANIFEST, STAGES, RunDir
+from kaayko_exp.runs.rundir import MANIFEST, RunDir
 from kaayko_exp.runs.show import owner_alive
 
 # Keys a pending stage must not carry over (timing of the previous, now void, execution).
@@ -100,14 +100,15 @@ def _repair(run: RunDir, *, dry_run: bool) -> RepairResult:
     m = run.manifest
     result = RepairResult()
     first_bad: Optional[int] = None
-    for i, name in enumerate(STAGES):
+    stages = run.stage_names()
+    for i, name in enumerate(stages):
         for art in run.stage(name).get("artifacts") or []:
             problem = artifact_problem(run, art)
             if problem:
                 result.bad_artifacts.append((art["path"], problem))
                 first_bad = i if first_bad is None else first_bad
     if first_bad is not None:
-        result.reset_stages = [s for s in STAGES[first_bad:] if run.stage(s).get("status") != "pending"
+        result.reset_stages = [s for s in stages[first_bad:] if run.stage(s).get("status") != "pending"
                                or run.stage(s).get("artifacts")]
     bad_cps = []
     for cp in m.get("checkpoints") or []:

@@ -33,7 +33,6 @@ SCHEMA_VERSION = 1
 KIND = "kaayko-exp-run"
 MANIFEST = "manifest.json"
 LOCK_FILE = ".owner.lock"  # flock-ed by the process that owns the run, for as long as it runs
-STAGES: tuple[str, ...] = ("dataset", "features", "split", "fit", "evaluate", "report", "export")
 CHECKPOINT_DIR = "checkpoints"
 
 
@@ -117,6 +116,7 @@ class RunDir:
         cls,
         path: str | os.PathLike,
         *,
+        stages: Iterable[str],
         config_hash: str,
         choices: dict[str, str],
         overrides: list[str],
@@ -141,7 +141,7 @@ class RunDir:
             "package": package_versions(),
             "config": {"hash": config_hash, "choices": dict(choices), "overrides": list(overrides)},
             "data": {},
-            "stages": {s: {"status": "pending", "artifacts": [], "detail": {}} for s in STAGES},
+            "stages": {s: {"status": "pending", "artifacts": [], "detail": {}} for s in stages},
             "checkpoints": [],
             "events": [],
         }
@@ -327,6 +327,10 @@ class RunDir:
         self._unlock()
 
     # ------------------------------------------------------------------ stages
+    def stage_names(self) -> list[str]:
+        """The run's stages in execution order, as stored in its manifest at creation."""
+        return list(self.manifest["stages"])
+
     def stage(self, name: str) -> dict[str, Any]:
         return self.manifest["stages"][name]
 
@@ -389,7 +393,7 @@ class RunDir:
             self.save()
 
     def artifacts(self, stages: Optional[Iterable[str]] = None) -> list[dict[str, Any]]:
-        names = STAGES if stages is None else tuple(stages)
+        names = self.stage_names() if stages is None else tuple(stages)
         return [a for s in names for a in self.stage(s)["artifacts"]]
 
     def verify(self, stages: Optional[Iterable[str]] = None) -> None:

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from kaayko_exp.errors import KaaykoError
 from kaayko_exp.runs.discover import age_seconds, format_age
-from kaayko_exp.runs.rundir import STAGES, RunDir
+from kaayko_exp.runs.rundir import RunDir
 
 HEARTBEAT_SECONDS = 10.0  # for owner records that predate "heartbeat_seconds" (the config default)
 
@@ -33,7 +33,7 @@ def progress(manifest: dict[str, Any]) -> str:
     stages = manifest.get("stages") or {}
     if manifest.get("status") == "completed":
         return "done"
-    for name in STAGES:
+    for name in stages:  # manifest order is execution order
         st = stages.get(name) or {}
         if st.get("status") == "done":
             continue
@@ -145,7 +145,7 @@ def status_text(run: RunDir) -> str:
                      + (f", fingerprint {str(data.get('fingerprint'))[:16]}" if data.get("fingerprint") else ""))
     lines.append(f"metric: {key_metric(run.path, m)}")
     lines.append("stages:")
-    for name in STAGES:
+    for name in m.get("stages") or {}:
         st = (m.get("stages") or {}).get(name) or {}
         secs = st.get("seconds", st.get("seconds_before"))
         secs_text = f"{float(secs):8.2f} s" if secs is not None else f"{'-':>8}  "

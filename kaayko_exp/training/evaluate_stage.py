@@ -33,6 +33,20 @@ def _scored_block(frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray, train_me
     }
 
 
+def _unseen_block(spec: Any, frame: pd.DataFrame, what: str) -> dict[str, Any]:
+    """Rows of ``frame`` whose category levels the training rows never had; logged as a warning when any."""
+    from kaayko_exp.features.spec import unseen_levels, unseen_rows
+
+    levels = unseen_levels(spec, frame)
+    rows = unseen_rows(spec, frame) if levels else 0
+    if rows:
+        pairs = [f"{col}={value} ({n:,})" for col, values in levels.items() for value, n in values.items()]
+        shown = ", ".join(pairs[:10]) + (f", … ({len(pairs) - 10} more)" if len(pairs) > 10 else "")
+        log.warning("%s rows of the %s have a category level not seen in training: %s. They are scored with "
+                    "that category treated as missing (NaN code).", f"{rows:,}", what, shown)
+    return {"rows": rows, "levels": levels}
+
+
 def _write_predictions(path: Path, frame: pd.DataFrame, pred: np.ndarray) -> Path:
     out = frame.reset_index(drop=True).copy()
     out["prediction"] = np.asarray(pred, dtype=np.float64)
@@ -58,6 +72,7 @@ def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
     test_frame = ctx.frame.iloc[test_idx].reset_index(drop=True)
     test_pred = model.predict(ctx.X[test_idx])
     results: dict[str, Any] = {"test": _scored_block(test_frame, ctx.y[test_idx], test_pred, train_mean, cfg.safety)}
+    results["test"]["unseen_levels"] = _unseen_block(ctx.spec, test_frame, "test set")
     log.info("evaluate: test rmse %.4f, class accuracy %.3f (%s rows)",
              results["test"]["metrics"]["rmse"], results["test"]["metrics"]["class_accuracy"], f"{len(test_idx):,}")
     if len(val_idx):
@@ -92,5 +107,6 @@ def _external(ctx: Any, path: str, train_mean: float) -> dict[str, Any]:
     frame = read_table(path, require_target=True)
     pred = ctx.model.predict(transform(ctx.spec, frame))
     block = _scored_block(frame, frame[TARGET].to_numpy(dtype=np.float64), pred, train_mean, ctx.cfg.safety)
+    block["unseen_levels"] = _unseen_block(ctx.spec, frame, f"external set {path}")
     log.info("evaluate: external set %s: rmse %.4f on %s rows", path, block["metrics"]["rmse"], f"{len(frame):,}")
     return {"path": str(path), **block}

@@ -1,11 +1,14 @@
 """The stage sequence of one training run.
 
-``dataset → features → split → fit → evaluate → report → export``. Each stage
-reads the previous stages' products (kept in a :class:`Context`) and writes its
-own into the run directory, recorded in the manifest. On resume, stages the
-manifest marks done are not run again: their products are reloaded from the
-verified artifacts (the resume verifies every artifact once, before any stage
-runs), and a half-finished fit continues from its last checkpoint.
+``dataset → split → features → fit → evaluate → report → export`` (:data:`STAGES`,
+the authoritative order, stored in each new run's manifest). The split comes
+before the features so the feature spec (category levels) is built from the
+training rows only. Each stage reads the previous stages' products (kept in a
+:class:`Context`) and writes its own into the run directory, recorded in the
+manifest. On resume, stages the manifest marks done are not run again: their
+products are reloaded from the verified artifacts (the resume verifies every
+artifact once, before any stage runs), and a half-finished fit continues from
+its last checkpoint.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from kaayko_exp import atomic
 from kaayko_exp.errors import RunDirError
 from kaayko_exp.evaluation.metrics import objective_value
-from kaayko_exp.runs.rundir import STAGES, RunDir, kill_point
+from kaayko_exp.runs.rundir import RunDir, kill_point
 from kaayko_exp.training.checkpoints import PipelineHooks
 from kaayko_exp.training.interrupts import RunInterrupted, interruptible
 from kaayko_exp.training.validate import check_enough_data
@@ -32,6 +35,9 @@ from kaayko_exp.training.validate import check_enough_data
 log = logging.getLogger(__name__)
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+
+#: The stage sequence of a run, in execution order (stored in each new run's manifest).
+STAGES: tuple[str, ...] = ("dataset", "split", "features", "fit", "evaluate", "report", "export")
 
 
 @dataclass
@@ -89,35 +95,6 @@ def load_dataset_stage(ctx: Context) -> None:
         )
 
 
-# ---------------------------------------------------------------------------- features
-def run_features(ctx: Context) -> dict[str, Any]:
-    from kaayko_exp.features.spec import build_spec, feature_names
-
-    ctx.spec = build_spec(ctx.cfg.features, ctx.frame)
-    path = ctx.run.path / "features" / "feature_spec.json"
-    ctx.spec.save(path)
-    ctx.run.record("features", [path])
-    _matrix(ctx)
-    names = feature_names(ctx.spec)
-    log.info("features: %d columns (%s set)", len(names), ctx.cfg.features.name)
-    return {"n_features": len(names), "names": names}
-
-
-def _matrix(ctx: Context) -> None:
-    from kaayko_exp.data.schema import TARGET
-    from kaayko_exp.features.spec import transform
-
-    ctx.X = transform(ctx.spec, ctx.frame)
-    ctx.y = ctx.frame[TARGET].to_numpy(dtype=np.float64)
-
-
-def load_features(ctx: Context) -> None:
-    from kaayko_exp.features.spec import FeatureSpec
-
-    ctx.spec = FeatureSpec.load(ctx.run.path / "features" / "feature_spec.json")
-    _matrix(ctx)
-
-
 # ---------------------------------------------------------------------------- split
 def run_split(ctx: Context) -> dict[str, Any]:
     from kaayko_exp.features.splits import split_rows
@@ -144,6 +121,37 @@ def run_split(ctx: Context) -> dict[str, Any]:
 def load_split(ctx: Context) -> None:
     codes = np.load(ctx.run.path / "split" / "assignment.npy", allow_pickle=False)
     ctx.parts = {k: np.flatnonzero(codes == c) for k, c in SPLIT_CODES.items()}
+
+
+# ---------------------------------------------------------------------------- features
+def run_features(ctx: Context) -> dict[str, Any]:
+    from kaayko_exp.features.spec import build_spec, feature_names
+
+    # levels from the training rows only: a category seen only in validation or test lakes is unseen
+    ctx.spec = build_spec(ctx.cfg.features, ctx.frame.iloc[ctx.parts["train"]])
+    path = ctx.run.path / "features" / "feature_spec.json"
+    ctx.spec.save(path)
+    ctx.run.record("features", [path])
+    _matrix(ctx)
+    names = feature_names(ctx.spec)
+    log.info("features: %d columns (%s set), category levels from the %s training rows", len(names),
+             ctx.cfg.features.name, f"{len(ctx.parts['train']):,}")
+    return {"n_features": len(names), "names": names}
+
+
+def _matrix(ctx: Context) -> None:
+    from kaayko_exp.data.schema import TARGET
+    from kaayko_exp.features.spec import transform
+
+    ctx.X = transform(ctx.spec, ctx.frame)
+    ctx.y = ctx.frame[TARGET].to_numpy(dtype=np.float64)
+
+
+def load_features(ctx: Context) -> None:
+    from kaayko_exp.features.spec import FeatureSpec
+
+    ctx.spec = FeatureSpec.load(ctx.run.path / "features" / "feature_spec.json")
+    _matrix(ctx)
 
 
 # ---------------------------------------------------------------------------- fit
@@ -252,15 +260,15 @@ def _noop(ctx: Context) -> None:
 StageFn = Callable[[Context], Any]
 STAGE_FUNCTIONS: dict[str, tuple[StageFn, StageFn]] = {
     "dataset": (run_dataset, load_dataset_stage),
-    "features": (run_features, load_features),
     "split": (run_split, load_split),
+    "features": (run_features, load_features),
     "fit": (run_fit, load_fit),
     "evaluate": (run_evaluate, load_evaluate),
     "report": (run_report, _noop),
     "export": (run_export, _noop),
 }
 # Stages whose products later stages need in memory (loaded on resume only when needed).
-_NEEDS = {"features": {"dataset"}, "split": {"dataset"}, "fit": {"features", "split"},
+_NEEDS = {"split": {"dataset"}, "features": {"dataset", "split"}, "fit": {"features", "split"},
           "evaluate": {"features", "split", "fit"}, "report": {"evaluate"}, "export": {"features"}}
 
 
@@ -275,6 +283,18 @@ def _required(pending: list[str]) -> set[str]:
     return need
 
 
+def _check_stage_order(run: RunDir) -> None:
+    """Refuse to continue a run whose manifest lists another stage sequence (an older kaayko-exp)."""
+    names = tuple(run.stage_names())
+    if names != STAGES and not all(run.stage_done(s) for s in names):
+        raise RunDirError(
+            f"{run.path} was started by a kaayko-exp with the stage order {' → '.join(names)}; this version runs "
+            f"{' → '.join(STAGES)} (category levels now come from the training rows only, so the features stage "
+            "follows the split). Such a run cannot be continued: start a fresh run with `python train.py` "
+            "and the same overrides, or finish it with the kaayko-exp version that started it."
+        )
+
+
 def execute(cfg: DictConfig, run: RunDir) -> float:
     """Run every stage the manifest does not mark done; return the configured objective.
 
@@ -282,6 +302,7 @@ def execute(cfg: DictConfig, run: RunDir) -> float:
     """
     hooks = PipelineHooks(run, cfg.checkpointing)
     ctx = Context(cfg=cfg, run=run, hooks=hooks)
+    _check_stage_order(run)
     pending = [s for s in STAGES if not run.stage_done(s)]
     for name in STAGES:
         if name not in pending and name in _required(pending):

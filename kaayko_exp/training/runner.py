@@ -43,10 +43,10 @@ def main(cfg: DictConfig) -> float:
 
 def start(cfg: DictConfig, out_dir: Path, choices: dict[str, str], overrides: list[str]) -> float:
     from kaayko_exp.runs.rundir import RunDir
-    from kaayko_exp.training.pipeline import config_hash
+    from kaayko_exp.training.pipeline import STAGES, config_hash
 
     validate_train_config(cfg)
-    run = RunDir.create(out_dir, config_hash=config_hash(cfg), choices=choices, overrides=overrides)
+    run = RunDir.create(out_dir, stages=STAGES, config_hash=config_hash(cfg), choices=choices, overrides=overrides)
     return _execute(run, cfg, "start")
 
 
