@@ -190,7 +190,8 @@ def _categorical(raw: pd.Series, col: str, origin: str, error: type, where: Call
         if not (pd.api.types.is_string_dtype(raw.dtype) or raw.dtype == object):
             raise error(f"{origin}: column '{col}' must hold text (e.g. category names) but holds "
                         f"{raw.dtype} values such as {plain(raw.iloc[0])}. Send the names as strings.")
-        nonstr = ~raw.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        nonstr = (np.zeros(len(raw), dtype=bool) if raw.dtype != object
+                  else ~np.fromiter((type(v) is str for v in raw.to_numpy()), dtype=bool, count=len(raw)))
         if nonstr.any():
             pos = int(np.flatnonzero(nonstr)[0])
             raise error(f"{origin}: column '{col}' must hold text but has {plain(raw.iloc[pos])} at "
