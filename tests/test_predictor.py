@@ -85,17 +85,12 @@ def test_predict_many_equals_predict_one(predictor, test_rows):
 
 
 def test_derived_columns_are_recomputed_when_missing(predictor, test_rows):
+    # recomputed exactly as the generator computed the held-out rows' own values
     rows = test_rows.head(200)
-    recomputed = rows.copy()
-    recomputed["estimated_wave_height_m"] = label.estimated_wave_height(rows["wind_kph"])
-    recomputed["estimated_water_temp_c"] = label.estimated_water_temp(
-        rows["temp_c"], rows["month"], rows["latitude"], rows["climate_zone"], rows["regional_pattern"],
-        rows["hemisphere"])
     dropped = rows.drop(columns=["estimated_wave_height_m", "estimated_water_temp_c"])
-    pd.testing.assert_frame_equal(predictor.predict(dropped), predictor.predict(recomputed))
+    pd.testing.assert_frame_equal(predictor.predict(dropped), predictor.predict(rows))
     row = row_dict(test_rows, 0)
-    full = {**row, "estimated_wave_height_m": float(recomputed["estimated_wave_height_m"].iloc[0]),
-            "estimated_water_temp_c": float(recomputed["estimated_water_temp_c"].iloc[0])}
+    full = dict(row)
     del row["estimated_wave_height_m"], row["estimated_water_temp_c"]
     assert predictor.predict_one(row) == predictor.predict_one(full)
 
@@ -112,8 +107,13 @@ def test_missing_required_columns_are_listed(predictor, test_rows):
 
 def test_missing_derived_inputs_are_named(predictor, test_rows):
     row = row_dict(test_rows, 0)
-    del row["estimated_water_temp_c"], row["hemisphere"]
-    with pytest.raises(PredictionInputError, match="hemisphere"):
+    del row["estimated_water_temp_c"], row["temp_c"]
+    with pytest.raises(PredictionInputError, match="temp_c"):
+        predictor.predict_one(row)
+    row = row_dict(test_rows, 0)
+    for col in ("lake", "latitude", "longitude"):
+        del row[col]
+    with pytest.raises(PredictionInputError, match=r"latitude.*send 'lake'"):
         predictor.predict_one(row)
 
 

@@ -38,6 +38,7 @@ import pandas as pd
 
 from kaayko_exp import atomic
 from kaayko_exp.data import schema
+from kaayko_exp.data.validate import local_datetimes
 from kaayko_exp.errors import ConfigError, PredictionInputError, RunDirError
 
 #: Bumped whenever transform() semantics change; a saved spec of another version is refused.
@@ -414,10 +415,11 @@ def _is_one_row(v: Any) -> bool:
 
 
 def _hour_scalar(v: Any) -> float:
+    """Hour of the local wall-clock time of one timestamp (``...T14:00+02:00`` -> 14, like the frame path)."""
     if isinstance(v, str):
         if len(v) >= 13 and v[4] == "-" and v[10] in " T" and v[11:13].isdigit():
             return float(int(v[11:13]))
-        ts = pd.to_datetime(v, errors="coerce")
+        ts = local_datetimes(pd.Series([v], dtype=object)).iloc[0]
         return float("nan") if pd.isna(ts) else float(ts.hour)
     if isinstance(v, np.datetime64):
         if np.isnat(v):
@@ -430,9 +432,8 @@ def _hour_scalar(v: Any) -> float:
 
 
 def _hour_column(col: pd.Series) -> np.ndarray:
-    if not pd.api.types.is_datetime64_any_dtype(col.dtype):
-        col = pd.to_datetime(col.astype("string"), errors="coerce", format="ISO8601")
-    return col.dt.hour.to_numpy(dtype=np.float64, na_value=np.nan)
+    """Hour of the local wall-clock time (an offset suffix is dropped, never converted)."""
+    return local_datetimes(col).dt.hour.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _number(column: str, v: Any) -> float:

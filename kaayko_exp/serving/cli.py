@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 USAGE = (
     "Choose one mode: input=<file|dir> output=<preds.parquet|preds.csv> (batch), "
-    "'row={temp_c: 22.5, wind_kph: 12, ...}' or row=- with a JSON object on stdin (one row), "
+    "'row={\"lake\": \"Lake Mead\", \"datetime\": \"2025-07-01 14:00\", \"temp_c\": 22.5, ...}' or row=- with a "
+    "JSON object on stdin (one row), "
     "or serve.port=8080 (HTTP server)."
 )
 
@@ -41,22 +42,58 @@ def _setup_logging(level: str) -> None:
         raise ConfigError(f"log_level={level!r} is not a logging level (DEBUG, INFO, WARNING, ERROR).") from None
 
 
+def rewrite_row_argument(argv: list[str]) -> list[str]:
+    """Let ``row=<JSON object>`` through Hydra's override grammar (call on ``sys.argv[1:]`` before Hydra).
+
+    Hydra parses ``row={"temp_c": 22.5}`` as its own dict syntax, which rejects quoted
+    keys. A ``row=`` / ``+row=`` / ``++row=`` argument whose value parses as JSON is
+    rewritten into a Hydra quoted string (``row='{...}'``) that :func:`_read_row` decodes;
+    single quotes and ``$`` inside it are written as JSON escapes so neither Hydra's
+    quoting nor OmegaConf's interpolation touches them. Hydra's own form
+    (``'row={temp_c: 22.5}'``) is not JSON and passes unchanged.
+    """
+    out = []
+    for arg in argv:
+        for prefix in ("row=", "+row=", "++row="):
+            if arg.startswith(prefix):
+                value = arg[len(prefix):].strip()
+                if value.startswith("{"):
+                    try:
+                        obj = json.loads(value)
+                    except (ValueError, RecursionError):
+                        break  # not JSON: Hydra's grammar (or its error) applies
+                    text = json.dumps(obj, ensure_ascii=False, allow_nan=False)
+                    arg = prefix + "'" + text.replace("'", "\\u0027").replace("$", "\\u0024") + "'"
+                break
+        out.append(arg)
+    return out
+
+
+def _json_object(text: str, where: str) -> dict[str, Any]:
+    try:
+        row = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise PredictionInputError(f"{where} is not a JSON object ({detail}). Pass one object like "
+                                   "{\"lake\": \"Lake Mead\", \"datetime\": \"2025-07-01 14:00\", \"temp_c\": 22.5, "
+                                   "...}.") from None
+    if not isinstance(row, dict):
+        raise PredictionInputError(f"{where} holds a JSON {type(row).__name__}; pass one JSON object. For many "
+                                   "rows use input=<file> output=<file>.")
+    return row
+
+
 def _read_row(cfg: DictConfig) -> dict[str, Any]:
+    """The single row of ``row=``: Hydra's mapping, a JSON object (see :func:`rewrite_row_argument`),
+    or ``-`` for one JSON object on stdin."""
     row = cfg.row
     if isinstance(row, str):
-        if row != "-":
-            raise ConfigError(f"row={row!r}: pass a mapping ('row={{temp_c: 22.5, ...}}') or row=- to read one "
-                              "JSON object from stdin.")
-        text = sys.stdin.read()
-        try:
-            row = json.loads(text)
-        except ValueError as exc:
-            raise PredictionInputError(f"stdin is not a JSON object ({exc}). Pipe one object like "
-                                       "{\"temp_c\": 22.5, \"wind_kph\": 12, ...}.") from None
-        if not isinstance(row, dict):
-            raise PredictionInputError(f"stdin holds a JSON {type(row).__name__}; pipe one JSON object. For many "
-                                       "rows use input=<file> output=<file>.")
-        return row
+        if row.strip() == "-":
+            return _json_object(sys.stdin.read(), "stdin")
+        if row.lstrip().startswith("{"):
+            return _json_object(row, "row=")
+        raise ConfigError(f"row={row!r}: pass a JSON object ('row={{\"temp_c\": 22.5, ...}}'), Hydra's mapping "
+                          "('row={temp_c: 22.5, ...}') or row=- to read one JSON object from stdin.")
     if OmegaConf.is_config(row):
         return OmegaConf.to_container(row, resolve=True)  # type: ignore[return-value]
     if isinstance(row, dict):

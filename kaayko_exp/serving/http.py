@@ -3,12 +3,13 @@
 Routes (JSON in, JSON out):
 
 * ``GET /health`` - model loaded, run id, artifact checksums verified, safety layer.
-* ``GET /model`` - run id, model, metrics, feature list, required input columns.
+* ``GET /model`` - run id, model, metrics, feature list, ``required_columns`` (what a request
+  must send) and ``optional_columns`` (derived when absent, with how).
 * ``POST /predict`` - one object -> one result object; a list of objects -> a list
   of results (at most ``serve.max_rows``).
 
 Every failure is a JSON ``{"error": ..., "kind": ...}`` with a 4xx status: 400 bad
-JSON, 413 body over ``serve.max_body_bytes`` or too many rows, 422 a row that cannot
+JSON (including bodies nested too deeply to parse), 413 body over ``serve.max_body_bytes`` or too many rows, 422 a row that cannot
 be scored (missing column, wrong type, out-of-range value - the message names the
 field), 404/405 unknown route or method. An unexpected exception is logged with
 its traceback and answered with 500; no score is ever invented.
@@ -120,6 +121,9 @@ class PredictApp:
             raise HttpError(400, "The body is not UTF-8 encoded JSON.", "bad json") from None
         except ValueError as exc:
             raise HttpError(400, f"The body is not valid JSON: {exc}.", "bad json") from None
+        except RecursionError:
+            raise HttpError(400, "The body nests JSON arrays/objects too deeply; a request is one object of "
+                            "column -> value (or a list of them).", "bad json") from None
         if isinstance(payload, dict):
             return self._dump(self.predictor.predict_one(payload))
         if isinstance(payload, list):

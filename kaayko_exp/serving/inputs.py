@@ -1,172 +1,369 @@
-"""Validation of prediction input: one request row (a dict) or a frame of rows.
+"""THE input policy of prediction: one table of column rules read by every path.
 
-Policy (the same for the Python API, ``predict.py`` and HTTP):
+``Predictor.predict`` (frames, ``predict.py`` batch files), ``predict_one`` / ``predict_many``
+(dicts, HTTP, ``predict.py row=``) all go through :class:`InputPlan`:
 
-* **Required columns** are the FeatureSpec's ``required_columns`` plus the columns
-  the safety layer reads. Missing ones are refused with one
-  :class:`~kaayko_exp.errors.PredictionInputError` that lists them all by name.
-* **Derived columns** (``estimated_water_temp_c``, ``estimated_wave_height_m``) may
-  be omitted: they are recomputed with :mod:`kaayko_exp.data.label` - the code the
-  synthetic generator and the training data use - from their inputs (wind for the
-  wave height; air temperature, month, latitude, climate zone, regional pattern and
-  hemisphere for the water temperature), which then become required. A derived value
-  that is sent is used as sent (after the range check).
-* **Other columns** (extra keys, the target, ``skill_level``) are ignored; ``lake`` and
-  ``datetime`` are carried to the output when present.
-* **Types**: numeric columns take numbers (JSON ``true``/``false`` only for the 0/1
-  flags); integer columns (humidity, cloud, month, ...) take whole numbers;
-  categorical columns take strings, and the fixed vocabularies (wind_dir, season,
-  season_intensity, hemisphere, climate_zone, regional_pattern) take only their
-  known levels. ``null``/NaN counts as missing.
-* **Ranges**: every numeric value must lie inside ``schema.RANGES`` (inclusive), e.g.
-  humidity 0-100, wind >= 0; anything else is refused naming the field and value.
-  Nothing is clipped or imputed silently.
+* **Rules** (:data:`RULES`, built from :mod:`kaayko_exp.data.schema`): per column its
+  kind (number, whole number, 0/1 flag, category, timestamp, text), unit, plausible range
+  (inclusive; out-of-range values are refused, never clipped), fixed vocabulary, and the
+  columns it can be derived from. Frames are checked column-wise by
+  :func:`kaayko_exp.data.validate.coerce_column` (the loader's own checks), single rows
+  value by value against the same rules.
+* **Required**: the columns the model's FeatureSpec and the safety layer read, minus
+  those that can be derived. A minimal request is a ``lake`` (a catalogue name) or
+  ``latitude`` + ``longitude``, a ``datetime`` (local time), and the weather fields
+  (:meth:`InputPlan.describe` / ``GET /model`` list them exactly). Only the model's
+  columns are needed: a batch file need not carry columns no feature reads.
+* **Derived** (only to fill gaps: a column that is given wins, after its checks), with
+  the code that made the training data:
+
+  - ``latitude``, ``longitude`` from ``lake`` (:func:`kaayko_exp.data.catalogue.find_lake`;
+    a paddlingOut spot at the generator's spot coordinates);
+  - ``hemisphere``, ``climate_zone``, ``region``, ``regional_pattern`` from the coordinates
+    (:mod:`kaayko_exp.data.geo`, as the synthetic generator);
+  - ``lake_region``, ``lake_type``, ``base_lake_name`` from the catalogue entry of ``lake``,
+    or of the nearest catalogue lake within ``catalogue.NEAREST_LAKE_KM`` (25 km) of the
+    coordinates; farther away they cannot be derived and must be sent if the model needs them;
+  - ``month``, ``day_of_year`` from ``datetime``; ``season``, ``season_intensity`` from the
+    month and the lake's season calendar (``geo.season_scheme``, ``geo.SEASON_TABLE``);
+  - ``estimated_wave_height_m`` and ``estimated_water_temp_c`` with
+    :mod:`kaayko_exp.data.label`, from inputs at the training table's precision (float32,
+    one decimal). The water temperature follows the floor policy of the run's training
+    data: the synthetic generator floors it at 0 °C, the Kaayko collector's real files do
+    not (``InputPlan(water_floor_at_zero=...)``; the Predictor sets it from the run's
+    ``data`` choice).
+* **Timestamps** are local wall-clock time: an offset suffix is dropped, never converted
+  (:func:`kaayko_exp.data.validate.local_datetimes`, also used by training and features).
+* **Missing values** are refused on every path, as in training data: a JSON ``null`` is
+  "field X is null" (omit a derivable field instead), NaN in a frame names the column
+  and the first row. Extra keys and label columns are ignored; ``lake`` and ``datetime``
+  are carried to the output as given.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping, Sequence
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
 from kaayko_exp.data import label, schema
+from kaayko_exp.data.validate import _OFFSET, FLAG_COLUMNS, plain
 from kaayko_exp.errors import PredictionInputError
 
-VOCABULARIES = schema.FIXED_VOCABULARIES
-FLAG_COLUMNS = ("is_day", "will_it_rain", "will_it_snow")
-INT_COLUMNS = frozenset(c for c, d in schema.DTYPES.items() if d.startswith("int"))
-NUMERIC = frozenset(schema.NUMERIC_COLUMNS)
-CATEGORICAL = frozenset(schema.CATEGORICAL_COLUMNS)
-# Inputs of each derived column (the arguments of its kaayko_exp.data.label function).
-DERIVED_INPUTS: dict[str, tuple[str, ...]] = {
-    "estimated_wave_height_m": ("wind_kph",),
-    "estimated_water_temp_c": (
-        "temp_c", "month", "latitude", "climate_zone", "regional_pattern", "hemisphere",
-    ),
+UNITS: dict[str, str] = {
+    "temp_c": "°C", "wind_kph": "km/h", "humidity": "%", "cloud": "%", "uv": "index", "precip_mm": "mm",
+    "pressure_mb": "hPa", "dew_point_c": "°C", "feelslike_c": "°C", "gust_kph": "km/h", "vis_km": "km",
+    "estimated_water_temp_c": "°C", "estimated_wave_height_m": "m", "latitude": "degrees",
+    "longitude": "degrees", "datetime": "local time YYYY-MM-DD HH:MM",
 }
-# The synthetic generator floors water at 0 °C (label.estimated_water_temp's default).
-WATER_FLOOR_AT_ZERO = True
+
+_LAKE = ("lake",)
+_COORDS = ("latitude", "longitude")
+_SEASON_IN = ("month", "latitude", "climate_zone", "regional_pattern")
+# column -> alternative input sets it can be derived from (first that is available is used).
+DERIVABLE: dict[str, tuple[tuple[str, ...], ...]] = {
+    "latitude": (_LAKE,),
+    "longitude": (_LAKE,),
+    "hemisphere": (("latitude",),),
+    "climate_zone": (("latitude",),),
+    "region": (_COORDS,),
+    "regional_pattern": (_COORDS,),
+    "lake_region": (_LAKE, _COORDS),
+    "lake_type": (_LAKE, _COORDS),
+    "base_lake_name": (_LAKE, _COORDS),
+    "month": (("datetime",),),
+    "day_of_year": (("datetime",),),
+    "season": (_SEASON_IN,),
+    "season_intensity": (_SEASON_IN,),
+    "estimated_wave_height_m": (("wind_kph",),),
+    "estimated_water_temp_c": (("temp_c", "month", "latitude", "climate_zone", "regional_pattern",
+                                "hemisphere"),),
+}
+DERIVE_ORDER: tuple[str, ...] = tuple(DERIVABLE)  # inputs always come earlier
+_OFFSET_RE = re.compile(_OFFSET)
 
 
-def derive_wave_height(frame: Mapping[str, Any]) -> np.ndarray:
-    return label.estimated_wave_height(frame["wind_kph"])
+@dataclass(frozen=True)
+class Rule:
+    """How one input column is checked and where it can come from."""
+
+    column: str
+    kind: str  # number | whole | flag | category | datetime | text
+    unit: str | None
+    low: float
+    high: float
+    vocabulary: frozenset | None
+    derived_from: tuple[tuple[str, ...], ...]
 
 
-def derive_water_temp(frame: Mapping[str, Any]) -> np.ndarray:
-    return label.estimated_water_temp(
-        frame["temp_c"], frame["month"], frame["latitude"], frame["climate_zone"],
-        frame["regional_pattern"], frame["hemisphere"], floor_at_zero=WATER_FLOOR_AT_ZERO,
-    )
+def _kind(col: str) -> str:
+    if col == "datetime":
+        return "datetime"
+    if col in FLAG_COLUMNS:
+        return "flag"
+    dtype = schema.DTYPES[col]
+    if dtype == "category":
+        return "category" if col in schema.FIXED_VOCABULARIES else "text"
+    return "whole" if dtype.startswith("int") else "number"
 
 
-DERIVERS = {"estimated_wave_height_m": derive_wave_height, "estimated_water_temp_c": derive_water_temp}
+RULES: dict[str, Rule] = {
+    c: Rule(c, _kind(c), UNITS.get(c), *schema.RANGES.get(c, (-math.inf, math.inf)),
+            frozenset(schema.FIXED_VOCABULARIES[c]) if c in schema.FIXED_VOCABULARIES else None,
+            DERIVABLE.get(c, ()))
+    for c in schema.COLUMNS if c not in schema.LABEL_DERIVED
+}
 
 
-def _fmt(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _how(col: str) -> str:
+    alts = [" + ".join(a) for a in DERIVABLE[col]]
+    return "derived from " + " or ".join(alts)
 
 
-def _where(row: int | None) -> str:
-    return "" if row is None else f" (row {row})"
+# --------------------------------------------------------------------------- derivations
+class _Lakes:
+    """Catalogue entries of the rows (by lake name, else by nearest coordinates), computed once per call."""
+
+    def __init__(self, cols: Mapping[str, np.ndarray]):
+        from kaayko_exp.data import catalogue
+
+        self.catalogue = catalogue
+        n = len(next(iter(cols.values())))
+        rows = np.full(n, -1, dtype=np.int64)
+        problem = [""] * n
+        if "lake" in cols:
+            names = np.asarray(cols["lake"], dtype=object)
+            for name in dict.fromkeys(names.tolist()):
+                if not isinstance(name, str):
+                    continue  # no name in this row: coordinates, if any, decide
+                try:
+                    idx = catalogue.lake_index(str(name))
+                except LookupError as exc:
+                    idx, reason = -1, str(exc)
+                    for i in np.flatnonzero(names == name):
+                        problem[i] = reason
+                rows[names == name] = idx
+        todo = rows < 0
+        if todo.any() and "latitude" in cols and "longitude" in cols:
+            lat = np.asarray(cols["latitude"], dtype=np.float64)[todo]
+            lng = np.asarray(cols["longitude"], dtype=np.float64)[todo]
+            near = catalogue.nearest_lakes(lat, lng)
+            rows[todo] = near
+            for i, j in zip(np.flatnonzero(todo), near):
+                if j < 0:
+                    problem[i] = (f"no catalogue lake lies within {catalogue.NEAREST_LAKE_KM:g} km of latitude "
+                                  f"{plain(float(cols['latitude'][i]))}, longitude {plain(float(cols['longitude'][i]))}")
+        self.rows, self.problem = rows, problem
+
+    def field(self, name: str, target: str, where: Callable[[int], str]) -> np.ndarray:
+        bad = self.rows < 0
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            reason = self.problem[i] or "neither lake nor latitude/longitude was given"
+            raise PredictionInputError(
+                f"Cannot derive '{target}'{where(i)}: {reason}. Send a lake name from the catalogue "
+                f"(kaayko_exp/data/catalogue), or latitude and longitude near one, or send '{target}' itself.")
+        return self.catalogue.lake_table()[name].to_numpy()[self.rows]
 
 
-def _missing_error(missing: Sequence[str], derived_hint: Iterable[str] = ()) -> PredictionInputError:
-    hint = ""
-    derived = sorted(set(derived_hint))
-    if derived:
-        hint = (f" ({', '.join(derived)} can be omitted: they are recomputed from their inputs,"
-                " which are then needed.)")
-    return PredictionInputError(
-        f"The input lacks the required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}. "
-        f"This model and its safety layer need them; add them to every row.{hint}"
-    )
+def _derive(col: str, cols: dict[str, np.ndarray], ctx: dict, plan: "InputPlan",
+            where: Callable[[int], str]) -> np.ndarray:
+    from kaayko_exp.data import geo
+
+    if col in ("latitude", "longitude", "lake_region", "lake_type", "base_lake_name"):
+        if "lakes" not in ctx:
+            ctx["lakes"] = _Lakes(cols)
+        field = {"latitude": "lat", "longitude": "lng", "lake_region": "region", "lake_type": "type",
+                 "base_lake_name": "base_lake"}[col]
+        values = ctx["lakes"].field(field, col, where)
+        return values.astype(np.float64) if col in _COORDS else values.astype(object)
+    if col == "hemisphere":
+        return np.where(np.asarray(cols["latitude"], dtype=np.float64) < 0, "southern", "northern").astype(object)
+    if col == "climate_zone":
+        return geo.climate_zone(cols["latitude"])
+    if col in ("region", "regional_pattern"):
+        region, pattern = geo.region_and_pattern(cols["latitude"], cols["longitude"])
+        return region if col == "region" else pattern
+    if col in ("month", "day_of_year"):
+        if "stamps" not in ctx:
+            import pandas as pd
+
+            from kaayko_exp.data.validate import local_datetimes
+
+            ctx["stamps"] = local_datetimes(pd.Series(cols["datetime"], dtype=object)
+                                            if not hasattr(cols["datetime"], "dt") else cols["datetime"])
+        dt = ctx["stamps"].dt
+        return (dt.month if col == "month" else dt.day_of_year).to_numpy(dtype=np.float64)
+    if col in ("season", "season_intensity"):
+        scheme = geo.season_scheme(cols["latitude"], np.asarray(cols["climate_zone"], dtype=object),
+                                   np.asarray(cols["regional_pattern"], dtype=object))
+        month = np.asarray(cols["month"], dtype=np.int64)
+        table, vocab = ((geo.SEASON_TABLE, schema.SEASONS) if col == "season"
+                        else (geo.INTENSITY_TABLE, schema.SEASON_INTENSITIES))
+        return np.asarray(vocab, dtype=object)[table[scheme, month - 1]]
+    if col == "estimated_wave_height_m":
+        # the generator computes waves from the one-decimal wind before storing it as float32
+        wind = label._one_decimal_float64(np.asarray(cols["wind_kph"], dtype=np.float32))
+        return label.estimated_wave_height(wind)
+    if col == "estimated_water_temp_c":
+        water = label.estimated_water_temp(
+            np.asarray(cols["temp_c"], dtype=np.float32), np.asarray(cols["month"], dtype=np.int64),
+            np.asarray(cols["latitude"], dtype=np.float64), cols["climate_zone"], cols["regional_pattern"],
+            cols["hemisphere"], floor_at_zero=plan.water_floor_at_zero)
+        return water.astype(np.float32).astype(np.float64)  # stored as float32, like the training table
+    raise KeyError(col)  # pragma: no cover - DERIVABLE and _derive list the same columns
 
 
+# --------------------------------------------------------------------------- the plan
 class InputPlan:
-    """Which columns a predictor needs from the caller, and which it derives.
+    """Which columns a predictor needs, which it derives from what, and the rules to check them.
 
-    ``needed`` are the columns the FeatureSpec and the safety layer read. Given the
-    columns an input actually has, :meth:`resolve` tells which derived columns to
-    compute and which columns the caller must still supply.
+    ``needed``: the columns the FeatureSpec and the safety layer read.
+    ``water_floor_at_zero``: the training data's water-temperature policy (see the module doc).
     """
 
-    def __init__(self, needed: Iterable[str]):
+    def __init__(self, needed: Iterable[str], *, water_floor_at_zero: bool = True):
         self.needed: tuple[str, ...] = tuple(dict.fromkeys(needed))
-        # per column: (name, kind 0 numeric / 1 categorical / 2 other, low, high, whole numbers, vocabulary)
+        self.water_floor_at_zero = bool(water_floor_at_zero)
+        self._resolved: dict[frozenset, tuple[list[str], list[str], list[str]]] = {}
+        # per column: (name, kind 0 number / 1 string / 2 other, low, high, whole numbers, vocabulary)
         self.fast: tuple[tuple[str, int, float, float, bool, Any], ...] = tuple(
-            (c, 0 if c in NUMERIC else 1 if c in CATEGORICAL else 2,
-             *schema.RANGES.get(c, (-math.inf, math.inf)), c in INT_COLUMNS,
-             frozenset(VOCABULARIES[c]) if c in VOCABULARIES else None)
+            (c, 0 if RULES[c].kind in ("number", "whole", "flag") else 1 if RULES[c].kind in ("category", "text")
+             else 2, RULES[c].low, RULES[c].high, RULES[c].kind == "whole", RULES[c].vocabulary)
             for c in self.needed
         )
 
     def resolve(self, present: Iterable[str]) -> tuple[list[str], list[str], list[str]]:
-        """(columns to check, derived columns to compute, missing columns)."""
-        have = set(present)
-        to_derive = [c for c in DERIVED_COLUMNS_ORDER if c in self.needed and c not in have]
-        check = [c for c in self.needed if c in have]
-        wanted = [c for c in self.needed if c not in DERIVERS or c in have]
-        for d in to_derive:
-            wanted += [c for c in DERIVED_INPUTS[d] if c not in wanted]
-        missing = [c for c in wanted if c not in have]
-        check += [c for c in wanted if c in have and c not in check]
-        return check, to_derive, missing
+        """(columns to check, columns to derive in order, missing columns) for an input with ``present``."""
+        key = frozenset(present)
+        hit = self._resolved.get(key)
+        if hit is not None:
+            return hit
+        have = set(key)
+        avail = set(key)
+        for col in DERIVE_ORDER:
+            if col not in avail and any(all(i in avail for i in alt) for alt in DERIVABLE[col]):
+                avail.add(col)
+        wanted: list[str] = []
+        queue = list(self.needed)
+        derive: set[str] = set()
+        while queue:
+            col = queue.pop(0)
+            if col in wanted:
+                continue
+            wanted.append(col)
+            if col not in have and col in avail and col in DERIVABLE:
+                derive.add(col)
+                for alt in DERIVABLE[col]:
+                    if all(i in avail for i in alt):
+                        queue += [i for i in alt if i not in wanted]
+        missing = [c for c in self.needed if c not in avail]
+        check = [c for c in wanted if c in have]
+        check += [c for c in schema.ID_COLUMNS if c in have and c not in check]
+        if len(self._resolved) < 256:
+            self._resolved[key] = (check, [c for c in DERIVE_ORDER if c in derive], missing)
+        return check, [c for c in DERIVE_ORDER if c in derive], missing
+
+    def describe(self) -> dict[str, Any]:
+        """What a caller must send (``required``) and may send (``optional``: derived when absent)."""
+        base = [c for c in self.needed if c not in DERIVABLE and c not in schema.ID_COLUMNS]
+        trial = set(base) | {"lake", "datetime"}
+        _, derived, missing = self.resolve(trial)
+        uses = set(self.resolve(trial)[0])
+        required = [c for c in self.needed if c in base] + [c for c in ("lake", "datetime") if c in uses]
+        required += [c for c in missing if c not in required]
+        optional = {c: _how(c) for c in self.needed if c in DERIVABLE}
+        for c in derived:
+            optional.setdefault(c, _how(c))
+        notes = []
+        if "lake" in required:
+            notes.append("lake: a name from the catalogue (kaayko_exp/data/catalogue); instead of it, send latitude "
+                         "and longitude (the lake fields then come from the nearest catalogue lake within "
+                         "25 km, if any)")
+        if "datetime" in required:
+            notes.append("datetime: local wall-clock time of the lake, e.g. 2025-07-01 14:00 (an offset suffix is "
+                         "dropped, not converted)")
+        return {"required": required, "optional": optional, "notes": notes,
+                "units": {c: UNITS[c] for c in required + list(optional) if c in UNITS}}
 
 
-DERIVED_COLUMNS_ORDER = tuple(schema.DERIVED_COLUMNS)
+def _missing_error(plan: InputPlan, missing: list[str], where: str = "") -> PredictionInputError:
+    hints = []
+    if any(c in missing for c in ("latitude", "longitude", "lake_region", "lake_type", "base_lake_name")):
+        hints.append("send 'lake' (a catalogue name) or 'latitude' and 'longitude' to have the lake context "
+                     "derived")
+    if any(c in missing for c in ("month", "day_of_year", "season", "season_intensity")):
+        hints.append("send 'datetime' (local time) to have the calendar fields derived")
+    return PredictionInputError(
+        f"{where}The input lacks the required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}. "
+        "This model and its safety layer need them; add them to every row"
+        + (f" ({'; '.join(hints)})" if hints else "") + ". GET /model (Predictor.info()) lists what is required.")
 
 
-# ------------------------------------------------------------------------ one row
+# --------------------------------------------------------------------------- one row
+def _where(row: int | None) -> str:
+    return "" if row is None else f" (row {row})"
+
+
 def _clean_value(col: str, value: Any, row: int | None) -> Any:
-    """Type- and range-check one request value; return it as a plain float/str."""
-    if col in NUMERIC:
-        if isinstance(value, bool):
-            if col not in FLAG_COLUMNS:
+    """Check one request value against RULES[col]; return it as a plain float or str."""
+    rule = RULES[col]
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        raise PredictionInputError(
+            f"Field '{col}'{_where(row)} is null. Send a value"
+            + (", or omit the field to have it derived." if col in DERIVABLE else "."))
+    if rule.kind in ("number", "whole", "flag"):
+        if isinstance(value, (bool, np.bool_)):
+            if rule.kind != "flag":
                 raise PredictionInputError(
-                    f"Field '{col}'{_where(row)} must be a number, got {_fmt(value)}. Send a plain number.")
+                    f"Field '{col}'{_where(row)} must be a number, got {plain(value)}. Send a plain number.")
             value = float(value)
         elif isinstance(value, (int, float, np.integer, np.floating)):
             value = float(value)
         else:
             raise PredictionInputError(
-                f"Field '{col}'{_where(row)} must be a number, got {type(value).__name__} {_fmt(value)}. "
+                f"Field '{col}'{_where(row)} must be a number, got {type(value).__name__} {plain(value)}. "
                 "Send a plain JSON number (no quotes).")
         if not math.isfinite(value):
-            raise PredictionInputError(f"Field '{col}'{_where(row)} must be a finite number, got {_fmt(value)}.")
-        lo_hi = schema.RANGES.get(col)
-        if lo_hi is not None and not (lo_hi[0] <= value <= lo_hi[1]):
+            raise PredictionInputError(f"Field '{col}'{_where(row)} must be a finite number, got {plain(value)}.")
+        if not (rule.low <= value <= rule.high):
             raise PredictionInputError(
-                f"Field '{col}'{_where(row)} is {value:g}, outside the plausible range {lo_hi[0]:g} to "
-                f"{lo_hi[1]:g}. Check the unit and the value; out-of-range values are refused, not clipped.")
-        if col in INT_COLUMNS and not value.is_integer():
-            raise PredictionInputError(
-                f"Field '{col}'{_where(row)} must be a whole number, got {value:g}.")
-        return value
-    if col == "datetime":
-        if not isinstance(value, str):
-            raise PredictionInputError(
-                f"Field 'datetime'{_where(row)} must be a string like \"2025-07-01 14:00\", got {_fmt(value)}.")
-        try:
-            np.datetime64(value.strip().replace(" ", "T"), "m")
-        except ValueError:
-            raise PredictionInputError(
-                f"Field 'datetime'{_where(row)} is {_fmt(value)}, not a local time like \"2025-07-01 14:00\".") \
-                from None
+                f"Field '{col}'{_where(row)} is {plain(value)}, outside the plausible range {rule.low:g} to "
+                f"{rule.high:g}{' ' + rule.unit if rule.unit else ''}. Check the unit and the value; out-of-range "
+                "values are refused, not clipped.")
+        if rule.kind == "whole" and not value.is_integer():
+            raise PredictionInputError(f"Field '{col}'{_where(row)} must be a whole number, got {plain(value)}.")
         return value
     if not isinstance(value, str):
         raise PredictionInputError(
-            f"Field '{col}'{_where(row)} must be a string, got {type(value).__name__} {_fmt(value)}.")
-    vocab = VOCABULARIES.get(col)
-    if vocab is not None and value not in vocab:
+            f"Field '{col}'{_where(row)} must be a string, got {type(value).__name__} {plain(value)}.")
+    if rule.kind == "datetime":
+        if not _wall_clock_ok(value):
+            raise PredictionInputError(
+                f"Field 'datetime'{_where(row)} is {plain(value)}, not a local time like \"2025-07-01 14:00\".")
+        return value
+    if rule.vocabulary is not None and value not in rule.vocabulary:
         raise PredictionInputError(
-            f"Field '{col}'{_where(row)} is {_fmt(value)}, not one of {', '.join(vocab)}.")
+            f"Field '{col}'{_where(row)} is {plain(value)}, not one of "
+            f"{', '.join(schema.FIXED_VOCABULARIES[col])}.")
     return value
 
 
-def _absent(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+def _wall_clock_ok(text: str) -> bool:
+    """Whether ``text`` is a timestamp :func:`~kaayko_exp.data.validate.local_datetimes` reads."""
+    core = _OFFSET_RE.sub("", text.strip()).replace(" ", "T")
+    try:
+        np.datetime64(core, "m")
+        return True
+    except ValueError:
+        import pandas as pd
+
+        from kaayko_exp.data.validate import local_datetimes
+
+        return not pd.isna(local_datetimes(pd.Series([text], dtype=object)).iloc[0])
 
 
 def _validate_fast(row: dict, plan: InputPlan) -> dict[str, Any] | None:
@@ -184,14 +381,12 @@ def _validate_fast(row: dict, plan: InputPlan) -> dict[str, Any] | None:
         elif kind == 1 and t is str and (vocab is None or v in vocab):
             clean[col] = v
         elif v is None:
-            return None  # missing: the general path derives or lists it
+            return None  # missing or null: the general path derives, lists or refuses it
         else:
             clean[col] = _clean_value(col, v, None)  # raises for a bad value
     for col in schema.ID_COLUMNS:
-        if col not in clean:
-            v = row.get(col)
-            if v is not None and not _absent(v):
-                clean[col] = _clean_value(col, v, None)
+        if col not in clean and col in row:
+            clean[col] = _clean_value(col, row[col], None)
     return clean
 
 
@@ -208,113 +403,76 @@ def validate_row(row: Any, plan: InputPlan, index: int | None = None) -> dict[st
         raise PredictionInputError(
             f"A prediction request{_where(index)} must be a JSON object of column -> value, got "
             f"{type(row).__name__}.")
-    present = [k for k, v in row.items() if not _absent(v)]
-    check, to_derive, missing = plan.resolve(present)
+    for k, v in row.items():  # null is refused, not treated as absent
+        if k in RULES and (v is None or (isinstance(v, float) and math.isnan(v))):
+            _clean_value(k, v, index)
+    check, derive, missing = plan.resolve(k for k in row if k in RULES)
     if missing:
-        err = _missing_error(missing, [d for d in DERIVERS if d in plan.needed])
-        if index is not None:
-            err = PredictionInputError(f"Row {index}: {err}")
-        raise err
+        raise _missing_error(plan, missing, "" if index is None else f"Row {index}: ")
     clean = {c: _clean_value(c, row[c], index) for c in check}
-    for c in schema.ID_COLUMNS:
-        if c not in clean and c in row and not _absent(row[c]):
-            clean[c] = _clean_value(c, row[c], index)
-    for d in to_derive:
-        clean[d] = float(DERIVERS[d]({k: np.asarray([v]) for k, v in clean.items()
-                                      if k in DERIVED_INPUTS[d]})[0])
+    if derive:
+        cols = {k: np.asarray([v], dtype=object if isinstance(v, str) else np.float64) for k, v in clean.items()}
+        ctx: dict = {}
+        for col in derive:
+            cols[col] = _derive(col, cols, ctx, plan, lambda i: _where(index))
+            value = cols[col][0]
+            clean[col] = value.item() if hasattr(value, "item") else value
+            if RULES[col].kind in ("number", "whole"):
+                clean[col] = float(clean[col])
     return clean
 
 
-# ------------------------------------------------------------------------ frames
+# --------------------------------------------------------------------------- frames
 def validate_frame(frame: Any, plan: InputPlan, offset: int = 0) -> Any:
-    """Vectorised checks of a DataFrame; returns a frame with derived columns filled.
+    """Vectorised checks of a DataFrame with the same rules; returns a frame with derived columns filled.
 
-    Error messages name the field, how many rows fail and the first one
-    (numbered from ``offset``, the position of the batch in the whole input).
+    Error messages name the field, how many rows fail and the first one (numbered from
+    ``offset``, the position of the batch in the whole input). ``lake``/``datetime`` stay as given.
     """
     import pandas as pd
 
-    present = [c for c in frame.columns]
-    check, to_derive, missing = plan.resolve(present)
+    from kaayko_exp.data.validate import coerce_column
+
+    dupes = sorted({str(c) for c in frame.columns if list(frame.columns).count(c) > 1})
+    if dupes:
+        raise PredictionInputError(f"The input has duplicated column(s) {', '.join(dupes)}. Keep one of each.")
+    check, derive, missing = plan.resolve(c for c in frame.columns if c in RULES)
     if missing:
-        raise _missing_error(missing, [d for d in DERIVERS if d in plan.needed])
-    out = frame
-    replaced: dict[str, Any] = {}
+        raise _missing_error(plan, missing)
+
+    def where(pos: int) -> str:
+        return f"row {offset + pos}"
+
+    frame = frame.reset_index(drop=True)
+    out: dict[str, Any] = {}
+    inputs = {i for c in derive for alt in DERIVABLE[c] for i in alt}
     for col in check:
         s = frame[col]
-        if col in NUMERIC:
-            if not (pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)):
-                if pd.api.types.is_bool_dtype(s.dtype) and col in FLAG_COLUMNS:
-                    num = s.astype("float64")
-                else:
-                    num = pd.to_numeric(s, errors="coerce")
-                    bad = num.isna() & s.notna()
-                    if bad.any():
-                        i = int(np.flatnonzero(bad.to_numpy())[0])
-                        raise PredictionInputError(
-                            f"Column '{col}' must be numeric; {int(bad.sum())} row(s) are not, the first is row "
-                            f"{offset + i} with {_fmt(s.iloc[i])}.")
-                replaced[col] = num
-                s = num
-            values = s.to_numpy(dtype=np.float64, na_value=np.nan)
-            nan = ~np.isfinite(values)
-            if nan.any():
-                i = int(np.flatnonzero(nan)[0])
-                raise PredictionInputError(
-                    f"Column '{col}' has {int(nan.sum())} missing or non-finite value(s), the first at row "
-                    f"{offset + i}. Fill or drop those rows; the model does not impute.")
-            lo_hi = schema.RANGES.get(col)
-            if lo_hi is not None:
-                bad = (values < lo_hi[0]) | (values > lo_hi[1])
-                if bad.any():
-                    i = int(np.flatnonzero(bad)[0])
-                    raise PredictionInputError(
-                        f"Column '{col}' has {int(bad.sum())} value(s) outside the plausible range {lo_hi[0]:g} to "
-                        f"{lo_hi[1]:g}; the first is {values[i]:g} at row {offset + i}. Out-of-range values are "
-                        "refused, not clipped.")
-            if col in INT_COLUMNS and not pd.api.types.is_integer_dtype(s.dtype):
-                frac = values != np.round(values)
-                if frac.any():
-                    i = int(np.flatnonzero(frac)[0])
-                    raise PredictionInputError(
-                        f"Column '{col}' must hold whole numbers; row {offset + i} has {values[i]:g}.")
-        elif col == "datetime":
-            if not pd.api.types.is_datetime64_any_dtype(s.dtype):
-                parsed = pd.to_datetime(s.astype("string"), errors="coerce", format="ISO8601")
-                bad = parsed.isna().to_numpy()
-                if bad.any():
-                    i = int(np.flatnonzero(bad)[0])
-                    raise PredictionInputError(
-                        f"Column 'datetime' has {int(bad.sum())} missing or unreadable value(s), the first at row "
-                        f"{offset + i} ({_fmt(s.iloc[i])}); use local times like \"2025-07-01 14:00\".")
-            elif s.isna().any():
-                i = int(np.flatnonzero(s.isna().to_numpy())[0])
-                raise PredictionInputError(f"Column 'datetime' is missing at row {offset + i}.")
-        else:
-            na = s.isna().to_numpy()
-            if na.any():
-                i = int(np.flatnonzero(na)[0])
-                raise PredictionInputError(
-                    f"Column '{col}' has {int(na.sum())} missing value(s), the first at row {offset + i}.")
-            vocab = VOCABULARIES.get(col)
-            if vocab is not None:
-                levels = s.cat.categories if isinstance(s.dtype, pd.CategoricalDtype) else pd.unique(s)
-                unknown = [v for v in levels if v not in vocab]
-                if isinstance(s.dtype, pd.CategoricalDtype):  # unused levels do not count
-                    used = set(s.cat.remove_unused_categories().cat.categories)
-                    unknown = [v for v in unknown if v in used]
-                if unknown:
-                    i = int(np.flatnonzero(s.isin(unknown).to_numpy())[0])
-                    raise PredictionInputError(
-                        f"Column '{col}' has the unknown value {_fmt(unknown[0])} (first at row {offset + i}); "
-                        f"allowed: {', '.join(vocab)}.")
-    if replaced or to_derive:
-        out = frame.copy(deep=False)
-        for col, s in replaced.items():
-            out[col] = s
-        for d in to_derive:
-            out[d] = DERIVERS[d](out)
-    return out
+        if col in schema.ID_COLUMNS and col not in plan.needed and col not in inputs and s.isna().any():
+            s = s.dropna()  # only an identifier here: rows may leave it empty
+        coerced = coerce_column(s, col, "The input", error=PredictionInputError,
+                                where=lambda pos, s=s: where(int(frame.index.get_loc(s.index[pos]))))
+        out[col] = frame[col] if col in schema.ID_COLUMNS else coerced
+        if col == "datetime":
+            stamps = coerced
+    clean = pd.DataFrame(out, index=frame.index)
+    if derive:
+        cols: dict[str, Any] = {}
+        for c in clean.columns:
+            s = clean[c]
+            if c == "datetime":
+                cols[c] = stamps
+            elif pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
+                cols[c] = s.to_numpy(dtype=np.float64)
+            else:
+                cols[c] = s.astype(object).to_numpy()
+        ctx: dict = {}
+        for col in derive:
+            cols[col] = _derive(col, cols, ctx, plan, lambda i: f" (row {offset + i})")
+            values = cols[col]
+            dtype = schema.DTYPES[col]
+            clean[col] = pd.Categorical(values) if dtype == "category" else np.asarray(values).astype(dtype)
+    return clean
 
 
 def request_from_row(row: Mapping[str, Any]) -> dict[str, Any]:

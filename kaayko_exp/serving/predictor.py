@@ -104,7 +104,11 @@ class Predictor:
         if self._booster is not None:
             self._booster_one = self._booster.copy()
             self._booster_one.set_param({"nthread": 1})
-        self.plan = InputPlan(list(spec.required_columns) + list(safety.columns))
+        # Derived water temperature follows the run's training data: the synthetic generator floors it
+        # at 0 °C, real Kaayko files (kaayko_csv, parquet) carry the collector's unfloored values.
+        data = None if run is None else self._choice(run, "data")
+        self.plan = InputPlan(list(spec.required_columns) + list(safety.columns),
+                              water_floor_at_zero=data in (None, "synthetic"))
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -191,6 +195,7 @@ class Predictor:
         """What GET /model reports: run id, model, metrics, feature list, inputs, safety."""
         choices = {} if self.run is None else dict((self.run.manifest.get("config") or {}).get("choices") or {})
         test = self.report.get("test") if isinstance(self.report.get("test"), Mapping) else {}
+        inputs = self.plan.describe()
         return {
             "run_id": self.run_id,
             "model": self.model_name,
@@ -198,7 +203,10 @@ class Predictor:
             "metrics": self.report.get("metrics") or test.get("metrics"),
             "metrics_after_safety": self.report.get("metrics_after_safety") or test.get("metrics_after_safety"),
             "features": self.feature_names(),
-            "required_columns": list(self.plan.needed),
+            "required_columns": inputs["required"],
+            "optional_columns": inputs["optional"],
+            "input_notes": inputs["notes"],
+            "units": inputs["units"],
             "safety": {"name": self.safety.name, "enabled": self.safety.enabled},
             "package": None if self.run is None else self.run.manifest.get("package"),
         }
