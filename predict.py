@@ -1,13 +1,16 @@
 """Score weather rows with a trained run: batch files, one row, or an HTTP server.
 
     python predict.py run=<run dir> input=<file.parquet|file.csv|dir> output=<preds.parquet|preds.csv>
-    python predict.py run=<run dir> 'row={temp_c: 22.5, wind_kph: 12, ...}'   [format=json]
-    echo '{"temp_c": 22.5, ...}' | python predict.py run=<run dir> row=-
+    python predict.py run=<run dir> 'row={"lake": "Lake Mead", "datetime": "2025-07-01 14:00", ...}'   [format=json]
+    echo '{"lake": "Lake Mead", ...}' | python predict.py run=<run dir> row=-
     python predict.py run=<run dir> serve.port=8080
+    python predict.py --help
 
-See kaayko_exp/predictor.py (outputs), kaayko_exp/requests.py (input policy),
-kaayko_exp/safety.py (safety layer) and kaayko_exp/serve.py (HTTP routes).
+See kaayko_exp/serving/: predictor.py (outputs), inputs.py (the input policy), safety.py (safety layer),
+http.py (HTTP routes) and cli.py (this command's modes).
 """
+
+import sys
 
 import hydra
 from omegaconf import DictConfig
@@ -25,4 +28,10 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    run_entry_point(main)
+    def _entry() -> None:
+        from kaayko_exp.serving.cli import rewrite_row_argument
+
+        sys.argv[1:] = rewrite_row_argument(sys.argv[1:])  # row='{"lake": ...}' (JSON) as Hydra accepts it
+        main()
+
+    run_entry_point(_entry)

@@ -95,6 +95,22 @@ def test_single_row_argument_prints_advice(run_dir):
     assert lines[1] == f"  model score {model:.1f}; safety adjustments: gusts −0.5 (gust 45 km/h > 40 km/h)"
 
 
+def test_readme_json_row_with_a_lake_name_and_weather_only(run_dir):
+    """The README's form: row='{"lake": ..., "datetime": ..., weather...}' as JSON on the command line."""
+    from kaayko_exp import Predictor
+
+    full = row_dict(held_out(run_dir), 0)
+    weather = ("temp_c", "wind_kph", "wind_dir", "humidity", "cloud", "uv", "precip_mm", "condition", "pressure_mb",
+               "dew_point_c", "feelslike_c", "gust_kph", "is_day", "will_it_rain", "will_it_snow", "vis_km")
+    request = {"lake": full["lake"], "datetime": full["datetime"], **{k: full[k] for k in weather if k in full}}
+    expect = Predictor.load(run_dir).predict_one(request)
+    res = cli("predict.py", [f"run={run_dir}", f"row={json.dumps(request)}", "format=json"])
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert got["paddle_score"] == expect["paddle_score"] and got["model_score"] == expect["model_score"]
+    assert got["lake"] == full["lake"]
+
+
 def test_single_row_json_on_stdin(run_dir):
     from kaayko_exp import Predictor
 
