@@ -23,15 +23,15 @@ from kaayko_exp.data import load_dataset
 from kaayko_exp.features.spec import build_spec, transform
 from kaayko_exp.features.splits import split_rows
 from kaayko_exp.models import build_model
-from kaayko_exp.training.callbacks import FitHooks
+from kaayko_exp.models.callbacks import FitCallback
 
 
 class Kill(Exception):
     pass
 
 
-class DirHooks(FitHooks):
-    """Checkpoints in a directory; optionally 'dies' after saving at round ``kill_at``."""
+class DirHooks(FitCallback):
+    """Checkpoints in a directory (a fit callback and resume source); optionally 'dies' after round ``kill_at``."""
 
     def __init__(self, root: Path, every: int, kill_at: int | None = None):
         self.root, self.every, self.kill_at, self.saved = root, every, kill_at, None
@@ -39,8 +39,8 @@ class DirHooks(FitHooks):
     def restore(self, key):
         return self.saved
 
-    def step(self, key, done, total, *, save=None, score=None, final=False):
-        if save is not None and (final or (done < total and done % self.every == 0)):
+    def after_step(self, key, done, total, score=None, save=None):
+        if save is not None and done < total and done % self.every == 0:
             d = self.root / f"{done:07d}"
             d.mkdir(parents=True, exist_ok=True)
             save(d)
@@ -54,7 +54,7 @@ def fit(device, X, y, spec, Xv, yv, rounds, hooks=None):
         "n_estimators": rounds, "max_depth": 8, "subsample": 0.8, "colsample_bytree": 0.8, "device": device}))
     model = build_model(cfg, seed=7, n_jobs=-1, n_rows=len(y))
     t0 = time.perf_counter()
-    model.fit(X, y, spec=spec, hooks=hooks or FitHooks(), X_val=Xv, y_val=yv)
+    model.fit(X, y, spec=spec, callbacks=[hooks] if hooks else None, resume=hooks, X_val=Xv, y_val=yv)
     return model, time.perf_counter() - t0
 
 

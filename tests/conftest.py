@@ -1,4 +1,4 @@
-"""Shared test helpers: a tiny plausible 35-column Kaayko frame and checkpointing hooks."""
+"""Shared test helpers: a tiny plausible 35-column Kaayko frame and a checkpointing fit callback."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from kaayko_exp.data import schema
 from kaayko_exp.data.label import estimated_wave_height, paddle_score_rule, skill_level
-from kaayko_exp.training.callbacks import FitHooks
+from kaayko_exp.models.callbacks import FitCallback
 
 DEFAULT_LAKES = ("Lake Mead", "Windermere", "Lake Powell", "Jenny Lake", "Lake Taupo", "Lake Malawi",
                  "Lake Baikal", "Lake Titicaca")
@@ -97,24 +97,25 @@ class Killed(Exception):
     """Simulates a kill -9 in the middle of a fit."""
 
 
-class DiskHooks(FitHooks):
-    """Checkpoint hooks for tests: save states under ``root``, optionally 'die' at a step.
+class DiskHooks(FitCallback):
+    """A fit callback and resume source for tests: save states under ``root``, optionally 'die' at a step.
 
-    ``kill_at=(key, done)`` raises :class:`Killed` right after that step (and after
-    its checkpoint landed). ``saved`` maps key -> (directory, done) of the newest state;
-    pass a previous instance's ``saved`` to resume from it.
+    Pass it as ``model.fit(..., callbacks=[hooks], resume=hooks)``. ``kill_at=(key, done)`` raises
+    :class:`Killed` right after that step (and after its checkpoint landed). ``saved`` maps key ->
+    (directory, done) of the newest state; pass a previous instance's ``saved`` to resume from it.
+    ``steps`` records ``(key, done, total, final)`` for each step and each kept finished sub-fit.
     """
 
     def __init__(self, root: Path, every: int = 0, kill_at: Optional[tuple[str, int]] = None,
                  saved: Optional[dict] = None):
         self.root = Path(root)
-        self.every = every
+        self.every = self.interval = every
         self.kill_at = kill_at
         self.saved: dict[str, tuple[Path, int]] = dict(saved or {})
         self.steps: list[tuple[str, int, int, bool]] = []
         self.scores: list[Optional[float]] = []
-        self.messages: list[str] = []
         self.restored: list[str] = []
+        self.totals: dict[str, int] = {}
         self._n = 0
 
     def restore(self, key):
@@ -123,17 +124,26 @@ class DiskHooks(FitHooks):
             self.restored.append(key)
         return hit
 
-    def step(self, key, done, total, *, save=None, score=None, final=False):
-        self.steps.append((key, done, total, final))
+    def before_fit(self, key, total):
+        self.totals[key] = total
+
+    def after_step(self, key, done, total, score=None, save=None):
+        self.steps.append((key, done, total, False))
         self.scores.append(score)
-        if save is not None and (final or (self.every and done % self.every == 0)):
-            self._n += 1
-            d = self.root / key.replace("/", "__") / f"{self._n:04d}-{done}"
-            d.mkdir(parents=True)
-            save(d)
-            self.saved[key] = (d, done)
+        if save is not None and self.every and done < total and done % self.every == 0:
+            self._save(key, done, save)
         if self.kill_at == (key, done):
             raise Killed(f"killed at {key} {done}")
 
-    def log(self, message):
-        self.messages.append(message)
+    def after_fit(self, key, save=None):
+        if save is not None:
+            total = self.totals[key]
+            self.steps.append((key, total, total, True))
+            self._save(key, total, save)
+
+    def _save(self, key, done, save):
+        self._n += 1
+        d = self.root / key.replace("/", "__") / f"{self._n:04d}-{done}"
+        d.mkdir(parents=True)
+        save(d)
+        self.saved[key] = (d, done)

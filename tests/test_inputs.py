@@ -10,7 +10,12 @@ import pytest
 
 from kaayko_exp.data import synthetic, validate
 from kaayko_exp.errors import DataError, PredictionInputError
-from kaayko_exp.serving.inputs import InputPlan, request_from_row, validate_frame, validate_row
+from kaayko_exp.serving.inputs import (
+    InputPlan,
+    request_from_row,
+    validate_frame,
+    validate_row,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "data" / "kaayko_sample"

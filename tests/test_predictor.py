@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
-from predict_helpers import CONF, copy_run, edit_manifest, held_out, row_dict, trained_run
+from predict_helpers import (
+    CONF,
+    copy_run,
+    edit_manifest,
+    held_out,
+    row_dict,
+    trained_run,
+)
 
 from kaayko_exp.data import label
 from kaayko_exp.errors import PredictionInputError, RunDirError

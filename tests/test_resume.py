@@ -1,102 +1,249 @@
-"""Kill harness: SIGKILL `train.py` at chosen points, resume, and get the uninterrupted answer byte for byte."""
+"""Kill harness: crash a run at chosen points, resume it, and get the uninterrupted answer byte for byte.
+
+Most crash points run in-process: :class:`SimulatedCrash` (a BaseException) is raised at the point and
+from then on ``RunDir.save`` writes nothing, so the run directory holds exactly what a SIGKILL at that
+instant leaves (status ``running``, no ``failed`` event, the checkpoint directory a torn write leaves).
+The resume runs in-process too (``runner.resume``). The real CLI covers a SIGKILL mid-fit, SIGTERM and
+SIGINT (``tests/kill_train.py`` runs train.py with a callback that signals the process at a fit step).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import threading
 
 import numpy as np
 import pytest
-from runhelpers import FAST, cli, held_out_predictions, manifest
+from omegaconf import open_dict
+from runhelpers import (
+    FAST,
+    cli,
+    compose_train,
+    held_out_predictions,
+    manifest,
+    train_in_process,
+)
+
+from kaayko_exp.errors import KaaykoError
+from kaayko_exp.models.callbacks import FitCallback
+from kaayko_exp.runs.rundir import RunDir
+from kaayko_exp.training import pipeline
 
 XGB = ["model=xgboost", "model.params.n_estimators=60", "model.params.subsample=0.8",
        "model.params.colsample_bytree=0.8", "checkpointing.every=10"]
 RF = ["model=random_forest", "model.params.n_estimators=30", "checkpointing.every=10"]
+ARGS = {"xgb": XGB, "rf": RF}
 
 
-def _train(tmp_path, name, args, kill_at=None):
-    run_dir = tmp_path / name
-    env = {"KAAYKO_KILL_AT": kill_at} if kill_at else {}
-    out = cli("train.py", [*FAST, *args, f"hydra.run.dir={run_dir}", f"cache_dir={tmp_path / 'cache'}"], env=env)
-    return run_dir, out
+class SimulatedCrash(BaseException):
+    """A kill -9 at this instant, in-process (the pipeline records nothing for it: saves are frozen)."""
+
+
+@contextlib.contextmanager
+def crash_at(point: str):
+    """Arm one crash point for the block; after the crash the run directory is never written again.
+
+    ``stage-<name>-start`` / ``stage-<name>-before-done``: once the manifest marks the stage running /
+    when its products are written, before the manifest marks it done. ``<key>:<done>``: right after fit step ``done`` (and its
+    checkpoint). ``checkpoint-write@<key>:<done>``: the checkpoint files are written, then the process
+    dies before the rename (a torn temporary directory stays). ``checkpoint-before-manifest@<key>:<done>``:
+    the checkpoint directory is in place, the manifest does not list it yet. ``cv-fold-<i>``: after CV
+    fold ``i`` is recorded.
+    """
+    state = {"crashed": False, "on_save": False}
+
+    def crash():
+        state["crashed"] = True
+        raise SimulatedCrash(point)
+
+    with pytest.MonkeyPatch.context() as mp:
+        save = RunDir.save
+
+        def frozen_save(self):
+            if state["crashed"]:
+                return
+            if state["on_save"] and threading.current_thread() is threading.main_thread():  # not the heartbeat
+                crash()
+            save(self)
+
+        mp.setattr(RunDir, "save", frozen_save)
+        kind, _, where = point.rpartition("@")
+        if point.startswith("stage-"):
+            name, when = point[len("stage-"):].split("-", 1)
+            start, finish = RunDir.start_stage, RunDir.finish_stage
+
+            def start_then_crash(self, stage, *a, **kw):
+                start(self, stage, *a, **kw)
+                if (stage, when) == (name, "start"):
+                    crash()
+
+            def crash_then_finish(self, stage, *a, **kw):
+                if (stage, when) == (name, "before-done"):
+                    crash()
+                finish(self, stage, *a, **kw)
+
+            mp.setattr(RunDir, "start_stage", start_then_crash)
+            mp.setattr(RunDir, "finish_stage", crash_then_finish)
+        elif point.startswith("cv-fold-"):
+            drop = RunDir.drop_checkpoints
+
+            def drop_then_crash(self, prefix=""):
+                drop(self, prefix)
+                if prefix == f"cv/fold{point[len('cv-fold-'):]}":
+                    crash()
+
+            mp.setattr(RunDir, "drop_checkpoints", drop_then_crash)
+        elif kind:
+            key, _, done = where.rpartition(":")
+            add = RunDir.add_checkpoint
+
+            def add_checkpoint(self, k, d, total, write, **kw):
+                if (k, d) == (key, int(done)):
+                    if kind == "checkpoint-write":
+                        inner = write
+
+                        def write(tmp):
+                            inner(tmp)
+                            torn = tmp.with_name(tmp.name + "torn")
+                            shutil.copytree(tmp, torn)
+                            next(p for p in sorted(torn.rglob("*")) if p.is_file()).write_bytes(b"")
+                            crash()
+                    else:
+                        state["on_save"] = True
+                return add(self, k, d, total, write, **kw)
+
+            mp.setattr(RunDir, "add_checkpoint", add_checkpoint)
+        else:
+            key, _, done = point.rpartition(":")
+
+            class CrashAt(FitCallback):
+                def after_step(self, k, d, total, score=None, save=None):
+                    if (k, d) == (key, int(done)):
+                        crash()
+
+            build = pipeline.build_fit_callbacks
+            mp.setattr(pipeline, "build_fit_callbacks", lambda *a, **kw: [*build(*a, **kw), CrashAt()])
+        yield
+    assert state["crashed"], f"the crash point {point} was never reached"
+
+
+def resume_in_process(work, run_dir, *overrides):
+    """``python train.py resume=<run_dir> [overrides]``, in this process."""
+    from kaayko_exp.training.runner import resume
+
+    args = [f"resume={run_dir}", *overrides]
+    cfg = compose_train([*FAST, f"cache_dir={work / 'cache'}", *args])
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return resume(run_dir, cfg, args)
+
+
+def crashed_run(work, name, args, point):
+    with crash_at(point), pytest.raises(SimulatedCrash):
+        train_in_process(work, args, name=name)
+    run_dir = work / name
+    man = manifest(run_dir)
+    assert man["status"] == "running"  # the killed owner never got to say otherwise
+    assert "failed" not in [e["event"] for e in man["events"]]
+    return run_dir
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ref")
-    refs = {}
-    for name, args in (("xgb", XGB), ("rf", RF)):
-        run_dir, out = _train(tmp, name, args)
-        assert out.returncode == 0, out.stderr
-        refs[name] = held_out_predictions(run_dir).to_numpy()
-    return refs
+def work(tmp_path_factory):
+    """A directory shared by the module's runs (one dataset cache)."""
+    return tmp_path_factory.mktemp("resume")
 
 
-@pytest.mark.parametrize("model,kill_at", [
-    ("xgb", "stage-dataset-start"),
-    ("xgb", "stage-split-before-done"),
-    ("xgb", "fit:35"),               # between checkpoints: rounds 31-35 are redone
-    ("xgb", "checkpoint-write"),     # torn checkpoint directory
-    ("xgb", "checkpoint-before-manifest"),
-    ("xgb", "stage-evaluate-start"),
-    ("xgb", "stage-report-before-done"),
-    ("rf", "fit:20"),
+@pytest.fixture(scope="module")
+def reference(work):
+    """Held-out predictions of uninterrupted in-process runs."""
+    return {name: held_out_predictions(train_in_process(work, args, name=f"ref-{name}")[1]).to_numpy()
+            for name, args in ARGS.items()}
+
+
+def assert_same_predictions(run_dir, expected):
+    got = held_out_predictions(run_dir).to_numpy()
+    np.testing.assert_array_equal(got, expected)
+    assert got.tobytes() == expected.tobytes()
+
+
+def restores(run_dir, key="fit"):
+    return [e["done"] for e in manifest(run_dir)["events"] if e["event"] == "restore" and e["key"] == key]
+
+
+@pytest.mark.parametrize("model,point,restored", [
+    ("xgb", "stage-dataset-start", []),
+    ("xgb", "stage-split-before-done", []),
+    ("xgb", "fit:35", [30]),  # between checkpoints: rounds 31-35 are redone
+    ("xgb", "checkpoint-write@fit:40", [30]),  # torn checkpoint directory
+    ("xgb", "checkpoint-before-manifest@fit:40", [30]),  # complete directory the manifest never listed
+    ("xgb", "stage-evaluate-start", []),
+    ("xgb", "stage-report-before-done", []),
+    ("rf", "fit:20", [20]),
 ])
-def test_kill_and_resume_gives_identical_predictions(tmp_path, reference, model, kill_at):
-    args = XGB if model == "xgb" else RF
-    run_dir, out = _train(tmp_path, "run", args, kill_at=kill_at)
-    assert out.returncode == -9, out.stderr
-    assert manifest(run_dir)["status"] == "running"  # the killed owner never got to say otherwise
-    out = cli("train.py", [f"resume={run_dir}"])
-    assert out.returncode == 0, out.stderr
+def test_kill_and_resume_gives_identical_predictions(work, reference, request, model, point, restored):
+    name = request.node.callspec.id
+    run_dir = crashed_run(work, name, ARGS[model], point)
+    if point.startswith("checkpoint-"):
+        listed = [c["done"] for c in manifest(run_dir)["checkpoints"] if c["key"] == "fit"]
+        assert max(listed) == 30
+        left = ".0000040.*torn" if point.startswith("checkpoint-write") else "0000040"
+        assert list((run_dir / "checkpoints" / "fit").glob(left))  # what the kill left on disk
+    resume_in_process(work, run_dir)
     man = manifest(run_dir)
     assert man["status"] == "completed"
     assert [e["event"] for e in man["events"]].count("resume") == 1
-    np.testing.assert_array_equal(held_out_predictions(run_dir).to_numpy(), reference[model])
-    assert held_out_predictions(run_dir).to_numpy().tobytes() == reference[model].tobytes()
-    log = (run_dir / "train.log").read_text()
-    assert log.count("run directory:") >= 2  # appended by the first start and the resume
+    assert restores(run_dir) == restored
+    assert_same_predictions(run_dir, reference[model])
 
 
-def test_mid_fit_resume_continues_from_the_checkpoint(tmp_path):
-    run_dir, out = _train(tmp_path, "run", XGB, kill_at="fit:45")
-    assert out.returncode == -9
+def test_sigkill_mid_fit_then_cli_resume_continues_from_the_checkpoint(tmp_path, work, reference):
+    run_dir = tmp_path / "run"
+    out = cli("tests/kill_train.py", ["fit:45", *FAST, *XGB, f"hydra.run.dir={run_dir}",
+                                      f"cache_dir={work / 'cache'}"])
+    assert out.returncode == -9, out.stderr
+    assert manifest(run_dir)["status"] == "running"
     out = cli("train.py", [f"resume={run_dir}"])
     assert out.returncode == 0, out.stderr
-    restores = [e for e in manifest(run_dir)["events"] if e["event"] == "restore"]
-    assert restores and restores[0]["done"] == 40
+    assert manifest(run_dir)["status"] == "completed"
+    assert restores(run_dir) == [40]
+    assert_same_predictions(run_dir, reference["xgb"])  # the CLI run equals the in-process one
+    assert (run_dir / "train.log").read_text().count("run directory:") >= 2  # appended by start and resume
 
 
 @pytest.mark.parametrize("sig,code", [("SIGTERM", 143), ("SIGINT", 130)])
-def test_signal_marks_interrupted_and_saves_a_checkpoint(tmp_path, reference, sig, code):
-    run_dir, out = _train(tmp_path, "run", XGB, kill_at=f"fit:23@{sig}")
+def test_signal_marks_interrupted_and_saves_a_checkpoint(tmp_path, work, reference, sig, code):
+    run_dir = tmp_path / "run"
+    out = cli("tests/kill_train.py", [f"fit:23@{sig}", *FAST, *XGB, f"hydra.run.dir={run_dir}",
+                                      f"cache_dir={work / 'cache'}"])
     assert out.returncode == code, out.stderr
     man = manifest(run_dir)
     assert man["status"] == "interrupted"
     assert man["stages"]["fit"]["status"] == "interrupted"
     assert max(c["done"] for c in man["checkpoints"] if c["key"] == "fit") == 24
-    out = cli("train.py", [f"resume={run_dir}"])
-    assert out.returncode == 0, out.stderr
-    np.testing.assert_array_equal(held_out_predictions(run_dir).to_numpy(), reference["xgb"])
+    resume_in_process(work, run_dir)
+    assert restores(run_dir) == [24]
+    assert_same_predictions(run_dir, reference["xgb"])
 
 
-def test_resume_refuses_result_changing_overrides_and_accepts_harmless_ones(tmp_path):
-    run_dir, out = _train(tmp_path, "run", XGB, kill_at="fit:35")
+def test_resume_refuses_result_changing_overrides_and_accepts_harmless_ones(work):
+    run_dir = crashed_run(work, "overrides", XGB, "fit:35")
     out = cli("train.py", [f"resume={run_dir}", "model.params.max_depth=3", "seed=7"])
     assert out.returncode == 2
     assert "model.params.max_depth" in out.stderr and "seed" in out.stderr
     assert manifest(run_dir)["status"] == "running"
-    out = cli("train.py", [f"resume={run_dir}", "n_jobs=1"])
-    assert out.returncode == 0, out.stderr
+    resume_in_process(work, run_dir, "n_jobs=1")
+    assert manifest(run_dir)["status"] == "completed"
 
 
-def test_resuming_a_completed_run_changes_nothing(tmp_path):
-    run_dir, out = _train(tmp_path, "run", ["model=ridge"])
-    assert out.returncode == 0
+def test_resuming_a_completed_run_changes_nothing(work, capsys):
+    _, run_dir = train_in_process(work, ["model=ridge"], name="completed")
     before = (run_dir / "manifest.json").read_bytes()
-    out = cli("train.py", [f"resume={run_dir}"])
-    assert out.returncode == 0
-    assert "already complete" in out.stdout
+    capsys.readouterr()
+    resume_in_process(work, run_dir)
+    assert "already complete" in capsys.readouterr().out
     assert (run_dir / "manifest.json").read_bytes() == before
 
 
@@ -108,23 +255,20 @@ def _contents(run_dir):
 
 
 @pytest.fixture(scope="module")
-def unfinished_run(tmp_path_factory):
+def unfinished_run(work):
     """A run killed just before its report: fit and evaluate artifacts are on disk and hashed."""
-    tmp = tmp_path_factory.mktemp("unfinished")
-    run_dir, out = _train(tmp, "run", ["model=ridge"], kill_at="stage-report-start")
-    assert out.returncode == -9
-    return run_dir
+    return crashed_run(work, "unfinished", ["model=ridge"], "stage-report-start")
 
 
-@pytest.mark.parametrize("damage,needle", [
-    ("truncate-model", "truncated"),
-    ("flip-byte", "sha256"),
-    ("no-manifest", "no manifest.json"),
-    ("bad-json", "not valid JSON"),
-    ("not-a-run", "no such run directory"),
-    ("other-version", "package versions"),
+@pytest.mark.parametrize("damage,needle,via_cli", [
+    ("truncate-model", "truncated", True),
+    ("flip-byte", "sha256", False),
+    ("no-manifest", "no manifest.json", False),
+    ("bad-json", "not valid JSON", False),
+    ("not-a-run", "no such run directory", True),
+    ("other-version", "package versions", False),
 ])
-def test_damaged_run_directories_are_refused_clearly(tmp_path, unfinished_run, damage, needle):
+def test_damaged_run_directories_are_refused_clearly(tmp_path, work, unfinished_run, damage, needle, via_cli):
     run_dir = tmp_path / "run"
     shutil.copytree(unfinished_run, run_dir)
     model_file = next(p for p in (run_dir / "model").iterdir() if p.is_file())
@@ -145,23 +289,25 @@ def test_damaged_run_directories_are_refused_clearly(tmp_path, unfinished_run, d
     elif damage == "not-a-run":
         run_dir = tmp_path / "missing"
     before = _contents(run_dir)
-    out = cli("train.py", [f"resume={run_dir}"])
-    assert out.returncode == 2, out.stderr
-    assert needle in out.stderr and "Traceback" not in out.stderr
+    if via_cli:
+        out = cli("train.py", [f"resume={run_dir}"])
+        assert out.returncode == 2, out.stderr
+        assert needle in out.stderr and "Traceback" not in out.stderr
+    else:  # a KaaykoError: train.py prints its paragraph and exits 2
+        with pytest.raises(KaaykoError, match=needle):
+            resume_in_process(work, run_dir)
     assert _contents(run_dir) == before  # a refused resume changes nothing
 
 
-def test_completed_cv_folds_are_never_refit(tmp_path):
-    args = ["model=ridge", "evaluation.cv_folds=3"]
-    run_dir, out = _train(tmp_path, "run", args, kill_at="cv-fold-1")
-    assert out.returncode == -9
+def test_completed_cv_folds_are_never_refit(work, caplog):
+    caplog.set_level("INFO")
+    run_dir = crashed_run(work, "cv", ["model=ridge", "evaluation.cv_folds=3"], "cv-fold-1")
     folds_before = manifest(run_dir)["stages"]["fit"]["detail"]["cv_folds"]
     assert [f["fold"] for f in folds_before] == [0, 1]
-    out = cli("train.py", [f"resume={run_dir}"])
-    assert out.returncode == 0, out.stderr
+    resume_in_process(work, run_dir)
     cv = json.loads((run_dir / "report.json").read_text())["cv"]
     assert [f["fold"] for f in cv["folds"]] == [0, 1, 2]
     assert cv["folds"][:2] == folds_before
-    log = (run_dir / "train.log").read_text()
+    log = caplog.text
     assert log.count("cv: fold 1/3: fitting") == 1 and log.count("cv: fold 2/3: fitting") == 1
     assert "fold 1/3 already done" in log and "fold 2/3 already done" in log

@@ -24,8 +24,10 @@ RUN = "outputs/2025-06-01/12-00-00"
 
 
 def _train(project: Path, run: str, cache: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
-    env = {"KAAYKO_KILL_AT": kill_at} if kill_at else {}
-    return cli("train.py", [*FAST, *XGB, f"hydra.run.dir={run}", f"cache_dir={cache}"], env=env, cwd=project)
+    args = [*FAST, *XGB, f"hydra.run.dir={run}", f"cache_dir={cache}"]
+    if kill_at:  # tests/kill_train.py: train.py with a fit callback that signals the process at that step
+        return cli("tests/kill_train.py", [kill_at, *args], cwd=project)
+    return cli("train.py", args, cwd=project)
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +74,9 @@ def test_of_two_resumes_started_at_once_exactly_one_proceeds(runs, tmp_path):
     run_dir = _project_with(killed, tmp_path)
     log = open(tmp_path / "first.log", "w")
     # the first resume stops itself (SIGSTOP) mid-fit, owning the run; the test continues it later
-    first = subprocess.Popen([sys.executable, str(ROOT / "train.py"), f"resume={RUN}"], cwd=tmp_path,
-                             stdout=log, stderr=subprocess.STDOUT,
-                             env={**os.environ, "HYDRA_FULL_ERROR": "0", "KAAYKO_KILL_AT": "fit:40@SIGSTOP"})
+    first = subprocess.Popen([sys.executable, str(ROOT / "tests" / "kill_train.py"), "fit:40@SIGSTOP", f"resume={RUN}"],
+                             cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+                             env={**os.environ, "HYDRA_FULL_ERROR": "0"})
     try:
         _, status = os.waitpid(first.pid, os.WUNTRACED)
         assert os.WIFSTOPPED(status), (tmp_path / "first.log").read_text()

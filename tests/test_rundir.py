@@ -105,13 +105,15 @@ def test_claim_refuses_a_live_owner(tmp_path):
 def test_a_kill_during_a_checkpoint_write_leaves_the_previous_manifest(tmp_path):
     run = make_run(tmp_path)
     run.add_checkpoint("fit", 10, 100, lambda d: (d / "s").write_text("10"))
-    code = (
-        "import sys; from kaayko_exp.runs.rundir import RunDir\n"
+    code = (  # the write lands, then the process is killed before the checkpoint is renamed into place
+        "import os, signal; from kaayko_exp.runs.rundir import RunDir\n"
         f"r = RunDir.open({str(run.path)!r})\n"
-        "r.add_checkpoint('fit', 20, 100, lambda d: (d / 's').write_text('20'))\n"
+        "def write(d):\n"
+        "    (d / 's').write_text('20')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "r.add_checkpoint('fit', 20, 100, write)\n"
     )
-    env = {**os.environ, "KAAYKO_KILL_AT": "checkpoint-write"}
-    proc = subprocess.run([sys.executable, "-c", code], env=env)
+    proc = subprocess.run([sys.executable, "-c", code])
     assert proc.returncode == -9
     after = RunDir.open(run.path)
     assert after.latest_checkpoint("fit")["done"] == 10
@@ -177,12 +179,13 @@ def test_rewriting_a_recorded_checkpoint_never_breaks_the_one_the_manifest_point
     run = make_run(tmp_path)
     run.add_checkpoint("fit", 10, 100, lambda d: (d / "s").write_text("old"))
     code = (
+        "import os, signal\n"
         "from kaayko_exp.runs.rundir import RunDir\n"
         f"r = RunDir.open({str(run.path)!r})\n"
+        "RunDir.save = lambda self: os.kill(os.getpid(), signal.SIGKILL)  # killed before the manifest write\n"
         "r.add_checkpoint('fit', 10, 100, lambda d: (d / 's').write_text('new'))\n"
     )
-    env = {**os.environ, "KAAYKO_KILL_AT": "checkpoint-before-manifest"}
-    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == -9
+    assert subprocess.run([sys.executable, "-c", code]).returncode == -9
     cp = RunDir.open(run.path).latest_checkpoint("fit")  # verifies the recorded files
     assert (run.path / cp["path"] / "s").read_text() == "old"
 

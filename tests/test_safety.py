@@ -13,7 +13,12 @@ from omegaconf import OmegaConf
 
 from kaayko_exp.config import SafetyConfig
 from kaayko_exp.errors import ConfigError, PredictionInputError
-from kaayko_exp.serving.safety import SafetyLayer, apply_safety, format_adjustment, safety_config_dict
+from kaayko_exp.serving.safety import (
+    SafetyLayer,
+    apply_safety,
+    format_adjustment,
+    safety_config_dict,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf" / "safety"

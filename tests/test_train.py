@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import make_frame
-from runhelpers import FAST, cli, compose_train, held_out_predictions, manifest, report, train_in_process
+from runhelpers import (
+    FAST,
+    cli,
+    compose_train,
+    held_out_predictions,
+    manifest,
+    report,
+    train_in_process,
+)
 
 from kaayko_exp.data.schema import LABEL_DERIVED
 from kaayko_exp.training.pipeline import STAGES
@@ -175,10 +184,20 @@ def test_resume_after_a_stop_between_split_and_features_builds_the_same_spec(tmp
 
     args = ["model=ridge"]
     _, ref = train_in_process(tmp_path, args, name="ref")
-    monkeypatch.setenv("KAAYKO_KILL_AT", "stage-features-start@SIGINT")
+    from kaayko_exp.runs.rundir import RunDir
+    from kaayko_exp.training.interrupts import RunInterrupted
+
+    start_stage = RunDir.start_stage
+
+    def ctrl_c_at_features(self, name):  # Ctrl-C just as the features stage starts
+        start_stage(self, name)
+        if name == "features":
+            raise RunInterrupted(signal.SIGINT)
+
+    monkeypatch.setattr(RunDir, "start_stage", ctrl_c_at_features)
     with pytest.raises(SystemExit) as stopped:
         train_in_process(tmp_path, args, name="run")
-    monkeypatch.delenv("KAAYKO_KILL_AT")
+    monkeypatch.undo()
     run_dir = tmp_path / "run"
     assert stopped.value.code == 130
     stages = manifest(run_dir)["stages"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
@@ -13,7 +12,7 @@ import numpy as np
 
 from kaayko_exp import atomic
 from kaayko_exp.errors import ConfigError, RunDirError
-from kaayko_exp.training.callbacks import FitHooks
+from kaayko_exp.models.callbacks import FitCallback, FitCallbacks, ResumeSource
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +78,6 @@ def library_versions() -> dict[str, str]:
             "skops": skops_version}
 
 
-def progress_marks(total: int) -> set[int]:
-    """Steps at which a progress line is logged: every ~10 % and the last."""
-    return {max(1, math.ceil(total * k / 10)) for k in range(1, 11)} | {total}
-
-
 def rmse(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(p, dtype=np.float64) - np.asarray(y, dtype=np.float64)) ** 2)))
 
@@ -92,7 +86,9 @@ class Model:
     """One fitted (or to-be-fitted) model of a family.
 
     Subclasses implement ``_fit``, ``predict``, ``_save_files`` and ``_restore``;
-    iterative ones report each round/chunk through :class:`FitHooks`.
+    ``_fit`` reports each round/chunk to its :class:`~kaayko_exp.models.callbacks.FitCallbacks`
+    (``after_step``) and resumes from ``callbacks.restore(key)``; ``fit`` calls
+    ``before_fit`` / ``after_fit`` around it.
     """
 
     family: str = ""
@@ -110,8 +106,15 @@ class Model:
         self.info: dict[str, Any] = {}
 
     # ---- the public interface
-    def fit(self, X: np.ndarray, y: np.ndarray, *, spec: Any, hooks: Optional[FitHooks] = None,
-            X_val: Optional[np.ndarray] = None, y_val: Optional[np.ndarray] = None, key: str = "fit") -> "Model":
+    def fit(self, X: np.ndarray, y: np.ndarray, *, spec: Any,
+            callbacks: "FitCallbacks | Iterable[FitCallback] | None" = None, resume: Optional[ResumeSource] = None,
+            X_val: Optional[np.ndarray] = None, y_val: Optional[np.ndarray] = None, key: str = "fit",
+            sub_fit: bool = False) -> "Model":
+        """Fit on ``X``/``y``, reporting to ``callbacks`` and continuing from ``resume``'s state for ``key``.
+
+        ``sub_fit``: this is a part of a composite model (an ensemble member); ``after_fit`` then hands
+        the callbacks a saver of the finished model so a resumed parent never fits it again.
+        """
         from kaayko_exp.features.spec import categorical_mask, feature_names
 
         X = np.ascontiguousarray(X, dtype=np.float32)
@@ -129,9 +132,17 @@ class Model:
         if X_val is not None:
             X_val = np.ascontiguousarray(X_val, dtype=np.float32)
             y_val = np.asarray(y_val, dtype=np.float64)
-        self._fit(X, y, spec=spec, hooks=hooks or FitHooks(), X_val=X_val, y_val=y_val, key=key)
+        cbs = FitCallbacks.of(callbacks, resume)
+        cbs.before_fit(key, self.steps())
+        self._fit(X, y, spec=spec, callbacks=cbs, X_val=X_val, y_val=y_val, key=key)
         self.fitted = True
+        cbs.after_fit(key, self.save if sub_fit else None)
         return self
+
+    def steps(self) -> int:
+        """Steps (rounds, trees, iterations) a full fit reports: 1 for one-shot learners; a composite
+        model (the ensemble) reports none of its own, its members' sub-fits report theirs."""
+        return 1
 
     def predict(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -164,7 +175,7 @@ class Model:
         return [directory / f for f in files] + [directory / META_FILE]
 
     # ---- for subclasses
-    def _fit(self, X, y, *, spec, hooks, X_val, y_val, key) -> None:  # pragma: no cover - abstract
+    def _fit(self, X, y, *, spec, callbacks, X_val, y_val, key) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _save_files(self, directory: Path) -> list[str]:  # pragma: no cover - abstract

@@ -3,13 +3,16 @@
 Members' configurations come from the run's own config, ``model.member_configs``
 (Hydra composes every family's ``conf/model/<name>.yaml`` there when the run starts,
 so they are saved with the run and covered by its config hash; nothing is read from
-``conf/`` at fit time); ``model.params.<member>`` overrides their params. Each
-member is fitted with key ``<key>/<member>`` and then saved as a final sub-state (``hooks.step(..., final=True)``), so a resumed fit
-reloads finished members instead of fitting them again.
+``conf/`` at fit time); ``model.params.<member>`` overrides their params. Each member
+is fitted with key ``<key>/<member>`` as a sub-fit (``fit(..., sub_fit=True)``: the
+callbacks' ``after_fit`` gets a saver of the finished member, which the checkpoint
+callback keeps), so a resumed fit reloads finished members instead of fitting them
+again. The members report their own steps; the ensemble reports none of its own.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -19,6 +22,8 @@ from kaayko_exp.errors import ConfigError, RunDirError
 from kaayko_exp.models.base import META_FILE, Model, as_dict
 
 MEMBER_DIR = "members"
+
+logger = logging.getLogger(__name__)
 
 
 def _weights(cfg: Any, members: list[str]) -> list[float]:
@@ -104,7 +109,10 @@ class EnsembleModel(Model):
         for _, mcfg in members:
             validate_model_config(mcfg, n_rows)
 
-    def _fit(self, X, y, *, spec, hooks, X_val, y_val, key) -> None:
+    def steps(self) -> int:
+        return 0  # the members' sub-fits report the steps
+
+    def _fit(self, X, y, *, spec, callbacks, X_val, y_val, key) -> None:
         from kaayko_exp.models import build_model, load_model
 
         cfg = self._cfg
@@ -114,16 +122,14 @@ class EnsembleModel(Model):
         self.members = []
         for i, (name, mcfg) in enumerate(members):
             mkey = f"{key}/{name}"
-            restored = hooks.restore(mkey)
+            restored = callbacks.restore(mkey)
             if restored is not None and (Path(restored[0]) / META_FILE).is_file():
                 member = load_model(restored[0])
-                hooks.log(f"ensemble: member {i + 1}/{len(members)} {name} restored (finished before)")
+                logger.info("ensemble: member %d/%d %s restored (finished before)", i + 1, len(members), name)
             else:
-                hooks.log(f"ensemble: member {i + 1}/{len(members)} {name}")
+                logger.info("ensemble: member %d/%d %s", i + 1, len(members), name)
                 member = build_model(mcfg, seed=self.seed, n_jobs=self.n_jobs, n_rows=self.n_rows)
-                member.fit(X, y, spec=spec, hooks=hooks, X_val=X_val, y_val=y_val, key=mkey)
-                size = int(member.params.get("n_estimators", member.params.get("max_iter", 1)) or 1)
-                hooks.step(mkey, size, size, save=member.save, final=True)
+                member.fit(X, y, spec=spec, callbacks=callbacks, X_val=X_val, y_val=y_val, key=mkey, sub_fit=True)
             self.members.append(member)
         if X_val is not None:
             from kaayko_exp.models.base import rmse

@@ -60,12 +60,11 @@ class _PipelineModel(persist.SkopsEstimatorFiles, Model):
             return np.zeros(0, dtype=np.float64)
         return np.asarray(self.estimator.predict(X), dtype=np.float64)
 
-    def _finish(self, hooks, key, X_val, y_val) -> None:
+    def _finish(self, callbacks, key, X_val, y_val) -> None:
         score = rmse(y_val, self.predict(X_val)) if X_val is not None else None
         if score is not None:
             self.info["val_rmse"] = score
-        hooks.step(key, 1, 1, score=score)
-        hooks.log(f"{self.family}: fitted" + (f", val_rmse {score:.4f}" if score is not None else ""))
+        callbacks.after_step(key, 1, 1, score)
 
 
 
@@ -78,13 +77,13 @@ class RidgeModel(_PipelineModel):
 
         _validate_sklearn(cls.family, Ridge, params)
 
-    def _fit(self, X, y, *, spec, hooks, X_val, y_val, key) -> None:
+    def _fit(self, X, y, *, spec, callbacks, X_val, y_val, key) -> None:
         from sklearn.linear_model import Ridge
         from sklearn.pipeline import Pipeline
 
         self.estimator = Pipeline([("pre", preprocessor(self.categorical, _levels(spec))),
                                    ("ridge", Ridge(**self.params))]).fit(X, y)
-        self._finish(hooks, key, X_val, y_val)
+        self._finish(callbacks, key, X_val, y_val)
 
     def feature_importance(self) -> Optional[dict[str, float]]:
         return None  # coefficients live on one-hot / scaled columns: see the permutation importance
@@ -127,21 +126,21 @@ class SVMModel(_PipelineModel):
             raise ConfigError("model.approx_components must be at least 1.")
         svm_mode(cfg, n_rows)
 
-    def _fit(self, X, y, *, spec, hooks, X_val, y_val, key) -> None:
+    def _fit(self, X, y, *, spec, callbacks, X_val, y_val, key) -> None:
         from sklearn.pipeline import Pipeline
         from sklearn.svm import SVR
 
         mode = self.options.get("mode", "exact")
         pre = preprocessor(self.categorical, _levels(spec))
         if mode == "exact":
-            hooks.log(f"svm: exact kernel SVR on {len(y):,} rows")
+            logger.info("svm: exact kernel SVR on %s rows", f"{len(y):,}")
             self.estimator = Pipeline([("pre", pre), ("svr", SVR(**self.params))]).fit(X, y)
         else:
-            self.estimator = self._approx(pre, X, y, hooks)
+            self.estimator = self._approx(pre, X, y)
         self.info["mode"] = mode
-        self._finish(hooks, key, X_val, y_val)
+        self._finish(callbacks, key, X_val, y_val)
 
-    def _approx(self, pre, X, y, hooks):
+    def _approx(self, pre, X, y):
         from sklearn.kernel_approximation import Nystroem
         from sklearn.pipeline import Pipeline
         from sklearn.svm import LinearSVR
@@ -168,5 +167,5 @@ class SVMModel(_PipelineModel):
                         random_state=self.seed)
         lin.fit(Z, y)
         steps.append(("linear_svr", lin))
-        hooks.log(f"svm: Nystroem kernel map ({Z.shape[1]} components) + linear SVR on {len(y):,} rows")
+        logger.info("svm: Nystroem kernel map (%d components) + linear SVR on %s rows", Z.shape[1], f"{len(y):,}")
         return Pipeline(steps)

@@ -40,12 +40,12 @@ class RuleModel(Model):
     def validate(cls, cfg: Any, params: Mapping[str, Any], n_rows: int) -> None:
         check_param_names(cls.family, params, ())
 
-    def _fit(self, X, y, *, spec, hooks, X_val, y_val, key) -> None:
+    def _fit(self, X, y, *, spec, callbacks, X_val, y_val, key) -> None:
         check_features([(f["name"], f["kind"]) for f in spec.features if not f.get("derived")], spec.name)
         index = {f["name"]: j for j, f in enumerate(spec.features)}
         self.info["columns"] = {c: index[c] for c in NUMERIC_INPUTS + CATEGORICAL_INPUTS}
         self.info["levels"] = {c: list(spec.features[index[c]]["levels"]) for c in CATEGORICAL_INPUTS}
-        hooks.step(key, 1, 1)
+        callbacks.after_step(key, 1, 1)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)

@@ -1,7 +1,8 @@
 """scikit-learn tree ensembles grown in resumable chunks: random forest, extra trees, histgb.
 
-Each fit grows ``hooks.every`` trees (forests) or boosting iterations (histgb) per
-chunk with ``warm_start`` (the whole fit in one chunk when ``every`` is 0) and
+Each fit grows ``callbacks.chunk(total)`` trees (forests) or boosting iterations
+(histgb) per chunk with ``warm_start`` (the gcd of the callbacks' intervals, e.g. the
+checkpoint interval; the whole fit in one chunk when no callback asks for one) and
 offers a skops-saved partial state after each chunk. Chunked fits equal one-shot
 fits: a forest re-draws the seeds of its existing trees before drawing new ones,
 histgb keeps its seeds and feature-subsampling generator in the estimator (saved
@@ -21,7 +22,7 @@ import numpy as np
 
 from kaayko_exp.errors import ConfigError
 from kaayko_exp.models import persist
-from kaayko_exp.models.base import Model, check_param_names, progress_marks, rmse
+from kaayko_exp.models.base import Model, check_param_names, rmse
 
 logger = logging.getLogger(__name__)
 
@@ -73,19 +74,20 @@ class _ChunkedTrees(persist.SkopsEstimatorFiles, Model):
     def _grown(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _fit(self, X, y, *, spec, hooks, X_val, y_val, key) -> None:
-        total = int(self.params[self.size_param])
-        every = int(getattr(hooks, "every", 0) or 0)
-        chunk = every if every > 0 else total
-        restored = hooks.restore(key)
+    def steps(self) -> int:
+        return int(self.params[self.size_param])
+
+    def _fit(self, X, y, *, spec, callbacks, X_val, y_val, key) -> None:
+        total = self.steps()
+        chunk = callbacks.chunk(total)
+        restored = callbacks.restore(key)
         if restored is not None:
             directory, done = restored
             est = persist.load(Path(directory) / ESTIMATOR_FILE)
-            hooks.log(f"{self.family}: resuming at {done}/{total} {self._unit()}")
+            logger.info("%s: resuming at %d/%d %s", self.family, done, total, self._unit())
         else:
             est, done = self._make(X), 0
         self.estimator = est
-        marks = progress_marks(total)
         val_state = self._val_start(X_val)
         while done < total:
             target = min(total, done + chunk)
@@ -96,10 +98,7 @@ class _ChunkedTrees(persist.SkopsEstimatorFiles, Model):
             stopped = grown < target  # histgb's own early stopping, when enabled
             done = grown
             score = self._val_score(X_val, y_val, val_state)
-            hooks.step(key, done, total, save=self._saver(est), score=score)
-            if any(done >= m > done - chunk for m in marks) or stopped:
-                hooks.log(f"{self.family}: {done}/{total} {self._unit()}"
-                          + (f" val_rmse {score:.4f}" if score is not None else ""))
+            callbacks.after_step(key, done, total, score, self._saver(est))
             if stopped:
                 break
         if X_val is not None:

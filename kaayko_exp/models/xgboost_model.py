@@ -22,7 +22,7 @@ import numpy as np
 
 from kaayko_exp import atomic
 from kaayko_exp.errors import ConfigError, RunDirError
-from kaayko_exp.models.base import Model, check_param_names, progress_marks
+from kaayko_exp.models.base import Model, check_param_names
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,10 @@ class XGBoostModel(Model):
                 p["colsample_bytree"] = min(1.0, (k + 0.5) / n_features)
         return p, k
 
-    def _fit(self, X, y, *, spec, hooks, X_val, y_val, key) -> None:
+    def steps(self) -> int:
+        return int(self.params["n_estimators"])
+
+    def _fit(self, X, y, *, spec, callbacks, X_val, y_val, key) -> None:
         import xgboost as xgb
 
         total = int(self.params["n_estimators"])
@@ -110,7 +113,7 @@ class XGBoostModel(Model):
                                        feature_types=ftypes, enable_categorical=True, nthread=self.n_jobs)
         caches = [dtrain] + ([dval] if dval is not None else [])
         done, history = 0, []
-        restored = hooks.restore(key)
+        restored = callbacks.restore(key)
         if restored is not None:
             directory, done = restored
             start = self._load_booster(Path(directory))
@@ -120,10 +123,9 @@ class XGBoostModel(Model):
             state = json.loads((Path(directory) / STATE_FILE).read_text(encoding="utf-8"))
             history = [float(v) for v in state.get("val_rmse", [])]
             bst = xgb.Booster(params, caches, model_file=start)
-            hooks.log(f"xgboost: resuming at round {done}/{total}")
+            logger.info("xgboost: resuming at round %d/%d", done, total)
         else:
             bst = xgb.Booster(params, caches)
-        marks = progress_marks(total)
         stop = False
         for i in range(int(done), total):
             if subsample < 1.0 or k_cols < nf:
@@ -141,16 +143,14 @@ class XGBoostModel(Model):
                 history.append(score)
                 if esr and len(history) - 1 - int(np.argmin(history)) >= int(esr):
                     stop = True
-            hooks.step(key, i + 1, total, save=self._partial_saver(bst, history), score=score)
-            if i + 1 in marks or stop:
-                hooks.log(f"xgboost: round {i + 1}/{total}" + (f" val_rmse {score:.4f}" if score is not None else ""))
+            callbacks.after_step(key, i + 1, total, score, self._partial_saver(bst, history))
             if stop:
                 break
         if esr and history:
             best = int(np.argmin(history))
             self.info.update(best_iteration=best, best_val_rmse=history[best], rounds_run=len(history))
             if best + 1 < bst.num_boosted_rounds():
-                hooks.log(f"xgboost: early stopping keeps {best + 1} rounds (val_rmse {history[best]:.4f})")
+                logger.info("xgboost: early stopping keeps %d rounds (val_rmse %.4f)", best + 1, history[best])
                 bst = bst[: best + 1]
         if history:
             self.info["val_rmse"] = history[-1] if not esr else history[int(np.argmin(history))]

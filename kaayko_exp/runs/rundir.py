@@ -449,7 +449,6 @@ class RunDir:
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=base))
         try:
             write(tmp)
-            kill_point("checkpoint-write")
             for f in tmp.rglob("*"):
                 if f.is_file():
                     with open(f, "rb+") as fh:
@@ -459,7 +458,6 @@ class RunDir:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-        kill_point("checkpoint-before-manifest")
         arts = [
             {"path": self.rel(f), "sha256": atomic.sha256_file(f), "bytes": f.stat().st_size}
             for f in sorted(target.rglob("*")) if f.is_file()
@@ -500,18 +498,3 @@ def _run_id(path: Path) -> str:
     parts = path.resolve().parts
     return "_".join(parts[-2:]) if len(parts) >= 2 else path.name
 
-
-def kill_point(name: str) -> None:
-    """Test hook: ``KAAYKO_KILL_AT=<name>[@SIGNAL]`` signals this process at the named point.
-
-    The default signal is SIGKILL (a crash at that instant); ``@SIGTERM`` or
-    ``@SIGINT`` exercise the graceful stop path deterministically.
-    """
-    spec = os.environ.get("KAAYKO_KILL_AT")
-    if not spec:
-        return
-    point, _, sig = spec.partition("@")
-    if point == name:
-        import signal
-
-        os.kill(os.getpid(), getattr(signal, sig or "SIGKILL"))

@@ -1,46 +1,65 @@
-"""The fit loop's callback hook.
+"""Progress lines for the run log: one fit callback, its interval independent of checkpointing.
 
-Every model's ``fit`` receives a :class:`FitHooks`. Iterative learners (XGBoost
-rounds, forest trees, histgb iterations) call :meth:`FitHooks.step` after each
-chunk of work; the pipeline's implementation logs progress, writes checkpoints
-and reports intermediate validation scores (an Optuna sweeper can prune there).
-On resume, :meth:`FitHooks.restore` hands the model its last partial state.
+The other fit callbacks live beside their subjects: checkpoints in
+:mod:`kaayko_exp.training.checkpoints`, stop signals in
+:mod:`kaayko_exp.training.interrupts`; the pipeline builds the list
+(:func:`kaayko_exp.training.pipeline.build_fit_callbacks`). The interface is
+:mod:`kaayko_exp.models.callbacks`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Callable, Optional
+import logging
+import math
+from typing import Optional
+
+from kaayko_exp.models.callbacks import FitCallback, Saver
+
+log = logging.getLogger("kaayko_exp.fit")
 
 
-class FitHooks:
-    """Default hooks: no checkpoints, no progress. Subclassed by the pipeline and tests."""
+def progress_marks(total: int) -> set[int]:
+    """Steps at which a progress line is due: every ~10 % and the last."""
+    return {max(1, math.ceil(total * k / 10)) for k in range(1, 11)} | {total}
 
-    #: checkpoint every N rounds / trees (0: never inside a fit)
-    every: int = 0
 
-    def restore(self, key: str) -> Optional[tuple[Path, int]]:
-        """``(directory, done)`` of the newest state saved under ``key``, or ``None`` to start fresh."""
-        return None
+class ProgressLog(FitCallback):
+    """Logs ``<key>: <done>/<total> [val_rmse …]`` every ``every`` steps (0: every ~10 %) and at the end.
 
-    def step(
-        self,
-        key: str,
-        done: int,
-        total: int,
-        *,
-        save: Optional[Callable[[Path], None]] = None,
-        score: Optional[float] = None,
-        final: bool = False,
-    ) -> None:
-        """Report progress of fit ``key``: ``done`` of ``total`` rounds/trees finished.
+    A chunked learner reports at its chunk ends; a line is written at the first report at or past each
+    due step. ``every`` is only a wish for chunked learners when positive (it sets ``interval``).
+    """
 
-        ``save(directory)`` writes the partial state into an empty directory; the
-        hooks decide whether to call it (every ``every`` steps, and always when
-        ``final`` is true: a finished sub-fit such as an ensemble member or a CV fold
-        that must never be re-fitted). ``score`` is the current validation RMSE when
-        the learner tracks one; a sweeper's pruner may raise from here.
-        """
+    def __init__(self, every: int = 0, logger: logging.Logger = log):
+        self.every = max(0, int(every))
+        self.interval = self.every
+        self.logger = logger
+        self._due: dict[str, set[int]] = {}
+        self._last: dict[str, tuple[int, int, Optional[float], bool]] = {}  # key -> done, total, score, logged
 
-    def log(self, message: str) -> None:
-        """A progress line for the run log."""
+    def _marks(self, total: int) -> set[int]:
+        if self.every:
+            return set(range(self.every, total + 1, self.every)) | {total}
+        return progress_marks(total)
+
+    def before_fit(self, key: str, total: int) -> None:
+        self._due[key] = self._marks(total)
+        self._last.pop(key, None)
+
+    def after_step(self, key: str, done: int, total: int, score: Optional[float] = None,
+                   save: Optional[Saver] = None) -> None:
+        due = self._due.setdefault(key, self._marks(total))
+        passed = {m for m in due if m <= done}
+        if passed:
+            due -= passed
+            self._line(key, done, total, score)
+        self._last[key] = (done, total, score, bool(passed))
+
+    def after_fit(self, key: str, save: Optional[Saver] = None) -> None:
+        last = self._last.pop(key, None)
+        if last is not None and not last[3]:  # stopped early, between due steps
+            self._line(key, *last[:3])
+        self._due.pop(key, None)
+
+    def _line(self, key: str, done: int, total: int, score: Optional[float]) -> None:
+        self.logger.info("%s: %d/%d%s", key, done, total, "" if score is None else f" val_rmse {score:.4f}")

@@ -1,4 +1,10 @@
-"""The pipeline's fit hooks: progress lines (written by the models), periodic checkpoints, resume, stop requests."""
+"""Fit checkpoints in the run directory: the writer (a fit callback) and the resume source.
+
+:class:`CheckpointWriter` saves a fit's partial state every ``checkpointing.every``
+steps, at once when a stop was requested, and the finished model of every sub-fit
+(ensemble members), which is never fitted again. :class:`RunResume` hands a
+resumed fit the newest verified state the manifest records.
+"""
 
 from __future__ import annotations
 
@@ -7,53 +13,56 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from kaayko_exp.runs.rundir import RunDir, kill_point
-from kaayko_exp.training.callbacks import FitHooks
-from kaayko_exp.training.interrupts import RunInterrupted
+from kaayko_exp.models.callbacks import FitCallback, Saver
+from kaayko_exp.runs.rundir import RunDir
 
 log = logging.getLogger("kaayko_exp.fit")
 
 
-class PipelineHooks(FitHooks):
-    """FitHooks backed by a run directory's manifest (see ``conf/checkpointing/``)."""
+class CheckpointWriter(FitCallback):
+    """Checkpoints of fits into ``run`` (see ``conf/checkpointing/``)."""
 
-    def __init__(self, run: RunDir, cfg: Any):
+    def __init__(self, run: RunDir, cfg: Any, stop_requested: Callable[[], bool] = lambda: False):
         self.run = run
-        self.every = max(0, int(cfg.every))
+        self.every = self.interval = max(0, int(cfg.every))
         self.keep_last = max(1, int(cfg.keep_last))
-        self.stop_requested: Optional[int] = None
-        self.in_fit = False
-        self.checkpoints_written = 0
-        self.checkpoint_seconds = 0.0  # time spent writing checkpoints (reported in the fit stage)
+        self.stop_requested = stop_requested
+        self.written = 0
+        self.seconds = 0.0  # time spent writing checkpoints (reported in the fit stage)
+        self._totals: dict[str, int] = {}
 
-    def request_stop(self, signum: int) -> None:
-        self.stop_requested = signum
-        log.warning("stop requested (signal %d): saving a checkpoint at the next round", signum)
+    def before_fit(self, key: str, total: int) -> None:
+        self._totals[key] = int(total)
+
+    def after_step(self, key: str, done: int, total: int, score: Optional[float] = None,
+                   save: Optional[Saver] = None) -> None:
+        if save is None or done >= total:
+            return
+        if (self.every and done % self.every == 0) or self.stop_requested():
+            self._write(key, done, total, save, final=False)
+
+    def after_fit(self, key: str, save: Optional[Saver] = None) -> None:
+        total = self._totals.pop(key, 1)
+        if save is not None:
+            self._write(key, total, total, save, final=True)
+
+    def _write(self, key: str, done: int, total: int, save: Saver, *, final: bool) -> None:
+        t0 = time.perf_counter()
+        self.run.add_checkpoint(key, done, total, save, final=final, keep_last=self.keep_last)
+        self.written += 1
+        self.seconds += time.perf_counter() - t0
+
+
+class RunResume:
+    """The resume source of a run: the newest checkpoint of a fit key, verified against its hashes."""
+
+    def __init__(self, run: RunDir):
+        self.run = run
 
     def restore(self, key: str) -> Optional[tuple[Path, int]]:
-        self.in_fit = True
         entry = self.run.latest_checkpoint(key)
         if entry is None:
             return None
         log.info("%s: resuming from checkpoint at %d/%d", key, entry["done"], entry["total"])
         self.run.event("restore", key=key, done=entry["done"])
         return self.run.path / entry["path"], int(entry["done"])
-
-    def step(self, key: str, done: int, total: int, *, save: Optional[Callable[[Path], None]] = None,
-             score: Optional[float] = None, final: bool = False) -> None:
-        self.in_fit = done < total
-        due = final or (self.every and done < total and done % self.every == 0)
-        stopping = self.stop_requested is not None and done < total
-        if save is not None and (due or stopping):
-            t0 = time.perf_counter()
-            self.run.add_checkpoint(key, done, total, save, final=final, keep_last=self.keep_last)
-            self.checkpoints_written += 1
-            self.checkpoint_seconds += time.perf_counter() - t0
-        kill_point(f"{key}:{done}")
-        if stopping:
-            signum, self.stop_requested = self.stop_requested, None
-            self.in_fit = False
-            raise RunInterrupted(signum)
-
-    def log(self, message: str) -> None:
-        log.info(message)

@@ -1,17 +1,23 @@
 """Ctrl-C / SIGTERM handling for a running pipeline.
 
-While a fit loop is reporting through the hooks, the first signal only sets a
-flag: the next ``hooks.step`` saves a checkpoint at that exact round and raises
-:class:`RunInterrupted`. Outside a fit (or on a second signal) the exception is
-raised at once. The pipeline then marks the run ``interrupted``.
+While a fit is running, the first signal only sets a flag on :class:`StopSignals`
+(a fit callback): the checkpoint callback saves the state of the next step and
+``StopSignals`` then raises :class:`RunInterrupted` (a finished sub-fit is kept
+before it raises). Outside a fit (or on a second signal) the exception is raised at
+once. The pipeline then marks the run ``interrupted``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import threading
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
+
+from kaayko_exp.models.callbacks import FitCallback, Saver
+
+log = logging.getLogger("kaayko_exp.fit")
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -27,16 +33,52 @@ class RunInterrupted(KeyboardInterrupt):
         return 128 + self.signum
 
 
+class StopSignals(FitCallback):
+    """Stops a fit at the next step after a stop request (put it after the checkpoint callback)."""
+
+    def __init__(self) -> None:
+        self.pending: Optional[int] = None
+        self.depth = 0  # fits running (an ensemble member runs inside its ensemble's fit)
+
+    @property
+    def in_fit(self) -> bool:
+        return self.depth > 0
+
+    def requested(self) -> bool:
+        return self.pending is not None
+
+    def request(self, signum: int) -> None:
+        self.pending = signum
+        log.warning("stop requested (signal %d): saving a checkpoint at the next round", signum)
+
+    def before_fit(self, key: str, total: int) -> None:
+        self.depth += 1
+
+    def after_step(self, key: str, done: int, total: int, score: Optional[float] = None,
+                   save: Optional[Saver] = None) -> None:
+        if self.pending is not None and done < total:
+            self._stop()
+
+    def after_fit(self, key: str, save: Optional[Saver] = None) -> None:
+        self.depth = max(0, self.depth - 1)
+        if self.pending is not None:
+            self._stop()
+
+    def _stop(self) -> None:
+        signum, self.pending, self.depth = self.pending, None, 0
+        raise RunInterrupted(signum)
+
+
 @contextlib.contextmanager
-def interruptible(hooks: Any) -> Iterator[None]:
-    """Install SIGINT/SIGTERM handlers that route through ``hooks.request_stop``."""
+def interruptible(stop: StopSignals) -> Iterator[None]:
+    """Install SIGINT/SIGTERM handlers that defer to ``stop`` during a fit and raise at once otherwise."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: Any) -> None:
-        if hooks.in_fit and hooks.stop_requested is None:
-            hooks.request_stop(signum)
+        if stop.in_fit and stop.pending is None:
+            stop.request(signum)
             return
         raise RunInterrupted(signum)
 

@@ -27,9 +27,11 @@ from omegaconf import DictConfig, OmegaConf
 from kaayko_exp import atomic
 from kaayko_exp.errors import RunDirError
 from kaayko_exp.evaluation.metrics import objective_value
-from kaayko_exp.runs.rundir import RunDir, kill_point
-from kaayko_exp.training.checkpoints import PipelineHooks
-from kaayko_exp.training.interrupts import RunInterrupted, interruptible
+from kaayko_exp.models.callbacks import FitCallback, FitCallbacks
+from kaayko_exp.runs.rundir import RunDir
+from kaayko_exp.training.callbacks import ProgressLog
+from kaayko_exp.training.checkpoints import CheckpointWriter, RunResume
+from kaayko_exp.training.interrupts import RunInterrupted, StopSignals, interruptible
 from kaayko_exp.training.validate import check_enough_data
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,8 @@ class Context:
 
     cfg: DictConfig
     run: RunDir
-    hooks: PipelineHooks
+    callbacks: FitCallbacks
+    checkpoints: CheckpointWriter
     frame: Optional[pd.DataFrame] = None
     info: dict[str, Any] = field(default_factory=dict)
     spec: Any = None
@@ -161,7 +164,7 @@ def _fit_one(ctx: Context, train_idx: np.ndarray, val_idx: np.ndarray, key: str)
     model = build_model(ctx.cfg.model, seed=ctx.cfg.seed, n_jobs=ctx.cfg.n_jobs, n_rows=len(train_idx))
     X_val = ctx.X[val_idx] if len(val_idx) else None
     y_val = ctx.y[val_idx] if len(val_idx) else None
-    return model.fit(ctx.X[train_idx], ctx.y[train_idx], spec=ctx.spec, hooks=ctx.hooks,
+    return model.fit(ctx.X[train_idx], ctx.y[train_idx], spec=ctx.spec, callbacks=ctx.callbacks,
                      X_val=X_val, y_val=y_val, key=key)
 
 
@@ -187,7 +190,6 @@ def _cross_validate(ctx: Context) -> Optional[dict[str, Any]]:
         ctx.run.update_detail("fit", cv_folds=[done[j] for j in sorted(done)])
         ctx.run.drop_checkpoints(f"cv/fold{i}")
         log.info("cv: fold %d/%d rmse %.4f", i + 1, k, m["rmse"])
-        kill_point(f"cv-fold-{i}")
     folds = [done[j] for j in sorted(done)]
     names = folds[0]["metrics"].keys()
     summary = {
@@ -206,8 +208,8 @@ def run_fit(ctx: Context) -> dict[str, Any]:
     files = ctx.model.save(model_dir)
     ctx.run.record("fit", files)
     return {"cv": cv, "fit_seconds": round(time.perf_counter() - t0, 3), "model_family": ctx.model.family,
-            "checkpoints_written": ctx.hooks.checkpoints_written,
-            "checkpoint_seconds": round(ctx.hooks.checkpoint_seconds, 4)}
+            "checkpoints_written": ctx.checkpoints.written,
+            "checkpoint_seconds": round(ctx.checkpoints.seconds, 4)}
 
 
 def load_fit(ctx: Context) -> None:
@@ -295,13 +297,21 @@ def _check_stage_order(run: RunDir) -> None:
         )
 
 
+def build_fit_callbacks(checkpoints: CheckpointWriter, stop: StopSignals) -> list[FitCallback]:
+    """The fit loop's callbacks, in call order. The checkpoint writer runs before the stop signals (a stop
+    saves first); a pruner would go after the checkpoint writer, so a pruned fit still has its state."""
+    return [ProgressLog(), checkpoints, stop]
+
+
 def execute(cfg: DictConfig, run: RunDir) -> float:
     """Run every stage the manifest does not mark done; return the configured objective.
 
     The caller has verified the run's artifacts (a fresh run has none).
     """
-    hooks = PipelineHooks(run, cfg.checkpointing)
-    ctx = Context(cfg=cfg, run=run, hooks=hooks)
+    stop = StopSignals()
+    checkpoints = CheckpointWriter(run, cfg.checkpointing, stop_requested=stop.requested)
+    callbacks = FitCallbacks(build_fit_callbacks(checkpoints, stop), resume=RunResume(run))
+    ctx = Context(cfg=cfg, run=run, callbacks=callbacks, checkpoints=checkpoints)
     _check_stage_order(run)
     pending = [s for s in STAGES if not run.stage_done(s)]
     for name in STAGES:
@@ -311,13 +321,11 @@ def execute(cfg: DictConfig, run: RunDir) -> float:
     current = None
     t0 = time.perf_counter()
     try:
-        with interruptible(hooks):
+        with interruptible(stop):
             for name in pending:
                 current, t0 = name, time.perf_counter()
                 run.start_stage(name)
-                kill_point(f"stage-{name}-start")
                 detail = STAGE_FUNCTIONS[name][0](ctx) or {}
-                kill_point(f"stage-{name}-before-done")
                 run.finish_stage(name, time.perf_counter() - t0, detail)
             current = None
     except RunInterrupted as exc:
