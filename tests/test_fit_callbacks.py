@@ -16,6 +16,7 @@ from kaayko_exp.runs.rundir import RunDir
 from kaayko_exp.training.callbacks import ProgressLog
 from kaayko_exp.training.checkpoints import CheckpointWriter, RunResume
 from kaayko_exp.training.interrupts import RunInterrupted, StopSignals
+from kaayko_exp.training.pipeline import STAGES
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def fit(m, data, callbacks, resume=None, key="fit"):
 
 
 def run_dir(tmp_path, name="run"):
-    return RunDir.create(tmp_path / name, config_hash="x", choices={}, overrides=[])
+    return RunDir.create(tmp_path / name, stages=STAGES, config_hash="x", choices={}, overrides=[])
 
 
 def writer(run, every, **kw):
