@@ -12,15 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from kaayko_exp.errors import KaaykoError
+from kaayko_exp.errors import KaaykoError, report_user_error
 
 EXIT_USER_ERROR = 2
 
 _task_started = False
-
-
-def report_user_error(exc: KaaykoError, note: Optional[str] = None) -> None:
-    print(f"kaayko-exp {exc.kind}: {exc}" + (f" {note}" if note else ""), file=sys.stderr, flush=True)
 
 
 def _log_to_files(exc: KaaykoError) -> None:

@@ -7,6 +7,9 @@ is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import sys
+from typing import Optional
+
 
 class KaaykoError(Exception):
     """Base class for every error caused by user input."""
@@ -40,3 +43,8 @@ class PredictionInputError(KaaykoError):
     """A prediction request that cannot be scored."""
 
     kind = "prediction input error"
+
+
+def report_user_error(exc: KaaykoError, note: Optional[str] = None) -> None:
+    """Print a user error as the entry points do: one paragraph on stderr (the caller then exits 2)."""
+    print(f"kaayko-exp {exc.kind}: {exc}" + (f" {note}" if note else ""), file=sys.stderr, flush=True)

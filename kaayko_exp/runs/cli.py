@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from kaayko_exp.errors import KaaykoError
+from kaayko_exp.errors import KaaykoError, report_user_error
 
 DEFAULT_ROOT = "outputs"
 DEFAULT_CACHE = "outputs/.cache"
@@ -82,8 +82,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return _dispatch(args)
     except KaaykoError as exc:
-        from kaayko_exp.cli import report_user_error
-
         report_user_error(exc)
         return exc.exit_code
 
