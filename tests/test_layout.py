@@ -18,6 +18,7 @@ ALLOWED = {
     "runs": {"data"},
     "serving": {"data", "features", "models", "runs"},
     "training": {"data", "features", "models", "evaluation", "runs", "serving"},
+    "compare": {"data", "evaluation", "runs"},
     "cli": {"training"},
 }
 ROOT_HELPERS = {"config", "errors", "atomic"}

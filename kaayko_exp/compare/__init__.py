@@ -1,0 +1,1 @@
+"""Compare runs through their saved reports: ``python -m kaayko_exp.compare <run dirs, sweep dirs or globs>``."""

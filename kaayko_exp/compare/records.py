@@ -1,0 +1,47 @@
+"""One compared run, as read from its saved files (report.json, manifest.json, .hydra/config.yaml).
+
+The comparison never retrains and never loads a model: everything it shows comes from a
+:class:`RunRecord`. Per-lake win rates read ``predictions/test.parquet`` lazily, only when needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+
+@dataclass
+class TrialInfo:
+    """Where a run is one trial of a sweep: its number, state and objective value(s) in the study."""
+
+    sweep_dir: Path
+    number: int
+    state: str  # COMPLETE | PRUNED | FAIL | RUNNING | WAITING
+    values: Optional[list[float]] = None
+
+
+@dataclass
+class RunRecord:
+    """A run directory as the comparison sees it."""
+
+    path: Path  # the run directory (absolute)
+    shown: str  # the path as the user should read it (relative to the cwd when below it)
+    status: str  # the manifest's status: completed | running | failed | interrupted | pruned
+    model: Optional[str] = None  # model.name from the saved config
+    choices: dict[str, str] = field(default_factory=dict)  # Hydra group choices (model, sample_size, ...)
+    params: dict[str, Any] = field(default_factory=dict)  # the resolved saved config, flattened: "a.b.c" -> value
+    metrics: dict[str, float] = field(default_factory=dict)  # headline held-out test metrics (report.json "metrics")
+    val_metrics: dict[str, float] = field(default_factory=dict)
+    cv_mean: dict[str, float] = field(default_factory=dict)
+    cv_std: dict[str, float] = field(default_factory=dict)
+    objective: Optional[dict[str, Any]] = None  # {"name", "value"}
+    train_seconds: Optional[float] = None  # wall time of the run's stages
+    rows: Optional[int] = None  # rows the run trained on (train part)
+    test_set: Optional[dict[str, Any]] = None  # {"n", "split_sha256", "labels_sha256"}: "same test set" is checked
+    trial: Optional[TrialInfo] = None
+    report: Optional[Any] = None  # the typed report (kaayko_exp.evaluation.report.Report) when one exists
+
+    @property
+    def predictions_path(self) -> Path:
+        return self.path / "predictions" / "test.parquet"
