@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from kaayko_exp.serving.inputs import request_from_row
 
@@ -24,6 +25,20 @@ def trained_run(tmp_path_factory) -> Path:
         base = tmp_path_factory.mktemp("predict_run")
         _CACHE["run"] = train(base, TRAIN_OVERRIDES)
     return _CACHE["run"]
+
+
+# Shared fixtures: import them into a test module (`from predict_helpers import predictor, run_dir`).
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return trained_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def predictor(run_dir):
+    from kaayko_exp import Predictor
+
+    return Predictor.load(run_dir)
 
 
 def train(base: Path, overrides: list[str]) -> Path:

@@ -14,24 +14,13 @@ from predict_helpers import (
     copy_run,
     edit_manifest,
     held_out,
+    predictor,  # noqa: F401  (shared fixture)
     row_dict,
-    trained_run,
+    run_dir,  # noqa: F401  (shared fixture)
 )
 
 from kaayko_exp.data import label
 from kaayko_exp.errors import PredictionInputError, RunDirError
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return trained_run(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def predictor(run_dir):
-    from kaayko_exp import Predictor
-
-    return Predictor.load(run_dir)
 
 
 @pytest.fixture(scope="module")

@@ -13,23 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from predict_helpers import held_out, row_dict, trained_run
+from predict_helpers import held_out, predictor, row_dict, run_dir  # noqa: F401  (shared fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 WEATHER = ["temp_c", "wind_kph", "wind_dir", "humidity", "cloud", "uv", "precip_mm", "condition", "pressure_mb",
            "dew_point_c", "feelslike_c", "gust_kph", "is_day", "will_it_rain", "will_it_snow", "vis_km"]
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return trained_run(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def predictor(run_dir):
-    from kaayko_exp import Predictor
-
-    return Predictor.load(run_dir)
 
 
 @pytest.fixture(scope="module")
