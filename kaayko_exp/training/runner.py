@@ -56,7 +56,7 @@ def _execute(run: Any, cfg: DictConfig, event: str) -> float:
 
     run.claim(cfg.checkpointing.heartbeat_seconds)
     run.event(event, argv=sys.argv[1:])
-    log.info("run directory: %s", run.path)
+    log.info("run directory: %s", run.shown)
     try:
         value = execute(cfg, run)
     except RunInterrupted as exc:
@@ -83,8 +83,8 @@ def summarise(run: Any) -> None:
     for label, m in rows:
         vals = [m.get(c) for c in cols]
         lines.append(f"{label:<26}" + "".join(f"{(float('nan') if v is None else v):>15.4f}" for v in vals))
-    log.info("results (%s)\n%s", run.path, "\n".join(lines))
-    print(f"run directory: {run.path}", flush=True)
+    log.info("results (%s)\n%s", run.shown, "\n".join(lines))
+    print(f"run directory: {run.shown}", flush=True)
 
 
 def _override_key(override: str) -> tuple[str, str]:
