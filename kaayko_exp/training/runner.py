@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from kaayko_exp.errors import ConfigError, RunDirError
-from kaayko_exp.training.validate import planned_rows, validate_train_config  # noqa: F401  (re-exported)
+from kaayko_exp.training.validate import validate_train_config
 
 log = logging.getLogger(__name__)
 
