@@ -163,3 +163,23 @@ def test_prediction_file_without_the_label_column_is_named(tmp_path):
     result = win_rates([a, b, c])
     assert "lacks the column(s) paddle_score" in dict(result.left_out)["outputs/c"]
     assert result.groups[0].runs == ["outputs/a", "outputs/b"]
+
+
+def test_a_pair_read_both_ways_agrees_and_matches_the_standalone_statistics(tmp_path):
+    a = make_run(tmp_path, "a", [0.1, 0.25, 0.3, 0.7])
+    b = make_run(tmp_path, "b", [0.2, 0.4, 0.6, 0.4])
+    g = win_rates([a, b], seed=7).groups[0]
+    ab, ba = g.pairs[(0, 1)], g.pairs[(1, 0)]
+    assert (ba.wins, ba.losses, ba.win_rate, ba.p_value) == (ab.losses, ab.wins, 1 - ab.win_rate, ab.p_value)
+    assert (ba.ci_low, ba.ci_high) == pytest.approx((-ab.ci_high, -ab.ci_low))
+    alone = pair_stats([0.1, 0.25, 0.3, 0.7], [0.2, 0.4, 0.6, 0.4], seed=7)
+    assert (alone.ci_low, alone.ci_high) == pytest.approx((ab.ci_low, ab.ci_high))
+
+
+def test_a_large_group_keeps_the_best_runs_and_names_the_others(tmp_path):
+    runs = [make_run(tmp_path, f"r{k}", [0.1 * (k + 1)] * 4) for k in range(5)]
+    result = win_rates(list(reversed(runs)), max_runs=3)
+    assert result.groups[0].runs == ["outputs/r2", "outputs/r1", "outputs/r0"]  # input order, best three
+    reasons = dict(result.left_out)
+    assert set(reasons) == {"outputs/r3", "outputs/r4"}
+    assert "the 3 with the lowest mean per-lake MAE" in reasons["outputs/r4"]

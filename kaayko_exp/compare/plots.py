@@ -27,6 +27,8 @@ SAMPLE_SIZE_PREFIX = "sample_size."
 # Saved-config keys that do not change what a run learns: never "varied parameters".
 NOT_RESULT_KEYS = frozenset({"resume", "n_jobs", "cache_dir", "plots"})
 LOWER_IS_BETTER = frozenset({"mae", "rmse"})
+MAX_BARS = 60  # runs in the per-run bar plot (the best ones when there are more)
+MAX_LAKE_LABELS = 60  # lakes named on the heatmap's axis
 
 
 def _pyplot() -> Any:
@@ -118,6 +120,11 @@ def plot_metric_per_run(records: Sequence[RunRecord], metric: str, path: Path) -
     rows = [r for r in records if _num(r.metrics.get(metric)) is not None]
     if not rows:
         return None
+    total = len(rows)
+    if total > MAX_BARS:  # the best MAX_BARS, in their input order
+        sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
+        keep = set(np.argsort([sign * float(r.metrics[metric]) for r in rows], kind="stable")[:MAX_BARS].tolist())
+        rows = [r for k, r in enumerate(rows) if k in keep]
     plt = _pyplot()
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(rows) + 2), 4.2))
@@ -130,7 +137,7 @@ def plot_metric_per_run(records: Sequence[RunRecord], metric: str, path: Path) -
     ax.set_xticks(x)
     ax.set_xticklabels([_short(r.shown) for r in rows], rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(metric + (" (lower is better)" if metric in LOWER_IS_BETTER else ""))
-    ax.set_title(f"{metric} per run")
+    ax.set_title(f"{metric} per run" + (f" (the best {MAX_BARS} of {total})" if total > len(rows) else ""))
     ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -139,12 +146,15 @@ def plot_lake_heatmap(lakes: Sequence[str], runs: Sequence[str], lake_mae: np.nd
     """Per-lake MAE: one row per lake, one column per run (darker: larger error)."""
     plt = _pyplot()
     mae = np.asarray(lake_mae, dtype=np.float64)
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.7 * len(runs) + 3), max(3.0, 0.28 * len(lakes) + 1.5)))
-    im = ax.imshow(mae, aspect="auto", cmap="magma_r")
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.7 * len(runs) + 3), min(16.0, max(3.0, 0.28 * len(lakes) + 1.5))))
+    im = ax.imshow(mae, aspect="auto", cmap="magma_r", interpolation="nearest")
     ax.set_xticks(range(len(runs)))
     ax.set_xticklabels([_short(r) for r in runs], rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(lakes)))
-    ax.set_yticklabels([_short(x, 24) for x in lakes], fontsize=7)
+    if len(lakes) <= MAX_LAKE_LABELS:
+        ax.set_yticks(range(len(lakes)))
+        ax.set_yticklabels([_short(x, 24) for x in lakes], fontsize=7)
+    else:
+        ax.set_ylabel(f"{len(lakes)} lakes (sorted by name)")
     fig.colorbar(im, ax=ax, label="MAE on the lake's held-out rows")
     ax.set_title("Per-lake MAE")
     return _save(fig, path)

@@ -26,6 +26,7 @@ from kaayko_exp.compare.records import RunRecord
 from kaayko_exp.errors import ConfigError
 
 BEST_RUNS = 5  # runs shown in the per-lake table of each test-set group
+MAX_LAKES = 100  # lakes listed in that table (the ones with the most held-out rows when there are more)
 MARKDOWN = "comparison.md"
 HTML = "comparison.html"
 PLOTS = "plots"
@@ -213,8 +214,14 @@ def _group_section(doc: _Doc, g: Any, index: int, plots_dir: Path, *, multi: boo
     best = [int(k) for k in np.argsort(mean, kind="stable")[:BEST_RUNS]]
     doc.heading(3, "Per-lake MAE of the best runs")
     doc.para(f"The {len(best)} runs with the lowest MAE averaged over lakes; the lowest MAE on each lake is bold.")
+    shown = range(len(g.lakes))
+    if len(g.lakes) > MAX_LAKES:  # the lakes with the most held-out rows, in name order
+        shown = sorted(np.argsort(-np.asarray(g.lake_rows), kind="stable")[:MAX_LAKES].tolist())
+        doc.para(f"{len(g.lakes)} lakes: the {MAX_LAKES} with the most held-out rows are listed; the mean row covers "
+                 "all lakes.")
     lake_rows, lake_marks = [], []
-    for li, lake in enumerate(g.lakes):
+    for li in shown:
+        lake = g.lakes[li]
         vals = g.lake_mae[li, best]
         low = float(np.min(vals))
         winner = [labels[k] for k, v in zip(best, vals) if v <= low + 1e-12]

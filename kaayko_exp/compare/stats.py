@@ -36,6 +36,7 @@ COLUMNS = (LAKE, LABEL, PREDICTION)
 TIE_TOLERANCE = 1e-12
 DEFAULT_RESAMPLES = 2000
 DEFAULT_ALPHA = 0.05
+DEFAULT_MAX_RUNS = 30  # runs in one matrix: pairs grow as the square
 
 
 @dataclass
@@ -107,8 +108,13 @@ class WinRates:
 
 # ------------------------------------------------------------------------------------------- statistics
 def pair_stats(mae_i: Sequence[float], mae_j: Sequence[float], *, i: str = "i", j: str = "j",
-               resamples: int = DEFAULT_RESAMPLES, seed: int = 0, alpha: float = DEFAULT_ALPHA) -> PairStats:
-    """Win rate, mean difference with a bootstrap CI, and Wilcoxon p-value for two per-lake MAE vectors."""
+               resamples: int = DEFAULT_RESAMPLES, seed: int = 0, alpha: float = DEFAULT_ALPHA,
+               boot_diffs: Optional[np.ndarray] = None) -> PairStats:
+    """Win rate, mean difference with a bootstrap CI, and Wilcoxon p-value for two per-lake MAE vectors.
+
+    ``boot_diffs``: bootstrap means of the differences already drawn (a group draws one set of
+    resampled lakes for all its pairs); drawn here with ``resamples``/``seed`` when None.
+    """
     a = np.asarray(mae_i, dtype=np.float64)
     b = np.asarray(mae_j, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or a.size == 0:
@@ -119,7 +125,10 @@ def pair_stats(mae_i: Sequence[float], mae_j: Sequence[float], *, i: str = "i", 
     losses = int(np.sum(~tie & (d > 0)))
     ties = int(np.sum(tie))
     n = int(d.size)
-    low, high = bootstrap_ci(d, resamples=resamples, seed=seed)
+    if boot_diffs is None:
+        low, high = bootstrap_ci(d, resamples=resamples, seed=seed)
+    else:
+        low, high = _percentiles(boot_diffs)
     p = wilcoxon_p(np.where(tie, 0.0, d))
     return PairStats(i=i, j=j, n_lakes=n, wins=wins, losses=losses, ties=ties, win_rate=(wins + 0.5 * ties) / n,
                      mean_diff=float(np.mean(d)), ci_low=low, ci_high=high, p_value=p,
@@ -130,11 +139,22 @@ def bootstrap_ci(diffs: Sequence[float], *, resamples: int = DEFAULT_RESAMPLES, 
                  level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean of ``diffs``, resampling the lakes with replacement."""
     d = np.asarray(diffs, dtype=np.float64)
+    return _percentiles(bootstrap_means(d[:, None], resamples=resamples, seed=seed)[:, 0], level)
+
+
+def bootstrap_means(values: np.ndarray, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:
+    """Column means of ``values`` (lakes × runs) over ``resamples`` resamplings of the lakes: (resamples, runs)."""
+    v = np.asarray(values, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, d.size, size=(int(resamples), d.size))
-    means = d[idx].mean(axis=1)
+    idx = rng.integers(0, v.shape[0], size=(int(resamples), v.shape[0]))
+    counts = np.zeros((int(resamples), v.shape[0]))
+    np.add.at(counts, (np.arange(int(resamples))[:, None], idx), 1.0)  # how often each lake was drawn
+    return counts @ v / v.shape[0]
+
+
+def _percentiles(means: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     tail = (1.0 - level) / 2.0
-    low, high = np.quantile(means, [tail, 1.0 - tail])
+    low, high = np.quantile(np.asarray(means, dtype=np.float64), [tail, 1.0 - tail])
     return float(low), float(high)
 
 
@@ -196,12 +216,14 @@ def _per_lake_mae(frame: Any) -> tuple[list[str], np.ndarray, np.ndarray]:
 
 
 def win_rates(records: Sequence[RunRecord], *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
-              alpha: float = DEFAULT_ALPHA) -> WinRates:
+              alpha: float = DEFAULT_ALPHA, max_runs: int = DEFAULT_MAX_RUNS) -> WinRates:
     """Group runs by test set and compute the pairwise per-lake statistics inside each group of ≥ 2 runs.
 
     Runs that are not ``completed``, have no ``test_set`` block, no readable predictions, or labels
     that differ from the rest of their group are left out with the reason (``WinRates.left_out``);
-    ``WinRates.notes`` has one sentence per group formed and per run left out.
+    ``WinRates.notes`` has one sentence per group formed and per run left out. A group of more than
+    ``max_runs`` runs keeps the ``max_runs`` with the lowest mean per-lake MAE (the others are named).
+    Prediction files are read one at a time and reduced to per-lake MAE (memory stays small).
     """
     out = WinRates()
     by_key: dict[tuple[str, str], list[RunRecord]] = {}
@@ -231,7 +253,7 @@ def win_rates(records: Sequence[RunRecord], *, resamples: int = DEFAULT_RESAMPLE
                 out.left_out.append((rec.shown, f"it is the only run on test set split {_short(key[0])}, labels "
                                      f"{_short(key[1])}: nothing to compare it with"))
             continue
-        group = _build_group(key, members, out, resamples=resamples, seed=seed, alpha=alpha)
+        group = _build_group(key, members, out, resamples=resamples, seed=seed, alpha=alpha, max_runs=max_runs)
         if group is not None:
             out.groups.append(group)
 
@@ -243,39 +265,68 @@ def win_rates(records: Sequence[RunRecord], *, resamples: int = DEFAULT_RESAMPLE
     return out
 
 
+@dataclass
+class _Scored:
+    """One run's held-out rows reduced to what the comparison needs (the frame itself is not kept)."""
+
+    record: RunRecord
+    digest: str
+    lakes: list[str]
+    mae: np.ndarray
+    lake_rows: np.ndarray
+    n_rows: int
+
+
 def _build_group(key: tuple[str, str], members: list[RunRecord], out: WinRates, *, resamples: int, seed: int,
-                 alpha: float) -> Optional[TestSetGroup]:
-    frames: dict[str, list[tuple[RunRecord, Any]]] = {}
+                 alpha: float, max_runs: int) -> Optional[TestSetGroup]:
+    by_digest: dict[str, list[_Scored]] = {}
     for rec in members:
         frame, reason = _read_predictions(rec)
         if frame is None:
             out.left_out.append((rec.shown, reason))
             continue
-        frames.setdefault(_rows_digest(frame), []).append((rec, frame))
-    if not frames:
+        lakes, mae, lake_rows = _per_lake_mae(frame)
+        scored = _Scored(rec, _rows_digest(frame), lakes, mae, lake_rows, len(frame))
+        by_digest.setdefault(scored.digest, []).append(scored)
+    if not by_digest:
         return None
     # Same labels hash in the reports, but the rows read back must agree too: keep the largest set.
-    digests = sorted(frames, key=lambda k: -len(frames[k]))
+    digests = sorted(by_digest, key=lambda k: -len(by_digest[k]))
     for other in digests[1:]:
-        for rec, _ in frames[other]:
-            out.left_out.append((rec.shown, f"report.json claims test set labels {_short(key[1])} like "
-                                 f"{len(frames[digests[0]])} other run(s), but the lakes or labels in its "
+        for s in by_digest[other]:
+            out.left_out.append((s.record.shown, f"report.json claims test set labels {_short(key[1])} like "
+                                 f"{len(by_digest[digests[0]])} other run(s), but the lakes or labels in its "
                                  "predictions/test.parquet differ from theirs (file replaced?): not compared"))
-    kept = frames[digests[0]]
+    kept = by_digest[digests[0]]
     if len(kept) < 2:
-        rec = kept[0][0]
-        out.left_out.append((rec.shown, "no other run on its test set has readable predictions: nothing to compare "
-                             "it with"))
+        out.left_out.append((kept[0].record.shown, "no other run on its test set has readable predictions: nothing "
+                             "to compare it with"))
         return None
-    lakes, _, lake_rows = _per_lake_mae(kept[0][1])
-    mae = np.column_stack([_per_lake_mae(frame)[1] for _, frame in kept])
-    runs = [rec.shown for rec, _ in kept]
+    if len(kept) > max_runs:
+        order = np.argsort([float(np.mean(s.mae)) for s in kept], kind="stable")
+        best = sorted(int(k) for k in order[:max_runs])
+        for k in sorted(set(range(len(kept))) - set(best)):
+            out.left_out.append((kept[k].record.shown, f"its test set has {len(kept)} runs and the matrix shows the "
+                                 f"{max_runs} with the lowest mean per-lake MAE (max_runs={max_runs}); this run is "
+                                 "not among them"))
+        kept = [kept[k] for k in best]
+    mae = np.column_stack([s.mae for s in kept])
+    runs = [s.record.shown for s in kept]
+    boot = bootstrap_means(mae, resamples=resamples, seed=seed)  # one set of resampled lakes for every pair
     pairs: dict[tuple[int, int], PairStats] = {}
     for i in range(len(runs)):
-        for j in range(len(runs)):
-            if i != j:
-                pairs[(i, j)] = pair_stats(mae[:, i], mae[:, j], i=runs[i], j=runs[j], resamples=resamples,
-                                           seed=seed, alpha=alpha)
-    return TestSetGroup(split_sha256=key[0], labels_sha256=key[1], runs=runs, records=[r for r, _ in kept],
-                        lakes=lakes, lake_mae=mae, lake_rows=np.asarray(lake_rows), pairs=pairs,
-                        n_rows=len(kept[0][1]), alpha=alpha)
+        for j in range(i + 1, len(runs)):
+            p = pair_stats(mae[:, i], mae[:, j], i=runs[i], j=runs[j], alpha=alpha,
+                           boot_diffs=boot[:, i] - boot[:, j])
+            pairs[(i, j)] = p
+            pairs[(j, i)] = _mirror(p)
+    return TestSetGroup(split_sha256=key[0], labels_sha256=key[1], runs=runs, records=[s.record for s in kept],
+                        lakes=kept[0].lakes, lake_mae=mae, lake_rows=np.asarray(kept[0].lake_rows), pairs=pairs,
+                        n_rows=kept[0].n_rows, alpha=alpha)
+
+
+def _mirror(p: PairStats) -> PairStats:
+    """Run j against run i, from run i against run j."""
+    return PairStats(i=p.j, j=p.i, n_lakes=p.n_lakes, wins=p.losses, losses=p.wins, ties=p.ties,
+                     win_rate=1.0 - p.win_rate, mean_diff=-p.mean_diff, ci_low=-p.ci_high, ci_high=-p.ci_low,
+                     p_value=p.p_value, significant=p.significant)
