@@ -1,0 +1,185 @@
+"""Honest win rates on hand-made runs with a known answer (kaayko_exp.compare.stats)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kaayko_exp.compare.records import RunRecord
+from kaayko_exp.compare.stats import bootstrap_ci, pair_stats, wilcoxon_p, win_rates
+
+LAKES = ("Alpha", "Bravo", "Charlie", "Delta")
+SPLIT = "5" * 64
+LABELS = "a" * 64
+
+
+def make_run(root: Path, name: str, lake_mae: Sequence[float], *, lakes: Sequence[str] = LAKES,
+             rows_per_lake: int = 2, labels: Optional[Sequence[float]] = None,
+             test_set: Optional[dict] = "default", status: str = "completed", write: bool = True,
+             **fields) -> RunRecord:
+    """A run directory whose predictions/test.parquet gives exactly ``lake_mae[k]`` on lake k.
+
+    Each lake has ``rows_per_lake`` rows; errors alternate in sign with the same size, so the MAE of
+    the lake is the size. ``labels`` (one per row) default to 3.0, 2.5, 3.0, 2.5, …
+    """
+    path = root / name
+    (path / "predictions").mkdir(parents=True)
+    lake_col = [lake for lake in lakes for _ in range(rows_per_lake)]
+    n = len(lake_col)
+    y = np.asarray(labels if labels is not None else [3.0 if k % 2 == 0 else 2.5 for k in range(n)], dtype=float)
+    size = np.repeat(np.asarray(lake_mae, dtype=float), rows_per_lake)
+    sign = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    if write:
+        pd.DataFrame({"lake": lake_col, "wind_speed_kph": np.arange(n, dtype=float), "paddle_score": y,
+                      "prediction": y + sign * size}).to_parquet(path / "predictions" / "test.parquet", index=False)
+    if test_set == "default":
+        test_set = {"n": n, "split_sha256": SPLIT, "labels_sha256": LABELS, "lakes": len(lakes)}
+    return RunRecord(path=path, shown=f"outputs/{name}", status=status, test_set=test_set, **fields)
+
+
+# ---------------------------------------------------------------------------------------- known answers
+def test_run_better_on_three_of_four_lakes_has_win_rate_three_quarters(tmp_path):
+    a = make_run(tmp_path, "a", [0.1, 0.2, 0.3, 0.8])
+    b = make_run(tmp_path, "b", [0.2, 0.4, 0.6, 0.4])
+    result = win_rates([a, b])
+    assert len(result.groups) == 1 and result.left_out == []
+    g = result.groups[0]
+    assert g.runs == ["outputs/a", "outputs/b"]
+    assert g.lakes == list(sorted(LAKES))
+    np.testing.assert_allclose(g.lake_mae[:, 0], [0.1, 0.2, 0.3, 0.8])
+    ab, ba = g.pairs[(0, 1)], g.pairs[(1, 0)]
+    assert (ab.wins, ab.losses, ab.ties, ab.n_lakes) == (3, 1, 0, 4)
+    assert ab.win_rate == 0.75 and ba.win_rate == 0.25
+    assert ab.mean_diff == pytest.approx(-0.05) and ba.mean_diff == pytest.approx(0.05)
+    # |d| = 0.1, 0.2, 0.3, 0.4 ranks 1..4, W+ = 4 (the one lake b wins). Exact null of n = 4: 16 equally
+    # likely sign patterns, 7 with W+ <= 4 ({}, {1}, {2}, {3}, {4}, {1,2}, {1,3}); two-sided p = 2 * 7/16.
+    assert ab.p_value == pytest.approx(14 / 16) and not ab.significant
+    m = g.win_rate_matrix()
+    assert m[0, 1] == 0.75 and m[1, 0] == 0.25 and np.isnan(m[0, 0])
+    assert ab.ci_low <= ab.mean_diff <= ab.ci_high
+    assert -0.3 - 1e-12 <= ab.ci_low and ab.ci_high <= 0.4 + 1e-12  # a mean of resampled lakes stays in range
+    assert g.n_rows == 8 and list(g.lake_rows) == [2, 2, 2, 2]
+
+
+def test_a_tie_counts_one_half_and_is_reported():
+    p = pair_stats([0.1, 0.2, 0.3, 0.4], [0.2, 0.2, 0.4, 0.5])
+    assert (p.wins, p.losses, p.ties) == (3, 0, 1)
+    assert p.win_rate == 0.875
+
+
+def test_every_lake_better_by_exactly_a_tenth_gives_a_degenerate_interval(tmp_path):
+    a = make_run(tmp_path, "a", [0.2, 0.3, 0.4, 0.5])
+    b = make_run(tmp_path, "b", [0.1, 0.2, 0.3, 0.4])
+    p = win_rates([a, b]).groups[0].pairs[(0, 1)]
+    assert p.mean_diff == pytest.approx(0.1)
+    assert p.ci_low == pytest.approx(0.1) and p.ci_high == pytest.approx(0.1)
+    assert p.win_rate == 0.0
+    # four lakes, all one sign: the smallest two-sided exact p is 2 / 2**4; not significant at 0.05
+    assert p.p_value == pytest.approx(0.125) and not p.significant
+
+
+def test_wilcoxon_exact_p_values_of_hand_cases():
+    # all differences one sign, distinct sizes: two-sided exact p = 2 / 2**n
+    assert wilcoxon_p([0.1, 0.2, 0.3, 0.4, 0.5]) == pytest.approx(2 / 32)
+    assert wilcoxon_p([-0.1, -0.2, -0.3, -0.4, -0.5, -0.6]) == pytest.approx(2 / 64)
+    # ranks 1..4, W- = 2: sign patterns with W <= 2 are {}, {1}, {2}: p = 2 * 3/16
+    assert wilcoxon_p([0.1, -0.2, 0.3, 0.4]) == pytest.approx(6 / 16)
+    assert wilcoxon_p([0.0, 0.0, 0.0]) == 1.0
+
+
+def test_six_lakes_all_won_is_significant_five_is_not():
+    six = pair_stats([0.1] * 6, [0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+    five = pair_stats([0.1] * 5, [0.2, 0.3, 0.4, 0.5, 0.6])
+    assert six.significant and six.p_value == pytest.approx(2 / 64)
+    assert not five.significant and five.p_value == pytest.approx(2 / 32)
+
+
+def test_bootstrap_is_seeded():
+    d = [0.3, -0.1, 0.2, 0.05, -0.02, 0.4]
+    assert bootstrap_ci(d, seed=3) == bootstrap_ci(d, seed=3)
+    low, high = bootstrap_ci(d, seed=3)
+    assert min(d) <= low < np.mean(d) < high <= max(d)
+
+
+# ---------------------------------------------------------------------------------------- grouping
+def test_mixed_test_sets_are_not_put_in_one_matrix(tmp_path):
+    runs = [make_run(tmp_path, f"r{k}", [0.1 * (k + 1)] * 4) for k in range(3)]
+    other = make_run(tmp_path, "other", [0.1] * 4,
+                     test_set={"n": 8, "split_sha256": SPLIT, "labels_sha256": "b" * 64, "lakes": 4})
+    other_split = make_run(tmp_path, "moved", [0.1] * 4,
+                           test_set={"n": 8, "split_sha256": "6" * 64, "labels_sha256": "c" * 64, "lakes": 4})
+    result = win_rates(runs + [other, other_split])
+    assert [g.runs for g in result.groups] == [["outputs/r0", "outputs/r1", "outputs/r2"]]
+    reasons = dict(result.left_out)
+    assert set(reasons) == {"outputs/other", "outputs/moved"}
+    assert "different labels hash" in reasons["outputs/other"] and "not compared" in reasons["outputs/other"]
+    assert "different split and labels hashes" in reasons["outputs/moved"]
+    assert result.notes[0].startswith("3 runs share test set split 55555555…, labels aaaaaaaa…")
+    assert any(n.startswith("run outputs/other: it has another test set (different labels hash") for n in result.notes)
+
+
+def test_runs_without_a_usable_test_set_are_left_out_with_the_reason(tmp_path):
+    a = make_run(tmp_path, "a", [0.1] * 4)
+    b = make_run(tmp_path, "b", [0.2] * 4)
+    old = make_run(tmp_path, "old", [0.1] * 4, test_set=None, write=False)
+    (old.predictions_path).write_bytes(b"not parquet")  # never read: the run has no test set to check
+    failed = make_run(tmp_path, "failed", [0.1] * 4, status="failed")
+    missing = make_run(tmp_path, "missing", [0.1] * 4, write=False)
+    wrong_n = make_run(tmp_path, "wrong_n", [0.1] * 4)
+    wrong_n.test_set = dict(wrong_n.test_set, n=9)
+    result = win_rates([a, b, old, failed, missing, wrong_n])
+    assert [g.runs for g in result.groups] == [["outputs/a", "outputs/b"]]
+    reasons = dict(result.left_out)
+    assert "records no test-set hashes" in reasons["outputs/old"]
+    assert "status is failed" in reasons["outputs/failed"]
+    assert "has no predictions/test.parquet" in reasons["outputs/missing"]
+    assert "has 8 rows but report.json says the test set has 9" in reasons["outputs/wrong_n"]
+
+
+def test_same_labels_hash_but_different_labels_in_the_file_is_caught(tmp_path):
+    a = make_run(tmp_path, "a", [0.1] * 4)
+    b = make_run(tmp_path, "b", [0.2] * 4)
+    c = make_run(tmp_path, "c", [0.3] * 4, labels=[4.0] * 8)
+    result = win_rates([a, b, c])
+    assert [g.runs for g in result.groups] == [["outputs/a", "outputs/b"]]
+    assert "differ from theirs" in dict(result.left_out)["outputs/c"]
+
+
+def test_a_lone_run_has_nothing_to_be_compared_with(tmp_path):
+    result = win_rates([make_run(tmp_path, "a", [0.1] * 4)])
+    assert result.groups == []
+    assert "nothing to compare it with" in dict(result.left_out)["outputs/a"]
+
+
+def test_prediction_file_without_the_label_column_is_named(tmp_path):
+    a = make_run(tmp_path, "a", [0.1] * 4)
+    b = make_run(tmp_path, "b", [0.2] * 4)
+    c = make_run(tmp_path, "c", [0.2] * 4)
+    pd.read_parquet(c.predictions_path).drop(columns=["paddle_score"]).to_parquet(c.predictions_path)
+    result = win_rates([a, b, c])
+    assert "lacks the column(s) paddle_score" in dict(result.left_out)["outputs/c"]
+    assert result.groups[0].runs == ["outputs/a", "outputs/b"]
+
+
+def test_a_pair_read_both_ways_agrees_and_matches_the_standalone_statistics(tmp_path):
+    a = make_run(tmp_path, "a", [0.1, 0.25, 0.3, 0.7])
+    b = make_run(tmp_path, "b", [0.2, 0.4, 0.6, 0.4])
+    g = win_rates([a, b], seed=7).groups[0]
+    ab, ba = g.pairs[(0, 1)], g.pairs[(1, 0)]
+    assert (ba.wins, ba.losses, ba.win_rate, ba.p_value) == (ab.losses, ab.wins, 1 - ab.win_rate, ab.p_value)
+    assert (ba.ci_low, ba.ci_high) == pytest.approx((-ab.ci_high, -ab.ci_low))
+    alone = pair_stats([0.1, 0.25, 0.3, 0.7], [0.2, 0.4, 0.6, 0.4], seed=7)
+    assert (alone.ci_low, alone.ci_high) == pytest.approx((ab.ci_low, ab.ci_high))
+
+
+def test_a_large_group_keeps_the_best_runs_and_names_the_others(tmp_path):
+    runs = [make_run(tmp_path, f"r{k}", [0.1 * (k + 1)] * 4) for k in range(5)]
+    result = win_rates(list(reversed(runs)), max_runs=3)
+    assert result.groups[0].runs == ["outputs/r2", "outputs/r1", "outputs/r0"]  # input order, best three
+    reasons = dict(result.left_out)
+    assert set(reasons) == {"outputs/r3", "outputs/r4"}
+    assert "the 3 with the lowest mean per-lake MAE" in reasons["outputs/r4"]
