@@ -71,8 +71,11 @@ def test_table_values_equal_the_reports(here, capsys):
         assert row["rows"] == rep["split"]["sizes"]["train"]
     names = [c["name"] for c in doc["columns"]]
     # the parameters that differ, resolved from the saved config; equal ones (sample size) are left out
-    assert {"seed", "model.params.alpha", "model.params.n_estimators"} <= set(names)
+    assert {"seed", "model.params.alpha"} <= set(names)
     assert "sample_size.rows" not in names and "features.name" not in names
+    # a key only another model family has is no difference by itself (the model column shows the family)
+    assert "model.params.n_estimators" not in names and "model.params.fit_intercept" not in names
+    assert {c["name"]: c["label"] for c in doc["columns"]}["model.params.alpha"] == "alpha"
     assert rows["c"]["model.params.alpha"] == 30 and rows["a"]["model.params.alpha"] == 1.0
     assert rows["d"]["model.params.alpha"] is None  # xgboost has no alpha
     assert rows["b"]["seed"] == 7
@@ -83,6 +86,7 @@ def test_all_params_shows_every_resolved_parameter(here, capsys):
     doc = compare_json(capsys, "a", "c", "--all-params")
     names = [c["name"] for c in doc["columns"]]
     assert "sample_size.rows" in names and "sample_size" in names
+    assert "model.params.fit_intercept" in names
     assert by_run(doc)["a"]["sample_size.rows"] == report(here / "a")["config"]["sample_size"]["rows"]
 
 

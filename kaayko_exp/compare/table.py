@@ -114,7 +114,7 @@ def build_table(records: Sequence[RunRecord], opts: TableOptions,
     choice_keys = _keys([r.choices for r in records], opts.all_params, hidden | {"model"})
     param_keys = [k for k in _keys([r.params for r in records], opts.all_params, hidden) if k not in NOT_PARAMS]
     columns += [Column(f"choice:{k}", k, "choice") for k in choice_keys]
-    columns += [Column(f"param:{k}", k, "param") for k in param_keys]
+    columns += [Column(f"param:{k}", _param_label(k, param_keys), "param") for k in param_keys]
     columns += [Column(m, m, "metric") for m in metrics]
     if base_rec is not None:
         columns += [Column(f"delta:{m}", f"Δ{m}", "delta") for m in metrics]
@@ -161,7 +161,16 @@ def _keys(maps: list[dict[str, Any]], everything: bool, hidden: set[str]) -> lis
     keys = [k for k in order if not _hidden(k, hidden)]
     if everything:
         return keys
-    return [k for k in keys if len({_hashable(m.get(k, _MISSING)) for m in maps}) > 1]
+    # differ: two runs that have the key hold different values (a key only some runs have, such as another
+    # model family's parameters, is not by itself a difference: the model column shows that)
+    return [k for k in keys if len({_hashable(m[k]) for m in maps if k in m}) > 1]
+
+
+def _param_label(key: str, keys: list[str]) -> str:
+    """``model.params.alpha`` reads ``alpha`` unless another shown key ends the same way."""
+    short = key[len("model.params."):] if key.startswith("model.params.") else key
+    clash = short != key and any(k != key and (k == short or k.endswith("." + short)) for k in keys)
+    return key if clash else short
 
 
 def _hidden(key: str, hidden: set[str]) -> bool:
