@@ -145,6 +145,15 @@ def test_sort_by_is_direction_aware(here, capsys, metric, lower_first):
     assert [r["run"] for r in doc["rows"]] == expected
     doc = compare_json(capsys, "a", "b", "c", "d", "--sort-by", metric, "--top", "2")
     assert [r["run"] for r in doc["rows"]] == expected[:2]
+    doc = compare_json(capsys, "a", "b", "c", "d", "--sort-by", metric, "--metrics", "within_half")  # not shown
+    assert [r["run"] for r in doc["rows"]] == expected
+
+
+def test_sort_by_a_validation_metric(here, capsys):
+    doc = compare_json(capsys, "a", "b", "c", "d", "--sort-by", "val_rmse", "--metrics", "val_rmse,mae")
+    expected = sorted("abcd", key=lambda n: report(here / n)["val"]["metrics"]["rmse"])
+    assert [r["run"] for r in doc["rows"]] == expected
+    assert [r["val_rmse"] for r in doc["rows"]] == [report(here / n)["val"]["metrics"]["rmse"] for n in expected]
 
 
 def test_only_changed_drops_columns_equal_in_every_row(here, capsys):

@@ -121,6 +121,9 @@ def build_table(records: Sequence[RunRecord], opts: TableOptions,
     columns += [Column("train_seconds", "train s", "number"), Column("rows", "rows", "number")]
 
     rows = [_row(g, choice_keys, param_keys, metrics, base_rec) for g in groups]
+    if opts.sort_by and opts.sort_by not in metrics and opts.sort_by != "trial_value":
+        for row, g in zip(rows, groups):  # sorted by a metric that is not shown
+            row[opts.sort_by] = _agg([r.value(opts.sort_by) for r in g])
     if opts.sort_by:
         rows = sort_rows(rows, opts.sort_by, lower_is_better(opts.sort_by, records))
     if opts.top is not None:
