@@ -25,7 +25,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 METRIC_KEYS = ("mae", "rmse", "r2", "class_accuracy", "within_half", "skill_accuracy")
 TOP_KEYS = {"schema_version", "kind", "run_id", "created", "choices", "config", "params", "data", "split", "model",
             "metrics", "metrics_after_safety", "safety", "baselines", "test", "val", "train_in_sample", "cv",
-            "external", "importance", "timings", "packages", "objective", "plots", "rule_baseline_by_construction"}
+            "external", "importance", "timings", "packages", "objective", "plots", "rule_baseline_by_construction",
+            "test_set"}
 
 
 def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:

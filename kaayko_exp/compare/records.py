@@ -41,6 +41,23 @@ class RunRecord:
     test_set: Optional[dict[str, Any]] = None  # {"n", "split_sha256", "labels_sha256"}: "same test set" is checked
     trial: Optional[TrialInfo] = None
     report: Optional[Any] = None  # the typed report (kaayko_exp.evaluation.report.Report) when one exists
+    run_id: Optional[str] = None  # the manifest's run id
+    note: Optional[str] = None  # why a row has no metrics (no report yet, trial without a run dir)
+
+    def value(self, metric: str) -> Optional[float]:
+        """A metric by the name users type: ``mae`` (held-out test), ``val_mae``, ``cv_mae`` (CV mean),
+        ``objective`` or ``trial_value``; None when the run has none."""
+        if metric == "objective":
+            v = (self.objective or {}).get("value")
+        elif metric == "trial_value":
+            v = self.trial.values[0] if self.trial and self.trial.values else None
+        elif metric.startswith("val_"):
+            v = self.val_metrics.get(metric[4:])
+        elif metric.startswith("cv_"):
+            v = self.cv_mean.get(metric[3:])
+        else:
+            v = self.metrics.get(metric)
+        return None if v is None or v != v else float(v)  # NaN (null in the report) reads as missing
 
     @property
     def predictions_path(self) -> Path:

@@ -27,6 +27,10 @@ written as ``null`` so the file is strict JSON)::
                         true when the labels are the label rule's own output (synthetic data with
                         data.label_noise = 0), so the rule baseline equals the labels by construction
                         and is no benchmark; false for real data or noisy synthetic labels
+    test_set            what identifies the held-out rows, so "same test set" is checked, not assumed:
+                        {"n": rows, "split_sha256": sha256 of split/assignment.npy's array bytes,
+                        "labels_sha256": sha256 of the held-out labels as float64 bytes in row order,
+                        "lakes": number of held-out lakes} (absent in reports written before it existed)
     test                the whole test block: n, metrics, metrics_after_safety, safety, per_lake, baselines,
                         unseen_levels {"rows": test rows with a category level the training rows
                         never had, "levels": {column: {value: rows}}}
@@ -44,6 +48,9 @@ Metric keys: ``mae``, ``rmse``, ``r2``, ``class_accuracy`` (prediction rounded t
 the 0.5 grid and clipped to 1–5 equals the label), ``within_half`` (the raw,
 unrounded prediction is within 0.5 of the label: |prediction − label| ≤ 0.5),
 ``skill_accuracy`` (the rounded prediction is in the label's skill level).
+
+:func:`read_report` is the one typed reader of ``report.json`` (see :class:`Report`): it reads the
+schema versions it knows and names any other one unsupported (:class:`ReportError`), never misreads it.
 """
 
 from __future__ import annotations
@@ -56,7 +63,11 @@ from typing import Any, Iterable, Mapping, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+import json
+from dataclasses import dataclass, field
+
 from kaayko_exp import atomic
+from kaayko_exp.errors import KaaykoError
 from kaayko_exp.runs.rundir import RunDir, now_iso
 
 log = logging.getLogger(__name__)
@@ -129,6 +140,7 @@ def build_report(run: RunDir, cfg: DictConfig, results: Mapping[str, Any], *, pl
         "safety": test.get("safety"),
         "baselines": {name: metrics_of(block) for name, block in (test.get("baselines") or {}).items()},
         "rule_baseline_by_construction": rule_baseline_by_construction(cfg, manifest),
+        "test_set": results.get("test_set"),
         "test": test,
         "val": results.get("val"),
         "train_in_sample": results.get("train_in_sample"),
@@ -424,3 +436,171 @@ def _compact(value: Any) -> str:
     import json
 
     return json.dumps(value, sort_keys=True, default=str)
+
+
+# ---------------------------------------------------------------------------- reading report.json
+class ReportError(KaaykoError):
+    """A report.json that cannot be read: damaged, foreign, or of a schema version this code does not know."""
+
+    kind = "report error"
+
+
+@dataclass
+class Report:
+    """One run's report.json as tools read it (schema version 1). Metrics are floats (NaN where the file
+    holds null); ``raw`` keeps the whole document for anything not lifted into a field."""
+
+    path: Path
+    schema_version: int
+    run_id: Optional[str]
+    created: Optional[str]
+    choices: dict[str, str]
+    config: dict[str, Any]
+    params: dict[str, Any]
+    model: Optional[str]
+    model_family: Optional[str]
+    metrics: dict[str, float]  # headline: held-out test metrics
+    metrics_after_safety: dict[str, float]
+    baselines: dict[str, dict[str, float]]
+    val_metrics: dict[str, float]
+    cv_k: Optional[int]
+    cv_mean: dict[str, float]
+    cv_std: dict[str, float]
+    objective: Optional[dict[str, Any]]  # {"name", "value"}
+    timings: dict[str, float]
+    total_seconds: Optional[float]
+    data_rows: Optional[int]
+    split_name: Optional[str]
+    split_sizes: dict[str, int]
+    train_rows: Optional[int]
+    test_n: Optional[int]
+    test_set: Optional[dict[str, Any]]  # {"n", "split_sha256", "labels_sha256", "lakes"}; None in older reports
+    per_lake: list[dict[str, Any]]  # held-out per-lake rows [{"lake", "n", <metric>: value}], most rows first
+    external_metrics: Optional[dict[str, float]]
+    plots: list[str]
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+def read_report(path: str | Path) -> Report:
+    """Read ``report.json`` (a file, or a run directory holding one) into a :class:`Report`.
+
+    Raises :class:`ReportError` for a missing, damaged or foreign file, or a schema version this code does
+    not know (it is named, never guessed at).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / REPORT_JSON
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(f"{path} does not exist. Pass a run directory that holds a {REPORT_JSON} "
+                          "(a run that finished its report stage).") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ReportError(f"{path} is not readable JSON ({exc}). The report is damaged: rerun the report "
+                          "stage with `python train.py resume=<run dir>` after deleting it, or leave the run out.")\
+            from None
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
+        kind = doc.get("kind") if isinstance(doc, dict) else type(doc).__name__
+        raise ReportError(f"{path} is not a kaayko-exp report (kind {kind!r}, expected {KIND!r}). "
+                          "Pass run directories written by `python train.py`.")
+    version = doc.get("schema_version")
+    reader = _READERS.get(version) if isinstance(version, int) and not isinstance(version, bool) else None
+    if reader is None:
+        known = ", ".join(str(v) for v in sorted(_READERS))
+        newer = isinstance(version, int) and version > max(_READERS)
+        hint = ("It was written by a newer kaayko-exp: upgrade this one to read it." if newer else
+                "Rewrite it with this version: delete the report and run `python train.py resume=<run dir>`, "
+                "or leave the run out.")
+        raise ReportError(f"{path} has report schema version {version!r}, which this kaayko-exp does not read "
+                          f"(it reads version {known}). {hint}")
+    try:
+        return reader(path, doc)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ReportError(f"{path} says schema version {version} but does not follow it ({exc!r}). The report "
+                          "is damaged: delete it and rerun the report stage, or leave the run out.") from None
+
+
+def _float(value: Any) -> float:
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _metric_map(block: Any) -> dict[str, float]:
+    if block is None:
+        return {}
+    if not isinstance(block, Mapping):
+        raise TypeError(f"expected a metrics mapping, got {type(block).__name__}")
+    return {str(k): _float(v) for k, v in block.items() if k != "n"}
+
+
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what}: expected a mapping, got {type(value).__name__}")
+    return dict(value)
+
+
+def _opt_int(value: Any) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected a whole number, got {value!r}")
+    return value
+
+
+def _read_v1(path: Path, doc: dict[str, Any]) -> Report:
+    test = _mapping(doc.get("test"), "test")
+    split = _mapping(doc.get("split"), "split")
+    sizes = {str(k): _opt_int(v) for k, v in _mapping(split.get("sizes"), "split.sizes").items()}
+    cv = doc.get("cv")
+    cv = _mapping(cv, "cv") if cv is not None else None
+    timings = {str(k): _float(v) for k, v in _mapping(doc.get("timings"), "timings").items()}
+    model = _mapping(doc.get("model"), "model")
+    objective = doc.get("objective")
+    test_set = doc.get("test_set")
+    if test_set is not None:
+        test_set = _mapping(test_set, "test_set")
+        for key in ("split_sha256", "labels_sha256"):
+            if not isinstance(test_set.get(key), str):
+                raise TypeError(f"test_set.{key} is not a hash string")
+        _opt_int(test_set.get("n"))
+    external = doc.get("external")
+    return Report(
+        path=path,
+        schema_version=1,
+        run_id=doc.get("run_id"),
+        created=doc.get("created"),
+        choices={str(k): str(v) for k, v in _mapping(doc.get("choices"), "choices").items()},
+        config=_mapping(doc.get("config"), "config"),
+        params=_mapping(doc.get("params"), "params"),
+        model=model.get("name"),
+        model_family=model.get("family"),
+        metrics=_metric_map(doc.get("metrics")),
+        metrics_after_safety=_metric_map(doc.get("metrics_after_safety")),
+        baselines={str(k): _metric_map(metrics_of(v)) for k, v in _mapping(doc.get("baselines"), "baselines").items()},
+        val_metrics=_metric_map(metrics_of(doc.get("val"))) if doc.get("val") else {},
+        cv_k=_opt_int(cv.get("k")) if cv else None,
+        cv_mean=_metric_map(cv.get("mean")) if cv else {},
+        cv_std=_metric_map(cv.get("std")) if cv else {},
+        objective=_mapping(objective, "objective") or None,
+        timings=timings,
+        total_seconds=timings.get("total"),
+        data_rows=_opt_int(_mapping(doc.get("data"), "data").get("rows")),
+        split_name=split.get("name"),
+        split_sizes=sizes,
+        train_rows=sizes.get("train"),
+        test_n=_opt_int(test.get("n")),
+        test_set=test_set,
+        per_lake=lake_rows(test.get("per_lake")),
+        external_metrics=_metric_map(metrics_of(external)) if external else None,
+        plots=[str(p) for p in doc.get("plots") or []],
+        raw=doc,
+    )
+
+
+#: schema version -> reader. A new version adds its reader here; an unknown one is refused by name.
+_READERS = {1: _read_v1}

@@ -47,6 +47,22 @@ def _unseen_block(spec: Any, frame: pd.DataFrame, what: str) -> dict[str, Any]:
     return {"rows": rows, "levels": levels}
 
 
+def _test_set_block(run_path: Path, frame: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
+    """What identifies the held-out rows, so tools check "same test set" instead of assuming it: the row count,
+    sha256 of the split assignment array's bytes (``split/assignment.npy``), sha256 of the held-out labels as
+    float64 bytes in row order, and the number of held-out lakes."""
+    import hashlib
+
+    codes = np.load(run_path / "split" / "assignment.npy", allow_pickle=False)
+    labels = np.ascontiguousarray(np.asarray(y, dtype=np.float64))
+    return {
+        "n": int(len(labels)),
+        "split_sha256": hashlib.sha256(np.ascontiguousarray(codes).tobytes()).hexdigest(),
+        "labels_sha256": hashlib.sha256(labels.tobytes()).hexdigest(),
+        "lakes": int(frame["lake"].astype(str).nunique()),
+    }
+
+
 def _write_predictions(path: Path, frame: pd.DataFrame, pred: np.ndarray) -> Path:
     out = frame.reset_index(drop=True).copy()
     out["prediction"] = np.asarray(pred, dtype=np.float64)
@@ -73,6 +89,7 @@ def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
     test_pred = model.predict(ctx.X[test_idx])
     results: dict[str, Any] = {"test": _scored_block(test_frame, ctx.y[test_idx], test_pred, train_mean, cfg.safety)}
     results["test"]["unseen_levels"] = _unseen_block(ctx.spec, test_frame, "test set")
+    results["test_set"] = _test_set_block(run.path, test_frame, ctx.y[test_idx])
     log.info("evaluate: test rmse %.4f, class accuracy %.3f (%s rows)",
              results["test"]["metrics"]["rmse"], results["test"]["metrics"]["class_accuracy"], f"{len(test_idx):,}")
     if len(val_idx):

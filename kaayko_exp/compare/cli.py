@@ -1,0 +1,163 @@
+"""``python -m kaayko_exp.compare`` / ``kaayko-compare``: compare runs through their saved reports.
+
+User mistakes (nothing to compare, a bad filter, an unknown metric) print one
+paragraph and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from kaayko_exp.errors import KaaykoError, report_user_error
+
+EPILOG = """examples:
+  python -m kaayko_exp.compare outputs/2025-06-01/*            every run of a day
+  python -m kaayko_exp.compare outputs/multirun/2025-06-01/12-00-00        a sweep: one row per trial
+  python -m kaayko_exp.compare 'outputs/**/' --sort-by mae --top 10
+  python -m kaayko_exp.compare RUN_A RUN_B RUN_C --baseline RUN_A      adds a Δ column per metric
+  python -m kaayko_exp.compare outputs/multirun/x --filter model=xgboost --filter 'mae<0.5'
+  python -m kaayko_exp.compare outputs/multirun/x --group-by            mean ± std over seeds
+  python -m kaayko_exp.compare outputs/multirun/x --group-by seed,sample_size --format markdown
+  python -m kaayko_exp.compare outputs/multirun/x --format csv --output comparison.csv
+
+Metrics: mae, rmse, r2, class_accuracy, within_half, skill_accuracy (held-out test set); val_<metric>,
+cv_<metric> (validation set, cross-validation mean); objective; trial_value (sweeps). --sort-by puts the
+best first (lower is better for mae and rmse, higher for the others). Only saved files are read
+(manifest.json, report.json, .hydra/config.yaml): nothing is retrained or loaded.
+"""
+
+
+def _csv_list(text: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("give at least one name, comma-separated")
+    return items
+
+
+def _top(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count; use a whole number >= 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from kaayko_exp.compare.formats import FORMATS
+
+    p = argparse.ArgumentParser(
+        prog="python -m kaayko_exp.compare", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Compare kaayko-exp runs: one row per run (or per trial of a sweep) with its status, model, "
+                    "the choices and parameters that differ, the held-out metrics, training time and rows.")
+    p.add_argument("inputs", nargs="+", metavar="PATH",
+                   help="run directories, sweep directories (their runs/trials) or glob patterns")
+    p.add_argument("--metrics", type=_csv_list, default=None, metavar="M1,M2",
+                   help="metrics to show (default mae,rmse,r2,class_accuracy)")
+    p.add_argument("--sort-by", metavar="METRIC", help="best first by this metric (direction-aware)")
+    p.add_argument("--baseline", metavar="RUN", help="add a Δ column per metric: row value minus RUN's value")
+    p.add_argument("--filter", action="append", default=[], metavar="EXPR", dest="filters",
+                   help="keep runs matching KEY=VALUE, KEY!=VALUE or METRIC<NUMBER (also <=, >, >=); repeatable")
+    p.add_argument("--top", type=_top, metavar="K", help="only the first K rows (after sorting)")
+    p.add_argument("--only-changed", action="store_true",
+                   help="drop columns whose value is the same in every row (metrics and choices too)")
+    p.add_argument("--all-params", action="store_true",
+                   help="show every group choice and resolved parameter, not only those that differ")
+    p.add_argument("--hide-failed", action="store_true", help="leave out failed, interrupted and pruned runs")
+    p.add_argument("--group-by", nargs="?", const="seed", type=_csv_list, metavar="KEYS",
+                   help="one row per set of runs that differ only in KEYS (default: seed), with mean ± std "
+                        "and the count")
+    p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    p.add_argument("--output", type=Path, metavar="PATH", help="write the table to PATH (atomically) instead of "
+                                                                 "printing it")
+    p.add_argument("--report", type=Path, metavar="DIR",
+                   help="also write comparison.md, comparison.html and plots to DIR")
+    p.add_argument("--win-rates", action="store_true",
+                   help="also print the per-lake win-rate matrix (runs on the same held-out rows)")
+    return p
+
+
+def run(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    from kaayko_exp.compare.collect import CompareError, collect
+    from kaayko_exp.compare.formats import render, write
+    from kaayko_exp.compare.table import DEFAULT_METRICS, TableOptions, build_table
+
+    found = collect(args.inputs)
+    for path, reason in found.skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    if not found.records:
+        raise CompareError(
+            f"None of the {len(args.inputs)} input(s) holds a readable kaayko-exp run"
+            + (" (each skipped one is listed above with the reason)" if found.skipped else "")
+            + ". Pass run directories written by `python train.py` (they hold manifest.json), sweep directories, "
+              "or a glob such as 'outputs/2025-06-01/*'.")
+    opts = TableOptions(metrics=args.metrics or DEFAULT_METRICS, sort_by=args.sort_by, baseline=args.baseline,
+                        only_changed=args.only_changed, filters=args.filters, top=args.top,
+                        hide_failed=args.hide_failed, group_by=args.group_by, all_params=args.all_params)
+    table = build_table(found.records, opts, found.skipped)
+    if not table.rows:
+        print("no run matches the filters", file=sys.stderr)
+    text = render(table, args.format)
+    if args.output:
+        write(args.output, text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    if args.win_rates or args.report:
+        _extras(args, table)
+    return 0
+
+
+def _extras(args: argparse.Namespace, table) -> None:
+    """The win-rate matrix and the --report outputs (kaayko_exp.compare.stats / .render, imported only here:
+    they read the prediction files, which the table never opens)."""
+    from kaayko_exp.compare.collect import CompareError
+    from kaayko_exp.compare.formats import cell
+
+    try:
+        from kaayko_exp.compare.stats import win_rates
+        if args.report:
+            from kaayko_exp.compare.render import write_report
+    except ImportError as exc:
+        raise CompareError(f"--win-rates and --report need kaayko_exp.compare.stats and .render, which this "
+                           f"installation lacks ({exc}). Compare without them, or update kaayko-exp.") from None
+    wr = win_rates(table.records)
+    if args.win_rates:
+        sys.stdout.write(win_rate_text(wr))
+    if args.report:
+        rows = [{c.label: cell(row.get(c.key), c) for c in table.columns} for row in table.rows]
+        metric = args.sort_by or (args.metrics or ["mae"])[0]
+        written = write_report(args.report, table.records, table_rows=rows, columns=[c.label for c in table.columns],
+                               metric=metric, win_rates=wr)
+        for path in [written.get("markdown"), written.get("html")] if isinstance(written, dict) else []:
+            print(f"wrote {path}", file=sys.stderr)
+
+
+def win_rate_text(wr) -> str:
+    """The win-rate matrices as plain text: ``m[i, j]`` is the share of lakes where row i beats column j;
+    ``*`` marks a difference the paired test finds significant."""
+    lines = ["", "Per-lake win rates (row beats column on this share of held-out lakes; * significant):"]
+    for g in getattr(wr, "groups", []):
+        m, sig = g.win_rate_matrix(), g.significance_matrix()
+        lines += ["", f"test set {g.name}: {len(g.runs)} runs, {len(g.lakes)} lakes"]
+        width = max(len(r) for r in g.runs)
+        lines.append(" " * width + "  " + "  ".join(f"{k:>7}" for k in range(len(g.runs))))
+        for i, run in enumerate(g.runs):
+            cells = ["      —" if i == j else f"{m[i, j]:6.0%}{'*' if sig[i, j] else ' '}" for j in range(len(g.runs))]
+            lines.append(f"{run:<{width}}  " + "  ".join(cells) + f"   [{i}]")
+    lines += [f"- {note}" for note in getattr(wr, "notes", [])]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    try:
+        code = run(argv)
+    except KaaykoError as exc:
+        report_user_error(exc)
+        code = exc.exit_code
+    sys.exit(code)

@@ -1,0 +1,267 @@
+"""Turn the user's inputs (run dirs, sweep dirs, globs) into :class:`RunRecord` s.
+
+Reads only ``manifest.json``, ``report.json`` (through :func:`read_report`) and
+``.hydra/config.yaml`` of each run, never predictions or models, so a thousand runs
+take seconds. A sweep directory (one with ``trials.csv`` / ``sweep.json`` from the
+sweeper, or any folder of run directories) expands to its runs; the trial table adds
+each trial's number, state and objective value, and trials without a run directory
+still get a row with their state. Damaged or foreign directories are listed in
+:attr:`Collection.skipped` with the reason, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from kaayko_exp.compare.records import RunRecord, TrialInfo
+from kaayko_exp.errors import KaaykoError
+from kaayko_exp.runs.discover import find_runs
+from kaayko_exp.runs.rundir import KIND as MANIFEST_KIND
+from kaayko_exp.runs.rundir import MANIFEST, shown
+
+TRIALS_CSV = "trials.csv"
+SWEEP_JSON = "sweep.json"
+#: Optuna trial state -> the status shown for a trial that has no run directory
+TRIAL_STATUS = {"COMPLETE": "completed", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
+                "WAITING": "waiting"}
+
+
+class CompareError(KaaykoError):
+    """Inputs that give nothing to compare, or an option that does not fit them."""
+
+    kind = "compare error"
+
+
+@dataclass
+class Collection:
+    records: list[RunRecord] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path as shown, reason)
+
+
+def collect(inputs: Iterable[str]) -> Collection:
+    """Records for every run named by ``inputs``, in input order (each run once)."""
+    out = Collection()
+    seen: set[Path] = set()
+    for text in inputs:
+        paths = [Path(text)]
+        if not paths[0].exists() and glob.has_magic(text):
+            paths = [Path(p) for p in sorted(glob.glob(text, recursive=True))]
+            if not paths:
+                out.skipped.append((text, "the pattern matches nothing"))
+                continue
+        for path in paths:
+            _collect_path(path, out, seen)
+    return out
+
+
+def _collect_path(path: Path, out: Collection, seen: set[Path]) -> None:
+    if not path.exists():
+        out.skipped.append((str(path), "does not exist"))
+        return
+    if not path.is_dir():
+        out.skipped.append((shown(path), "is a file, not a run or sweep directory"))
+        return
+    if (path / MANIFEST).exists():
+        _add(read_run(path), out, seen)
+        return
+    if (path / TRIALS_CSV).exists() or (path / SWEEP_JSON).exists():
+        _collect_sweep(path, out, seen)
+        return
+    if (path / ".hydra").is_dir():
+        out.skipped.append((shown(path), f"has .hydra/ but no {MANIFEST}: the run died before its first stage"))
+        return
+    runs = find_runs([path])
+    if not runs:
+        out.skipped.append((shown(path), f"is not a run or sweep directory (no {MANIFEST} in it or below it)"))
+        return
+    sweeps: set[Path] = set()
+    for run in runs:
+        parent = run.parent
+        if (parent / TRIALS_CSV).exists() or (parent / SWEEP_JSON).exists():  # a sweep below: with its trials
+            if parent not in sweeps:
+                sweeps.add(parent)
+                _collect_sweep(parent, out, seen)
+        else:
+            _collect_path(run, out, seen)
+
+
+def _add(result: RunRecord | tuple[str, str], out: Collection, seen: set[Path]) -> None:
+    if isinstance(result, tuple):
+        out.skipped.append(result)
+    elif result.path not in seen:
+        seen.add(result.path)
+        out.records.append(result)
+
+
+def _collect_sweep(sweep: Path, out: Collection, seen: set[Path]) -> None:
+    trials, problem = read_trials(sweep)
+    if problem:
+        out.skipped.append((shown(sweep / TRIALS_CSV), problem))
+    listed: set[Path] = set()
+    for row in trials:
+        run_dir = (sweep / row["run_dir"]).resolve() if row["run_dir"] else None
+        info = TrialInfo(sweep_dir=sweep.resolve(), number=row["number"], state=row["state"], values=row["values"])
+        if run_dir is not None and (run_dir / MANIFEST).exists():
+            listed.add(run_dir)
+            rec = read_run(run_dir)
+            if isinstance(rec, RunRecord):
+                rec.trial = info
+            _add(rec, out, seen)
+            continue
+        status = TRIAL_STATUS.get(row["state"], row["state"].lower() or "unknown")
+        path = run_dir or sweep.resolve() / f"trial-{row['number']}"
+        rec = RunRecord(path=path, shown=shown(path), status=status, trial=info, params=row["params"],
+                        note="no run directory for this trial" if run_dir is None
+                        else f"its run directory has no {MANIFEST}")
+        _add(rec, out, seen)
+    for run in sorted(p for p in sweep.iterdir() if p.is_dir() and (p / MANIFEST).exists()):
+        if run.resolve() not in listed:  # a run of the sweep the trial table does not (yet) list
+            _add(read_run(run), out, seen)
+
+
+def read_trials(sweep: Path) -> tuple[list[dict[str, Any]], Optional[str]]:
+    """The sweeper's ``trials.csv``: ``[{"number", "state", "values", "params", "run_dir"}]`` and a problem
+    (None when it reads cleanly; rows that cannot be read are left out and named in the problem)."""
+    path = sweep / TRIALS_CSV
+    if not path.exists():
+        return [], None
+    rows, bad = [], []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = {"number", "state"} - set(reader.fieldnames or ())
+            if missing:
+                return [], f"is not a sweep trial table (no {', '.join(sorted(missing))} column)"
+            for i, raw in enumerate(reader, start=2):
+                try:
+                    rows.append({
+                        "number": int(raw["number"]),
+                        "state": (raw.get("state") or "").strip().upper(),
+                        "values": _values(raw.get("values")),
+                        "params": {k[len("params_"):]: _scalar(v) for k, v in raw.items()
+                                   if k and k.startswith("params_") and v not in (None, "")},
+                        "run_dir": (raw.get("run_dir") or "").strip(),
+                    })
+                except ValueError:
+                    bad.append(str(i))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        return [], f"cannot be read ({exc})"
+    return rows, (f"line(s) {', '.join(bad)} cannot be read and were left out" if bad else None)
+
+
+def _values(text: Optional[str]) -> Optional[list[float]]:
+    """An objective value cell: ``0.5``, ``[0.5, 0.2]`` or ``0.5;0.2``; empty for trials without one."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if text.startswith("["):
+        items = json.loads(text)
+    else:
+        items = [t for t in text.replace(";", " ").split()]
+    return [float(v) if v is not None else math.nan for v in items]
+
+
+def _scalar(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+# ---------------------------------------------------------------------------- one run
+def read_run(path: Path) -> RunRecord | tuple[str, str]:
+    """The record of one run directory, or ``(shown path, reason)`` when it is damaged or foreign."""
+    from kaayko_exp.evaluation.report import REPORT_JSON, ReportError, read_report
+
+    path = path.resolve()
+    where = shown(path)
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return where, f"{MANIFEST} is damaged ({type(exc).__name__}: {exc})"
+    if not isinstance(manifest, dict) or manifest.get("kind") != MANIFEST_KIND:
+        kind = manifest.get("kind") if isinstance(manifest, dict) else type(manifest).__name__
+        return where, f"{MANIFEST} is not a kaayko-exp run manifest (kind {kind!r})"
+    status = str(manifest.get("status") or "unknown")
+    report = None
+    if (path / REPORT_JSON).exists():
+        try:
+            report = read_report(path / REPORT_JSON)
+        except ReportError as exc:
+            return where, str(exc)
+    elif status == "completed":
+        return where, f"the manifest says completed but {REPORT_JSON} is missing"
+    cfg = _config(path) or (report.config if report else {})
+    config_block = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    choices = {str(k): str(v) for k, v in (config_block.get("choices") or (report.choices if report else {})).items()}
+    rec = RunRecord(path=path, shown=where, status=status, run_id=manifest.get("run_id"), choices=choices,
+                    params=flatten(cfg), model=_get(cfg, "model.name") or choices.get("model"))
+    if report is not None:
+        rec.report = report
+        rec.metrics = dict(report.metrics)
+        rec.val_metrics = dict(report.val_metrics)
+        rec.cv_mean, rec.cv_std = dict(report.cv_mean), dict(report.cv_std)
+        rec.objective = report.objective
+        rec.train_seconds = report.total_seconds
+        rec.rows = report.train_rows
+        rec.test_set = report.test_set
+    else:
+        rec.note = f"no {REPORT_JSON} (run {status})"
+        stages = manifest.get("stages") if isinstance(manifest.get("stages"), dict) else {}
+        secs = [float(s["seconds"]) for s in stages.values() if isinstance(s, dict)
+                and isinstance(s.get("seconds"), (int, float))]
+        rec.train_seconds = round(sum(secs), 4) if secs else None
+        sizes = ((stages.get("split") or {}).get("detail") or {}).get("sizes") or {}
+        rec.rows = sizes.get("train") if isinstance(sizes.get("train"), int) else None
+    return rec
+
+
+def _config(path: Path) -> dict[str, Any]:
+    """The saved, resolved config of a run (``.hydra/config.yaml``), or {} when absent or unreadable."""
+    cfg_path = path / ".hydra" / "config.yaml"
+    try:
+        text = cfg_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    try:
+        if "${" in text:  # interpolations: let OmegaConf resolve them (slow path, rare)
+            from omegaconf import OmegaConf
+
+            doc = OmegaConf.to_container(OmegaConf.create(text), resolve=True)
+        else:
+            import yaml
+
+            doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except Exception:  # noqa: BLE001 - any parse or resolution failure: fall back to the report's config
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists stay values (shown as JSON)."""
+    out: dict[str, Any] = {}
+    if isinstance(cfg, dict):
+        for k, v in cfg.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict) and v:
+                out.update(flatten(v, key))
+            else:
+                out[key] = v
+    return out
+
+
+def _get(cfg: dict[str, Any], dotted: str) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
