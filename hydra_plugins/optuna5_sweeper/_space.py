@@ -7,7 +7,6 @@
 a plain value                    -> a fixed override passed to every trial
 """
 
-from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field

@@ -6,7 +6,6 @@ Field names follow the published hydra-optuna-sweeper so study files written for
 (``hydra.sweeper.pruner=hyperband``).
 """
 
-from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
@@ -181,6 +180,7 @@ _DEFAULTS = [{"sampler": "tpe"}, {"pruner": "nop"}]
 @dataclass
 class OptunaSweeperConf:
     _target_: str = "hydra_plugins.optuna5_sweeper.optuna_sweeper.OptunaSweeper"
+    _recursive_: bool = False  # sampler/pruner configs reach the sweeper as configs, built by it
     defaults: List[Any] = field(default_factory=lambda: list(_DEFAULTS))
 
     sampler: Any = None  # a sampler config (group hydra/sweeper/sampler) or a bare name: tpe, random, ...
