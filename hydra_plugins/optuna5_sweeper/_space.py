@@ -91,11 +91,11 @@ def _choice_distribution(key: str, sweep: Any) -> BaseDistribution:
 
 def _parse(text: str) -> Any:
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import OverrideParseException
+    from hydra.errors import HydraException
 
     try:
         return OverridesParser.create().parse_override(text)
-    except OverrideParseException as exc:
+    except HydraException as exc:  # a syntax error (HydraException) or a bad value (OverrideParseException)
         raise SearchSpaceError(f"'{text}' is not a valid override or sweep expression: {exc}") from None
 
 

@@ -46,7 +46,7 @@ def main(cfg: DictConfig):
             if not marker.exists():
                 marker.write_text("x")
                 os.kill(os.getpid(), signal.SIGKILL)
-    if job_num == cfg.fail_at_job:
+    if 0 <= cfg.fail_from_job <= job_num:
         raise RuntimeError(f"job {job_num} broke on purpose")
     if job_num == cfg.nan_at_job:
         return math.nan
