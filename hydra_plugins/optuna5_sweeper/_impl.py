@@ -192,6 +192,9 @@ class OptunaSweeperImpl:
                 n_trials = size
         sampler = _study.make_sampler(self.sampler_cfg, grid)
         pruner = _study.make_pruner(self.pruner_cfg)
+        if len(directions) > 1 and not isinstance(pruner, optuna.pruners.NopPruner):
+            log.warning("several directions: Optuna cannot prune multi-objective trials, the pruner is unused "
+                        "(jobs get current_trial() None)")
         spec, study_name = _study.resolve(self.config.hydra, os.getcwd())
         sweep_dir = Path(os.getcwd()) / str(self.config.hydra.sweep.dir)  # (an absolute dir stays itself)
         sweep_dir.mkdir(parents=True, exist_ok=True)

@@ -127,6 +127,7 @@ def make_sampler(node: Any, grid: Optional[Dict[str, List[Any]]] = None) -> Any:
     cls, kwargs = _target_kwargs(node, SAMPLERS, "sampler")
     if cls is optuna.samplers.GridSampler:
         kwargs["search_space"] = grid
+        cls = _grid_sampler_class()
     try:
         return cls(**kwargs)
     except ImportError as exc:
@@ -136,6 +137,17 @@ def make_sampler(node: Any, grid: Optional[Dict[str, List[Any]]] = None) -> Any:
         ) from None
     except (TypeError, ValueError) as exc:
         raise SweepConfigError(f"hydra.sweeper.sampler ({cls.__name__}) is misconfigured: {exc}") from None
+
+
+def _grid_sampler_class() -> Any:
+    """GridSampler without its ``study.stop()`` (only legal inside ``optimize``; the sweeper caps n_trials)."""
+    import optuna
+
+    class SweepGridSampler(optuna.samplers.GridSampler):
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return SweepGridSampler
 
 
 def is_grid(node: Any) -> bool:

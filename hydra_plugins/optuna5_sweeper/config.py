@@ -174,7 +174,7 @@ PRUNERS: Dict[str, Any] = {
     "patient": PatientPrunerConfig, "threshold": ThresholdPrunerConfig,
 }
 
-_DEFAULTS = [{"sampler": "tpe"}, {"pruner": "nop"}]
+_DEFAULTS = ["_self_", {"sampler": "tpe"}, {"pruner": "nop"}]
 
 
 @dataclass

@@ -21,7 +21,10 @@ _SWEEPER_TARGET = "hydra_plugins.optuna5_sweeper.optuna_sweeper.OptunaSweeper"
 
 
 def current_trial() -> Optional[Any]:
-    """The RUNNING ``optuna.Trial`` whose ``job_num`` is this job's ``hydra.job.num``, or None."""
+    """The RUNNING ``optuna.Trial`` whose ``job_num`` is this job's ``hydra.job.num``, or None.
+
+    None also for a study with several directions: Optuna cannot report or prune those.
+    """
     try:
         from hydra.core.hydra_config import HydraConfig
 
@@ -46,6 +49,8 @@ def current_trial() -> Optional[Any]:
         study = optuna.load_study(study_name=study_name, storage=storage, pruner=make_pruner(sweeper.get("pruner")),
                                   sampler=optuna.samplers.RandomSampler())
     except KeyError:
+        return None
+    if len(study.directions) > 1:
         return None
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     for frozen in running:
