@@ -13,14 +13,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Dict, List, Mapping, Optional
 
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
-
 from hydra_plugins.optuna5_sweeper.errors import SearchSpaceError
 
 
 @dataclass
 class SearchSpace:
-    distributions: Dict[str, BaseDistribution] = field(default_factory=dict)
+    distributions: Dict[str, Any] = field(default_factory=dict)  # key -> optuna distribution
     fixed: Dict[str, str] = field(default_factory=dict)  # key -> its whole override text, passed unchanged
 
 
@@ -28,7 +26,9 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _range_distribution(key: str, sweep: Any) -> BaseDistribution:
+def _range_distribution(key: str, sweep: Any) -> Any:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution  # noqa: F401
+
     start, stop, step = sweep.start, sweep.stop, sweep.step
     if "log" in sweep.tags:
         raise SearchSpaceError(
@@ -61,7 +61,9 @@ def _empty(key: str, start: Any, stop: Any, step: Any) -> SearchSpaceError:
     )
 
 
-def _interval_distribution(key: str, sweep: Any) -> BaseDistribution:
+def _interval_distribution(key: str, sweep: Any) -> Any:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution  # noqa: F401
+
     lo, hi = sweep.start, sweep.end
     log = "log" in sweep.tags
     if lo > hi:
@@ -76,7 +78,9 @@ def _interval_distribution(key: str, sweep: Any) -> BaseDistribution:
     return FloatDistribution(float(lo), float(hi), log=log)
 
 
-def _choice_distribution(key: str, sweep: Any) -> BaseDistribution:
+def _choice_distribution(key: str, sweep: Any) -> Any:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution  # noqa: F401
+
     choices = list(sweep.list)
     if not choices:
         raise SearchSpaceError(f"'{key}': choice() has no options. List at least one.")
@@ -99,7 +103,7 @@ def _parse(text: str) -> Any:
         raise SearchSpaceError(f"'{text}' is not a valid override or sweep expression: {exc}") from None
 
 
-def distribution_of(key: str, value: Any) -> Optional[BaseDistribution]:
+def distribution_of(key: str, value: Any) -> Optional[Any]:
     """The distribution of a parsed override value; None for a plain (fixed) value."""
     from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
 
@@ -112,7 +116,7 @@ def distribution_of(key: str, value: Any) -> Optional[BaseDistribution]:
     return None
 
 
-def parse_override(text: str) -> Optional[BaseDistribution]:
+def parse_override(text: str) -> Optional[Any]:
     """``'key=expression'`` -> its distribution (None for a fixed value)."""
     override = _parse(text)
     return distribution_of(override.get_key_element(), override.value())
@@ -137,6 +141,8 @@ def build_space(params: Optional[Mapping[str, Any]], arguments: List[str]) -> Se
 
 def grid_of(space: SearchSpace) -> Dict[str, List[Any]]:
     """GridSampler's grid: every choice and every stepped range value; a continuous interval cannot be gridded."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
     grid: Dict[str, List[Any]] = {}
     for key, dist in space.distributions.items():
         if isinstance(dist, CategoricalDistribution):
