@@ -245,3 +245,45 @@ def test_runs_list_shows_a_pruned_run(tmp_path, capsys, monkeypatch):
         train_in_process(tmp_path, XGB)
     assert main(["list", str(tmp_path / "run")]) == 0
     assert capsys.readouterr().out.splitlines()[1].startswith("pruned ")
+
+
+# ---------------------------------------------------------------------------- real sweeps (train.py -m)
+def _sweep(tmp_path: Path, args: list[str]):
+    from tests.runhelpers import cli
+
+    pytest.importorskip("hydra_plugins.optuna5_sweeper", reason="the optuna sweeper plugin (issue 9a) is not here")
+    sweep = tmp_path / "sweep"
+    proc = cli("train.py", ["-m", *args, "sample_size=tiny", "n_jobs=1", "plots=false", "model.params.n_estimators=30",
+                            "evaluation.permutation_repeats=1", f"cache_dir={tmp_path / 'cache'}",
+                            f"hydra.sweep.dir={sweep}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return sweep, json.loads((sweep / "sweep.json").read_text())
+
+
+def test_the_xgboost_study_runs_and_runs_list_shows_its_best_trial_with_test_metrics(tmp_path, capsys):
+    from kaayko_exp.runs.cli import main
+
+    sweep, data = _sweep(tmp_path, ["hparams_search=xgboost", "hydra.sweeper.n_trials=3"])
+    assert [t["state"] for t in data["trials"]] == ["COMPLETE"] * 3
+    best = min(data["trials"], key=lambda t: t["values"][0])
+    rep = json.loads((sweep / best["run_dir"] / "report.json").read_text())
+    assert rep["objective"]["name"] == "val_rmse" and rep["objective"]["value"] == pytest.approx(best["values"][0])
+    for t in data["trials"]:  # 30 rounds, reports every 10 and at the phase end (step 100)
+        assert manifest(sweep / t["run_dir"])["stages"]["fit"]["detail"]["pruning"] == {"reports": 4, "last_step": 100}
+    assert main(["list", str(sweep)]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert f"val_rmse={best['values'][0]:.4f} (trial {best['number']})" in line
+    assert f"rmse {rep['metrics']['rmse']:.4f}" in line
+
+
+def test_a_real_pruner_stops_the_jobs_and_their_runs_say_pruned(tmp_path):
+    # a threshold of 0 prunes every trial at its first report (a validation RMSE is > 0)
+    sweep, data = _sweep(tmp_path, ["hydra/sweeper=optuna", "hydra.sweeper.n_trials=2",
+                                    "hydra.sweeper.pruner={_target_:optuna.pruners.ThresholdPruner,upper:0.0}",
+                                    "model.params.max_depth=int(interval(3,6))", "checkpointing.every=5"])
+    assert [t["state"] for t in data["trials"]] == ["PRUNED", "PRUNED"]
+    for t in data["trials"]:
+        man = manifest(sweep / t["run_dir"])
+        assert man["status"] == "pruned"
+        assert [e["step"] for e in man["events"] if e["event"] == "pruned"] == [10]
+        assert max(c["done"] for c in man["checkpoints"]) == 10  # no round after the pruning decision
