@@ -183,3 +183,37 @@ def test_lht_style_hparams_search_file_with_several_directions_gives_a_pareto_fr
     assert [d.name for d in study.directions] == ["MINIMIZE", "MAXIMIZE"]
     front = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())["solutions"]
     assert sorted(s["number"] for s in front) == sorted(t.number for t in study.best_trials)
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_a_resumed_seeded_sweep_does_not_replay_earlier_trials(tmp_path, sampler):
+    args = ["x=interval(0,3)", "y=interval(-2,2)", f"hydra/sweeper/sampler={sampler}", "hydra.sweeper.sampler.seed=1"]
+    assert run_app(tmp_path, "hydra.sweeper.n_trials=3", *args).returncode == 0
+    resumed = run_app(tmp_path, "hydra.sweeper.n_trials=5", *args)
+    assert resumed.returncode == 0, resumed.stderr
+    trials = load(tmp_path).get_trials()
+    assert [t.number for t in trials] == [0, 1, 2, 3, 4]
+    params = [(t.params["x"], t.params["y"]) for t in trials]
+    assert len(set(params)) == 5, params
+
+
+def test_a_resumed_seeded_sweep_draws_what_an_uninterrupted_one_draws(tmp_path):
+    args = ["x=interval(0,3)", "y=interval(-2,2)", "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=4"]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert run_app(tmp_path / "a", "hydra.sweeper.n_trials=4", *args).returncode == 0
+    assert run_app(tmp_path / "b", "hydra.sweeper.n_trials=2", *args).returncode == 0
+    assert run_app(tmp_path / "b", "hydra.sweeper.n_trials=4", *args).returncode == 0
+    whole, resumed = ([t.params for t in load(tmp_path / d).get_trials()] for d in ("a", "b"))
+    assert whole == resumed and len({tuple(p.values()) for p in whole}) == 4
+
+
+def test_two_workers_with_the_same_seed_draw_different_params(tmp_path):
+    args = ["hydra.sweeper.n_trials=6", "x=interval(0,3)", "y=interval(-2,2)", "hydra/sweeper/sampler=random",
+            "hydra.sweeper.sampler.seed=1"]
+    workers = [start_app(tmp_path, *args), start_app(tmp_path, *args)]
+    logs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], logs
+    trials = load(tmp_path).get_trials()
+    params = [(t.params["x"], t.params["y"]) for t in trials]
+    assert len(params) >= 6 and len(set(params)) == len(params), params

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -10,6 +11,8 @@ from typing import Any, Dict, List, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.optuna5_sweeper.errors import SweepConfigError
+
+log = logging.getLogger(__name__)
 
 JOURNAL_NAME = "optuna.journal"
 _JOURNAL_SUFFIXES = (".journal", ".log", ".jsonl")
@@ -87,7 +90,13 @@ def _target_kwargs(node: Any, table: Dict[str, Any], what: str) -> tuple:
                 f"hydra.sweeper.{what}={node} is not a known {what}; choose one of {', '.join(sorted(table))}."
             )
         node = _plain(OmegaConf.structured(table[node]))
-    if not isinstance(node, dict) or "_target_" not in node:
+    if isinstance(node, dict) and "_target_" not in node:
+        raise SweepConfigError(
+            f"hydra.sweeper.{what} has fields ({', '.join(map(str, node))}) but no {what} to set them on. Choose "
+            f"the {what} as a config group, then set its fields: hydra/sweeper/{what}=NAME "
+            f"hydra.sweeper.{what}.FIELD=VALUE (NAME one of {', '.join(sorted(table))})."
+        )
+    if not isinstance(node, dict):
         raise SweepConfigError(
             f"hydra.sweeper.{what} must be a {what} name ({', '.join(sorted(table))}) or a config with _target_."
         )
@@ -97,7 +106,33 @@ def _target_kwargs(node: Any, table: Dict[str, Any], what: str) -> tuple:
         cls = getattr(importlib.import_module(module_name), cls_name)
     except (ImportError, AttributeError, ValueError):
         raise SweepConfigError(f"hydra.sweeper.{what}._target_={node['_target_']} cannot be imported.") from None
-    return cls, kwargs
+    return cls, _accepted(cls, kwargs, table, what)
+
+
+def _accepted(cls: Any, kwargs: Dict[str, Any], table: Dict[str, Any], what: str) -> Dict[str, Any]:
+    """The kwargs ``cls`` takes. Fields of another known sampler/pruner are dropped (left by a preset written
+    for another choice, e.g. a study file's median-pruner fields under hydra/sweeper/pruner=threshold);
+    anything else is a mistake."""
+    import dataclasses
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    known = {f.name for conf in table.values() for f in dataclasses.fields(conf)}
+    out = {}
+    for key, value in kwargs.items():
+        if key in params:
+            out[key] = value
+        elif key in known:
+            log.warning("hydra.sweeper.%s.%s=%r is not a setting of %s; ignored", what, key, value, cls.__name__)
+        else:
+            accepted = sorted(k for k in params if k != "self")
+            raise SweepConfigError(
+                f"hydra.sweeper.{what}.{key} is not a setting of {cls.__name__}; its settings are: "
+                f"{', '.join(accepted)}."
+            )
+    return out
 
 
 def make_pruner(node: Any) -> Any:
@@ -118,6 +153,8 @@ def make_pruner(node: Any) -> Any:
 
 
 def make_sampler(node: Any, grid: Optional[Dict[str, List[Any]]] = None) -> Any:
+    """The sampler of a setting. A seeded one is rebuilt for every trial with a seed derived from (seed, trial
+    number), so a resumed sweep or a second worker never replays earlier trials' draws (see ``_seeding``)."""
     import optuna
 
     from hydra_plugins.optuna5_sweeper.config import SAMPLERS
@@ -128,8 +165,22 @@ def make_sampler(node: Any, grid: Optional[Dict[str, List[Any]]] = None) -> Any:
     if cls is optuna.samplers.GridSampler:
         kwargs["search_space"] = grid
         cls = _grid_sampler_class()
+    independent = kwargs.pop("independent_sampler", None)
+    seed = kwargs.get("seed")
+
+    def build(seed_now: Optional[int]) -> Any:
+        extra = {} if seed is None else {"seed": seed_now}
+        if independent is not None:
+            extra["independent_sampler"] = _independent(independent, seed_now)
+        return cls(**{**kwargs, **extra})
+
     try:
-        return cls(**kwargs)
+        # QMC's seed fixes its scrambled sequence, whose position lives in the study: it must stay the same
+        if seed is None or issubclass(cls, optuna.samplers.QMCSampler):
+            return build(seed)
+        from hydra_plugins.optuna5_sweeper._seeding import PerTrialSeededSampler
+
+        return PerTrialSeededSampler(build, int(seed))
     except ImportError as exc:
         raise SweepConfigError(
             f"hydra.sweeper.sampler ({cls.__name__}) needs an optional dependency that is not installed: {exc}. "
@@ -137,6 +188,18 @@ def make_sampler(node: Any, grid: Optional[Dict[str, List[Any]]] = None) -> Any:
         ) from None
     except (TypeError, ValueError) as exc:
         raise SweepConfigError(f"hydra.sweeper.sampler ({cls.__name__}) is misconfigured: {exc}") from None
+
+
+def _independent(node: Any, seed: Optional[int]) -> Any:
+    """``independent_sampler`` (a sampler name or config) of cmaes/qmc/gp; seeded like its parent when unseeded."""
+    from hydra_plugins.optuna5_sweeper.config import SAMPLERS
+
+    cls, kwargs = _target_kwargs(node, SAMPLERS, "sampler")
+    import inspect
+
+    if seed is not None and "seed" in inspect.signature(cls.__init__).parameters:
+        kwargs["seed"] = seed
+    return cls(**kwargs)
 
 
 def _grid_sampler_class() -> Any:

@@ -11,8 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
-# ---- samplers (``_target_`` names an optuna.samplers class; the other fields are its keyword arguments)
+# ---- samplers (``_target_`` names an optuna.samplers class; the other fields are its keyword arguments:
+# every constructor argument that is a plain value; callables and strategy objects are left out).
+# ``independent_sampler`` is a sampler name or config. A seeded sampler draws each trial from
+# (seed, trial number), so resumed sweeps and cooperating workers never replay draws (_seeding.py).
 
 
 @dataclass
@@ -51,6 +55,8 @@ class CmaEsSamplerConfig:
     inc_popsize: int = -1
     consider_pruned_trials: bool = False
     use_separable_cma: bool = False
+    with_margin: bool = False
+    lr_adapt: bool = False
 
 
 @dataclass
@@ -59,7 +65,9 @@ class QMCSamplerConfig:
     qmc_type: str = "sobol"
     scramble: bool = False
     seed: Optional[int] = None
+    independent_sampler: Optional[Any] = None
     warn_independent_sampling: bool = True
+    warn_asynchronous_seeding: bool = True
 
 
 @dataclass
@@ -86,8 +94,10 @@ class GPSamplerConfig:
 
     _target_: str = "optuna.samplers.GPSampler"
     seed: Optional[int] = None
+    independent_sampler: Optional[Any] = None
     n_startup_trials: int = 10
     deterministic_objective: bool = False
+    warn_independent_sampling: bool = True
 
 
 # ---- pruners
@@ -200,13 +210,23 @@ class OptunaSweeperConf:
     write_plots: bool = True  # Optuna's matplotlib plots in <sweep dir>/plots at the end of a sweep
 
 
+def _open(node: Any) -> Any:
+    """A typed but open node: its fields keep their types, and a study file may still merge a block written
+    for another sampler/pruner over it (``pruner: {_target_: optuna.pruners.MedianPruner, ...}`` over the
+    default ``nop``, as lightning-hydra-template files do for the sampler). The sweeper then drops fields of
+    other known samplers/pruners and refuses unknown ones (``_study._accepted``)."""
+    cfg = OmegaConf.structured(node)
+    OmegaConf.set_struct(cfg, False)
+    return cfg
+
+
 def register() -> None:
     cs = ConfigStore.instance()
     cs.store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="optuna5_sweeper")
     for name, node in SAMPLERS.items():
-        cs.store(group="hydra/sweeper/sampler", name=name, node=node, provider="optuna5_sweeper")
+        cs.store(group="hydra/sweeper/sampler", name=name, node=_open(node), provider="optuna5_sweeper")
     for name, node in PRUNERS.items():
-        cs.store(group="hydra/sweeper/pruner", name=name, node=node, provider="optuna5_sweeper")
+        cs.store(group="hydra/sweeper/pruner", name=name, node=_open(node), provider="optuna5_sweeper")
 
 
 register()
