@@ -112,7 +112,8 @@ def test_sampler_by_name(name, cls):
 
 def test_lightning_hydra_template_sampler_block():
     s = _study.make_sampler({"_target_": "optuna.samplers.TPESampler", "seed": 1234, "n_startup_trials": 10})
-    assert isinstance(s, optuna.samplers.TPESampler) and s._n_startup_trials == 10
+    # seeded: a TPESampler rebuilt per trial from (seed, trial number)
+    assert isinstance(s.inner, optuna.samplers.TPESampler) and s.inner._n_startup_trials == 10
     g = _study.make_sampler("grid", {"a": [1, 2]})
     assert isinstance(g, optuna.samplers.GridSampler)
 

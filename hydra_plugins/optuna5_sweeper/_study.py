@@ -109,6 +109,9 @@ def _target_kwargs(node: Any, table: Dict[str, Any], what: str) -> tuple:
     return cls, _accepted(cls, kwargs, table, what)
 
 
+_WARNED: set = set()
+
+
 def _accepted(cls: Any, kwargs: Dict[str, Any], table: Dict[str, Any], what: str) -> Dict[str, Any]:
     """The kwargs ``cls`` takes. Fields of another known sampler/pruner are dropped (left by a preset written
     for another choice, e.g. a study file's median-pruner fields under hydra/sweeper/pruner=threshold);
@@ -125,6 +128,9 @@ def _accepted(cls: Any, kwargs: Dict[str, Any], table: Dict[str, Any], what: str
         if key in params:
             out[key] = value
         elif key in known:
+            if (what, cls.__name__, key) in _WARNED:  # once per process (the job side builds the pruner too)
+                continue
+            _WARNED.add((what, cls.__name__, key))
             log.warning("hydra.sweeper.%s.%s=%r is not a setting of %s; ignored", what, key, value, cls.__name__)
         else:
             accepted = sorted(k for k in params if k != "self")
