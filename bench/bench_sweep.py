@@ -4,7 +4,7 @@ Usage: python bench/bench_sweep.py [--quick] [--trials 20] [--sample medium] [--
 
 Runs the real CLI twice, ``python train.py -m`` with XGBoost (``hparams_search=xgboost`` when that preset
 exists, else a max_depth / learning_rate / n_estimators space), ``--trials`` trials and the same TPE seed,
-once with ``hydra.sweeper.pruner=median`` and once with ``hydra.sweeper.pruner=nop``, both on a dataset
+once with ``hydra/sweeper/pruner=median`` and once with ``hydra/sweeper/pruner=nop``, both on a dataset
 cache warmed beforehand by one plain run. Prints per sweep: wall seconds, best validation objective,
 trial states, and the share of sweep wall time spent outside fitting and predicting (per-trial manifests:
 stage seconds of fit + evaluate, summed over trials, vs the sweep's wall time); then the ratios.
@@ -87,8 +87,8 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=None)
     ap.add_argument("--sample", default=None)
     ap.add_argument("--seed", type=int, default=7, help="TPE sampler seed, the same for both sweeps")
-    ap.add_argument("--pruner", default="median", help="the pruned sweep's hydra.sweeper.pruner")
-    ap.add_argument("--no-pruner", default="nop", help="the unpruned sweep's hydra.sweeper.pruner")
+    ap.add_argument("--pruner", default="median", help="the pruned sweep's hydra/sweeper/pruner option")
+    ap.add_argument("--no-pruner", default="nop", help="the unpruned sweep's hydra/sweeper/pruner option")
     ap.add_argument("--keep", type=Path, default=None, help="keep the sweep dirs here instead of a temp dir")
     ap.add_argument("--extra", nargs="*", default=[], help="more overrides for both sweeps")
     args = ap.parse_args()
@@ -107,10 +107,10 @@ def main() -> None:
         results = {}
         for label, pruner in (("no pruner", args.no_pruner), ("median pruner", args.pruner)):
             sweep_dir = tmp / f"sweep-{pruner}"
-            print(f"sweep with hydra.sweeper.pruner={pruner}: {trials} trials ...", flush=True)
-            wall = _train(["-m", *common, *space, f"hydra.sweep.dir={sweep_dir}", f"hydra.sweeper.n_trials={trials}",
+            print(f"sweep with hydra/sweeper/pruner={pruner}: {trials} trials ...", flush=True)
+            wall = _train(["-m", "hydra/sweeper=optuna", *common, *space, f"hydra.sweep.dir={sweep_dir}", f"hydra.sweeper.n_trials={trials}",
                            "hydra.sweeper.n_jobs=1", f"hydra.sweeper.sampler.seed={args.seed}",
-                           f"hydra.sweeper.pruner={pruner}", *args.extra], tmp / f"sweep-{pruner}.log")
+                           f"hydra/sweeper/pruner={pruner}", *args.extra], tmp / f"sweep-{pruner}.log")
             results[label] = summarise(sweep_dir, wall)
 
     print()
