@@ -1,0 +1,445 @@
+"""The sweep loop: ask a trial, launch it as one Hydra job, tell its result; n_jobs slots, no batches."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import os
+import re
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+from hydra_plugins.optuna5_sweeper import _outputs, _study
+from hydra_plugins.optuna5_sweeper._liveness import Heartbeat, is_dead
+from hydra_plugins.optuna5_sweeper._space import SearchSpace, build_space, grid_of
+from hydra_plugins.optuna5_sweeper.errors import SearchSpaceError, SweepConfigError, SweepFailedError
+from hydra_plugins.optuna5_sweeper.trial import JOB_NUM_ATTR
+
+log = logging.getLogger(__name__)
+
+REQUEUED_FROM_ATTR = "requeued_from"
+FAILURE_ATTR = "failure"
+_MISSING = object()
+_PLAIN = re.compile(r"^[A-Za-z0-9_./:\-+]+$")
+
+
+def format_value(value: Any) -> str:
+    """A sampled value as Hydra override text."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str) and not _PLAIN.match(value):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return str(value)
+
+
+def is_pruned(exc: Any) -> bool:
+    import optuna
+
+    return isinstance(exc, optuna.TrialPruned) or type(exc).__name__ == "TrialPruned"
+
+
+def objective_values(value: Any, n: int) -> List[float]:
+    """The task's return value as ``n`` finite floats; ValueError says what is wrong."""
+    items = list(value) if n > 1 and isinstance(value, (list, tuple)) else [value]
+    if len(items) != n:
+        raise ValueError(f"the task returned {value!r}; {n} directions need a list of {n} numbers")
+    out = []
+    for v in items:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"the task returned {value!r}, not a number the sweeper can optimise") from None
+        if not math.isfinite(f):
+            raise ValueError(f"the objective is {f} (not finite)")
+        out.append(f)
+    return out
+
+
+class _Running:
+    def __init__(self, trial: Any, job_num: int, overrides: List[str]) -> None:
+        self.trial = trial
+        self.job_num = job_num
+        self.overrides = overrides
+        self.started = time.monotonic()
+
+
+class OptunaSweeperImpl:
+    def __init__(self, sampler: Any, direction: Any, storage: Any, study_name: Optional[str], n_trials: int,
+                 n_jobs: int, max_failure_rate: float, pruner: Any, params: Optional[DictConfig],
+                 custom_search_space: Optional[str], heartbeat_interval: float = 30.0,
+                 write_plots: bool = True) -> None:
+        self.sampler_cfg = sampler
+        self.direction = direction
+        self.storage_cfg = storage
+        self.study_name_cfg = study_name
+        self.n_trials = n_trials
+        self.n_jobs = n_jobs
+        self.max_failure_rate = max_failure_rate
+        self.pruner_cfg = pruner
+        self.params = OmegaConf.to_container(params, resolve=True) if OmegaConf.is_config(params) else (params or {})
+        self.custom_search_space = custom_search_space
+        self.heartbeat_interval = float(heartbeat_interval)
+        self.write_plots = write_plots
+        self.config: Optional[DictConfig] = None
+        self.launcher: Any = None
+        self.hydra_context: Any = None
+
+    # ---- Hydra plumbing
+
+    def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.config = config
+        self.hydra_context = hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def slots(self) -> int:
+        from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+
+        if isinstance(self.launcher, BasicLauncher):
+            if self.n_jobs > 1:
+                log.info("n_jobs=%d but hydra/launcher=basic runs jobs in this process: one trial at a time "
+                         "(use hydra/launcher=joblib, or several worker processes on one storage, for parallel "
+                         "trials)", self.n_jobs)
+            return 1
+        return self.n_jobs
+
+    # ---- checks before the first trial
+
+    def _check_settings(self) -> None:
+        if self.n_trials < 1:
+            raise SweepConfigError(f"hydra.sweeper.n_trials={self.n_trials}: give at least 1 trial.")
+        if self.n_jobs < 1:
+            raise SweepConfigError(f"hydra.sweeper.n_jobs={self.n_jobs}: give at least 1.")
+        if not 0.0 <= self.max_failure_rate <= 1.0:
+            raise SweepConfigError(
+                f"hydra.sweeper.max_failure_rate={self.max_failure_rate} must lie between 0.0 and 1.0.")
+        if self.heartbeat_interval <= 0:
+            raise SweepConfigError(f"hydra.sweeper.heartbeat_interval={self.heartbeat_interval} must be positive.")
+
+    def check_space(self, space: SearchSpace) -> None:
+        """Every swept key must name a config value or a config group (and its options must exist)."""
+        assert self.config is not None
+        choices = OmegaConf.select(self.config, "hydra.runtime.choices", default=None) or {}
+        for key, dist in space.distributions.items():
+            if key.startswith(("+", "~")) or "@" in key:
+                continue
+            if key in choices:
+                self._check_group_options(key, dist)
+                continue
+            found = OmegaConf.select(self.config, key, default=_MISSING, throw_on_resolution_failure=False)
+            if found is _MISSING:
+                raise SearchSpaceError(
+                    f"'{key}' is not a key of the composed config, so sweeping it would change nothing. "
+                    f"Check its spelling (`--cfg job` prints the config), or write '+{key}=...' to add a new key."
+                )
+
+    def _check_group_options(self, group: str, dist: Any) -> None:
+        from optuna.distributions import CategoricalDistribution
+
+        if not isinstance(dist, CategoricalDistribution):
+            raise SearchSpaceError(f"'{group}' is a config group; sweep it with choice(...) over its options.")
+        options = self.hydra_context.config_loader.get_group_options(group)
+        unknown = [str(c) for c in dist.choices if str(c) not in options]
+        if unknown:
+            raise SearchSpaceError(
+                f"'{group}=choice(...)' names option(s) {', '.join(unknown)} that the config group '{group}' "
+                f"does not have. Its options are: {', '.join(options)}."
+            )
+
+    def _custom_fn(self) -> Optional[Callable[[DictConfig, Any], Any]]:
+        if not self.custom_search_space:
+            return None
+        module_name, _, fn_name = self.custom_search_space.rpartition(".")
+        try:
+            fn = getattr(importlib.import_module(module_name), fn_name)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise SweepConfigError(
+                f"hydra.sweeper.custom_search_space={self.custom_search_space} cannot be imported ({exc}). "
+                "Give 'package.module.function' of a function taking (cfg, trial)."
+            ) from None
+        if not callable(fn):
+            raise SweepConfigError(f"hydra.sweeper.custom_search_space={self.custom_search_space} is not callable.")
+        return fn
+
+    # ---- the sweep
+
+    def sweep(self, arguments: List[str]) -> Any:
+        import optuna
+
+        assert self.config is not None
+        self._check_settings()
+        space = build_space(self.params, arguments)
+        self.check_space(space)
+        custom = self._custom_fn()
+        directions = _study.directions_of(self.direction)
+        grid = grid_of(space) if _study.is_grid(self.sampler_cfg) else None
+        n_trials = self.n_trials
+        if grid is not None:
+            size = math.prod(len(v) for v in grid.values()) if grid else 1
+            if size < n_trials:
+                log.info("sampler=grid: the grid has %d points; n_trials lowered from %d", size, n_trials)
+                n_trials = size
+        sampler = _study.make_sampler(self.sampler_cfg, grid)
+        pruner = _study.make_pruner(self.pruner_cfg)
+        if len(directions) > 1 and not isinstance(pruner, optuna.pruners.NopPruner):
+            log.warning("several directions: Optuna cannot prune multi-objective trials, the pruner is unused "
+                        "(jobs get current_trial() None)")
+        spec, study_name = _study.resolve(self.config.hydra, os.getcwd())
+        sweep_dir = Path(os.getcwd()) / str(self.config.hydra.sweep.dir)  # (an absolute dir stays itself)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        _outputs.atomic_write(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config).encode())
+        storage = _study.open_storage(spec)
+        study = optuna.create_study(storage=storage, study_name=study_name, sampler=sampler, pruner=pruner,
+                                    directions=directions, load_if_exists=True)
+        have = [d.name.lower() for d in study.directions]
+        if have != directions:
+            raise SweepConfigError(
+                f"study '{study_name}' in {spec} was created with directions {have}, not {directions}. "
+                "Use the same direction, or another study_name / sweep directory."
+            )
+        run = _SweepRun(self, study, spec, sweep_dir, directions, n_trials, space, custom)
+        return run.go()
+
+
+class _SweepRun:
+    """One sweeper process working on a study until it holds n_trials COMPLETE+PRUNED trials."""
+
+    def __init__(self, impl: OptunaSweeperImpl, study: Any, spec: str, sweep_dir: Path, directions: List[str],
+                 n_trials: int, space: SearchSpace, custom: Optional[Callable[..., Any]]) -> None:
+        self.impl = impl
+        self.study = study
+        self.spec = spec
+        self.sweep_dir = sweep_dir
+        self.directions = directions
+        self.n_trials = n_trials
+        self.space = space
+        self.custom = custom
+        self.failures: List[str] = []
+        self.durations: List[float] = []
+        self.heartbeat = Heartbeat(study._storage, impl.heartbeat_interval)
+
+    # -- counting
+
+    def _counts(self) -> Dict[str, int]:
+        counts: Dict[str, int] = {}
+        for t in self.study.get_trials(deepcopy=False):
+            counts[t.state.name] = counts.get(t.state.name, 0) + 1
+        return counts
+
+    def _done(self, counts: Dict[str, int]) -> int:
+        return counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
+
+    def _budget_spent(self) -> bool:
+        return len(self.failures) > self.impl.max_failure_rate * self.n_trials
+
+    # -- crash recovery
+
+    def recover_dead(self) -> None:
+        import optuna
+        from optuna.trial import TrialState
+
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if not is_dead(t, self.impl.heartbeat_interval):
+                continue
+            storage = self.study._storage
+            try:
+                storage.set_trial_system_attr(t._trial_id, FAILURE_ATTR, "its worker process is gone")
+                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            except Exception:  # another worker got there first
+                continue
+            job_num = t.user_attrs.get(JOB_NUM_ATTR, t.number)
+            if REQUEUED_FROM_ATTR in t.user_attrs:
+                log.warning("trial %d (job %s) was left RUNNING by a dead worker: marked FAIL; it was already a "
+                            "re-run, so it is not queued again", t.number, job_num)
+                continue
+            self.study.enqueue_trial(dict(t.params), user_attrs={JOB_NUM_ATTR: job_num, REQUEUED_FROM_ATTR: t.number})
+            log.warning("trial %d (job %s) was left RUNNING by a dead worker: marked FAIL and its parameters "
+                        "queued again, in the same job directory", t.number, job_num)
+        del optuna
+
+    # -- one trial
+
+    def _ask(self) -> Optional[_Running]:
+        trial = self.study.ask(fixed_distributions=dict(self.space.distributions))
+        job_num = trial.user_attrs.get(JOB_NUM_ATTR)
+        if job_num is None:
+            job_num = trial.number
+            trial.set_user_attr(JOB_NUM_ATTR, job_num)
+        self.heartbeat.add(trial._trial_id)
+        if self._surplus(trial.number):  # another worker took the last slot at the same moment
+            self.heartbeat.remove(trial._trial_id)
+            self.study._storage.set_trial_system_attr(trial._trial_id, FAILURE_ATTR, "surplus: n_trials reached")
+            self.study.tell(trial, state=self._fail_state())
+            return None
+        if self.custom is not None:
+            try:
+                self.custom(self.impl.config, trial)
+            except Exception:
+                self.heartbeat.remove(trial._trial_id)
+                self.study.tell(trial, state=self._fail_state())
+                raise
+        overrides = list(self.space.fixed.values())
+        overrides += [f"{k}={format_value(v)}" for k, v in trial.params.items()]
+        return _Running(trial, int(job_num), overrides)
+
+    @staticmethod
+    def _fail_state() -> Any:
+        from optuna.trial import TrialState
+
+        return TrialState.FAIL
+
+    def _surplus(self, number: int) -> bool:
+        from optuna.trial import TrialState
+
+        counted = [t.number for t in self.study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))]
+        return sum(1 for n in counted if n < number) >= self.n_trials
+
+    def _launch(self, r: _Running) -> Any:
+        try:
+            return self.impl.launcher.launch([r.overrides], initial_job_idx=r.job_num)[0]
+        except BaseException as exc:  # the launcher itself broke (or the job called sys.exit)
+            return exc
+
+    def _finish(self, r: _Running, ret: Any) -> None:
+        from hydra.core.utils import JobStatus
+        from optuna.trial import TrialState
+
+        self.heartbeat.remove(r.trial._trial_id)
+        duration = time.monotonic() - r.started
+        values: Optional[List[float]] = None
+        message = ""
+        if isinstance(ret, BaseException):
+            state, message = TrialState.FAIL, f"{type(ret).__name__}: {ret}"
+        elif ret.status == JobStatus.FAILED:
+            exc = ret._return_value
+            if is_pruned(exc):
+                state = TrialState.PRUNED
+            else:
+                state, message = TrialState.FAIL, f"{type(exc).__name__}: {exc}"
+        else:
+            try:
+                values = objective_values(ret.return_value, len(self.directions))
+                state = TrialState.COMPLETE
+            except ValueError as exc:
+                state, message = TrialState.FAIL, str(exc)
+        if message:
+            self.study._storage.set_trial_system_attr(r.trial._trial_id, FAILURE_ATTR, message[:2000])
+        self.study.tell(r.trial, values=values, state=state, skip_if_finished=True)
+        self.durations.append(duration)
+        if state == TrialState.FAIL:
+            self.failures.append(f"trial {r.trial.number} (job {r.job_num}): {message}")
+        self._progress(r, state, values, message, duration)
+
+    # -- reporting
+
+    def _progress(self, r: _Running, state: Any, values: Optional[List[float]], message: str,
+                  duration: float) -> None:
+        counts = self._counts()
+        done = self._done(counts)
+        best = ""
+        summary = _outputs.best_summary(self.study, self.directions)
+        if summary and "best_value" in summary:
+            best = f", best {summary['best_value']:.6g} (trial {summary['best_trial_number']})"
+        elif summary:
+            best = f", Pareto front of {len(summary['solutions'])}"
+        remaining = max(self.n_trials - done, 0)
+        mean = sum(self.durations) / len(self.durations)
+        eta = remaining * mean / max(1, self._slots)
+        what = {"COMPLETE": f"COMPLETE value {values[0]:.6g}" if values and len(values) == 1 else
+                f"COMPLETE values {values}", "PRUNED": "PRUNED", "FAIL": f"FAIL ({message})"}[state.name]
+        log.info("trial %d/%d: #%d (job %d) %s in %.1fs%s, ETA %s", done, self.n_trials, r.trial.number,
+                 r.job_num, what, duration, best, _fmt_eta(eta) if remaining else "done")
+        self.write_outputs(summary)
+
+    def write_outputs(self, summary: Any = _MISSING, plots: Sequence[str] = ()) -> None:
+        trials = self.study.get_trials(deepcopy=False)
+        rows = [_outputs.trial_row(t, self.sweep_dir) for t in trials if t.state.name != "WAITING"]
+        if summary is _MISSING:
+            summary = _outputs.best_summary(self.study, self.directions)
+        try:
+            _outputs.write_sweep_json(self.sweep_dir, self.spec, self.study.study_name, self.directions,
+                                      self.n_trials, rows)
+            _outputs.write_trials_csv(self.sweep_dir, rows)
+            _outputs.write_results_yaml(self.sweep_dir, summary)
+            _outputs.write_report(self.sweep_dir, self.study.study_name, self.directions, self.n_trials, rows,
+                                  summary, plots)
+        except OSError as exc:
+            log.warning("sweep outputs not written: %s", exc)
+
+    # -- the loop
+
+    def go(self) -> Any:
+        from optuna.trial import TrialState
+
+        self._slots = self.impl.slots()
+        self.recover_dead()
+        counts = self._counts()
+        if self._done(counts):
+            log.info("study '%s' (%s) resumed: %d of %d trials done", self.study.study_name, self.spec,
+                     self._done(counts), self.n_trials)
+        else:
+            log.info("study '%s' in %s: %d trials, %d at a time", self.study.study_name, self.spec,
+                     self.n_trials, self._slots)
+        self.heartbeat.start()
+        running: Dict[Future, _Running] = {}
+        stopping: Optional[BaseException] = None
+        try:
+            with ThreadPoolExecutor(max_workers=self._slots, thread_name_prefix="optuna5-trial") as pool:
+                while True:
+                    while stopping is None and not self._budget_spent() and len(running) < self._slots:
+                        self.recover_dead()
+                        counts = self._counts()
+                        if self._done(counts) + counts.get("RUNNING", 0) >= self.n_trials:
+                            break
+                        r = self._ask()
+                        if r is not None:
+                            running[pool.submit(self._launch, r)] = r
+                    if not running:
+                        break
+                    finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        r = running.pop(fut)
+                        ret = fut.result()
+                        self._finish(r, ret)
+                        if isinstance(ret, (SystemExit, KeyboardInterrupt)) and stopping is None:
+                            stopping = ret
+        finally:
+            self.heartbeat.stop()
+        if stopping is not None:
+            raise stopping
+        summary = _outputs.best_summary(self.study, self.directions)
+        plots: List[str] = []
+        if self.impl.write_plots and summary is not None:
+            plots = _outputs.write_plots(self.sweep_dir, self.study, self.directions)
+        self.write_outputs(summary, plots)
+        counts = self._counts()
+        if self._budget_spent() or (self.failures and not self._done(counts)):
+            raise SweepFailedError(
+                f"{len(self.failures)} trial(s) failed (max_failure_rate={self.impl.max_failure_rate} of "
+                f"n_trials={self.n_trials} allows {int(self.impl.max_failure_rate * self.n_trials)}); the first: "
+                f"{self.failures[0]}"
+            )
+        if summary is not None and "best_value" in summary:
+            log.info("best value %s at trial %d (run dir %s): %s", summary["best_value"],
+                     summary["best_trial_number"], summary["best_run_dir"], summary["best_params"])
+        del TrialState
+        return summary
+
+
+def _fmt_eta(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"

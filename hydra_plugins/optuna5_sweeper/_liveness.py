@@ -1,0 +1,105 @@
+"""Liveness of RUNNING trials: a heartbeat in each trial's system attrs, and finding the dead ones.
+
+Optuna's own heartbeat only covers ``study.optimize``; with ask/tell the sweeper stamps its running
+trials itself: ``{"host", "pid", "time" (ISO, UTC), "interval"}`` under the system attr ``heartbeat``.
+A RUNNING trial is dead when its worker is on this host and its pid is gone, or its stamp is older than
+three intervals (another host, or a pid reused by some other process).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import socket
+import threading
+from typing import Any, Dict, Iterable, List, Optional
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_ATTR = "heartbeat"
+STALE_INTERVALS = 3
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def stamp(interval: float) -> Dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "time": _now().isoformat(), "interval": interval}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_dead(frozen: Any, default_interval: float, now: Optional[_dt.datetime] = None) -> bool:
+    """Whether a RUNNING trial's worker is gone."""
+    now = now or _now()
+    beat = frozen.system_attrs.get(HEARTBEAT_ATTR)
+    if not isinstance(beat, dict):  # never stamped: judge by its start time
+        started = frozen.datetime_start
+        if started is None:
+            return True
+        if started.tzinfo is None:
+            started = started.astimezone(_dt.timezone.utc)
+        return (now - started).total_seconds() > STALE_INTERVALS * default_interval
+    interval = float(beat.get("interval") or default_interval)
+    try:
+        age = (now - _dt.datetime.fromisoformat(beat["time"])).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return True
+    if age > STALE_INTERVALS * interval:
+        return True
+    if beat.get("host") == socket.gethostname():
+        pid = int(beat.get("pid", -1))
+        return pid != os.getpid() and not _pid_alive(pid)
+    return False
+
+
+class Heartbeat:
+    """A daemon thread stamping the sweeper's running trials every ``interval`` seconds."""
+
+    def __init__(self, storage: Any, interval: float) -> None:
+        self._storage = storage
+        self._interval = interval
+        self._ids: Dict[int, None] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="optuna5-sweeper-heartbeat", daemon=True)
+
+    def start(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def add(self, trial_id: int) -> None:
+        with self._lock:
+            self._ids[trial_id] = None
+        self.beat([trial_id])
+
+    def remove(self, trial_id: int) -> None:
+        with self._lock:
+            self._ids.pop(trial_id, None)
+
+    def beat(self, ids: Iterable[int]) -> None:
+        value = stamp(self._interval)
+        for trial_id in ids:
+            try:
+                self._storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, value)
+            except Exception as exc:  # finished meanwhile, or the storage hiccuped: the next beat retries
+                log.debug("heartbeat of trial id %s skipped: %s", trial_id, exc)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            with self._lock:
+                ids: List[int] = list(self._ids)
+            self.beat(ids)
+
+    def stop(self) -> None:
+        self._stop.set()
