@@ -49,6 +49,8 @@ def task(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a Hydra task function: KaaykoError -> one paragraph, exit 2.
 
     A fresh start that a user mistake stops before it produced anything leaves no run directory behind.
+    Everything else propagates, in particular ``optuna.TrialPruned`` from a pruned sweep trial: the
+    sweeper records that trial as PRUNED (the run directory already says ``pruned``).
     """
 
     @functools.wraps(fn)
@@ -83,14 +85,19 @@ def resume_argv(argv: list[str]) -> list[str]:
     """Point Hydra's run directory at ``resume=<dir>`` so a resume logs into the same run.
 
     ``.hydra/`` of the first start is kept (``hydra.output_subdir=null``) and
-    ``train.log`` is appended to.
+    ``train.log`` is appended to. A sweep directory (it has Hydra's ``multirun.yaml`` and
+    no run manifest) re-launches that multirun instead: see :func:`sweep_resume_argv`.
     """
     target = next((a.split("=", 1)[1] for a in argv[1:] if a.startswith("resume=")), None)
-    if not target or any(a in ("-m", "--multirun") for a in argv[1:]):
+    if not target:
+        return argv
+    path = Path(target).expanduser()
+    if path.is_dir() and (path / MULTIRUN_FILE).is_file() and not (path / "manifest.json").exists():
+        return sweep_resume_argv(argv, path)
+    if any(a in ("-m", "--multirun") for a in argv[1:]):
         return argv
     if any(a.startswith(("hydra.run.dir=", "hydra.output_subdir=")) for a in argv[1:]):
         return argv
-    path = Path(target).expanduser()
     if not path.is_dir():
         from kaayko_exp.errors import RunDirError
 
@@ -99,3 +106,40 @@ def resume_argv(argv: list[str]) -> list[str]:
             "(list them with `python -m kaayko_exp.runs list`)."
         )
     return [*argv, f"hydra.run.dir={path.resolve()}", "hydra.output_subdir=null"]
+
+
+MULTIRUN_FILE = "multirun.yaml"
+# Saved hydra overrides that name the directories or the mode: replaced by the resumed sweep's own.
+_NOT_REPLAYED = ("hydra.sweep.dir", "hydra.run.dir", "hydra.output_subdir", "hydra.mode")
+
+
+def _key(override: str) -> str:
+    return override.lstrip("+~").split("=", 1)[0]
+
+
+def sweep_resume_argv(argv: list[str], path: Path) -> list[str]:
+    """``resume=<sweep dir>`` -> the multirun that made it, in the same directory.
+
+    The sweep's saved overrides (``multirun.yaml``: ``hydra.overrides.hydra`` — the sweeper choice,
+    ``hydra.sweeper.n_trials`` … — and ``hydra.overrides.task``, the search space included) are replayed
+    with ``hydra.sweep.dir=<sweep dir>``; overrides given now (e.g. ``hydra.sweeper.n_trials=40``) win
+    over saved ones of the same key. The sweeper then continues the study stored there.
+    """
+    from omegaconf import OmegaConf
+
+    from kaayko_exp.errors import RunDirError
+
+    try:
+        saved = OmegaConf.load(path / MULTIRUN_FILE)
+        hydra_ov = [str(o) for o in OmegaConf.select(saved, "hydra.overrides.hydra", default=None) or []]
+        task_ov = [str(o) for o in OmegaConf.select(saved, "hydra.overrides.task", default=None) or []]
+    except Exception as exc:  # a damaged file: yaml / omegaconf errors
+        raise RunDirError(
+            f"resume={path}: {path / MULTIRUN_FILE} cannot be read ({exc}), so the sweep's overrides are unknown. "
+            "Restore the file, or start the sweep again with its overrides and hydra.sweep.dir={path}."
+        ) from None
+    given = [a for a in argv[1:] if not a.startswith("resume=") and a not in ("-m", "--multirun")]
+    given_keys = {_key(a) for a in given}
+    replay = [o for o in [*hydra_ov, *task_ov]
+              if _key(o) not in given_keys and _key(o) not in _NOT_REPLAYED and _key(o) != "resume"]
+    return [argv[0], "--multirun", *replay, *given, f"hydra.sweep.dir={path.resolve()}"]

@@ -83,6 +83,13 @@ class CheckpointingConfig:
 
 
 @dataclass
+class PruningConfig:
+    """How a trial of an Optuna sweep reports to its pruner (only inside a sweep; see training/pruning.py)."""
+
+    report_every: int = 10  # report the validation score every N boosting rounds / trees (independent of checkpointing)
+
+
+@dataclass
 class SafetyStepConfig:
     """One threshold of a safety rule or warning: ``value <op> threshold``."""
 
@@ -135,6 +142,7 @@ class TrainConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     checkpointing: CheckpointingConfig = field(default_factory=CheckpointingConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
+    pruning: PruningConfig = field(default_factory=PruningConfig)
     seed: int = 42
     n_jobs: int = -1
     cache_dir: str = "outputs/.cache"

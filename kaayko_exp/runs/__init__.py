@@ -1,7 +1,9 @@
 """Run management: ``python -m kaayko_exp.runs list|status|clean|clear-cache|repair``.
 
 * :mod:`.discover` finds run directories and reads their manifests safely,
-* :mod:`.show` renders ``list`` lines and the ``status`` text,
+* :mod:`.show` renders ``list`` lines and the ``status`` text (statuses: running, completed, failed,
+  interrupted, pruned — a sweep trial stopped by the sweep's pruner),
+* :mod:`.sweeps` reads Optuna sweep directories (``sweep.json``): progress, best value, its test metrics,
 * :mod:`.clean` deletes partial checkpoints of old finished runs and dataset cache entries,
 * :mod:`.repair` marks stages with missing or altered artifacts as pending so a resume rebuilds them,
 * :mod:`.cli` is the argparse front end (user mistakes: one paragraph, exit status 2).

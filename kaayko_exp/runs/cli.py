@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="one line per run: status, model, sample, progress, metric, age")
+    p = sub.add_parser("list", help="one line per run: status (running, completed, failed, interrupted, pruned, "
+                                    "stale), model, sample, progress, metric, age; then sweeps: trials done/wanted, "
+                                    "best validation value and its test metrics")
     p.add_argument("paths", nargs="*", type=Path, help=f"run directories or folders of runs (default {DEFAULT_ROOT}/)")
 
     p = sub.add_parser("status", help="the manifest in words: stages, timings, checkpoints, events")
@@ -94,15 +96,18 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
         from kaayko_exp.runs.discover import find_runs
         from kaayko_exp.runs.show import list_lines
+        from kaayko_exp.runs.sweeps import find_sweeps, sweep_lines
 
         if not args.paths and not Path(DEFAULT_ROOT).is_dir():
             print(f"no runs: {DEFAULT_ROOT}/ does not exist here (start one with `python train.py`).")
             return 0
         runs = find_runs(_roots(args.paths))
-        if not runs:
+        sweeps = find_sweeps(_roots(args.paths))
+        if not runs and not sweeps:
             print(f"no run directories under {', '.join(map(str, _roots(args.paths)))}")
             return 0
-        print("\n".join(list_lines(runs)))
+        blocks = ([list_lines(runs)] if runs else []) + ([sweep_lines(sweeps)] if sweeps else [])
+        print("\n\n".join("\n".join(b) for b in blocks))
         return 0
     if args.command == "status":
         from kaayko_exp.runs.rundir import RunDir

@@ -1,6 +1,7 @@
 """The run directory and its checkpoint manifest.
 
-``manifest.json`` is the single source of truth for a run's state: status,
+``manifest.json`` is the single source of truth for a run's state: status
+(``running``, ``completed``, ``failed``, ``interrupted``, ``pruned``),
 owner (pid, host, heartbeat), config hash and group choices, package versions,
 each stage's status, timings and sha256-hashed artifacts, partial checkpoints and
 an event list. It is rewritten atomically after every change, so a kill at any

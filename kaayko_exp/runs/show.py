@@ -20,8 +20,13 @@ def owner_alive(manifest: dict[str, Any]) -> bool:
     return bool(owner) and RunDir.owner_alive(owner, HEARTBEAT_SECONDS)
 
 
+#: Manifest statuses: ``pruned`` is a sweep trial stopped by the sweep's pruner (its own outcome, not a failure).
+STATUSES = ("running", "completed", "failed", "interrupted", "pruned")
+
+
 def shown_status(manifest: dict[str, Any]) -> str:
-    """The manifest status, with ``running`` turned into ``stale`` when its owner process is gone."""
+    """The manifest status (one of :data:`STATUSES`), with ``running`` turned into ``stale`` when its owner
+    process is gone."""
     status = str(manifest.get("status"))
     if status == "running" and not owner_alive(manifest):
         return "stale"
@@ -188,5 +193,8 @@ def _stage_extra(name: str, detail: dict[str, Any]) -> str:
 def _next_step(run: RunDir, status: str) -> Optional[str]:
     if status in ("interrupted", "failed", "stale"):
         return f"python train.py resume={run.shown}"
+    if status == "pruned":
+        return (f"the sweep's pruner stopped this trial; to train it to the end anyway: "
+                f"python train.py resume={run.shown}")
     return None
 

@@ -32,6 +32,7 @@ from kaayko_exp.runs.rundir import RunDir
 from kaayko_exp.training.callbacks import ProgressLog
 from kaayko_exp.training.checkpoints import CheckpointWriter, RunResume
 from kaayko_exp.training.interrupts import RunInterrupted, StopSignals, interruptible
+from kaayko_exp.training.pruning import PruningReporter, is_pruned, reporter_for, sweep_trial
 from kaayko_exp.training.validate import check_enough_data
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Context:
     run: RunDir
     callbacks: FitCallbacks
     checkpoints: CheckpointWriter
+    pruner: Optional[PruningReporter] = None  # only inside an Optuna sweep
     frame: Optional[pd.DataFrame] = None
     info: dict[str, Any] = field(default_factory=dict)
     spec: Any = None
@@ -158,14 +160,31 @@ def load_features(ctx: Context) -> None:
 
 
 # ---------------------------------------------------------------------------- fit
-def _fit_one(ctx: Context, train_idx: np.ndarray, val_idx: np.ndarray, key: str) -> Any:
+def _fit_one(ctx: Context, train_idx: np.ndarray, val_idx: np.ndarray, key: str, phase: int = 0) -> Any:
+    """Fit ``key`` on ``train_idx``; ``phase`` is its place in the pruning step counter (fold i: i,
+    the final fit: the number of CV folds) so steps never go back, also on a resume."""
     from kaayko_exp.models import build_model
 
     model = build_model(ctx.cfg.model, seed=ctx.cfg.seed, n_jobs=ctx.cfg.n_jobs, n_rows=len(train_idx))
+    if ctx.pruner is not None:
+        ctx.pruner.begin_phase(key, phase, max(1, int(model.steps())))
     X_val = ctx.X[val_idx] if len(val_idx) else None
     y_val = ctx.y[val_idx] if len(val_idx) else None
     return model.fit(ctx.X[train_idx], ctx.y[train_idx], spec=ctx.spec, callbacks=ctx.callbacks,
                      X_val=X_val, y_val=y_val, key=key)
+
+
+def _phase_width(ctx: Context) -> int:
+    """Steps one fit owns on the pruning step counter: the planned rounds / trees of the configured model
+    (the same in every fit of a run and on resume; 1 for one-shot learners and ensembles)."""
+    from kaayko_exp.models import build_model
+
+    model = build_model(ctx.cfg.model, seed=ctx.cfg.seed, n_jobs=1, n_rows=max(1, len(ctx.parts["train"])))
+    return max(1, int(model.steps()))
+
+
+def _objective_metric(ctx: Context) -> str:
+    return str(ctx.cfg.evaluation.objective).partition("_")[2]
 
 
 def _cross_validate(ctx: Context) -> Optional[dict[str, Any]]:
@@ -182,14 +201,19 @@ def _cross_validate(ctx: Context) -> Optional[dict[str, Any]]:
     for i, (tr, va) in enumerate(cv_folds(groups, k, ctx.cfg.seed)):
         if i in done:
             log.info("cv: fold %d/%d already done (%s)", i + 1, k, "kept from the manifest")
+            if ctx.pruner is not None:  # a resumed trial reports the folds it kept, at the same steps
+                ctx.pruner.begin_phase(f"cv/fold{i}", i, _phase_width(ctx))
+                ctx.pruner.end_phase(done[i]["metrics"].get(_objective_metric(ctx)))
             continue
         log.info("cv: fold %d/%d: fitting on %s rows", i + 1, k, f"{len(tr):,}")
-        model = _fit_one(ctx, pool[tr], np.empty(0, dtype=np.int64), key=f"cv/fold{i}")
+        model = _fit_one(ctx, pool[tr], np.empty(0, dtype=np.int64), key=f"cv/fold{i}", phase=i)
         m = metrics(ctx.y[pool[va]], model.predict(ctx.X[pool[va]]))
         done[i] = {"fold": i, "metrics": m, "n_train": int(len(tr)), "n_val": int(len(va))}
         ctx.run.update_detail("fit", cv_folds=[done[j] for j in sorted(done)])
         ctx.run.drop_checkpoints(f"cv/fold{i}")
         log.info("cv: fold %d/%d rmse %.4f", i + 1, k, m["rmse"])
+        if ctx.pruner is not None:  # after the fold is recorded: a pruned trial keeps its finished folds
+            ctx.pruner.end_phase(m.get(_objective_metric(ctx)))
     folds = [done[j] for j in sorted(done)]
     names = folds[0]["metrics"].keys()
     summary = {
@@ -203,13 +227,28 @@ def run_fit(ctx: Context) -> dict[str, Any]:
     cv = _cross_validate(ctx)
     t0 = time.perf_counter()
     log.info("fit: %s on %s rows", ctx.cfg.model.name, f"{len(ctx.parts['train']):,}")
-    ctx.model = _fit_one(ctx, ctx.parts["train"], ctx.parts["val"], key="fit")
+    k = int(ctx.cfg.evaluation.cv_folds)
+    ctx.model = _fit_one(ctx, ctx.parts["train"], ctx.parts["val"], key="fit", phase=k if k >= 2 else 0)
+    if ctx.pruner is not None:
+        ctx.pruner.end_phase(_val_value(ctx))
     model_dir = ctx.run.path / "model"
     files = ctx.model.save(model_dir)
     ctx.run.record("fit", files)
     return {"cv": cv, "fit_seconds": round(time.perf_counter() - t0, 3), "model_family": ctx.model.family,
             "checkpoints_written": ctx.checkpoints.written,
-            "checkpoint_seconds": round(ctx.checkpoints.seconds, 4)}
+            "checkpoint_seconds": round(ctx.checkpoints.seconds, 4),
+            **({"pruning": {"reports": len(ctx.pruner.reported), "last_step": ctx.pruner.last_step}}
+               if ctx.pruner is not None else {})}
+
+
+def _val_value(ctx: Context) -> Optional[float]:
+    """The final fit's objective metric on the validation rows (what a pruner compares at its last step)."""
+    from kaayko_exp.evaluation.metrics import metrics
+
+    val = ctx.parts["val"]
+    if not len(val):
+        return None
+    return metrics(ctx.y[val], ctx.model.predict(ctx.X[val])).get(_objective_metric(ctx))
 
 
 def load_fit(ctx: Context) -> None:
@@ -297,10 +336,11 @@ def _check_stage_order(run: RunDir) -> None:
         )
 
 
-def build_fit_callbacks(checkpoints: CheckpointWriter, stop: StopSignals) -> list[FitCallback]:
+def build_fit_callbacks(checkpoints: CheckpointWriter, stop: StopSignals,
+                        pruner: Optional[PruningReporter] = None) -> list[FitCallback]:
     """The fit loop's callbacks, in call order. The checkpoint writer runs before the stop signals (a stop
-    saves first); a pruner would go after the checkpoint writer, so a pruned fit still has its state."""
-    return [ProgressLog(), checkpoints, stop]
+    saves first); the pruner (inside an Optuna sweep only) goes last, so a pruned fit still has its state."""
+    return [ProgressLog(), checkpoints, stop, *([pruner] if pruner is not None else [])]
 
 
 def execute(cfg: DictConfig, run: RunDir) -> float:
@@ -310,8 +350,9 @@ def execute(cfg: DictConfig, run: RunDir) -> float:
     """
     stop = StopSignals()
     checkpoints = CheckpointWriter(run, cfg.checkpointing, stop_requested=stop.requested)
-    callbacks = FitCallbacks(build_fit_callbacks(checkpoints, stop), resume=RunResume(run))
-    ctx = Context(cfg=cfg, run=run, callbacks=callbacks, checkpoints=checkpoints)
+    pruner = reporter_for(cfg, sweep_trial())
+    callbacks = FitCallbacks(build_fit_callbacks(checkpoints, stop, pruner), resume=RunResume(run))
+    ctx = Context(cfg=cfg, run=run, callbacks=callbacks, checkpoints=checkpoints, pruner=pruner)
     _check_stage_order(run)
     pending = [s for s in STAGES if not run.stage_done(s)]
     for name in STAGES:
@@ -335,6 +376,13 @@ def execute(cfg: DictConfig, run: RunDir) -> float:
         log.warning("interrupted during %s; resume with: python train.py resume=%s", current, run.shown)
         raise
     except BaseException as exc:
+        if is_pruned(exc):  # the sweep's pruner stopped this trial: its own outcome, not a failure
+            if current:
+                run.interrupt_stage(current, time.perf_counter() - t0, status="pruned")
+            step, value = pruner.pruned_at if pruner is not None and pruner.pruned_at else (None, None)
+            run.set_status("pruned", stage=current, step=step, value=value)
+            log.info("trial pruned during %s at step %s; the run directory keeps what it wrote", current, step)
+            raise
         if current:
             run.interrupt_stage(current, time.perf_counter() - t0, status="failed")
         run.set_status("failed", stage=current, error=f"{type(exc).__name__}: {exc}")
@@ -347,9 +395,22 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
+#: Settings that never change a run's result (threads, plots, caches, heartbeat, checkpoint retention): left
+#: out of the config hash, so a sweep job re-run with another thread split or plots=false still matches its run.
+RESULT_NEUTRAL = ("resume", "n_jobs", "plots", "cache_dir", "checkpointing.heartbeat_seconds",
+                  "checkpointing.keep_last")
+
+
 def config_hash(cfg: DictConfig) -> str:
+    """sha256 of the resolved config without :data:`RESULT_NEUTRAL` settings."""
     import json
 
     data = resolved_config(cfg)
-    data.pop("resume", None)
+    for key in RESULT_NEUTRAL:
+        *parents, leaf = key.split(".")
+        node = data
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()

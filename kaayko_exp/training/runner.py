@@ -4,14 +4,22 @@ A fresh run validates the config, creates the manifest in Hydra's output
 directory and executes the pipeline. ``resume=<dir>`` reloads that run's saved
 config, refuses overrides that would change its result, verifies every artifact
 and continues where the manifest says it stopped.
+
+Inside a sweep (Hydra multirun) a job whose directory already holds a run of the
+same config hash (a resumed sweep, a re-queued trial) reuses it: a completed run
+returns its objective without retraining, an unfinished one is resumed from its
+checkpoint, a pruned one is pruned again; another config is refused. When the
+sweep runs several trials at once through a parallel launcher, ``n_jobs=-1``
+becomes the cores divided by the sweeper's ``n_jobs``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -22,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # Overrides that may differ on resume without changing the result.
 HARMLESS_ON_RESUME = ("resume", "hydra", "n_jobs", "plots", "cache_dir", "checkpointing.heartbeat_seconds",
-                      "checkpointing.keep_last")
+                      "checkpointing.keep_last", "pruning")
 
 
 def _hydra_info() -> tuple[Path, dict[str, str], list[str]]:
@@ -33,19 +41,94 @@ def _hydra_info() -> tuple[Path, dict[str, str], list[str]]:
     return Path(hc.runtime.output_dir), dict(choices), list(hc.overrides.task)
 
 
+def _sweep_info() -> Optional[tuple[int, str]]:
+    """``(trials run at once, launcher)`` when this job is part of a multirun, else ``None``."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        return None
+    n_jobs = OmegaConf.select(hc, "sweeper.n_jobs", default=1)
+    launcher = str(hc.runtime.choices.get("hydra/launcher") or "basic")
+    return int(n_jobs) if isinstance(n_jobs, int) else 1, launcher
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def sweep_threads(n_jobs: int, parallel_trials: int, launcher: str, cores: int) -> Optional[int]:
+    """Threads per trial when a sweep runs ``parallel_trials`` at once through a parallel ``launcher``
+    and the config asks for all cores (``n_jobs`` <= 0); ``None`` when nothing changes."""
+    if int(n_jobs) > 0 or parallel_trials <= 1 or launcher == "basic":
+        return None
+    return max(1, cores // parallel_trials)
+
+
 def main(cfg: DictConfig) -> float:
     """``train.py``'s task function body."""
     out_dir, choices, overrides = _hydra_info()
     if cfg.resume:
         return resume(Path(cfg.resume), cfg, overrides)
+    sweep = _sweep_info()
+    if sweep is not None:
+        threads = sweep_threads(cfg.n_jobs, *sweep, cores=available_cores())
+        if threads is not None:
+            log.info("n_jobs=%s with %d trials at once (%s launcher): %d threads per trial on %d cores",
+                     cfg.n_jobs, sweep[0], sweep[1], threads, available_cores())
+            cfg.n_jobs = threads
+        from kaayko_exp.runs.rundir import MANIFEST
+
+        if (out_dir / MANIFEST).exists():
+            return rerun_in_sweep(out_dir, cfg, overrides)
     return start(cfg, out_dir, choices, overrides)
+
+
+def rerun_in_sweep(path: Path, cfg: DictConfig, overrides: list[str]) -> float:
+    """A sweep job whose directory already holds a run: reuse a completed one, resume an unfinished one."""
+    import json
+
+    from kaayko_exp.evaluation.metrics import objective_value
+    from kaayko_exp.runs.rundir import RunDir
+    from kaayko_exp.training.pipeline import config_hash
+    from kaayko_exp.training.pruning import pruned_error
+
+    run = RunDir.open(path)
+    saved_hash = (run.manifest.get("config") or {}).get("hash")
+    if saved_hash != config_hash(cfg):
+        raise RunDirError(
+            f"{run.shown} already holds a run of another configuration (config hash {str(saved_hash)[:12]}, this "
+            f"trial's {config_hash(cfg)[:12]}), so this sweep job cannot reuse or resume it. The sweep directory "
+            "belongs to another study or its overrides changed: resume it with `python train.py resume=<sweep "
+            "dir>` and the original overrides, or choose a new hydra.sweep.dir."
+        )
+    status = run.manifest.get("status")
+    if status == "completed":
+        run.verify()
+        report = json.loads((run.path / "report.json").read_text(encoding="utf-8"))
+        value = objective_value(report, report["objective"]["name"])
+        log.info("%s: completed earlier with the same config; reusing its result (%s=%.6g), not retraining",
+                 run.shown, report["objective"]["name"], value)
+        return value
+    if status == "pruned":
+        log.info("%s was pruned earlier with the same config; pruned again without training", run.shown)
+        raise pruned_error(f"{run.shown} was pruned earlier")
+    log.info("%s: an unfinished run (%s) of the same config; resuming it from its checkpoint", run.shown, status)
+    # n_jobs: this job's thread split, not the value saved with the run
+    return resume(path, cfg, [*overrides, f"n_jobs={cfg.n_jobs}"])
 
 
 def start(cfg: DictConfig, out_dir: Path, choices: dict[str, str], overrides: list[str]) -> float:
     from kaayko_exp.runs.rundir import RunDir
     from kaayko_exp.training.pipeline import STAGES, config_hash
+    from kaayko_exp.training.pruning import report_every
 
     validate_train_config(cfg)
+    report_every(cfg)
     run = RunDir.create(out_dir, stages=STAGES, config_hash=config_hash(cfg), choices=choices, overrides=overrides)
     return _execute(run, cfg, "start")
 
@@ -168,7 +251,8 @@ def _resume_locked(run: Any, cfg: DictConfig, overrides: list[str]) -> float:
 
 
 # Settings that may differ on resume: the run's saved values, unless given on the resume's command line.
-KEPT_ON_RESUME = ("n_jobs", "plots", "cache_dir", "checkpointing.heartbeat_seconds", "checkpointing.keep_last")
+KEPT_ON_RESUME = ("n_jobs", "plots", "cache_dir", "checkpointing.heartbeat_seconds", "checkpointing.keep_last",
+                  "pruning.report_every")
 
 
 def resume_config(saved: DictConfig, cfg: DictConfig, overrides: list[str], path: Path) -> DictConfig:
