@@ -126,18 +126,29 @@ def run_sweep(tmp_path: Path, sweep_dir: Path, *overrides: str, timeout: int = 2
 
 def run_workers(tmp_path: Path, sweep_dir: Path, n: int, *overrides: str, timeout: int = 240) -> list[int]:
     """Start ``n`` sweep processes on the same study at once; returns their pids after all succeed."""
-    procs = [subprocess.Popen(sweep_cmd(tmp_path, sweep_dir, *overrides), cwd=tmp_path, env=env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(n)]
-    outputs = []
-    for p in procs:
-        try:
-            outputs.append(p.communicate(timeout=timeout)[0])
-        except subprocess.TimeoutExpired:
-            for q in procs:
-                q.kill()
-            raise
-    for p, out in zip(procs, outputs):
-        assert p.returncode == 0, out[-4000:]
+    logs = [tmp_path / f"worker{i}.log" for i in range(n)]
+    procs = []
+    for log in logs:
+        with open(log, "w") as fh:
+            procs.append(subprocess.Popen(sweep_cmd(tmp_path, sweep_dir, *overrides), cwd=tmp_path, env=env(),
+                                          stdout=fh, stderr=subprocess.STDOUT, text=True))
+    try:
+        pending = list(procs)
+        while pending:  # as soon as one worker fails, stop the others and show its output
+            for p in list(pending):
+                try:
+                    p.wait(timeout=0.2)
+                except subprocess.TimeoutExpired:
+                    continue
+                pending.remove(p)
+                assert p.returncode == 0, logs[procs.index(p)].read_text()[-4000:]
+            timeout -= 0.2 * len(pending)
+            assert timeout > 0, "the workers did not finish in time"
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     return [p.pid for p in procs]
 
 
