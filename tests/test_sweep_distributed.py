@@ -1,0 +1,268 @@
+"""Cross-process sweeps with the optuna5 sweeper: process launchers (joblib, submitit_local) and several
+worker processes on one study (journal file, PostgreSQL).
+
+Every test runs a tiny generic Hydra app (written into tmp_path; it knows nothing of Kaayko) as real
+``python app.py -m`` processes. The app records, per job, which process ran it and which trial
+``current_trial()`` handed it, and coordinates jobs through marker files in ``sync_dir`` (waits with a
+deadline, never timed sleeps), so orderings are forced, then read back from the study's own timestamps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
+
+optuna = pytest.importorskip("optuna")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+APP = textwrap.dedent('''
+    import json, os, time
+    from pathlib import Path
+
+    import hydra
+    import optuna
+    from hydra.core.hydra_config import HydraConfig
+
+
+    def wait_for(condition, what, deadline_s=90.0):
+        end = time.monotonic() + deadline_s
+        while not condition():
+            if time.monotonic() > end:
+                raise RuntimeError(f"gave up waiting for {what}")
+            time.sleep(0.02)
+
+
+    @hydra.main(config_path=".", config_name="app", version_base="1.3")
+    def main(cfg):
+        from hydra_plugins.optuna5_sweeper.trial import current_trial
+
+        job = int(HydraConfig.get().job.num)
+        out = Path(HydraConfig.get().runtime.output_dir)
+        sync = Path(cfg.sync_dir)
+        trial = current_trial()
+        record = {"pid": os.getpid(), "job": job, "trial": None if trial is None else trial.number,
+                  "x": cfg.x, "y": cfg.y}
+        with open(out / "owners.txt", "a") as fh:      # one line per job that ever ran in this dir
+            fh.write(json.dumps(record) + "\\n")
+        (sync / f"started_{job}").touch()
+        value = (cfg.x - 0.3) ** 2 + 0.01 * cfg.y
+        if trial is not None:
+            trial.report(value, step=0)                # the job-side channel, through the storage
+        if job in cfg.prune_jobs:
+            raise optuna.TrialPruned(f"job {job} pruned on purpose")
+        if cfg.mode == "pair":
+            # the first trial of each worker waits until two workers are running trials
+            pids = sync / "pids"
+            pids.mkdir(exist_ok=True)
+            (pids / str(os.getpid())).touch()
+            wait_for(lambda: len(list(pids.iterdir())) >= 2, "a second worker process")
+        elif cfg.mode == "slots":
+            # job 1 overlaps job 0; job 0 only ends after job 2 has run, which needs job 1's freed slot
+            if job == 1:
+                wait_for(lambda: (sync / "started_0").exists(), "job 0 to run beside job 1")
+            if job == 0:
+                wait_for(lambda: (sync / "done_2").exists(), "job 2 to run in the slot job 1 freed")
+        (sync / f"done_{job}").touch()
+        return value
+
+
+    if __name__ == "__main__":
+        main()
+''')
+
+APP_YAML = textwrap.dedent('''
+    defaults:
+      - override hydra/sweeper: optuna
+      - _self_
+    x: 0.0
+    y: 0
+    mode: plain
+    sync_dir: ???
+    prune_jobs: []
+    hydra:
+      sweeper:
+        params:
+          x: interval(-1, 1)
+          y: range(0, 3)
+''')
+
+
+def write_app(tmp_path: Path) -> Path:
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "app.py").write_text(APP)
+    (app_dir / "app.yaml").write_text(APP_YAML)
+    (tmp_path / "sync").mkdir()
+    return app_dir
+
+
+def sweep_cmd(tmp_path: Path, sweep_dir: Path, *overrides: str) -> list[str]:
+    return [sys.executable, str(tmp_path / "app" / "app.py"), "-m", f"hydra.sweep.dir={sweep_dir}",
+            f"sync_dir={tmp_path / 'sync'}", *overrides]
+
+
+def env() -> dict:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join([str(ROOT), e.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    e["HYDRA_FULL_ERROR"] = "1"
+    return e
+
+
+def run_sweep(tmp_path: Path, sweep_dir: Path, *overrides: str, timeout: int = 240):
+    proc = subprocess.run(sweep_cmd(tmp_path, sweep_dir, *overrides), cwd=tmp_path, env=env(),
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def run_workers(tmp_path: Path, sweep_dir: Path, n: int, *overrides: str, timeout: int = 240) -> list[int]:
+    """Start ``n`` sweep processes on the same study at once; returns their pids after all succeed."""
+    logs = [tmp_path / f"worker{i}.log" for i in range(n)]
+    procs = []
+    for log in logs:
+        with open(log, "w") as fh:
+            procs.append(subprocess.Popen(sweep_cmd(tmp_path, sweep_dir, *overrides), cwd=tmp_path, env=env(),
+                                          stdout=fh, stderr=subprocess.STDOUT, text=True))
+    try:
+        pending = list(procs)
+        while pending:  # as soon as one worker fails, stop the others and show its output
+            for p in list(pending):
+                try:
+                    p.wait(timeout=0.2)
+                except subprocess.TimeoutExpired:
+                    continue
+                pending.remove(p)
+                assert p.returncode == 0, logs[procs.index(p)].read_text()[-4000:]
+            timeout -= 0.2 * len(pending)
+            assert timeout > 0, "the workers did not finish in time"
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return [p.pid for p in procs]
+
+
+def journal_study(sweep_dir: Path, name: str = "app"):
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    journal = sweep_dir / "optuna.journal"
+    assert journal.exists(), f"the default storage should be {journal}"
+    return optuna.load_study(study_name=name, storage=JournalStorage(JournalFileBackend(str(journal))))
+
+
+def job_num(trial) -> int:
+    value = trial.system_attrs.get("job_num", trial.user_attrs.get("job_num"))
+    assert value is not None, f"trial {trial.number} has no job_num attr"
+    return int(value)
+
+
+def owners(sweep_dir: Path, job: int) -> list[dict]:
+    path = sweep_dir / str(job) / "owners.txt"
+    assert path.exists(), f"job dir {path.parent} holds no job output"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def assert_one_job_per_dir(sweep_dir: Path, study) -> list[dict]:
+    """Each trial ran exactly once, in its own job dir, and its job saw that very trial."""
+    jobs = [job_num(t) for t in study.trials]
+    assert len(set(jobs)) == len(jobs), f"two trials share a job dir: {sorted(jobs)}"
+    numbers = [t.number for t in study.trials]
+    assert len(set(numbers)) == len(numbers)
+    records = []
+    for t in study.trials:
+        recs = owners(sweep_dir, job_num(t))
+        assert len(recs) == 1, f"job dir {job_num(t)} was used by {len(recs)} jobs: {recs}"
+        assert recs[0]["trial"] == t.number, "current_trial() handed the job another trial"
+        assert recs[0]["x"] == pytest.approx(t.params["x"]) and recs[0]["y"] == t.params["y"]
+        records.append(recs[0])
+    numbered_dirs = sorted(int(p.name) for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit())
+    assert numbered_dirs == sorted(jobs), "job dirs on disk differ from the study's trials"
+    return records
+
+
+def test_joblib_two_trials_at_once_and_a_finished_trial_frees_its_slot(tmp_path):
+    write_app(tmp_path)
+    sweep_dir = tmp_path / "sweep"
+    run_sweep(tmp_path, sweep_dir, "mode=slots", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+              "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=3")
+    study = journal_study(sweep_dir)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+    by_job = {job_num(t): t for t in study.trials}
+    t0, t1, t2 = by_job[0], by_job[1], by_job[2]
+    # trials 0 and 1 ran at the same time
+    assert t1.datetime_start < t0.datetime_complete and t0.datetime_start < t1.datetime_complete
+    # trial 2 took the slot trial 1 freed, while trial 0 still ran (no waiting for the batch's slowest)
+    assert t1.datetime_complete <= t2.datetime_start < t0.datetime_complete
+    records = assert_one_job_per_dir(sweep_dir, study)
+    assert len({r["pid"] for r in records}) >= 2, "joblib ran every trial in one process"
+    assert all(t.intermediate_values == {0: t.value} for t in study.trials)
+
+
+def test_joblib_pruned_job_is_pruned_in_the_study(tmp_path):
+    write_app(tmp_path)
+    sweep_dir = tmp_path / "sweep"
+    run_sweep(tmp_path, sweep_dir, "prune_jobs=[1]", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+              "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4")
+    study = journal_study(sweep_dir)
+    states = {job_num(t): t.state.name for t in study.trials}
+    assert states[1] == "PRUNED"
+    # n_trials counts COMPLETE + PRUNED
+    assert sorted(states.values()) == ["COMPLETE", "COMPLETE", "COMPLETE", "PRUNED"]
+    assert_one_job_per_dir(sweep_dir, study)
+
+
+def test_submitit_local_runs_a_small_study(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    write_app(tmp_path)
+    sweep_dir = tmp_path / "sweep"
+    proc = subprocess.Popen(sweep_cmd(tmp_path, sweep_dir, "prune_jobs=[2]", "hydra/launcher=submitit_local",
+                                      "hydra.launcher.timeout_min=5", "hydra.sweeper.n_trials=3"),
+                            cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = proc.communicate(timeout=240)[0]
+    assert proc.returncode == 0, out[-4000:]
+    study = journal_study(sweep_dir)
+    states = {job_num(t): t.state.name for t in study.trials}
+    assert states == {0: "COMPLETE", 1: "COMPLETE", 2: "PRUNED"}
+    records = assert_one_job_per_dir(sweep_dir, study)
+    # the jobs ran in submitit's processes, not in the sweeper's
+    assert proc.pid not in {r["pid"] for r in records}
+    assert all(t.intermediate_values == {0: t.value} for t in study.trials if t.state.name == "COMPLETE")
+
+
+def _two_workers_one_study(tmp_path: Path, n_trials: int, *storage_overrides: str, load):
+    write_app(tmp_path)
+    sweep_dir = tmp_path / "sweep"
+    pids = run_workers(tmp_path, sweep_dir, 2, "mode=pair", f"hydra.sweeper.n_trials={n_trials}",
+                       *storage_overrides)
+    study = load(sweep_dir)
+    states = [t.state.name for t in study.trials]
+    assert "FAIL" not in states and "RUNNING" not in states, states
+    # n_trials is the study's total; two workers deciding at the same moment may overshoot by one
+    assert n_trials <= states.count("COMPLETE") <= n_trials + 1
+    assert sorted(t.number for t in study.trials) == list(range(len(study.trials)))
+    records = assert_one_job_per_dir(sweep_dir, study)
+    # both worker processes ran trials of this one study (the basic launcher runs jobs in the worker)
+    assert {r["pid"] for r in records} == set(pids)
+
+
+def test_two_worker_processes_share_one_journal_study(tmp_path):
+    _two_workers_one_study(tmp_path, 6, load=journal_study)
+
+
+def test_two_worker_processes_share_one_postgres_study(tmp_path, postgres_url):
+    def load(_sweep_dir):
+        return optuna.load_study(study_name="shared", storage=postgres_url)
+
+    _two_workers_one_study(tmp_path, 6, f"hydra.sweeper.storage={postgres_url}", "hydra.sweeper.study_name=shared",
+                           load=load)
