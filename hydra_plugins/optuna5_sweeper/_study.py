@@ -56,11 +56,37 @@ def open_storage(spec: str) -> Any:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         if "://" in spec:
-            _STORAGES[spec] = optuna.storages.RDBStorage(spec)
+            _STORAGES[spec] = _rdb_storage(spec)
         else:
             Path(spec).parent.mkdir(parents=True, exist_ok=True)
             _STORAGES[spec] = JournalStorage(JournalFileBackend(spec))
     return _STORAGES[spec]
+
+
+# Key of the PostgreSQL advisory lock that serialises the creation of Optuna's tables.
+_SCHEMA_LOCK = 0x0B7A5E
+
+
+def _rdb_storage(spec: str) -> Any:
+    """An Optuna RDBStorage. On PostgreSQL the first connection of each worker holds an advisory lock
+    while Optuna creates its tables: workers starting together on an empty database would otherwise
+    race to create them and all but one die with a unique-constraint violation."""
+    import optuna
+
+    if not spec.startswith(("postgresql", "postgres:")):
+        return optuna.storages.RDBStorage(spec)
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(spec)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text(f"SELECT pg_advisory_lock({_SCHEMA_LOCK})"))
+            try:
+                return optuna.storages.RDBStorage(spec)
+            finally:
+                conn.execute(sqlalchemy.text(f"SELECT pg_advisory_unlock({_SCHEMA_LOCK})"))
+    finally:
+        engine.dispose()
 
 
 def directions_of(direction: Any) -> List[str]:
