@@ -113,3 +113,41 @@ def test_cli_writes_report_and_figures_for_every_lake(tmp_path):
 def test_cli_missing_path_exits_2(tmp_path, capsys):
     assert fidelity.main([str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- leave-one-lake-out
+def test_layout_can_exclude_a_lake_and_its_neighbours():
+    from kaayko_exp.data import synthetic
+    from kaayko_exp.data.catalogue import _km
+
+    full = synthetic.layout()
+    mead = full.lakes[full.lakes["name"] == "Lake Mead"].iloc[0]
+    lay = synthetic.layout(synthetic.DEFAULT_TOTAL_ROWS, synthetic.DEFAULT_LAKES,
+                           (("Lake Mead", float(mead["lat"]), float(mead["lng"])),))
+    assert "Lake Mead" not in set(lay.lakes["name"]) and len(lay.lakes) < len(full.lakes)
+    near = _km(float(mead["lat"]), float(mead["lng"]), lay.lakes["lat"].to_numpy(), lay.lakes["lng"].to_numpy())
+    assert near.min() > synthetic.EXCLUDE_RADIUS_KM
+    assert lay.offsets[-1] == synthetic.DEFAULT_TOTAL_ROWS
+    # Coordinates alone exclude too (a user's lake under another name).
+    by_place = synthetic.layout(synthetic.DEFAULT_TOTAL_ROWS, synthetic.DEFAULT_LAKES,
+                                (("Some Other Name", float(mead["lat"]) + 0.01, float(mead["lng"])),))
+    assert "Lake Mead" not in set(by_place.lakes["name"])
+    # Without exclusion nothing changes (keys are the full list's places).
+    assert full.lakes["key"].tolist() == list(range(len(full.lakes)))
+
+
+def test_leave_one_lake_out_on_tiny_sizes():
+    from kaayko_exp.data import transfer
+
+    real = read_table(SAMPLE)
+    real = real[real["lake"].astype(str).isin(["Lake Mead", "Windermere"])]
+    results = transfer.leave_one_lake_out(real, size=3000, seed=3, params={"n_estimators": 30})
+    assert [r.lake for r in results] == ["Lake Mead", "Windermere"]
+    for r in results:
+        assert r.rows == int((real["lake"].astype(str) == r.lake).sum()) and r.train_rows == 3000
+        assert r.excluded >= 1 and 0.0 <= r.class_accuracy <= 1.0 and r.mae >= 0
+        assert r.class_accuracy > 0.3  # a model, not noise: the constant-mode baseline scores < 0.3 here
+    train = transfer.synthetic_without((transfer.lake_exclusion(real[real["lake"] == "Lake Mead"]),), 3000, 3)
+    assert "Lake Mead" not in set(train["lake"].astype(str))
+    md = transfer.markdown_table(results)
+    assert "| Lake Mead | 2,184 | 3,000 |" in md and "**worst**" in md

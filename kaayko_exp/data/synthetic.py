@@ -79,6 +79,13 @@ def source_digest() -> str:
     return h.hexdigest()[:16]
 
 
+#: A lake excluded from the table takes every synthetic lake within this distance (km) with it,
+#: so a held-out real lake has no synthetic twin under another name (leave-one-lake-out transfer).
+EXCLUDE_RADIUS_KM = 50.0
+
+Exclusion = tuple[tuple[str, float, float], ...]  # (name, lat, lng) of each lake to leave out
+
+
 @dataclass(frozen=True)
 class Layout:
     """Lakes of the synthetic table and which rows each owns."""
@@ -88,10 +95,32 @@ class Layout:
     total_rows: int
 
 
-@functools.lru_cache(maxsize=8)
-def layout(total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES) -> Layout:
-    """The fixed lake list and row ranges for a table of ``total_rows`` rows."""
+def _excluded(lakes: pd.DataFrame, exclude: Exclusion) -> np.ndarray:
+    """Mask of the lakes named in ``exclude`` (name or base lake) or lying within EXCLUDE_RADIUS_KM of one."""
+    from kaayko_exp.data.catalogue import _km
+
+    drop = np.zeros(len(lakes), dtype=bool)
+    lat, lng = lakes["lat"].to_numpy(np.float64), lakes["lng"].to_numpy(np.float64)
+    for name, la, lo in exclude:
+        drop |= (lakes["name"] == name).to_numpy() | (lakes["base_lake"] == name).to_numpy()
+        drop |= _km(float(la), float(lo), lat, lng) <= EXCLUDE_RADIUS_KM
+    return drop
+
+
+@functools.lru_cache(maxsize=16)
+def layout(total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES, exclude: Exclusion = ()) -> Layout:
+    """The fixed lake list and row ranges for a table of ``total_rows`` rows.
+
+    ``exclude``: lakes to leave out, as ``(name, lat, lng)``; the rows are spread over the
+    remaining lakes. Every lake keeps its climate draws (keyed by its place in the full
+    list, column ``key``), so the other lakes' weather does not change.
+    """
     lakes = synthetic_lakes(n_lakes).rename(columns={"region": "lake_region"})
+    lakes["key"] = np.arange(len(lakes), dtype=np.int64)
+    if exclude:
+        lakes = lakes[~_excluded(lakes, tuple(exclude))].reset_index(drop=True)
+        if lakes.empty:
+            raise ValueError("every synthetic lake is excluded")
     n = len(lakes)
     base, extra = divmod(int(total_rows), n)
     counts = np.full(n, base, dtype=np.int64)
@@ -108,10 +137,9 @@ def layout(total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES) -
     return Layout(lakes=lakes, offsets=offsets, total_rows=int(total_rows))
 
 
-def _smooth(seed: int, stream: int, lake: np.ndarray, t: np.ndarray, n_lakes: int,
+def _smooth(seed: int, stream: int, lake: np.ndarray, t: np.ndarray, lake_ids: np.ndarray,
             k: int, min_hours: float, max_hours: float) -> np.ndarray:
     """Unit-variance smooth series per lake: k sinusoids with random periods and phases."""
-    lake_ids = np.arange(n_lakes)
     out = np.zeros(t.shape, dtype=np.float64)
     amp = np.sqrt(2.0 / k)
     lo, hi = np.log(min_hours), np.log(max_hours)
@@ -134,12 +162,13 @@ def _lake_field(values: pd.Series, lake: np.ndarray, categories=None) -> pd.Cate
 
 
 def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_TOTAL_ROWS,
-                  n_lakes: int = DEFAULT_LAKES, label_noise: float = 0.0) -> pd.DataFrame:
+                  n_lakes: int = DEFAULT_LAKES, label_noise: float = 0.0, exclude: Exclusion = ()) -> pd.DataFrame:
     """Rows ``indices`` (sorted or not, int) of the complete synthetic table for ``seed``.
 
     Returns the 35 columns in schema order with schema dtypes, index 0..k-1.
+    ``exclude``: lakes left out of the table (see :func:`layout`).
     """
-    lay = layout(int(total_rows), int(n_lakes))
+    lay = layout(int(total_rows), int(n_lakes), tuple(exclude))
     idx = np.asarray(indices, dtype=np.int64)
     if idx.size and (idx.min() < 0 or idx.max() >= lay.total_rows):
         raise IndexError(f"row index out of range 0..{lay.total_rows - 1}")
@@ -149,7 +178,7 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     hour_no = idx - lay.offsets[j]  # hours since START for that lake
     t = hour_no.astype(np.float64)
     lakes = lay.lakes
-    lake_ids = np.arange(L)
+    lake_ids = lakes["key"].to_numpy(np.int64)  # stable per-lake draw counters
 
     # --- calendar --------------------------------------------------------------------
     stamp = START + hour_no.astype("timedelta64[h]")
@@ -185,11 +214,11 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     is_monsoon = season_code == SEASONS.index("monsoon")
 
     # --- latent weather systems ---------------------------------------------------------
-    s_t = _smooth(seed, _SMOOTH_T, j, t, L, 6, 30.0, 480.0)
-    s_w = _smooth(seed, _SMOOTH_W, j, t, L, 6, 10.0, 240.0)
-    s_v = _smooth(seed, _SMOOTH_V, j, t, L, 5, 6.0, 144.0)
-    s_p = _smooth(seed, _SMOOTH_P, j, t, L, 4, 48.0, 360.0)
-    s_d = _smooth(seed, _SMOOTH_D, j, t, L, 4, 24.0, 192.0)
+    s_t = _smooth(seed, _SMOOTH_T, j, t, lake_ids, 6, 30.0, 480.0)
+    s_w = _smooth(seed, _SMOOTH_W, j, t, lake_ids, 6, 10.0, 240.0)
+    s_v = _smooth(seed, _SMOOTH_V, j, t, lake_ids, 5, 6.0, 144.0)
+    s_p = _smooth(seed, _SMOOTH_P, j, t, lake_ids, 4, 48.0, 360.0)
+    s_d = _smooth(seed, _SMOOTH_D, j, t, lake_ids, 4, 24.0, 192.0)
     wet = 0.85 * s_w + 0.5 * rng.normal(seed, _S_N_W, idx) + wet_bias[j] + season_wet
 
     # --- cloud and precipitation -----------------------------------------------------
@@ -320,14 +349,14 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
 
 
 def generate_complete(*, seed: int, total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES,
-                      label_noise: float = 0.0, batch_rows: int = 400_000) -> pd.DataFrame:
+                      label_noise: float = 0.0, batch_rows: int = 400_000, exclude: Exclusion = ()) -> pd.DataFrame:
     """The complete synthetic table, built in batches of ``batch_rows`` (bounded peak memory)."""
     started = time.perf_counter()
     parts = []
     for lo in range(0, int(total_rows), batch_rows):
         hi = min(int(total_rows), lo + batch_rows)
         parts.append(generate_rows(np.arange(lo, hi), seed=seed, total_rows=total_rows,
-                                   n_lakes=n_lakes, label_noise=label_noise))
+                                   n_lakes=n_lakes, label_noise=label_noise, exclude=exclude))
         logger.info("synthetic table: %d / %d rows", hi, total_rows)
     df = pd.concat(parts, ignore_index=True) if len(parts) != 1 else parts[0]
     logger.info("synthetic table built in %.1f s", time.perf_counter() - started)
