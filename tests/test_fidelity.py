@@ -137,7 +137,7 @@ def test_layout_can_exclude_a_lake_and_its_neighbours():
 
 
 def test_leave_one_lake_out_on_tiny_sizes():
-    from kaayko_exp.data import transfer
+    from kaayko_exp.evaluation import transfer
 
     real = read_table(SAMPLE)
     real = real[real["lake"].astype(str).isin(["Lake Mead", "Windermere"])]
@@ -151,3 +151,15 @@ def test_leave_one_lake_out_on_tiny_sizes():
     assert "Lake Mead" not in set(train["lake"].astype(str))
     md = transfer.markdown_table(results)
     assert "| Lake Mead | 2,184 | 3,000 |" in md and "**worst**" in md
+
+
+def test_cli_puts_the_transfer_results_in_the_report(tmp_path):
+    import json
+
+    row = {"lake": "Lake Mead", "rows": 2184, "train_rows": 48692, "excluded": 1, "class_accuracy": 0.9217,
+           "mae": 0.0907, "within_half": 0.9679, "seconds": 3.0}
+    (tmp_path / "t.json").write_text(json.dumps([row]))
+    fidelity.main([SAMPLE, "--out", str(tmp_path / "o"), "--transfer-json", str(tmp_path / "t.json")])
+    report = (tmp_path / "o" / "report.md").read_text()
+    assert "## Leave-one-real-lake-out transfer" in report
+    assert "| Lake Mead | 2,184 | 48,692 | 1 | 0.9217 | 0.0907 | 0.9679 |" in report

@@ -3,7 +3,7 @@
 Usage::
 
     python -m kaayko_exp.data.fidelity tests/data/kaayko_sample [--out fidelity_report] [--seed 42]
-                                       [--transfer medium] [--json FILE]
+                                       [--transfer-json FILE] [--json FILE]
 
 For every real lake the synthetic rows of the *same lake* (or, for a lake not in the
 synthetic list, of the nearest synthetic lake) in the *same calendar months* are compared
@@ -18,7 +18,9 @@ with the real rows; the comparison is repeated per climate zone and over everyth
 * hourly and seasonal cycles (mean by hour, mean by month);
 * the label: class distribution and the distribution of each rule component's points.
 
-With ``--transfer SIZE`` the leave-one-real-lake-out measure (:mod:`.transfer`) is added.
+The leave-one-real-lake-out transfer measure is added by ``--transfer-json FILE`` (written by
+``python -m kaayko_exp.evaluation.transfer ... --json FILE``), or run both at once with
+``python -m kaayko_exp.evaluation.transfer <real> --size medium --report DIR``.
 The report (``report.md`` + PNG figures) goes to ``--out``; the exit status is 1 when a
 check of :data:`THRESHOLDS` fails (listed in the report), 2 for unusable input, else 0.
 """
@@ -30,7 +32,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -418,9 +420,22 @@ def figures(real: pd.DataFrame, synth: pd.DataFrame, out: Path) -> list[str]:
     return written
 
 
-def run(real: pd.DataFrame, *, out: str | Path, seed: int = 42, source: str = "", transfer: str | None = None,
-        progress: Callable[[str], None] = lambda s: None) -> tuple[list[GroupResult], Path, list]:
-    """Build the comparison (and optionally the transfer measure), write ``out/report.md``; return results."""
+def transfer_table(rows: Sequence[dict]) -> str:
+    """Markdown table of leave-one-lake-out results (dicts of evaluation.transfer.LakeResult)."""
+    lines = ["| lake | real rows | synthetic train rows | synthetic lakes left out | class accuracy | MAE | within ±0.5 |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['lake']} | {r['rows']:,} | {r['train_rows']:,} | {r['excluded']} | "
+                     f"{r['class_accuracy']:.4f} | {r['mae']:.4f} | {r['within_half']:.4f} |")
+    if rows:
+        lines.append(f"| **worst** | | | | {min(r['class_accuracy'] for r in rows):.4f} | "
+                     f"{max(r['mae'] for r in rows):.4f} | {min(r['within_half'] for r in rows):.4f} |")
+    return "\n".join(lines)
+
+
+def run(real: pd.DataFrame, *, out: str | Path, seed: int = 42, source: str = "",
+        transfer: tuple[str, list[dict]] | None = None) -> tuple[list[GroupResult], Path, list]:
+    """Build the comparison, write ``out/report.md`` (with the transfer table if given); return results."""
     from kaayko_exp.atomic import write_text
 
     out = Path(out)
@@ -430,13 +445,11 @@ def run(real: pd.DataFrame, *, out: str | Path, seed: int = 42, source: str = ""
     figs = figures(real, synth, out)
     transfer_md, lake_results = None, []
     if transfer:
-        from kaayko_exp.data.transfer import leave_one_lake_out, markdown_table
-
-        progress(f"leave-one-lake-out transfer at size {transfer} ...")
-        lake_results = leave_one_lake_out(real, size=transfer, seed=seed)
+        size, lake_results = transfer
         transfer_md = (f"Train xgboost (conf/model/xgboost.yaml, features=standard) on synthetic rows "
-                       f"(size `{transfer}`, seed {seed}) generated without the lake; score its real rows.\n\n"
-                       + markdown_table(lake_results))
+                       f"(size `{size}`) generated without the lake and every synthetic lake within 50 km; "
+                       "score its real rows (`python -m kaayko_exp.evaluation.transfer`).\n\n"
+                       + transfer_table(lake_results))
     report = out / "report.md"
     write_text(report, render(results, twins, figs, seed=seed, source=source, transfer_md=transfer_md,
                               monsoon=monsoon_note(real)))
@@ -448,8 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("real", help="directory of Kaayko <Lake>/<YYYY-MM>.csv files (or a .csv/.parquet file)")
     ap.add_argument("--out", default="fidelity_report", help="directory for report.md and figures")
     ap.add_argument("--seed", type=int, default=42, help="synthetic seed (default 42)")
-    ap.add_argument("--transfer", default=None, metavar="SIZE",
-                    help="add leave-one-real-lake-out transfer at this synthetic size (tiny|small|medium|large|N)")
+    ap.add_argument("--transfer-json", default=None, metavar="FILE",
+                    help="add the leave-one-lake-out results written by python -m kaayko_exp.evaluation.transfer --json")
     ap.add_argument("--json", default=None, help="also write the checks (and transfer results) as JSON here")
     args = ap.parse_args(argv)
 
@@ -458,19 +471,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         real = read_table(args.real)
-        results, report, lake_results = run(real, out=args.out, seed=args.seed, source=args.real,
-                                            transfer=args.transfer, progress=print)
+        transfer = None
+        if args.transfer_json:
+            try:
+                rows = json.loads(Path(args.transfer_json).read_text())
+            except (OSError, ValueError) as exc:
+                from kaayko_exp.errors import DataError
+
+                raise DataError(f"--transfer-json {args.transfer_json} cannot be read ({exc}); write it with "
+                                "python -m kaayko_exp.evaluation.transfer <real> --json FILE.") from None
+            transfer = ("see the file", rows)
+        results, report, lake_results = run(real, out=args.out, seed=args.seed, source=args.real, transfer=transfer)
     except KaaykoError as exc:
         print(f"{exc.kind}: {exc}", file=sys.stderr)
         return exc.exit_code
     fails = failures(results)
     if args.json:
-        from dataclasses import asdict
-
         from kaayko_exp.atomic import write_text
 
         payload = {"checks": {g.name: {k: {"value": v, "passed": ok} for k, (v, ok) in g.checks.items()} for g in results},
-                   "failures": fails, "transfer": [asdict(r) for r in lake_results]}
+                   "failures": fails, "transfer": list(lake_results)}
         write_text(args.json, json.dumps(payload, indent=2) + "\n")
     print(f"report written to {report}; {len(fails)} check(s) failed")
     for f in fails:

@@ -6,9 +6,15 @@ the model family of ``conf/model/<model>.yaml`` on the ``features`` set through
 kaayko-exp's own feature and model code, predict the real lake's rows and score them
 (class accuracy, MAE, within ±0.5 — :func:`kaayko_exp.evaluation.metrics.metrics`).
 
-Usage (also part of ``python -m kaayko_exp.data.fidelity``)::
+It lives in ``evaluation`` (it trains and scores models; the data layer imports no model code).
 
-    python -m kaayko_exp.data.transfer tests/data/kaayko_sample --size medium [--seed 42] [--model xgboost]
+Usage::
+
+    python -m kaayko_exp.evaluation.transfer tests/data/kaayko_sample --size medium [--seed 42]
+        [--model xgboost] [--json FILE] [--report DIR]
+
+``--report DIR`` also writes the fidelity report (:mod:`kaayko_exp.data.fidelity`) to ``DIR``
+with the per-lake transfer table in it, and exits 1 when a fidelity check fails.
 """
 
 from __future__ import annotations
@@ -120,25 +126,20 @@ def leave_one_lake_out(real: pd.DataFrame, *, size: str | int = "medium", seed: 
 
 
 def markdown_table(results: Sequence[LakeResult]) -> str:
-    lines = ["| lake | real rows | synthetic train rows | synthetic lakes left out | class accuracy | MAE | within ±0.5 |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for r in results:
-        lines.append(f"| {r.lake} | {r.rows:,} | {r.train_rows:,} | {r.excluded} | {r.class_accuracy:.4f} | "
-                     f"{r.mae:.4f} | {r.within_half:.4f} |")
-    if results:
-        lines.append(f"| **worst** | | | | {min(r.class_accuracy for r in results):.4f} | "
-                     f"{max(r.mae for r in results):.4f} | {min(r.within_half for r in results):.4f} |")
-    return "\n".join(lines)
+    from kaayko_exp.data.fidelity import transfer_table
+
+    return transfer_table([asdict(r) for r in results])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m kaayko_exp.data.transfer", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m kaayko_exp.evaluation.transfer", description=__doc__.splitlines()[0])
     ap.add_argument("real", help="directory of Kaayko <Lake>/<YYYY-MM>.csv files (or a .csv/.parquet file)")
     ap.add_argument("--size", default="medium", help="synthetic training size: tiny|small|medium|large or a row count")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--model", default="xgboost")
     ap.add_argument("--features", default="standard")
     ap.add_argument("--json", default=None, help="also write the per-lake results as JSON here")
+    ap.add_argument("--report", default=None, metavar="DIR", help="also write the fidelity report with this table to DIR")
     args = ap.parse_args(argv)
 
     from kaayko_exp.data.sources import read_table
@@ -151,13 +152,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{exc.kind}: {exc}", file=sys.stderr)
         return exc.exit_code
     print(markdown_table(results))
+    code = 0
+    if args.report:
+        from kaayko_exp.data import fidelity
+
+        rows = [asdict(r) for r in results]
+        res, report, _ = fidelity.run(real, out=args.report, seed=args.seed, source=args.real,
+                                      transfer=(args.size, rows))
+        fails = fidelity.failures(res)
+        print(f"fidelity report written to {report}; {len(fails)} check(s) failed")
+        code = 1 if fails else 0
     if args.json:
         import json
 
         from kaayko_exp.atomic import write_text
 
         write_text(args.json, json.dumps([asdict(r) for r in results], indent=2) + "\n")
-    return 0
+    return code
 
 
 if __name__ == "__main__":
