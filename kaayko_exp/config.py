@@ -20,11 +20,12 @@ from omegaconf import MISSING
 # --- data layer ------------------------------------------------------------------------
 @dataclass
 class DataConfig:
-    source: str = "synthetic"  # synthetic | kaayko_csv | parquet
+    source: str = "synthetic"  # synthetic | kaayko_csv | parquet | mixed
     path: Optional[str] = None  # directory / file / glob for kaayko_csv and parquet
     label_noise: float = 0.0  # synthetic: std of rater disagreement added before rounding
     total_rows: int = 2_434_601  # synthetic: size of the complete table
     lakes: int = 100  # synthetic: lakes in the table (the 17 paddlingOut spots + real catalogue lakes)
+    real_weight: float = 1.0  # mixed: weight of the real rows (copies of each real row; fractions subsample)
 
 
 @dataclass

@@ -31,7 +31,7 @@ __all__ = ["load_dataset", "read_table", "iter_table_batches", "validate_frame",
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("synthetic", "kaayko_csv", "parquet")
+SOURCES = ("synthetic", "kaayko_csv", "parquet", "mixed")
 _LOADER_VERSION = "1"
 
 
@@ -154,6 +154,10 @@ def load_dataset(data_cfg: Any, sample_cfg: Any, *, seed: int, cache_dir: str | 
     seed = int(seed)
     if source == "synthetic":
         df, info = _load_synthetic(data_cfg, sample_cfg, seed, cache_dir)
+    elif source == "mixed":
+        from kaayko_exp.data.mixed import load_mixed
+
+        df, info = load_mixed(data_cfg, sample_cfg, seed, cache_dir)
     else:
         df, info = _load_real(source, data_cfg, sample_cfg, seed, cache_dir)
     logger.info("dataset: %s, %d of %d rows (sample %s), %d lakes", source, info["rows"], info["source_rows"],

@@ -1,0 +1,175 @@
+"""Leave-one-real-lake-out transfer: train on synthetic rows, score a real lake the generator never saw.
+
+For each lake of a real table: generate a synthetic sample *without* that lake (its name,
+and every synthetic lake within ``synthetic.EXCLUDE_RADIUS_KM`` of its coordinates), fit
+the model family of ``conf/model/<model>.yaml`` on the ``features`` set through
+kaayko-exp's own feature and model code, predict the real lake's rows and score them
+(class accuracy, MAE, within ±0.5 — :func:`kaayko_exp.evaluation.metrics.metrics`).
+
+It lives in ``evaluation`` (it trains and scores models; the data layer imports no model code).
+
+Usage::
+
+    python -m kaayko_exp.evaluation.transfer tests/data/kaayko_sample --size medium [--seed 42]
+        [--model xgboost] [--json FILE] [--report DIR]
+
+``--report DIR`` also writes the fidelity report (:mod:`kaayko_exp.data.fidelity`) to ``DIR``
+with the per-lake transfer table in it, and exits 1 when a fidelity check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+#: sample_size options (the fractions of conf/sample_size/*.yaml) and a tiny size for tests
+SIZES = {"tiny": 3000, "small": 0.002, "medium": 0.02, "large": 0.2}
+
+
+@dataclass
+class LakeResult:
+    lake: str
+    rows: int
+    train_rows: int
+    excluded: int  # synthetic lakes left out with it
+    class_accuracy: float
+    mae: float
+    within_half: float
+    seconds: float
+
+
+def _rows_for(size: str | int, total: int) -> int:
+    if isinstance(size, int) or str(size).isdigit():
+        return int(size)
+    if size not in SIZES:
+        from kaayko_exp.errors import ConfigError
+
+        raise ConfigError(f"size {size!r} is not known; use one of {', '.join(SIZES)} or a row count.")
+    v = SIZES[size]
+    return int(v) if isinstance(v, int) else max(1, int(round(v * total)))
+
+
+def _model_cfg(model: str, overrides: dict[str, Any] | None):
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(CONF / "model" / f"{model}.yaml")
+    for k, v in (overrides or {}).items():
+        cfg.params[k] = v
+    return cfg
+
+
+def lake_exclusion(real_lake: pd.DataFrame) -> tuple[str, float, float]:
+    """(name, lat, lng) of a real lake's rows: what the generator must leave out."""
+    name = str(real_lake["lake"].iloc[0])
+    return name, float(real_lake["latitude"].iloc[0]), float(real_lake["longitude"].iloc[0])
+
+
+def synthetic_without(exclude: tuple, rows: int, seed: int, *, total_rows: int | None = None,
+                      n_lakes: int | None = None) -> pd.DataFrame:
+    """A seeded synthetic sample of ``rows`` rows from the table without the ``exclude`` lakes."""
+    from kaayko_exp.data import synthetic
+    from kaayko_exp.data.sampling import sample_positions
+
+    total = int(total_rows or synthetic.DEFAULT_TOTAL_ROWS)
+    lakes = int(n_lakes or synthetic.DEFAULT_LAKES)
+    positions = sample_positions(total, min(rows, total), seed)
+    return synthetic.generate_rows(positions, seed=seed, total_rows=total, n_lakes=lakes, exclude=tuple(exclude))
+
+
+def score_lake(real_lake: pd.DataFrame, *, rows: int, seed: int = 42, model: str = "xgboost",
+               features: str = "standard", params: dict[str, Any] | None = None, n_jobs: int = -1) -> LakeResult:
+    """Train on synthetic rows without this lake, score its real rows."""
+    from omegaconf import OmegaConf
+
+    from kaayko_exp.data import synthetic
+    from kaayko_exp.evaluation.metrics import metrics
+    from kaayko_exp.features.spec import build_spec, transform
+    from kaayko_exp.models import build_model
+
+    started = time.perf_counter()
+    exclude = (lake_exclusion(real_lake),)
+    train = synthetic_without(exclude, rows, seed)
+    kept = len(synthetic.layout(synthetic.DEFAULT_TOTAL_ROWS, synthetic.DEFAULT_LAKES, exclude).lakes)
+    assert exclude[0][0] not in set(train["lake"].astype(str)), "held-out lake leaked into training"
+    spec = build_spec(OmegaConf.load(CONF / "features" / f"{features}.yaml"), train)
+    fitted = build_model(_model_cfg(model, params), seed=seed, n_jobs=n_jobs, n_rows=len(train))
+    fitted.fit(transform(spec, train), train["paddle_score"].to_numpy(np.float64), spec=spec)
+    pred = fitted.predict(transform(spec, real_lake))
+    m = metrics(real_lake["paddle_score"].to_numpy(np.float64), pred)
+    return LakeResult(lake=exclude[0][0], rows=len(real_lake), train_rows=len(train),
+                      excluded=synthetic.DEFAULT_LAKES - kept, class_accuracy=m["class_accuracy"], mae=m["mae"],
+                      within_half=m["within_half"], seconds=round(time.perf_counter() - started, 1))
+
+
+def leave_one_lake_out(real: pd.DataFrame, *, size: str | int = "medium", seed: int = 42, model: str = "xgboost",
+                       features: str = "standard", params: dict[str, Any] | None = None,
+                       lakes: Sequence[str] | None = None) -> list[LakeResult]:
+    """One :class:`LakeResult` per real lake (sorted by name), each from its own synthetic training set."""
+    from kaayko_exp.data import synthetic
+
+    rows = _rows_for(size, synthetic.DEFAULT_TOTAL_ROWS)
+    out = []
+    for name, part in real.groupby(real["lake"].astype(str), sort=True, observed=True):
+        if lakes and name not in lakes:
+            continue
+        out.append(score_lake(part.reset_index(drop=True), rows=rows, seed=seed, model=model, features=features,
+                              params=params))
+    return out
+
+
+def markdown_table(results: Sequence[LakeResult]) -> str:
+    from kaayko_exp.data.fidelity import transfer_table
+
+    return transfer_table([asdict(r) for r in results])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m kaayko_exp.evaluation.transfer", description=__doc__.splitlines()[0])
+    ap.add_argument("real", help="directory of Kaayko <Lake>/<YYYY-MM>.csv files (or a .csv/.parquet file)")
+    ap.add_argument("--size", default="medium", help="synthetic training size: tiny|small|medium|large or a row count")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--model", default="xgboost")
+    ap.add_argument("--features", default="standard")
+    ap.add_argument("--json", default=None, help="also write the per-lake results as JSON here")
+    ap.add_argument("--report", default=None, metavar="DIR", help="also write the fidelity report with this table to DIR")
+    args = ap.parse_args(argv)
+
+    from kaayko_exp.data.sources import read_table
+    from kaayko_exp.errors import KaaykoError
+
+    try:
+        real = read_table(args.real)
+        results = leave_one_lake_out(real, size=args.size, seed=args.seed, model=args.model, features=args.features)
+    except KaaykoError as exc:
+        print(f"{exc.kind}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(markdown_table(results))
+    code = 0
+    if args.report:
+        from kaayko_exp.data import fidelity
+
+        rows = [asdict(r) for r in results]
+        res, report, _ = fidelity.run(real, out=args.report, seed=args.seed, source=args.real,
+                                      transfer=(args.size, rows))
+        fails = fidelity.failures(res)
+        print(f"fidelity report written to {report}; {len(fails)} check(s) failed")
+        code = 1 if fails else 0
+    if args.json:
+        import json
+
+        from kaayko_exp.atomic import write_text
+
+        write_text(args.json, json.dumps([asdict(r) for r in results], indent=2) + "\n")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
