@@ -140,6 +140,14 @@ def test_iterative_learners_report_validation_scores(data, tmp_path):
     assert hooks.steps[-1] == ("fit", 40, 40, False)
 
 
+@pytest.mark.parametrize("max_bin", [16, 1024])
+def test_xgboost_max_bin_other_than_the_default_fits_with_a_validation_set(data, max_bin):
+    # the validation matrix must be binned like the training matrix (XGBoost refuses a mismatch)
+    model = fit("xgboost", data, cfg=cfg_for("xgboost", max_bin=max_bin))
+    assert int(model.booster.save_config().count(f'"max_bin":"{max_bin}"')) >= 1
+    assert rmse(data["yte"], model.predict(data["Xte"])) < np.std(data["yte"])
+
+
 def test_ensemble_resume_does_not_refit_finished_members(data, tmp_path):
     cfg = cfg_for("ensemble")
     reference = fit("ensemble", data, cfg=cfg)

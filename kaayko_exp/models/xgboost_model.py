@@ -104,13 +104,14 @@ class XGBoostModel(Model):
         n, nf = X.shape
         params, k_cols = self._booster_params(nf)
         ftypes = ["c" if c else "q" for c in self.categorical]
+        max_bin = int(self.params.get("max_bin", 256))  # the same for every matrix and the booster
         dtrain = xgb.QuantileDMatrix(X, label=y, feature_names=self.feature_names, feature_types=ftypes,
-                                     enable_categorical=True, max_bin=int(self.params.get("max_bin", 256)),
-                                     nthread=self.n_jobs)
+                                     enable_categorical=True, max_bin=max_bin, nthread=self.n_jobs)
         dval = None
         if X_val is not None:
             dval = xgb.QuantileDMatrix(X_val, label=y_val, ref=dtrain, feature_names=self.feature_names,
-                                       feature_types=ftypes, enable_categorical=True, nthread=self.n_jobs)
+                                       feature_types=ftypes, enable_categorical=True, max_bin=max_bin,
+                                       nthread=self.n_jobs)
         caches = [dtrain] + ([dval] if dval is not None else [])
         done, history = 0, []
         restored = callbacks.restore(key)
