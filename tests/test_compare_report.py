@@ -9,12 +9,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from test_compare_stats import make_run
 
 from kaayko_exp.compare.plots import learning_curve_lines, varied_params
 from kaayko_exp.compare.records import TrialInfo
 from kaayko_exp.compare.render import write_report
 from kaayko_exp.errors import ConfigError
-from test_compare_stats import make_run
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from runhelpers import ROOT, report, train_in_process
 
 from kaayko_exp.compare.cli import run
 from kaayko_exp.errors import KaaykoError
 from kaayko_exp.evaluation.report import ReportError, read_report
-from runhelpers import ROOT, report, train_in_process
 
 METRICS = ["mae", "rmse", "r2", "class_accuracy", "within_half"]
 

@@ -17,7 +17,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 optuna = pytest.importorskip("optuna")

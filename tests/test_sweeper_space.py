@@ -7,7 +7,11 @@ from types import SimpleNamespace
 
 import optuna
 import pytest
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import (
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
 from hydra_plugins.optuna5_sweeper import _study
 from hydra_plugins.optuna5_sweeper._impl import format_value, objective_values

@@ -17,7 +17,11 @@ from omegaconf import DictConfig, OmegaConf
 from hydra_plugins.optuna5_sweeper import _outputs, _study
 from hydra_plugins.optuna5_sweeper._liveness import Heartbeat, is_dead
 from hydra_plugins.optuna5_sweeper._space import SearchSpace, build_space, grid_of
-from hydra_plugins.optuna5_sweeper.errors import SearchSpaceError, SweepConfigError, SweepFailedError
+from hydra_plugins.optuna5_sweeper.errors import (
+    SearchSpaceError,
+    SweepConfigError,
+    SweepFailedError,
+)
 from hydra_plugins.optuna5_sweeper.trial import JOB_NUM_ATTR
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,11 @@ def _is_int(x: Any) -> bool:
 
 
 def _range_distribution(key: str, sweep: Any) -> Any:
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution  # noqa: F401
+    from optuna.distributions import (  # noqa: F401
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
 
     start, stop, step = sweep.start, sweep.stop, sweep.step
     if "log" in sweep.tags:
@@ -62,7 +66,11 @@ def _empty(key: str, start: Any, stop: Any, step: Any) -> SearchSpaceError:
 
 
 def _interval_distribution(key: str, sweep: Any) -> Any:
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution  # noqa: F401
+    from optuna.distributions import (  # noqa: F401
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
 
     lo, hi = sweep.start, sweep.end
     log = "log" in sweep.tags
@@ -79,7 +87,11 @@ def _interval_distribution(key: str, sweep: Any) -> Any:
 
 
 def _choice_distribution(key: str, sweep: Any) -> Any:
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution  # noqa: F401
+    from optuna.distributions import (  # noqa: F401
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
 
     choices = list(sweep.list)
     if not choices:
@@ -141,7 +153,11 @@ def build_space(params: Optional[Mapping[str, Any]], arguments: List[str]) -> Se
 
 def grid_of(space: SearchSpace) -> Dict[str, List[Any]]:
     """GridSampler's grid: every choice and every stepped range value; a continuous interval cannot be gridded."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
 
     grid: Dict[str, List[Any]] = {}
     for key, dist in space.distributions.items():

@@ -52,7 +52,6 @@ _STORAGES: Dict[str, Any] = {}
 def open_storage(spec: str) -> Any:
     """One storage object per process and spec (journal storages are thread-safe)."""
     if spec not in _STORAGES:
-        import optuna
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         if "://" in spec:

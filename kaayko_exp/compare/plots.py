@@ -19,34 +19,15 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from kaayko_exp import atomic
 from kaayko_exp.compare.records import RunRecord
+from kaayko_exp.evaluation.plots import pyplot, save_figure
 
-DPI = 110
 SAMPLE_SIZE_PREFIX = "sample_size."
 # Saved-config keys that do not change what a run learns: never "varied parameters".
 NOT_RESULT_KEYS = frozenset({"resume", "n_jobs", "cache_dir", "plots"})
 LOWER_IS_BETTER = frozenset({"mae", "rmse"})
 MAX_BARS = 60  # runs in the per-run bar plot (the best ones when there are more)
 MAX_LAKE_LABELS = 60  # lakes named on the heatmap's axis
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: Path) -> Path:
-    plt = _pyplot()
-    try:
-        atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
-    finally:
-        plt.close(fig)
-    return path
 
 
 def _short(label: str, width: int = 28) -> str:
@@ -125,7 +106,7 @@ def plot_metric_per_run(records: Sequence[RunRecord], metric: str, path: Path) -
         sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
         keep = set(np.argsort([sign * float(r.metrics[metric]) for r in rows], kind="stable")[:MAX_BARS].tolist())
         rows = [r for k, r in enumerate(rows) if k in keep]
-    plt = _pyplot()
+    plt = pyplot()
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(rows) + 2), 4.2))
     ax.bar(x, [float(r.metrics[metric]) for r in rows], width=0.6, color="#4C72B0", label=f"held-out test {metric}")
@@ -139,12 +120,12 @@ def plot_metric_per_run(records: Sequence[RunRecord], metric: str, path: Path) -
     ax.set_ylabel(metric + (" (lower is better)" if metric in LOWER_IS_BETTER else ""))
     ax.set_title(f"{metric} per run" + (f" (the best {MAX_BARS} of {total})" if total > len(rows) else ""))
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_lake_heatmap(lakes: Sequence[str], runs: Sequence[str], lake_mae: np.ndarray, path: Path) -> Path:
     """Per-lake MAE: one row per lake, one column per run (darker: larger error)."""
-    plt = _pyplot()
+    plt = pyplot()
     mae = np.asarray(lake_mae, dtype=np.float64)
     fig, ax = plt.subplots(figsize=(max(4.5, 0.7 * len(runs) + 3), min(16.0, max(3.0, 0.28 * len(lakes) + 1.5))))
     im = ax.imshow(mae, aspect="auto", cmap="magma_r", interpolation="nearest")
@@ -157,12 +138,12 @@ def plot_lake_heatmap(lakes: Sequence[str], runs: Sequence[str], lake_mae: np.nd
         ax.set_ylabel(f"{len(lakes)} lakes (sorted by name)")
     fig.colorbar(im, ax=ax, label="MAE on the lake's held-out rows")
     ax.set_title("Per-lake MAE")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_win_rate_heatmap(runs: Sequence[str], matrix: np.ndarray, significant: np.ndarray, path: Path) -> Path:
     """Row i, column j: share of lakes where run i has the lower MAE than run j; "ns": not significant."""
-    plt = _pyplot()
+    plt = pyplot()
     m = np.asarray(matrix, dtype=np.float64)
     fig, ax = plt.subplots(figsize=(max(4.5, 0.8 * len(runs) + 2.5), max(4.0, 0.8 * len(runs) + 1.5)))
     im = ax.imshow(np.ma.masked_invalid(m), vmin=0.0, vmax=1.0, cmap="RdBu")
@@ -181,7 +162,7 @@ def plot_win_rate_heatmap(runs: Sequence[str], matrix: np.ndarray, significant: 
     ax.set_ylabel("run (row)")
     fig.colorbar(im, ax=ax, label="share of lakes with the lower MAE")
     ax.set_title("Win rate over held-out lakes (ns: Wilcoxon p ≥ 0.05)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _axis_values(values: list[Any]) -> tuple[np.ndarray, Optional[list[str]]]:
@@ -205,7 +186,7 @@ def plot_sweep_parameters(records: Sequence[RunRecord], metric: str, out_dir: Pa
     params = varied_params(rows) if len(rows) >= 2 else []
     if not params:
         return []
-    plt = _pyplot()
+    plt = pyplot()
     y = np.asarray([float(r.metrics[metric]) for r in rows])
     paths = []
     for key in params:
@@ -221,7 +202,7 @@ def plot_sweep_parameters(records: Sequence[RunRecord], metric: str, out_dir: Pa
         ax.set_ylabel(f"held-out {metric}")
         ax.set_title(f"{metric} against {key}")
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in key)
-        paths.append(_save(fig, out_dir / f"{prefix}{safe}.png"))
+        paths.append(save_figure(fig, out_dir / f"{prefix}{safe}.png"))
     return paths
 
 
@@ -231,7 +212,7 @@ def plot_parallel_coordinates(records: Sequence[RunRecord], metric: str, path: P
     params = varied_params(rows) if len(rows) >= 2 else []
     if not params:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     import matplotlib
     from matplotlib import cm, colors
 
@@ -258,7 +239,7 @@ def plot_parallel_coordinates(records: Sequence[RunRecord], metric: str, path: P
         ax.axvline(xpos, color="grey", lw=0.6)
     fig.colorbar(cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=f"held-out {metric}")
     ax.set_title("Sweep trials: parallel coordinates")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_learning_curve(records: Sequence[RunRecord], path: Path) -> Optional[Path]:
@@ -266,7 +247,7 @@ def plot_learning_curve(records: Sequence[RunRecord], path: Path) -> Optional[Pa
     lines = learning_curve_lines(records)
     if not lines:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for label, runs in lines.items():
         rows = [int(r.rows or 0) for r in runs]
@@ -282,4 +263,4 @@ def plot_learning_curve(records: Sequence[RunRecord], path: Path) -> Optional[Pa
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle("Learning curve")
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -174,7 +174,6 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     if idx.size and (idx.min() < 0 or idx.max() >= lay.total_rows):
         raise IndexError(f"row index out of range 0..{lay.total_rows - 1}")
     seed = int(seed)
-    L = len(lay.lakes)
     j = np.searchsorted(lay.offsets, idx, side="right") - 1  # lake of each row
     hour_no = idx - lay.offsets[j]  # hours since START for that lake
     t = hour_no.astype(np.float64)

@@ -32,7 +32,8 @@ FEATURE_IMPORTANCE = "feature_importance.png"
 CONFUSION_MATRIX = "confusion_matrix.png"
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the non-interactive Agg backend (imported on first use)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -41,8 +42,9 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: Path) -> Path:
-    plt = _pyplot()
+def save_figure(fig: Any, path: Path) -> Path:
+    """Write ``fig`` as a PNG atomically, close it, return ``path``."""
+    plt = pyplot()
     try:
         atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
     finally:
@@ -59,7 +61,7 @@ def _classes(values: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------- predicted vs actual
 def plot_predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, path: Path, *, seed: int = 0) -> Path:
     """Hexbin of predictions against jittered labels (the labels sit on the 0.5 grid), with y = x."""
-    plt = _pyplot()
+    plt = pyplot()
     actual = np.asarray(actual, dtype=np.float64)
     predicted = np.asarray(predicted, dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -83,7 +85,7 @@ def plot_predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, path: Pa
     ax.set_title(f"Predicted vs actual, held-out test set ({len(actual):,} rows)")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------- residuals by lake
@@ -92,7 +94,7 @@ def plot_residuals_by_lake(lakes: np.ndarray, actual: np.ndarray, predicted: np.
     """Box plot of residuals (prediction − label) for the ``top`` lakes with most test rows."""
     import pandas as pd
 
-    plt = _pyplot()
+    plt = pyplot()
     resid = np.asarray(predicted, dtype=np.float64) - np.asarray(actual, dtype=np.float64)
     frame = pd.DataFrame({"lake": pd.Series(lakes).astype(str).to_numpy(), "resid": resid})
     counts = frame["lake"].value_counts()
@@ -112,7 +114,7 @@ def plot_residuals_by_lake(lakes: np.ndarray, actual: np.ndarray, predicted: np.
     shown = f"top {len(chosen)} of {len(counts)} lakes by rows" if len(counts) > len(chosen) else f"{len(chosen)} lakes"
     ax.set_title(f"Residuals by lake, held-out test set ({shown})")
     ax.grid(axis="x", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _short(name: str, width: int = 32) -> str:
@@ -152,7 +154,7 @@ def top_features(values: Optional[dict[str, tuple[float, float]]], top: int) -> 
 
 def plot_importance(importance: Mapping[str, Any], path: Path, *, top: int = 20) -> Path:
     """Two horizontal bar charts: the model's own importance and permutation importance."""
-    plt = _pyplot()
+    plt = pyplot()
     panels = [("model's own importance", importance_values(importance.get("model")), "#3182bd"),
               ("permutation importance (RMSE increase)", importance_values(importance.get("permutation")), "#e6550d")]
     longest = max([len(top_features(v, top)) for _, v, _ in panels] + [1])
@@ -177,7 +179,7 @@ def plot_importance(importance: Mapping[str, Any], path: Path, *, top: int = 20)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(f"Feature importance (top {top})")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------- confusion matrix
@@ -190,7 +192,7 @@ def confusion(actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 
 def plot_confusion(actual: np.ndarray, predicted: np.ndarray, path: Path) -> Path:
     """The confusion matrix on the 0.5 grid, normalised per true class and annotated."""
-    plt = _pyplot()
+    plt = pyplot()
     counts = confusion(actual, predicted)
     totals = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=np.float64), where=totals > 0)
@@ -213,7 +215,7 @@ def plot_confusion(actual: np.ndarray, predicted: np.ndarray, path: Path) -> Pat
     ax.set_ylabel("true class")
     acc = np.trace(counts) / max(int(counts.sum()), 1)
     ax.set_title(f"Class confusion, % of each true class (accuracy {acc:.3f})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------- all of them

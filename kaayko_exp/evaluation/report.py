@@ -55,16 +55,15 @@ schema versions it knows and names any other one unsupported (:class:`ReportErro
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 from omegaconf import DictConfig, OmegaConf
-
-import json
-from dataclasses import dataclass, field
 
 from kaayko_exp import atomic
 from kaayko_exp.errors import KaaykoError

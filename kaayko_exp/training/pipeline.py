@@ -32,7 +32,12 @@ from kaayko_exp.runs.rundir import RunDir
 from kaayko_exp.training.callbacks import ProgressLog
 from kaayko_exp.training.checkpoints import CheckpointWriter, RunResume
 from kaayko_exp.training.interrupts import RunInterrupted, StopSignals, interruptible
-from kaayko_exp.training.pruning import PruningReporter, is_pruned, reporter_for, sweep_trial
+from kaayko_exp.training.pruning import (
+    PruningReporter,
+    is_pruned,
+    reporter_for,
+    sweep_trial,
+)
 from kaayko_exp.training.validate import check_enough_data
 
 log = logging.getLogger(__name__)
