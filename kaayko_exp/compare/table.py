@@ -23,8 +23,9 @@ DEFAULT_METRICS = ("mae", "rmse", "r2", "class_accuracy")
 METRIC_NAMES = ("mae", "rmse", "r2", "class_accuracy", "within_half", "skill_accuracy")
 LOWER_IS_BETTER = {"mae", "rmse"}
 FAILED = {"failed", "interrupted", "pruned"}
-#: config keys never shown as parameters: the model column already shows the model's name
-NOT_PARAMS = {"model.name"}
+#: config keys never shown as parameters: each group's ``name`` repeats its option, which the model and
+#: group-choice columns already show
+NOT_PARAMS = {"model.name", "sample_size.name", "features.name", "split.name", "checkpointing.name", "safety.name"}
 _FILTER = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(<=|>=|!=|==|=|<|>)\s*(.*?)\s*$")
 
 
