@@ -122,3 +122,23 @@ def test_labels_equal_the_rule_without_noise_and_differ_with_noise(frame):
     np.testing.assert_array_equal(noisy["skill_level"].astype(str), label.skill_level(noisy["paddle_score"]))
     pd.testing.assert_series_equal(noisy["temp_c"], frame["temp_c"])
     assert set(noisy["paddle_score"].unique()) <= set(np.arange(1.0, 5.01, 0.5))
+
+
+def test_every_generated_value_lies_in_the_ranges_serving_accepts():
+    # every 7th row of the complete table: all lakes, all seasons (serving refuses out-of-range values)
+    rows = synthetic.generate_rows(np.arange(0, TOTAL, 7), seed=42)
+    outside = {}
+    for col, (lo, hi) in schema.RANGES.items():
+        if col in rows:
+            values = rows[col].to_numpy(dtype=np.float64)
+            n = int(((values < lo) | (values > hi)).sum())
+            if n:
+                outside[col] = (n, float(values.min()), float(values.max()))
+    assert outside == {}
+
+
+def test_the_hottest_derivable_water_temperature_is_in_range():
+    # air 60 °C (the top of temp_c's range), tropical (-2), July in the north (+2 sin 90° = +2), equator: 60.0
+    water = label.estimated_water_temp([60.0], [7], [0.0], ["tropical"], ["continental"], ["northern"])
+    assert float(water[0]) == 60.0
+    assert schema.RANGES["estimated_water_temp_c"][1] >= 60.0

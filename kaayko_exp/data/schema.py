@@ -111,7 +111,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "will_it_rain": (0.0, 1.0),
     "will_it_snow": (0.0, 1.0),
     "vis_km": (0.0, 100.0),
-    "estimated_water_temp_c": (-70.0, 45.0),
+    "estimated_water_temp_c": (-70.0, 60.0),  # what the label rule derives from temp_c in range
     "estimated_wave_height_m": (0.0, 3.0),
     "paddle_score": (1.0, 5.0),
     "latitude": (-90.0, 90.0),
