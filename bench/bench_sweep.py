@@ -4,7 +4,7 @@ Usage: python bench/bench_sweep.py [--quick] [--trials 20] [--sample medium] [--
 
 Runs the real CLI twice, ``python train.py -m hydra/sweeper=optuna`` with XGBoost over the search space of
 ``conf/hparams_search/xgboost.yaml``, ``--trials`` trials and the same TPE seed, once with
-``hydra/sweeper/pruner=median`` (n_startup_trials=5, n_warmup_steps=30, as in the preset) and once with
+``hydra/sweeper/pruner=median`` (n_startup_trials=3, n_warmup_steps=20, as in the xgboost preset) and once with
 ``hydra/sweeper/pruner=nop``, both on a dataset cache warmed beforehand by one plain run.
 Prints per sweep: wall seconds, best validation objective, trial states, and the share of sweep wall time spent outside fitting and predicting (per-trial manifests:
 stage seconds of fit + evaluate, summed over trials, vs the sweep's wall time); then the ratios.
@@ -92,8 +92,8 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=None)
     ap.add_argument("--sample", default=None)
     ap.add_argument("--seed", type=int, default=7, help="TPE sampler seed, the same for both sweeps")
-    ap.add_argument("--startup", type=int, default=None, help="median pruner n_startup_trials (default 5)")
-    ap.add_argument("--warmup", type=int, default=30, help="median pruner n_warmup_steps (boosting rounds)")
+    ap.add_argument("--startup", type=int, default=None, help="median pruner n_startup_trials (default 3)")
+    ap.add_argument("--warmup", type=int, default=20, help="median pruner n_warmup_steps (boosting rounds)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the sweep dirs here instead of a temp dir")
     ap.add_argument("--extra", nargs="*", default=[], help="more overrides for both sweeps")
     args = ap.parse_args()
@@ -105,7 +105,7 @@ def main() -> None:
         tmp = args.keep or Path(d)
         tmp.mkdir(parents=True, exist_ok=True)
         common = ["model=xgboost", f"sample_size={sample}", f"cache_dir={tmp / 'cache'}", "plots=false", *quick]
-        startup = args.startup if args.startup is not None else (2 if args.quick else 5)
+        startup = args.startup if args.startup is not None else (2 if args.quick else 3)
         pruners = {"no pruner": ["hydra/sweeper/pruner=nop"],
                    "median pruner": ["hydra/sweeper/pruner=median", f"hydra.sweeper.pruner.n_startup_trials={startup}",
                                      f"hydra.sweeper.pruner.n_warmup_steps={args.warmup}"]}
