@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -159,7 +161,10 @@ def test_cli_puts_the_transfer_results_in_the_report(tmp_path):
     row = {"lake": "Lake Mead", "rows": 2184, "train_rows": 48692, "excluded": 1, "class_accuracy": 0.9217,
            "mae": 0.0907, "within_half": 0.9679, "seconds": 3.0}
     (tmp_path / "t.json").write_text(json.dumps([row]))
-    fidelity.main([SAMPLE, "--out", str(tmp_path / "o"), "--transfer-json", str(tmp_path / "t.json")])
+    one_month = tmp_path / "real" / "Lake_Mead"  # one lake, one month: the report's transfer section is what counts
+    one_month.mkdir(parents=True)
+    (one_month / "2019-04.csv").write_bytes((Path(SAMPLE) / "Lake_Mead" / "2019-04.csv").read_bytes())
+    fidelity.main([str(one_month.parent), "--out", str(tmp_path / "o"), "--transfer-json", str(tmp_path / "t.json")])
     report = (tmp_path / "o" / "report.md").read_text()
     assert "## Leave-one-real-lake-out transfer" in report
     assert "| Lake Mead | 2,184 | 48,692 | 1 | 0.9217 | 0.0907 | 0.9679 |" in report
