@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -43,7 +44,7 @@ def make_frame(n: int = 2000, seed: int = 0, lakes: Sequence[str] = DEFAULT_LAKE
     seasons = np.array(["winter", "winter", "spring", "spring", "spring", "summer", "summer", "summer",
                         "autumn", "autumn", "autumn", "winter"], dtype=object)
     season = seasons[month - 1]
-    lat = np.array([hash(name) % 120 - 60 for name in lakes], dtype=np.float64)[lake_idx] + 0.5
+    lat = np.array([zlib.crc32(name.encode()) % 120 - 60 for name in lakes], dtype=np.float64)[lake_idx] + 0.5
     frame = pd.DataFrame({
         "lake": lake,
         "datetime": dt.to_numpy(),
