@@ -130,3 +130,12 @@ def test_a_seeded_sampler_draws_each_trial_from_seed_and_trial_number():
 def test_qmc_keeps_its_seed_and_continues_its_sequence():
     sampler = _study.make_sampler({"_target_": "optuna.samplers.QMCSampler", "seed": 5})
     assert type(sampler) is optuna.samplers.QMCSampler
+
+
+def test_a_preset_s_median_fields_are_dropped_when_the_nop_pruner_is_chosen():
+    import optuna
+
+    from hydra_plugins.optuna5_sweeper._study import make_pruner
+
+    pruner = make_pruner({"_target_": "optuna.pruners.NopPruner", "n_startup_trials": 3, "n_warmup_steps": 20})
+    assert type(pruner) is optuna.pruners.NopPruner

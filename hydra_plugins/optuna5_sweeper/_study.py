@@ -144,7 +144,7 @@ def _accepted(cls: Any, kwargs: Dict[str, Any], table: Dict[str, Any], what: str
     import dataclasses
     import inspect
 
-    params = inspect.signature(cls.__init__).parameters
+    params = inspect.signature(cls).parameters  # a class without its own __init__ (NopPruner) takes nothing
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return kwargs
     known = {f.name for conf in table.values() for f in dataclasses.fields(conf)}
@@ -158,7 +158,7 @@ def _accepted(cls: Any, kwargs: Dict[str, Any], table: Dict[str, Any], what: str
             _WARNED.add((what, cls.__name__, key))
             log.warning("hydra.sweeper.%s.%s=%r is not a setting of %s; ignored", what, key, value, cls.__name__)
         else:
-            accepted = sorted(k for k in params if k != "self")
+            accepted = sorted(params)
             raise SweepConfigError(
                 f"hydra.sweeper.{what}.{key} is not a setting of {cls.__name__}; its settings are: "
                 f"{', '.join(accepted)}."
