@@ -125,7 +125,7 @@ class DiskHooks(FitCallback):
             self.restored.append(key)
         return hit
 
-    def before_fit(self, key, total):
+    def before_fit(self, key, total, unit="step"):
         self.totals[key] = total
 
     def after_step(self, key, done, total, score=None, save=None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 
 import numpy as np
@@ -58,8 +59,12 @@ class Steps(FitCallback):
         self.seen.append((key, done))
 
 
-def progress_steps(caplog):
-    return [int(r.getMessage().split(": ")[1].split("/")[0]) for r in caplog.records if r.name == "kaayko_exp.fit"]
+def progress_steps(caplog, unit="round"):
+    """Steps of the ``<key>: <unit> <done>/<total>`` progress lines (each must name the learner's unit)."""
+    lines = [r.getMessage() for r in caplog.records if r.name == "kaayko_exp.fit"]
+    found = [re.match(r"^[\w/]+: (\w+) (\d+)/\d+", line) for line in lines]
+    assert all(m is not None and m.group(1) == unit for m in found), lines
+    return [int(m.group(2)) for m in found]
 
 
 @pytest.mark.parametrize("every", [0, 7, 15])

@@ -133,11 +133,14 @@ class Model:
             X_val = np.ascontiguousarray(X_val, dtype=np.float32)
             y_val = np.asarray(y_val, dtype=np.float64)
         cbs = FitCallbacks.of(callbacks, resume)
-        cbs.before_fit(key, self.steps())
+        cbs.before_fit(key, self.steps(), self.step_unit)
         self._fit(X, y, spec=spec, callbacks=cbs, X_val=X_val, y_val=y_val, key=key)
         self.fitted = True
         cbs.after_fit(key, self.save if sub_fit else None)
         return self
+
+    #: what one reported step is, for progress lines (``round``, ``tree``, ``iteration``)
+    step_unit: str = "step"
 
     def steps(self) -> int:
         """Steps (rounds, trees, iterations) a full fit reports: 1 for one-shot learners; a composite

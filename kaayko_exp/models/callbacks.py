@@ -14,7 +14,7 @@ pruner would raise its own exception). The concrete callbacks live in
 Calls, for a fit with key ``key`` (``fit``, ``cv/fold2``, ``fit/xgboost`` for an
 ensemble member)::
 
-    before_fit(key, total)
+    before_fit(key, total, unit)                # unit: what a step is (round, tree, iteration, step)
     after_step(key, done, total, score, save)   # done = 1..total (or fewer: early stopping)
     after_fit(key, save)                        # only when the fit finished
 
@@ -40,8 +40,9 @@ class FitCallback:
     #: grow chunks of the greatest common divisor of their callbacks' intervals; chunking never changes the model.
     interval: int = 0
 
-    def before_fit(self, key: str, total: int) -> None:
-        """A fit of ``total`` steps (rounds, trees, iterations; 1 for one-shot learners) starts."""
+    def before_fit(self, key: str, total: int, unit: str = "step") -> None:
+        """A fit of ``total`` steps starts; ``unit`` names a step (``round``, ``tree``, ``iteration``, or
+        ``step`` for one-shot learners, which report a single step)."""
 
     def after_step(self, key: str, done: int, total: int, score: Optional[float] = None,
                    save: Optional[Saver] = None) -> None:
@@ -85,9 +86,9 @@ class FitCallbacks:
         wanted = [int(c.interval) for c in self.callbacks if int(getattr(c, "interval", 0) or 0) > 0]
         return max(1, min(total, math.gcd(*wanted))) if wanted else max(1, total)
 
-    def before_fit(self, key: str, total: int) -> None:
+    def before_fit(self, key: str, total: int, unit: str = "step") -> None:
         for c in self.callbacks:
-            c.before_fit(key, total)
+            c.before_fit(key, total, unit)
 
     def after_step(self, key: str, done: int, total: int, score: Optional[float] = None,
                    save: Optional[Saver] = None) -> None:

@@ -84,7 +84,7 @@ class _ChunkedTrees(persist.SkopsEstimatorFiles, Model):
         if restored is not None:
             directory, done = restored
             est = persist.load(Path(directory) / ESTIMATOR_FILE)
-            logger.info("%s: resuming at %d/%d %s", self.family, done, total, self._unit())
+            logger.info("%s: resuming at %s %d/%d", self.family, self.step_unit, done, total)
         else:
             est, done = self._make(X), 0
         self.estimator = est
@@ -104,8 +104,7 @@ class _ChunkedTrees(persist.SkopsEstimatorFiles, Model):
         if X_val is not None:
             self.info["val_rmse"] = self._val_score(X_val, y_val, val_state)
 
-    def _unit(self) -> str:
-        return "trees"
+    step_unit = "tree"
 
     def _threads(self):
         from contextlib import nullcontext
@@ -213,8 +212,7 @@ class HistGBModel(_ChunkedTrees):
 
         return HistGradientBoostingRegressor
 
-    def _unit(self) -> str:
-        return "iterations"
+    step_unit = "iteration"
 
     def _threads(self):
         from threadpoolctl import threadpool_limits

@@ -59,6 +59,7 @@ def _share(params: Mapping[str, Any], key: str) -> None:
 
 
 class XGBoostModel(Model):
+    step_unit = "round"
     family = "xgboost"
 
     def __init__(self, params, **kw):

@@ -24,7 +24,7 @@ def progress_marks(total: int) -> set[int]:
 
 
 class ProgressLog(FitCallback):
-    """Logs ``<key>: <done>/<total> [val_rmse …]`` every ``every`` steps (0: every ~10 %) and at the end.
+    """Logs ``<key>: <unit> <done>/<total> [val_rmse …]`` (``fit: round 50/300 val_rmse 0.0894``) every ``every`` steps (0: every ~10 %) and at the end.
 
     A chunked learner reports at its chunk ends; a line is written at the first report at or past each
     due step. ``every`` is only a wish for chunked learners when positive (it sets ``interval``).
@@ -36,14 +36,16 @@ class ProgressLog(FitCallback):
         self.logger = logger
         self._due: dict[str, set[int]] = {}
         self._last: dict[str, tuple[int, int, Optional[float], bool]] = {}  # key -> done, total, score, logged
+        self._unit: dict[str, str] = {}
 
     def _marks(self, total: int) -> set[int]:
         if self.every:
             return set(range(self.every, total + 1, self.every)) | {total}
         return progress_marks(total)
 
-    def before_fit(self, key: str, total: int) -> None:
+    def before_fit(self, key: str, total: int, unit: str = "step") -> None:
         self._due[key] = self._marks(total)
+        self._unit[key] = unit
         self._last.pop(key, None)
 
     def after_step(self, key: str, done: int, total: int, score: Optional[float] = None,
@@ -62,4 +64,5 @@ class ProgressLog(FitCallback):
         self._due.pop(key, None)
 
     def _line(self, key: str, done: int, total: int, score: Optional[float]) -> None:
-        self.logger.info("%s: %d/%d%s", key, done, total, "" if score is None else f" val_rmse {score:.4f}")
+        self.logger.info("%s: %s %d/%d%s", key, self._unit.get(key, "step"), done, total,
+                         "" if score is None else f" val_rmse {score:.4f}")

@@ -31,7 +31,7 @@ class CheckpointWriter(FitCallback):
         self.seconds = 0.0  # time spent writing checkpoints (reported in the fit stage)
         self._totals: dict[str, int] = {}
 
-    def before_fit(self, key: str, total: int) -> None:
+    def before_fit(self, key: str, total: int, unit: str = "step") -> None:
         self._totals[key] = int(total)
 
     def after_step(self, key: str, done: int, total: int, score: Optional[float] = None,

@@ -51,7 +51,7 @@ class StopSignals(FitCallback):
         self.pending = signum
         log.warning("stop requested (signal %d): saving a checkpoint at the next round", signum)
 
-    def before_fit(self, key: str, total: int) -> None:
+    def before_fit(self, key: str, total: int, unit: str = "step") -> None:
         self.depth += 1
 
     def after_step(self, key: str, done: int, total: int, score: Optional[float] = None,
