@@ -370,19 +370,21 @@ def test_test_set_block_identifies_the_held_out_rows(here):
 # ---------------------------------------------------------------------------- sweeps
 @pytest.fixture
 def sweep(here, tmp_path):
-    """A sweep folder as the sweeper writes it: trials.csv and one run directory per trial that got one."""
+    """A sweep folder as the sweeper writes it: sweep.json and one run directory per trial that got one."""
     root = tmp_path / "multirun" / "s1"
     root.mkdir(parents=True)
     shutil.copytree(here / "a", root / "0")
     shutil.copytree(here / "c", root / "1")
     v0 = report(here / "a")["objective"]["value"]
     v1 = report(here / "c")["objective"]["value"]
-    (root / "sweep.json").write_text(json.dumps({"study": "s1", "direction": "minimize"}))
-    (root / "trials.csv").write_text(
-        "number,state,values,params_model.params.alpha,steps,duration_s,run_dir\n"
-        f"0,COMPLETE,{v0!r},1.0,1,4.2,0\n"
-        f"1,PRUNED,{v1!r},30,1,3.1,1\n"
-        "2,FAIL,,0.5,0,0.4,\n")
+    trials = [{"number": 0, "job_num": 0, "state": "COMPLETE", "values": [v0], "params": {"model.params.alpha": 1.0},
+               "run_dir": "0", "steps": 1, "duration_s": 4.2},
+              {"number": 1, "job_num": 1, "state": "PRUNED", "values": [v1], "params": {"model.params.alpha": 30},
+               "run_dir": "1", "steps": 1, "duration_s": 3.1},
+              {"number": 2, "job_num": 2, "state": "FAIL", "values": None, "params": {"model.params.alpha": 0.5},
+               "run_dir": None, "steps": 0, "duration_s": 0.4}]
+    (root / "sweep.json").write_text(json.dumps({"kind": "optuna-sweep", "schema_version": 1, "study_name": "s1",
+                                                 "directions": ["minimize"], "n_trials": 3, "trials": trials}))
     return root, v0, v1
 
 
@@ -406,3 +408,18 @@ def test_a_hydra_multirun_folder_without_trial_table_lists_its_runs(here, tmp_pa
         shutil.copytree(here / name, root / str(i))
     doc = compare_json(capsys, str(root))
     assert [r["run"] for r in doc["rows"]] == [str(root / "0"), str(root / "1")]
+
+
+def test_a_retried_trial_owns_the_run_directory_it_shares_with_the_failed_one(here, tmp_path, capsys):
+    root = tmp_path / "multirun" / "s2"
+    root.mkdir(parents=True)
+    shutil.copytree(here / "a", root / "0")
+    value = report(here / "a")["objective"]["value"]
+    trials = [{"number": 0, "job_num": 0, "state": "FAIL", "values": None, "params": {}, "run_dir": "0"},
+              {"number": 1, "job_num": 0, "state": "COMPLETE", "values": [value], "params": {}, "run_dir": "0"}]
+    (root / "sweep.json").write_text(json.dumps({"kind": "optuna-sweep", "schema_version": 1,
+                                                 "directions": ["minimize"], "n_trials": 1, "trials": trials}))
+    rows = compare_json(capsys, str(root))["rows"]
+    assert [(r["trial"], r["status"]) for r in rows] == [(0, "failed"), (1, "completed")]
+    assert rows[1]["run"] == str(root / "0") and rows[1]["mae"] == report(here / "a")["metrics"]["mae"]
+    assert rows[0]["mae"] is None

@@ -2,7 +2,7 @@
 
 Reads only ``manifest.json``, ``report.json`` (through :func:`read_report`) and
 ``.hydra/config.yaml`` of each run, never predictions or models, so a thousand runs
-take seconds. A sweep directory (one with ``trials.csv`` / ``sweep.json`` from the
+take seconds. A sweep directory (one with the ``sweep.json`` from the
 sweeper, or any folder of run directories) expands to its runs; the trial table adds
 each trial's number, state and objective value, and trials without a run directory
 still get a row with their state. Damaged or foreign directories are listed in
@@ -11,10 +11,8 @@ still get a row with their state. Damaged or foreign directories are listed in
 
 from __future__ import annotations
 
-import csv
 import glob
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -24,9 +22,8 @@ from kaayko_exp.errors import KaaykoError
 from kaayko_exp.runs.discover import find_runs
 from kaayko_exp.runs.rundir import KIND as MANIFEST_KIND
 from kaayko_exp.runs.rundir import MANIFEST, shown
+from kaayko_exp.runs.sweeps import SWEEP_FILE
 
-TRIALS_CSV = "trials.csv"
-SWEEP_JSON = "sweep.json"
 #: Optuna trial state -> the status shown for a trial that has no run directory
 TRIAL_STATUS = {"COMPLETE": "completed", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
                 "WAITING": "waiting"}
@@ -70,7 +67,7 @@ def _collect_path(path: Path, out: Collection, seen: set[Path]) -> None:
     if (path / MANIFEST).exists():
         _add(read_run(path), out, seen)
         return
-    if (path / TRIALS_CSV).exists() or (path / SWEEP_JSON).exists():
+    if (path / SWEEP_FILE).exists():
         _collect_sweep(path, out, seen)
         return
     if (path / ".hydra").is_dir():
@@ -83,7 +80,7 @@ def _collect_path(path: Path, out: Collection, seen: set[Path]) -> None:
     sweeps: set[Path] = set()
     for run in runs:
         parent = run.parent
-        if (parent / TRIALS_CSV).exists() or (parent / SWEEP_JSON).exists():  # a sweep below: with its trials
+        if (parent / SWEEP_FILE).exists():  # a sweep below: with its trials
             if parent not in sweeps:
                 sweeps.add(parent)
                 _collect_sweep(parent, out, seen)
@@ -102,10 +99,13 @@ def _add(result: RunRecord | tuple[str, str], out: Collection, seen: set[Path]) 
 def _collect_sweep(sweep: Path, out: Collection, seen: set[Path]) -> None:
     trials, problem = read_trials(sweep)
     if problem:
-        out.skipped.append((shown(sweep / TRIALS_CSV), problem))
+        out.skipped.append((shown(sweep / SWEEP_FILE), problem))
     listed: set[Path] = set()
+    # a trial retried after its worker died runs again in the same directory: that run is the latest trial's
+    latest = {row["run_dir"]: row["number"] for row in sorted(trials, key=lambda r: r["number"]) if row["run_dir"]}
     for row in trials:
-        run_dir = (sweep / row["run_dir"]).resolve() if row["run_dir"] else None
+        retried_as = latest.get(row["run_dir"]) if row["run_dir"] else None
+        run_dir = (sweep / row["run_dir"]).resolve() if row["run_dir"] and retried_as == row["number"] else None
         info = TrialInfo(sweep_dir=sweep.resolve(), number=row["number"], state=row["state"], values=row["values"])
         if run_dir is not None and (run_dir / MANIFEST).exists():
             listed.add(run_dir)
@@ -117,7 +117,8 @@ def _collect_sweep(sweep: Path, out: Collection, seen: set[Path]) -> None:
         status = TRIAL_STATUS.get(row["state"], row["state"].lower() or "unknown")
         path = run_dir or sweep.resolve() / f"trial-{row['number']}"
         rec = RunRecord(path=path, shown=shown(path), status=status, trial=info, params=row["params"],
-                        note="no run directory for this trial" if run_dir is None
+                        note=f"retried as trial {retried_as}" if retried_as not in (None, row["number"])
+                        else "no run directory for this trial" if run_dir is None
                         else f"its run directory has no {MANIFEST}")
         _add(rec, out, seen)
     for run in sorted(p for p in sweep.iterdir() if p.is_dir() and (p / MANIFEST).exists()):
@@ -126,54 +127,20 @@ def _collect_sweep(sweep: Path, out: Collection, seen: set[Path]) -> None:
 
 
 def read_trials(sweep: Path) -> tuple[list[dict[str, Any]], Optional[str]]:
-    """The sweeper's ``trials.csv``: ``[{"number", "state", "values", "params", "run_dir"}]`` and a problem
-    (None when it reads cleanly; rows that cannot be read are left out and named in the problem)."""
-    path = sweep / TRIALS_CSV
-    if not path.exists():
+    """The sweeper's trials from ``sweep.json`` (read by :func:`kaayko_exp.runs.sweeps.read_sweep`):
+    ``[{"number", "state", "values", "params", "run_dir"}]`` and a problem (None when it reads cleanly)."""
+    from kaayko_exp.runs.sweeps import read_sweep
+
+    if not (sweep / SWEEP_FILE).exists():
         return [], None
-    rows, bad = [], []
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            missing = {"number", "state"} - set(reader.fieldnames or ())
-            if missing:
-                return [], f"is not a sweep trial table (no {', '.join(sorted(missing))} column)"
-            for i, raw in enumerate(reader, start=2):
-                try:
-                    rows.append({
-                        "number": int(raw["number"]),
-                        "state": (raw.get("state") or "").strip().upper(),
-                        "values": _values(raw.get("values")),
-                        "params": {k[len("params_"):]: _scalar(v) for k, v in raw.items()
-                                   if k and k.startswith("params_") and v not in (None, "")},
-                        "run_dir": (raw.get("run_dir") or "").strip(),
-                    })
-                except ValueError:
-                    bad.append(str(i))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        return [], f"cannot be read ({exc})"
-    return rows, (f"line(s) {', '.join(bad)} cannot be read and were left out" if bad else None)
-
-
-def _values(text: Optional[str]) -> Optional[list[float]]:
-    """An objective value cell: ``0.5``, ``[0.5, 0.2]`` or ``0.5;0.2``; empty for trials without one."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    if text.startswith("["):
-        items = json.loads(text)
-    else:
-        items = [t for t in text.replace(";", " ").split()]
-    return [float(v) if v is not None else math.nan for v in items]
-
-
-def _scalar(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+        trials = read_sweep(sweep).get("trials") or []
+        rows = [{"number": int(t["number"]), "state": str(t.get("state") or "").upper(),
+                 "values": t.get("values"), "params": dict(t.get("params") or {}),
+                 "run_dir": str(t.get("run_dir") or "")} for t in trials]
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        return [], f"cannot be read ({type(exc).__name__}: {exc})"
+    return rows, None
 
 
 # ---------------------------------------------------------------------------- one run
