@@ -400,10 +400,11 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
-#: Settings that never change a run's result (threads, plots, caches, heartbeat, checkpoint retention): left
+#: Settings that never change a run's model (threads, plots, caches, heartbeat, checkpoint retention, how often
+#: a sweep trial reports): left
 #: out of the config hash, so a sweep job re-run with another thread split or plots=false still matches its run.
 RESULT_NEUTRAL = ("resume", "n_jobs", "plots", "cache_dir", "checkpointing.heartbeat_seconds",
-                  "checkpointing.keep_last")
+                  "checkpointing.keep_last", "pruning.report_every")
 
 
 def config_hash(cfg: DictConfig) -> str:

@@ -24,13 +24,13 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from kaayko_exp.errors import ConfigError, RunDirError
+from kaayko_exp.training.pipeline import RESULT_NEUTRAL
 from kaayko_exp.training.validate import validate_train_config
 
 log = logging.getLogger(__name__)
 
-# Overrides that may differ on resume without changing the result.
-HARMLESS_ON_RESUME = ("resume", "hydra", "n_jobs", "plots", "cache_dir", "checkpointing.heartbeat_seconds",
-                      "checkpointing.keep_last", "pruning")
+# Overrides a resume accepts: Hydra's own and the settings that do not change the result (training.pipeline).
+HARMLESS_ON_RESUME = ("hydra", *RESULT_NEUTRAL)
 
 
 def _hydra_info() -> tuple[Path, dict[str, str], list[str]]:
@@ -90,9 +90,7 @@ def main(cfg: DictConfig) -> float:
 
 def rerun_in_sweep(path: Path, cfg: DictConfig, overrides: list[str]) -> float:
     """A sweep job whose directory already holds a run: reuse a completed one, resume an unfinished one."""
-    import json
 
-    from kaayko_exp.evaluation.metrics import objective_value
     from kaayko_exp.runs.rundir import RunDir
     from kaayko_exp.training.pipeline import config_hash
     from kaayko_exp.training.pruning import pruned_error
@@ -109,10 +107,9 @@ def rerun_in_sweep(path: Path, cfg: DictConfig, overrides: list[str]) -> float:
     status = run.manifest.get("status")
     if status == "completed":
         run.verify()
-        report = json.loads((run.path / "report.json").read_text(encoding="utf-8"))
-        value = objective_value(report, report["objective"]["name"])
+        name, value = _saved_objective(run)
         log.info("%s: completed earlier with the same config; reusing its result (%s=%.6g), not retraining",
-                 run.shown, report["objective"]["name"], value)
+                 run.shown, name, value)
         return value
     if status == "pruned":
         log.info("%s was pruned earlier with the same config; pruned again without training", run.shown)
@@ -152,15 +149,12 @@ def _execute(run: Any, cfg: DictConfig, event: str) -> float:
 
 def summarise(run: Any) -> None:
     """Log the run directory and a short metrics table."""
-    import json
+    from kaayko_exp.evaluation.report import REPORT_JSON, read_report
 
-    report = run.path / "report.json"
-    if not report.exists():
+    if not (run.path / REPORT_JSON).exists():
         return
-    data = json.loads(report.read_text())
-    rows = [("model", data.get("metrics", {}))]
-    for name, block in (data.get("baselines") or {}).items():
-        rows.append((f"baseline: {name}", block))
+    report = read_report(run.path)
+    rows = [("model", report.metrics), *((f"baseline: {name}", block) for name, block in report.baselines.items())]
     cols = ("rmse", "mae", "r2", "class_accuracy", "within_half")
     lines = [f"{'held-out test set':<26}" + "".join(f"{c:>15}" for c in cols)]
     for label, m in rows:
@@ -210,7 +204,6 @@ def resume(path: Path, cfg: DictConfig, overrides: list[str]) -> float:
 
 
 def _resume_locked(run: Any, cfg: DictConfig, overrides: list[str]) -> float:
-    from kaayko_exp.evaluation.metrics import objective_value
 
     saved_path = run.path / ".hydra" / "config.yaml"
     if not saved_path.exists():
@@ -241,18 +234,24 @@ def _resume_locked(run: Any, cfg: DictConfig, overrides: list[str]) -> float:
         run.verify()
         log.info("%s is already complete; nothing to do", run.shown)
         print(f"{run.shown} is already complete; nothing changed.", flush=True)
-        import json
 
-        report = json.loads((run.path / "report.json").read_text())
-        return objective_value(report, report["objective"]["name"])
+        return _saved_objective(run)[1]
     run.verify()
     _check_versions(run)
     return _execute(run, resume_config(saved, cfg, overrides, run.path), "resume")
 
 
 # Settings that may differ on resume: the run's saved values, unless given on the resume's command line.
-KEPT_ON_RESUME = ("n_jobs", "plots", "cache_dir", "checkpointing.heartbeat_seconds", "checkpointing.keep_last",
-                  "pruning.report_every")
+KEPT_ON_RESUME = tuple(k for k in RESULT_NEUTRAL if k != "resume")
+
+
+def _saved_objective(run: Any) -> tuple[str, float]:
+    """The objective a completed run's report.json recorded (read through the typed reader)."""
+    from kaayko_exp.evaluation.report import read_report
+
+    objective = read_report(run.path).objective or {}
+    value = objective.get("value")
+    return str(objective.get("name")), float("nan") if value is None else float(value)
 
 
 def resume_config(saved: DictConfig, cfg: DictConfig, overrides: list[str], path: Path) -> DictConfig:
