@@ -64,6 +64,11 @@ SEASON_TABLE = _table([_N, _S, _MONSOON, _TROP_N, _TROP_S, _EQ], SEASONS)
 INTENSITY_TABLE = _table([_MET, _MET, _MONSOON_I, _TROP_I, _TROP_IS, _EQ_I], SEASON_INTENSITIES)
 
 
+def hemisphere(lat: np.ndarray) -> np.ndarray:
+    """``southern`` below the equator, else ``northern`` (object array)."""
+    return np.where(np.asarray(lat, dtype=np.float64) < 0, "southern", "northern").astype(object)
+
+
 def climate_zone(lat: np.ndarray) -> np.ndarray:
     """Zone by |latitude|: <10 equatorial, <23.5 tropical, <40 subtropical, <66.5 temperate, else polar."""
     a = np.abs(np.asarray(lat, dtype=np.float64))

@@ -132,7 +132,7 @@ def layout(total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES, e
     region, pattern = geo.region_and_pattern(lat, lakes["lng"].to_numpy(np.float64))
     lakes = lakes.assign(
         climate_zone=zone, region=region, regional_pattern=pattern,
-        hemisphere=np.where(lat < 0, "southern", "northern"),
+        hemisphere=geo.hemisphere(lat),
         scheme=geo.season_scheme(lat, zone, pattern),
     )
     return Layout(lakes=lakes, offsets=offsets, total_rows=int(total_rows))

@@ -17,7 +17,7 @@
 * **Derived** (only to fill gaps: a column that is given wins, after its checks), with
   the code that made the training data:
 
-  - ``latitude``, ``longitude`` from ``lake`` (:func:`kaayko_exp.data.catalogue.find_lake`;
+  - ``latitude``, ``longitude`` from ``lake`` (:func:`kaayko_exp.data.catalogue.lake_index`;
     a paddlingOut spot at the generator's spot coordinates);
   - ``hemisphere``, ``climate_zone``, ``region``, ``regional_pattern`` from the coordinates
     (:mod:`kaayko_exp.data.geo`, as the synthetic generator);
@@ -166,7 +166,7 @@ class _Lakes:
             raise PredictionInputError(
                 f"Cannot derive '{target}'{where(i)}: {reason}. Send a lake name from the catalogue "
                 f"(kaayko_exp/data/catalogue), or latitude and longitude near one, or send '{target}' itself.")
-        return self.catalogue.lake_table()[name].to_numpy()[self.rows]
+        return self.catalogue.lake_columns()[name][self.rows]
 
 
 def _derive(col: str, cols: dict[str, np.ndarray], ctx: dict, plan: "InputPlan",
@@ -181,22 +181,20 @@ def _derive(col: str, cols: dict[str, np.ndarray], ctx: dict, plan: "InputPlan",
         values = ctx["lakes"].field(field, col, where)
         return values.astype(np.float64) if col in _COORDS else values.astype(object)
     if col == "hemisphere":
-        return np.where(np.asarray(cols["latitude"], dtype=np.float64) < 0, "southern", "northern").astype(object)
+        return geo.hemisphere(cols["latitude"])
     if col == "climate_zone":
         return geo.climate_zone(cols["latitude"])
     if col in ("region", "regional_pattern"):
         region, pattern = geo.region_and_pattern(cols["latitude"], cols["longitude"])
         return region if col == "region" else pattern
     if col in ("month", "day_of_year"):
-        if "stamps" not in ctx:
-            import pandas as pd
-
-            from kaayko_exp.data.validate import local_datetimes
-
-            ctx["stamps"] = local_datetimes(pd.Series(cols["datetime"], dtype=object)
-                                            if not hasattr(cols["datetime"], "dt") else cols["datetime"])
-        dt = ctx["stamps"].dt
-        return (dt.month if col == "month" else dt.day_of_year).to_numpy(dtype=np.float64)
+        if "minutes" not in ctx:
+            ctx["minutes"] = _wall_clock_minutes(cols["datetime"])
+        minutes = ctx["minutes"]
+        if col == "month":
+            return (minutes.astype("datetime64[M]").astype(np.int64) % 12 + 1).astype(np.float64)
+        days = minutes.astype("datetime64[D]") - minutes.astype("datetime64[Y]")
+        return (days.astype(np.int64) + 1).astype(np.float64)
     if col in ("season", "season_intensity"):
         scheme = geo.season_scheme(cols["latitude"], np.asarray(cols["climate_zone"], dtype=object),
                                    np.asarray(cols["regional_pattern"], dtype=object))
@@ -350,6 +348,23 @@ def _clean_value(col: str, value: Any, row: int | None) -> Any:
             f"Field '{col}'{_where(row)} is {plain(value)}, not one of "
             f"{', '.join(schema.FIXED_VOCABULARIES[col])}.")
     return value
+
+
+def _wall_clock_minutes(values: Any) -> np.ndarray:
+    """Local wall-clock ``datetime64[m]`` of timestamps, as :func:`~kaayko_exp.data.validate.local_datetimes`
+    reads them: text with its offset dropped is parsed by numpy (no pandas on the single-row path); anything
+    else (datetime values, other spellings) goes through ``local_datetimes`` itself."""
+    values = np.asarray(values, dtype=object)
+    if all(isinstance(v, str) for v in values):
+        try:
+            return np.array([_OFFSET_RE.sub("", v.strip()).replace(" ", "T") for v in values], dtype="datetime64[m]")
+        except ValueError:
+            pass
+    import pandas as pd
+
+    from kaayko_exp.data.validate import local_datetimes
+
+    return local_datetimes(pd.Series(values, dtype=object)).to_numpy().astype("datetime64[m]")
 
 
 def _wall_clock_ok(text: str) -> bool:

@@ -3,7 +3,7 @@
 ``global_lakes.csv`` lists 4,904 real lakes (name, lat, lng, type, region, base_lake);
 ``paddlingout_spots.csv`` the 17 paddlingOut spots the original project used as its
 test locations. See ``LICENSE-kaayko.txt`` next to them. ``synthetic_lakes`` picks the
-fixed lake list of the synthetic generator from both; ``find_lake`` and ``nearest_lakes``
+fixed lake list of the synthetic generator from both; ``lake_index`` and ``nearest_lakes``
 look a lake up by name or by coordinates (prediction requests that give only a lake).
 """
 
@@ -184,10 +184,11 @@ def lake_index(name: str) -> int:
     return i
 
 
-def find_lake(name: str) -> dict:
-    """The catalogue entry (``LAKE_FIELDS``) of lake ``name``; see :func:`lake_index`."""
-    row = lake_table().iloc[lake_index(name)]
-    return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+@functools.lru_cache(maxsize=1)
+def lake_columns() -> dict[str, np.ndarray]:
+    """``lake_table()``'s columns as numpy arrays, built once (serving indexes them per request)."""
+    table = lake_table()
+    return {name: table[name].to_numpy() for name in LAKE_FIELDS}
 
 
 def nearest_lakes(lat: np.ndarray, lng: np.ndarray, max_km: float = NEAREST_LAKE_KM) -> np.ndarray:
