@@ -174,3 +174,13 @@ def test_a_relative_report_dir_is_relative_to_the_cwd(tmp_path, monkeypatch):
     assert (tmp_path / "reports" / "cmp" / "comparison.html").is_file()
     assert "](plots/metric_mae.png)" in (tmp_path / "reports" / "cmp" / "comparison.md").read_text(encoding="utf-8")
     assert out["html"].resolve() == (tmp_path / "reports" / "cmp" / "comparison.html")
+
+
+def test_the_per_run_plot_follows_a_validation_metric_too(tmp_path):
+    from kaayko_exp.compare.plots import plot_metric_per_run
+
+    runs = [make_run(tmp_path, f"r{i}", [0.1, 0.2, 0.3, 0.4], write=False, val_metrics={"rmse": v})
+            for i, v in enumerate((0.3, 0.2))]
+    assert plot_metric_per_run(runs, "val_rmse", tmp_path / "val.png") == tmp_path / "val.png"
+    assert (tmp_path / "val.png").stat().st_size > 1000
+    assert plot_metric_per_run(runs, "cv_rmse", tmp_path / "cv.png") is None  # no run has CV

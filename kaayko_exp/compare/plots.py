@@ -20,12 +20,12 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from kaayko_exp.compare.records import RunRecord
+from kaayko_exp.compare.table import lower_is_better
 from kaayko_exp.evaluation.plots import pyplot, save_figure
 
 SAMPLE_SIZE_PREFIX = "sample_size."
 # Saved-config keys that do not change what a run learns: never "varied parameters".
 NOT_RESULT_KEYS = frozenset({"resume", "n_jobs", "cache_dir", "plots"})
-LOWER_IS_BETTER = frozenset({"mae", "rmse"})
 MAX_BARS = 60  # runs in the per-run bar plot (the best ones when there are more)
 MAX_LAKE_LABELS = 60  # lakes named on the heatmap's axis
 
@@ -97,27 +97,31 @@ def _line_label(rec: RunRecord, others: list[str]) -> str:
 
 # ------------------------------------------------------------------------------------------ figures
 def plot_metric_per_run(records: Sequence[RunRecord], metric: str, path: Path) -> Optional[Path]:
-    """Bars of the held-out ``metric`` per run; CV mean ± std beside each bar where the run has them."""
-    rows = [r for r in records if _num(r.metrics.get(metric)) is not None]
+    """Bars of ``metric`` per run (a test metric, ``val_``/``cv_`` ones, ``objective``); for a held-out
+    test metric, CV mean ± std beside each bar where the run has them."""
+    rows = [r for r in records if r.value(metric) is not None]
     if not rows:
         return None
+    lower = lower_is_better(metric, records)
     total = len(rows)
     if total > MAX_BARS:  # the best MAX_BARS, in their input order
-        sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
-        keep = set(np.argsort([sign * float(r.metrics[metric]) for r in rows], kind="stable")[:MAX_BARS].tolist())
+        sign = 1.0 if lower else -1.0
+        keep = set(np.argsort([sign * r.value(metric) for r in rows], kind="stable")[:MAX_BARS].tolist())
         rows = [r for k, r in enumerate(rows) if k in keep]
     plt = pyplot()
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(rows) + 2), 4.2))
-    ax.bar(x, [float(r.metrics[metric]) for r in rows], width=0.6, color="#4C72B0", label=f"held-out test {metric}")
-    cv = [(k, r) for k, r in enumerate(rows) if _num(r.cv_mean.get(metric)) is not None]
+    plain = "_" not in metric or metric in ("class_accuracy", "within_half", "skill_accuracy")
+    ax.bar(x, [r.value(metric) for r in rows], width=0.6, color="#4C72B0",
+           label=f"held-out test {metric}" if plain else metric)
+    cv = [(k, r) for k, r in enumerate(rows) if plain and _num(r.cv_mean.get(metric)) is not None]
     if cv:
         ax.errorbar([k + 0.34 for k, _ in cv], [float(r.cv_mean[metric]) for _, r in cv],
                     yerr=[float(r.cv_std.get(metric) or 0.0) for _, r in cv], fmt="o", color="#C44E52",
                     capsize=4, label=f"CV {metric}: mean ± std over folds")
     ax.set_xticks(x)
     ax.set_xticklabels([_short(r.shown) for r in rows], rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel(metric + (" (lower is better)" if metric in LOWER_IS_BETTER else ""))
+    ax.set_ylabel(metric + (" (lower is better)" if lower else ""))
     ax.set_title(f"{metric} per run" + (f" (the best {MAX_BARS} of {total})" if total > len(rows) else ""))
     ax.legend(fontsize=8)
     return save_figure(fig, path)
@@ -176,7 +180,7 @@ def _axis_values(values: list[Any]) -> tuple[np.ndarray, Optional[list[str]]]:
 
 
 def _trial_rows(records: Sequence[RunRecord], metric: str) -> list[RunRecord]:
-    return [r for r in records if r.trial is not None and _num(r.metrics.get(metric)) is not None]
+    return [r for r in records if r.trial is not None and r.value(metric) is not None]
 
 
 def plot_sweep_parameters(records: Sequence[RunRecord], metric: str, out_dir: Path,
@@ -187,7 +191,7 @@ def plot_sweep_parameters(records: Sequence[RunRecord], metric: str, out_dir: Pa
     if not params:
         return []
     plt = pyplot()
-    y = np.asarray([float(r.metrics[metric]) for r in rows])
+    y = np.asarray([r.value(metric) for r in rows])
     paths = []
     for key in params:
         x, labels = _axis_values([r.params.get(key) for r in rows])
@@ -199,7 +203,7 @@ def plot_sweep_parameters(records: Sequence[RunRecord], metric: str, out_dir: Pa
         elif np.all(x > 0) and x.max() / x.min() >= 100:
             ax.set_xscale("log")
         ax.set_xlabel(key)
-        ax.set_ylabel(f"held-out {metric}")
+        ax.set_ylabel(metric)
         ax.set_title(f"{metric} against {key}")
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in key)
         paths.append(save_figure(fig, out_dir / f"{prefix}{safe}.png"))
@@ -218,18 +222,19 @@ def plot_parallel_coordinates(records: Sequence[RunRecord], metric: str, path: P
 
     axes_values, tick_text = [], []
     for key in params + [metric]:
-        raw = [r.params.get(key) for r in rows] if key != metric else [r.metrics[metric] for r in rows]
+        raw = [r.params.get(key) for r in rows] if key != metric else [r.value(metric) for r in rows]
         x, labels = _axis_values(raw)
         lo, hi = float(np.min(x)), float(np.max(x))
         axes_values.append((x - lo) / (hi - lo) if hi > lo else np.full_like(x, 0.5))
         tick_text.append(f"{lo:.3g}–{hi:.3g}" if labels is None else "/".join(_short(s, 8) for s in labels[:4]))
     data = np.column_stack(axes_values)
     y = data[:, -1]
-    score = np.asarray([float(r.metrics[metric]) for r in rows])
+    score = np.asarray([r.value(metric) for r in rows])
+    lower = lower_is_better(metric, rows)
     norm = colors.Normalize(vmin=score.min(), vmax=score.max() if score.max() > score.min() else score.min() + 1)
-    cmap = matplotlib.colormaps["viridis_r" if metric in LOWER_IS_BETTER else "viridis"]
+    cmap = matplotlib.colormaps["viridis_r" if lower else "viridis"]
     fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * data.shape[1] + 1), 4.2))
-    for k in np.argsort(-y if metric in LOWER_IS_BETTER else y):  # best drawn last (on top)
+    for k in np.argsort(-y if lower else y):  # best drawn last (on top)
         ax.plot(range(data.shape[1]), data[k], color=cmap(norm(score[k])), alpha=0.8, lw=1.2)
     ax.set_xticks(range(data.shape[1]))
     ax.set_xticklabels([f"{_short(k, 20)}\n{t}" for k, t in zip(params + [metric], tick_text)], fontsize=7)
