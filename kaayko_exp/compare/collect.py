@@ -12,7 +12,6 @@ still get a row with their state. Damaged or foreign directories are listed in
 from __future__ import annotations
 
 import glob
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -20,8 +19,7 @@ from typing import Any, Iterable, Optional
 from kaayko_exp.compare.records import RunRecord, TrialInfo
 from kaayko_exp.errors import KaaykoError
 from kaayko_exp.runs.discover import find_runs
-from kaayko_exp.runs.rundir import KIND as MANIFEST_KIND
-from kaayko_exp.runs.rundir import MANIFEST, shown
+from kaayko_exp.runs.rundir import MANIFEST, RunDir, shown
 from kaayko_exp.runs.sweeps import SWEEP_FILE
 
 #: Optuna trial state -> the status shown for a trial that has no run directory
@@ -151,12 +149,9 @@ def read_run(path: Path) -> RunRecord | tuple[str, str]:
     path = path.resolve()
     where = shown(path)
     try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return where, f"{MANIFEST} is damaged ({type(exc).__name__}: {exc})"
-    if not isinstance(manifest, dict) or manifest.get("kind") != MANIFEST_KIND:
-        kind = manifest.get("kind") if isinstance(manifest, dict) else type(manifest).__name__
-        return where, f"{MANIFEST} is not a kaayko-exp run manifest (kind {kind!r})"
+        manifest = RunDir.open(path).manifest  # the run directory's own checks: kind, schema version, fields
+    except KaaykoError as exc:
+        return where, str(exc)
     status = str(manifest.get("status") or "unknown")
     report = None
     if (path / REPORT_JSON).exists():
