@@ -12,7 +12,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+import optuna
 from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
 
 from hydra_plugins.optuna5_sweeper import _outputs, _study
 from hydra_plugins.optuna5_sweeper._liveness import Heartbeat, is_dead
@@ -46,8 +48,6 @@ def format_value(value: Any) -> str:
 
 
 def is_pruned(exc: Any) -> bool:
-    import optuna
-
     return isinstance(exc, optuna.TrialPruned) or type(exc).__name__ == "TrialPruned"
 
 
@@ -179,8 +179,6 @@ class OptunaSweeperImpl:
     # ---- the sweep
 
     def sweep(self, arguments: List[str]) -> Any:
-        import optuna
-
         assert self.config is not None
         self._check_settings()
         space = build_space(self.params, arguments)
@@ -250,9 +248,6 @@ class _SweepRun:
     # -- crash recovery
 
     def recover_dead(self) -> None:
-        import optuna
-        from optuna.trial import TrialState
-
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if not is_dead(t, self.impl.heartbeat_interval):
                 continue
@@ -270,7 +265,6 @@ class _SweepRun:
             self.study.enqueue_trial(dict(t.params), user_attrs={JOB_NUM_ATTR: job_num, REQUEUED_FROM_ATTR: t.number})
             log.warning("trial %d (job %s) was left RUNNING by a dead worker: marked FAIL and its parameters "
                         "queued again, in the same job directory", t.number, job_num)
-        del optuna
 
     # -- one trial
 
@@ -284,28 +278,20 @@ class _SweepRun:
         if self._surplus(trial.number):  # another worker took the last slot at the same moment
             self.heartbeat.remove(trial._trial_id)
             self.study._storage.set_trial_system_attr(trial._trial_id, FAILURE_ATTR, "surplus: n_trials reached")
-            self.study.tell(trial, state=self._fail_state())
+            self.study.tell(trial, state=TrialState.FAIL)
             return None
         if self.custom is not None:
             try:
                 self.custom(self.impl.config, trial)
             except Exception:
                 self.heartbeat.remove(trial._trial_id)
-                self.study.tell(trial, state=self._fail_state())
+                self.study.tell(trial, state=TrialState.FAIL)
                 raise
         overrides = list(self.space.fixed.values())
         overrides += [f"{k}={format_value(v)}" for k, v in trial.params.items()]
         return _Running(trial, int(job_num), overrides)
 
-    @staticmethod
-    def _fail_state() -> Any:
-        from optuna.trial import TrialState
-
-        return TrialState.FAIL
-
     def _surplus(self, number: int) -> bool:
-        from optuna.trial import TrialState
-
         counted = [t.number for t in self.study.get_trials(
             deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))]
         return sum(1 for n in counted if n < number) >= self.n_trials
@@ -318,7 +304,6 @@ class _SweepRun:
 
     def _finish(self, r: _Running, ret: Any) -> None:
         from hydra.core.utils import JobStatus
-        from optuna.trial import TrialState
 
         self.heartbeat.remove(r.trial._trial_id)
         duration = time.monotonic() - r.started
@@ -385,8 +370,6 @@ class _SweepRun:
     # -- the loop
 
     def go(self) -> Any:
-        from optuna.trial import TrialState
-
         self._slots = self.impl.slots()
         self.recover_dead()
         counts = self._counts()
@@ -438,7 +421,6 @@ class _SweepRun:
         if summary is not None and "best_value" in summary:
             log.info("best value %s at trial %d (run dir %s): %s", summary["best_value"],
                      summary["best_trial_number"], summary["best_run_dir"], summary["best_params"])
-        del TrialState
         return summary
 
 
