@@ -116,16 +116,10 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
 def _extras(args: argparse.Namespace, table) -> None:
     """The win-rate matrix and the --report outputs (kaayko_exp.compare.stats / .render, imported only here:
     they read the prediction files, which the table never opens)."""
-    from kaayko_exp.compare.collect import CompareError
     from kaayko_exp.compare.formats import cell
+    from kaayko_exp.compare.render import write_report
+    from kaayko_exp.compare.stats import win_rates
 
-    try:
-        from kaayko_exp.compare.stats import win_rates
-        if args.report:
-            from kaayko_exp.compare.render import write_report
-    except ImportError as exc:
-        raise CompareError(f"--win-rates and --report need kaayko_exp.compare.stats and .render, which this "
-                           f"installation lacks ({exc}). Compare without them, or update kaayko-exp.") from None
     wr = win_rates(table.records)
     if args.win_rates:
         sys.stdout.write(win_rate_text(wr))
@@ -134,7 +128,7 @@ def _extras(args: argparse.Namespace, table) -> None:
         metric = args.sort_by or (args.metrics or ["mae"])[0]
         written = write_report(args.report, table.records, table_rows=rows, columns=[c.label for c in table.columns],
                                metric=metric, win_rates=wr)
-        for path in [written.get("markdown"), written.get("html")] if isinstance(written, dict) else []:
+        for path in (written["markdown"], written["html"]):
             print(f"wrote {path}", file=sys.stderr)
 
 
@@ -142,7 +136,7 @@ def win_rate_text(wr) -> str:
     """The win-rate matrices as plain text: ``m[i, j]`` is the share of lakes where row i beats column j;
     ``*`` marks a difference the paired test finds significant."""
     lines = ["", "Per-lake win rates (row beats column on this share of held-out lakes; * significant):"]
-    for g in getattr(wr, "groups", []):
+    for g in wr.groups:
         m, sig = g.win_rate_matrix(), g.significance_matrix()
         lines += ["", f"test set {g.name}: {len(g.runs)} runs, {len(g.lakes)} lakes"]
         width = max(len(r) for r in g.runs)
@@ -150,7 +144,7 @@ def win_rate_text(wr) -> str:
         for i, run in enumerate(g.runs):
             cells = ["      —" if i == j else f"{m[i, j]:6.0%}{'*' if sig[i, j] else ' '}" for j in range(len(g.runs))]
             lines.append(f"{run:<{width}}  " + "  ".join(cells) + f"   [{i}]")
-    lines += [f"- {note}" for note in getattr(wr, "notes", [])]
+    lines += [f"- {note}" for note in wr.notes]
     return "\n".join(lines) + "\n"
 
 

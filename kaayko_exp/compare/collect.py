@@ -167,7 +167,6 @@ def read_run(path: Path) -> RunRecord | tuple[str, str]:
     rec = RunRecord(path=path, shown=where, status=status, run_id=manifest.get("run_id"), choices=choices,
                     params=flatten(cfg), model=_get(cfg, "model.name") or choices.get("model"))
     if report is not None:
-        rec.report = report
         rec.metrics = dict(report.metrics)
         rec.val_metrics = dict(report.val_metrics)
         rec.cv_mean, rec.cv_std = dict(report.cv_mean), dict(report.cv_std)

@@ -40,7 +40,6 @@ class RunRecord:
     rows: Optional[int] = None  # rows the run trained on (train part)
     test_set: Optional[dict[str, Any]] = None  # {"n", "split_sha256", "labels_sha256"}: "same test set" is checked
     trial: Optional[TrialInfo] = None
-    report: Optional[Any] = None  # the typed report (kaayko_exp.evaluation.report.Report) when one exists
     run_id: Optional[str] = None  # the manifest's run id
     note: Optional[str] = None  # why a row has no metrics (no report yet, trial without a run dir)
 

@@ -64,7 +64,6 @@ class TestSetGroup:
     split_sha256: str
     labels_sha256: str
     runs: list[str]  # RunRecord.shown, in input order
-    records: list[RunRecord]
     lakes: list[str]
     lake_mae: np.ndarray  # shape (n_lakes, n_runs)
     lake_rows: np.ndarray  # held-out rows per lake, shape (n_lakes,)
@@ -320,7 +319,7 @@ def _build_group(key: tuple[str, str], members: list[RunRecord], out: WinRates, 
                            boot_diffs=boot[:, i] - boot[:, j])
             pairs[(i, j)] = p
             pairs[(j, i)] = _mirror(p)
-    return TestSetGroup(split_sha256=key[0], labels_sha256=key[1], runs=runs, records=[s.record for s in kept],
+    return TestSetGroup(split_sha256=key[0], labels_sha256=key[1], runs=runs,
                         lakes=kept[0].lakes, lake_mae=mae, lake_rows=np.asarray(kept[0].lake_rows), pairs=pairs,
                         n_rows=kept[0].n_rows, alpha=alpha)
 

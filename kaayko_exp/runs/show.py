@@ -11,21 +11,18 @@ from kaayko_exp.errors import KaaykoError
 from kaayko_exp.runs.discover import age_seconds, format_age
 from kaayko_exp.runs.rundir import RunDir
 
-HEARTBEAT_SECONDS = 10.0  # for owner records that predate "heartbeat_seconds" (the config default)
-
 
 def owner_alive(manifest: dict[str, Any]) -> bool:
     """Whether the run's recorded owner still runs (a remote owner: judged by its own heartbeat interval)."""
     owner = manifest.get("owner")
-    return bool(owner) and RunDir.owner_alive(owner, HEARTBEAT_SECONDS)
+    return bool(owner) and RunDir.owner_alive(owner)
 
 
 #: Manifest statuses: ``pruned`` is a sweep trial stopped by the sweep's pruner (its own outcome, not a failure).
-STATUSES = ("running", "completed", "failed", "interrupted", "pruned")
 
 
 def shown_status(manifest: dict[str, Any]) -> str:
-    """The manifest status (one of :data:`STATUSES`), with ``running`` turned into ``stale`` when its owner
+    """The manifest status (running, completed, failed, interrupted or pruned), with ``running`` turned into ``stale`` when its owner
     process is gone."""
     status = str(manifest.get("status"))
     if status == "running" and not owner_alive(manifest):
