@@ -227,7 +227,12 @@ class Predictor:
 
         if not isinstance(frame, pd.DataFrame):
             frame = pd.DataFrame(list(frame) if not isinstance(frame, Mapping) else frame)
-        clean = validate_frame(frame, self.plan, offset)
+        return self._score(validate_frame(frame, self.plan, offset))
+
+    def _score(self, clean: Any) -> Any:
+        """Score a frame the input policy has already checked (and completed with derived columns)."""
+        import pandas as pd
+
         n = len(clean)
         raw = self._raw(self._transform(self.spec, clean)) if n else np.zeros(0)
         res = self.safety.apply_arrays(clean, raw)
@@ -257,8 +262,7 @@ class Predictor:
         clean = [validate_row(r, self.plan, index=i) for i, r in enumerate(rows)]
         if not clean:
             return []
-        frame = pd.DataFrame(clean)
-        result = self.predict(frame)
+        result = self._score(pd.DataFrame(clean))  # each row checked once, above
         records = result.astype({"skill_level": object}).to_dict(orient="records")
         for row, r in zip(clean, records):
             for k in ("model_score", "raw_score", "paddle_score"):
