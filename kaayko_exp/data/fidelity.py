@@ -37,6 +37,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from kaayko_exp.data import label
+
 #: Columns compared one by one (all numeric, in the schema's units).
 COLUMNS = ("temp_c", "dew_point_c", "humidity", "feelslike_c", "wind_kph", "gust_kph", "cloud", "uv",
            "precip_mm", "pressure_mb", "vis_km", "paddle_score")
@@ -106,20 +108,8 @@ def _magnus_rh(temp: np.ndarray, dew: np.ndarray) -> np.ndarray:
 
 
 def rule_points(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The rule's component points per row (bin edges of data/label.py), for distribution checks."""
-    t = df["temp_c"].to_numpy(np.float64)
-    w = df["wind_kph"].to_numpy(np.float64)
-    p = df["precip_mm"].to_numpy(np.float64)
-    return {
-        "temp_points": np.select([(t >= 20) & (t <= 25), ((t >= 18) & (t < 20)) | ((t > 25) & (t <= 28)),
-                                  ((t >= 15) & (t < 18)) | ((t > 28) & (t <= 32)),
-                                  ((t >= 12) & (t < 15)) | ((t > 32) & (t <= 35)),
-                                  ((t >= 8) & (t < 12)) | ((t > 35) & (t <= 38))], [1, .5, 0, -.5, -1], -2),
-        "wind_points": np.select([(w >= 5) & (w <= 15), w < 5, w <= 20, w <= 30, w <= 40], [.5, 0, 0, -.5, -1], -2),
-        "rain_points": np.select([p == 0, p <= 1, p <= 3, p <= 8], [.5, 0, -.5, -1], -1.5),
-        "cloud_points": np.select([df["cloud"].to_numpy() < 20, df["cloud"].to_numpy() > 80], [.2, -.2], 0),
-        "uv_points": np.where(df["uv"].to_numpy(np.float64) > 8, -.5, 0),
-    }
+    """The rule's weather points per row (:func:`kaayko_exp.data.label.weather_points`), for distribution checks."""
+    return {f"{name}_points": points for name, points in label.weather_points(df).items()}
 
 
 def derived_relations(df: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -29,16 +29,13 @@ def round_to_half(score: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.asarray(score, dtype=np.float64) * 2.0) / 2.0, 1.0, 5.0)
 
 
-def raw_rule_score(frame: Mapping[str, Any]) -> np.ndarray:
-    """The rule's score before rounding and clipping."""
+def weather_points(frame: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The rule's points that depend on the weather alone: ``temp``, ``wind``, ``rain``, ``uv``, ``cloud``."""
     temp = _col(frame, "temp_c")
     wind = _col(frame, "wind_kph")
     rain = _col(frame, "precip_mm")
     uv = _col(frame, "uv")
     cloud = _col(frame, "cloud")
-    season = _text(frame, "season")
-    zone = _text(frame, "climate_zone")
-
     temp_pts = np.select(
         [
             (temp >= 20) & (temp <= 25),
@@ -58,14 +55,24 @@ def raw_rule_score(frame: Mapping[str, Any]) -> np.ndarray:
     rain_pts = np.select(
         [rain == 0, rain <= 1, rain <= 3, rain <= 8], [0.5, 0.0, -0.5, -1.0], default=-1.5
     )
+    uv_pts = np.where(uv > 8, -0.5, 0.0)
+    cloud_pts = np.where(cloud < 20, 0.2, np.where(cloud > 80, -0.2, 0.0))
+    return {"temp": temp_pts, "wind": wind_pts, "rain": rain_pts, "uv": uv_pts, "cloud": cloud_pts}
+
+
+def raw_rule_score(frame: Mapping[str, Any]) -> np.ndarray:
+    """The rule's score before rounding and clipping (points summed in the published order)."""
+    w = weather_points(frame)
+    temp = _col(frame, "temp_c")
+    rain = _col(frame, "precip_mm")
+    season = _text(frame, "season")
+    zone = _text(frame, "climate_zone")
     monsoon = np.where((season == "monsoon") & (rain > 5), -0.5, 0.0)
     warm_season = np.isin(season, ("summer", "dry_season")) & np.isin(zone, ("temperate", "subtropical"))
     tropical_winter = (season == "winter") & (zone == "tropical")
     season_pts = np.where(warm_season, 0.2, np.where(tropical_winter, 0.3, 0.0))
     zone_pts = np.where(zone == "equatorial", 0.1, np.where((zone == "polar") & (temp > 10), 0.3, 0.0))
-    uv_pts = np.where(uv > 8, -0.5, 0.0)
-    cloud_pts = np.where(cloud < 20, 0.2, np.where(cloud > 80, -0.2, 0.0))
-    return 3.0 + temp_pts + wind_pts + rain_pts + monsoon + season_pts + zone_pts + uv_pts + cloud_pts
+    return 3.0 + w["temp"] + w["wind"] + w["rain"] + monsoon + season_pts + zone_pts + w["uv"] + w["cloud"]
 
 
 def paddle_score_rule(frame: Mapping[str, Any]) -> np.ndarray:
