@@ -245,3 +245,20 @@ def test_import_is_light_and_predictor_lazy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "Predictor"
+
+
+def test_a_category_training_never_saw_is_scored_as_missing_with_a_counted_warning(predictor, test_rows, caplog):
+    caplog.set_level("WARNING", logger="kaayko_exp.serving.predictor")
+    row = row_dict(test_rows, 0)
+    ash, meteors = {**row, "condition": "Volcanic ash"}, {**row, "condition": "Meteor shower"}
+    one = predictor.predict_one(ash)
+    assert "1 of 1 rows" in caplog.text and "condition=Volcanic ash" in caplog.text
+    # both unseen values take the missing-value path: the same score
+    assert predictor.predict_one(meteors)["raw_score"] == one["raw_score"]
+    caplog.clear()
+    frame = test_rows.head(3).copy()
+    frame["condition"] = frame["condition"].astype(object)
+    frame.loc[frame.index[1], "condition"] = "Volcanic ash"
+    out = predictor.predict(frame)
+    assert "1 of 3 rows" in caplog.text and "condition=Volcanic ash (1)" in caplog.text
+    assert len(out) == 3

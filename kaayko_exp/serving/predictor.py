@@ -109,6 +109,10 @@ class Predictor:
         data = None if run is None else self._choice(run, "data")
         self.plan = InputPlan(list(spec.required_columns) + list(safety.columns),
                               water_floor_at_zero=data in (None, "synthetic"))
+        # category levels of the training rows, to warn about values training never saw (scored as missing)
+        # (fixed vocabularies are checked by the input policy, so only open ones can hold a new value)
+        self._levels = tuple((f["source"], frozenset(f["levels"])) for f in spec.features
+                             if f["kind"] == "categorical" and f["source"] not in schema.FIXED_VOCABULARIES)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -227,7 +231,24 @@ class Predictor:
 
         if not isinstance(frame, pd.DataFrame):
             frame = pd.DataFrame(list(frame) if not isinstance(frame, Mapping) else frame)
-        return self._score(validate_frame(frame, self.plan, offset))
+        clean = validate_frame(frame, self.plan, offset)
+        self._warn_unseen(clean)
+        return self._score(clean)
+
+    def _warn_unseen(self, clean: Any) -> None:
+        """Log how many rows hold a category level the training rows never had (they take the missing-value
+        path, as in evaluation: see :mod:`kaayko_exp.features.spec`)."""
+        from kaayko_exp.features.spec import unseen_levels, unseen_rows
+
+        open_columns = [col for col, _ in self._levels if col in clean.columns]
+        if not open_columns:
+            return
+        clean = clean[open_columns]
+        levels = unseen_levels(self.spec, clean)
+        if levels:
+            what = ", ".join(f"{col}={value} ({n})" for col, values in levels.items() for value, n in values.items())
+            log.warning("%d of %d rows have a category level not seen in training, scored as a missing value: %s",
+                        unseen_rows(self.spec, clean), len(clean), what)
 
     def _score(self, clean: Any) -> Any:
         """Score a frame the input policy has already checked (and completed with derived columns)."""
@@ -247,6 +268,10 @@ class Predictor:
     def predict_one(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Score one row given as a dict (no pandas on this path)."""
         clean = validate_row(row, self.plan)
+        unseen = [f"{col}={clean[col]}" for col, levels in self._levels if col in clean and clean[col] not in levels]
+        if unseen:
+            log.warning("1 of 1 rows has a category level not seen in training, scored as a missing value: %s",
+                        ", ".join(unseen))
         X = self._transform(self.spec, clean)  # scalars: the one-row fast path of transform
         raw = float(self._raw(X)[0])
         res = self.safety.apply_one(clean, raw)
@@ -262,7 +287,9 @@ class Predictor:
         clean = [validate_row(r, self.plan, index=i) for i, r in enumerate(rows)]
         if not clean:
             return []
-        result = self._score(pd.DataFrame(clean))  # each row checked once, above
+        frame = pd.DataFrame(clean)
+        self._warn_unseen(frame)
+        result = self._score(frame)  # each row checked once, above
         records = result.astype({"skill_level": object}).to_dict(orient="records")
         for row, r in zip(clean, records):
             for k in ("model_score", "raw_score", "paddle_score"):
