@@ -122,14 +122,15 @@ class EnsembleModel(Model):
         self.members = []
         for i, (name, mcfg) in enumerate(members):
             mkey = f"{key}/{name}"
-            restored = callbacks.restore(mkey)
+            restored = callbacks.restore(mkey)  # verified once, here
             if restored is not None and (Path(restored[0]) / META_FILE).is_file():
-                member = load_model(restored[0])
+                member = load_model(restored[0], verified=True)
                 logger.info("ensemble: member %d/%d %s restored (finished before)", i + 1, len(members), name)
             else:
                 logger.info("ensemble: member %d/%d %s", i + 1, len(members), name)
                 member = build_model(mcfg, seed=self.seed, n_jobs=self.n_jobs, n_rows=self.n_rows)
-                member.fit(X, y, spec=spec, callbacks=callbacks, X_val=X_val, y_val=y_val, key=mkey, sub_fit=True)
+                member.fit(X, y, spec=spec, callbacks=callbacks, resume=_Restored(mkey, restored),
+                           X_val=X_val, y_val=y_val, key=mkey, sub_fit=True)
             self.members.append(member)
         if X_val is not None:
             from kaayko_exp.models.base import rmse
@@ -172,3 +173,13 @@ class EnsembleModel(Model):
         self.member_names = list(self.info.get("members", []))
         self.weights = [float(w) for w in self.info.get("weights", [1.0] * len(dirs))]
         self.members = [load_model(directory / d) for d in dirs]
+
+
+class _Restored:
+    """The resume source of a member's fit: the partial state the ensemble already looked up (and verified)."""
+
+    def __init__(self, key: str, restored: Optional[tuple[Path, int]]):
+        self.key, self.restored = key, restored
+
+    def restore(self, key: str) -> Optional[tuple[Path, int]]:
+        return self.restored if key == self.key else None
