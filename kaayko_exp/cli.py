@@ -91,8 +91,10 @@ def resume_argv(argv: list[str]) -> list[str]:
     target = next((a.split("=", 1)[1] for a in argv[1:] if a.startswith("resume=")), None)
     if not target:
         return argv
+    from kaayko_exp.runs.rundir import MANIFEST
+
     path = Path(target).expanduser()
-    if path.is_dir() and (path / MULTIRUN_FILE).is_file() and not (path / "manifest.json").exists():
+    if path.is_dir() and (path / MULTIRUN_FILE).is_file() and not (path / MANIFEST).exists():
         return sweep_resume_argv(argv, path)
     if any(a in ("-m", "--multirun") for a in argv[1:]):
         return argv

@@ -15,7 +15,8 @@ import logging
 from pathlib import Path
 from typing import Any, Optional
 
-MANIFEST = "manifest.json"
+from kaayko_exp.runs.rundir import MANIFEST
+
 HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
 # Stages whose products are rebuilt from the config in seconds: a run that failed in them has nothing to keep.
 CHEAP_STAGES = ("dataset", "features", "split")
