@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -57,19 +56,16 @@ def _stage_seconds(stage: dict) -> float:
 
 def summarise(sweep_dir: Path, wall: float) -> dict:
     """Best value, states and fit/predict time of one finished sweep, from its sweep.json and run manifests."""
-    sweep = json.loads((sweep_dir / "sweep.json").read_text())
-    direction = sweep["directions"][0].lower()
+    from kaayko_exp.runs.sweeps import best_trial, read_sweep
+
+    sweep = read_sweep(sweep_dir)
     states: dict[str, int] = {}
-    best = None
+    best = (best_trial(sweep) or {}).get("values", [None])[0]
     fit_predict = 0.0
     trial_seconds = sum(float(t.get("duration_s") or 0.0) for t in sweep["trials"])
     stage_totals: dict[str, float] = {}
     for trial in sorted(sweep["trials"], key=lambda t: t["number"]):
         states[trial["state"]] = states.get(trial["state"], 0) + 1
-        if trial["state"] == "COMPLETE" and trial.get("values"):
-            v = float(trial["values"][0])
-            if math.isfinite(v) and (best is None or (v < best if direction.endswith("minimize") else v > best)):
-                best = v
         manifest = sweep_dir / trial["run_dir"] / "manifest.json" if trial.get("run_dir") else None
         if manifest is None or not manifest.exists():
             continue
@@ -79,7 +75,7 @@ def summarise(sweep_dir: Path, wall: float) -> dict:
             stage_totals[name] = stage_totals.get(name, 0.0) + s
         fp = secs.get("fit", 0.0) + secs.get("evaluate", 0.0)
         fit_predict += fp
-    return {"wall": wall, "best": best, "direction": direction, "states": states, "fit_predict": fit_predict,
+    return {"wall": wall, "best": best, "direction": str(sweep["directions"][0]).lower(), "states": states, "fit_predict": fit_predict,
             "outside_share": 1.0 - fit_predict / wall if wall > 0 else float("nan"), "stage_totals": stage_totals,
             "trial_seconds": trial_seconds,
             "outside_trials_share": 1.0 - fit_predict / trial_seconds if trial_seconds > 0 else float("nan"),
