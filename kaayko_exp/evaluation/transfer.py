@@ -30,8 +30,6 @@ import numpy as np
 import pandas as pd
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-#: sample_size options (the fractions of conf/sample_size/*.yaml) and a tiny size for tests
-SIZES = {"tiny": 3000, "small": 0.002, "medium": 0.02, "large": 0.2}
 
 
 @dataclass
@@ -47,14 +45,19 @@ class LakeResult:
 
 
 def _rows_for(size: str | int, total: int) -> int:
+    """Rows of a ``sample_size`` option (``conf/sample_size/<size>.yaml``, as training reads it) or a row count."""
     if isinstance(size, int) or str(size).isdigit():
         return int(size)
-    if size not in SIZES:
-        from kaayko_exp.errors import ConfigError
+    from omegaconf import OmegaConf
 
-        raise ConfigError(f"size {size!r} is not known; use one of {', '.join(SIZES)} or a row count.")
-    v = SIZES[size]
-    return int(v) if isinstance(v, int) else max(1, int(round(v * total)))
+    from kaayko_exp.data.sampling import resolve_rows
+    from kaayko_exp.errors import ConfigError
+
+    path = CONF / "sample_size" / f"{size}.yaml"
+    if not path.is_file():
+        options = sorted(p.stem for p in (CONF / "sample_size").glob("*.yaml"))
+        raise ConfigError(f"size {size!r} is not known; use one of {', '.join(options)} or a row count.")
+    return resolve_rows(OmegaConf.load(path), total)[0]
 
 
 def _model_cfg(model: str, overrides: dict[str, Any] | None):
