@@ -19,7 +19,7 @@ ALLOWED = {
     "serving": {"data", "features", "models", "runs"},
     "training": {"data", "features", "models", "evaluation", "runs", "serving"},
     "compare": {"data", "evaluation", "runs"},
-    "cli": {"training"},
+    "cli": {"training", "runs"},
 }
 ROOT_HELPERS = {"config", "errors", "atomic"}
 
