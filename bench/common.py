@@ -1,0 +1,92 @@
+"""What every bench script shares: the result format ``bench/run_all.py`` renders, and process measurements.
+
+Each ``bench/bench_*.py`` accepts ``--quick`` (small sizes: shows the script works) and ``--json PATH``; with
+``--json`` it writes its results as one :func:`section` list (see :func:`write_results`), which
+``bench/run_all.py`` turns into ``bench/results.md`` without typing a number by hand.
+
+A section is ``{"heading", "intro", "header", "rows", "notes"}``: a markdown table (``header`` names the
+columns, ``rows`` holds strings or numbers) with a sentence above (how it was measured, the command) and notes
+below (goals met or missed, and why).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+MIB = 1 << 20
+
+
+def section(heading: str, header: Sequence[str], rows: Iterable[Sequence[Any]], *, intro: str = "",
+            notes: Iterable[str] = ()) -> dict[str, Any]:
+    return {"heading": heading, "intro": intro, "header": list(header), "rows": [list(r) for r in rows],
+            "notes": list(notes)}
+
+
+def goal(ok: bool) -> str:
+    """The verdict cell of a goal column."""
+    return "met" if ok else "MISSED"
+
+
+def write_results(path: Optional[str | Path], sections: list[dict[str, Any]]) -> None:
+    """Write ``sections`` to ``path`` (``--json``) atomically; no-op without a path."""
+    if not path:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"sections": sections}, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def env(extra: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """The environment for child processes: the project importable, no colour codes."""
+    out = dict(os.environ)
+    out["PYTHONPATH"] = os.pathsep.join([str(ROOT), out.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    out["NO_COLOR"] = "1"
+    out.update(extra or {})
+    return out
+
+
+def measure(cmd: Sequence[str], *, cwd: Path = ROOT, stdin: Optional[str] = None,
+            log: Optional[Path] = None, extra_env: Optional[dict[str, str]] = None) -> dict[str, Any]:
+    """Run ``cmd`` as a child; returns ``{"seconds", "peak_rss_mib", "rc", "tail"}``.
+
+    Peak RSS is the child's own high-water mark (``os.wait4``'s rusage: this process and earlier children
+    do not count), wall time includes the interpreter's start-up and imports.
+    """
+    out = open(log, "w") if log else subprocess.PIPE
+    try:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), cwd=cwd, env=env(extra_env), stdin=subprocess.PIPE if stdin else None,
+                                stdout=out, stderr=subprocess.STDOUT, text=True)
+        if stdin:
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+        captured = proc.stdout.read() if out is subprocess.PIPE else ""
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        if log:
+            out.close()
+    text = captured if not log else Path(log).read_text(errors="replace")
+    return {"seconds": seconds, "peak_rss_mib": usage.ru_maxrss * 1024 / MIB, "rc": proc.returncode,
+            "tail": text[-3000:]}
+
+
+def python(*args: str) -> list[str]:
+    """``[sys.executable, *args]``."""
+    return [sys.executable, *args]
+
+
+def self_peak_rss_mib() -> float:
+    """This process's own peak RSS so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MIB
