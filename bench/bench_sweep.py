@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+from common import goal, section, write_results  # noqa: E402
 # The search space of conf/hparams_search/xgboost.yaml, given on the command line so that the pruner alone differs.
 SPACE = ["model.params.learning_rate=tag(log,interval(0.01,0.3))", "model.params.max_depth=int(interval(3,10))",
          "model.params.min_child_weight=tag(log,interval(0.5,20.0))", "model.params.subsample=interval(0.5,1.0)",
@@ -92,6 +94,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=20, help="median pruner n_warmup_steps (boosting rounds)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the sweep dirs here instead of a temp dir")
     ap.add_argument("--extra", nargs="*", default=[], help="more overrides for both sweeps")
+    ap.add_argument("--json", default=None, help="write the results here (bench/run_all.py)")
     args = ap.parse_args()
     trials = args.trials or (4 if args.quick else 20)
     sample = args.sample or ("tiny" if args.quick else "medium")
@@ -135,6 +138,7 @@ def main() -> None:
     time_ratio = pruned["wall"] / base["wall"]
     print(f"time ratio pruned/unpruned: {time_ratio:.3f} (saves {100 * (1 - time_ratio):.1f} %; goal >= 40 %)"
           f"  -> {'OK' if time_ratio <= 0.60 else 'MISSED'}")
+    gap = None
     if base["best"] is not None and pruned["best"] is not None and base["best"] != 0:
         gap = (pruned["best"] - base["best"]) / abs(base["best"])
         if not base["direction"].endswith("minimize"):
@@ -144,7 +148,34 @@ def main() -> None:
     for label, r in results.items():
         print(f"share of wall time outside fit+evaluate ({label}): {100 * r['outside_share']:.1f} % (goal <= 5 %)"
               f"  -> {'OK' if r['outside_share'] <= 0.05 else 'MISSED'}")
+    write_results(args.json, _sections(results, sample, trials, args.seed, time_ratio, gap))
 
+
+def _sections(results: dict, sample: str, trials: int, seed: int, time_ratio: float, gap) -> list:
+    rows, split = [], []
+    for label, r in results.items():
+        states = ", ".join(f"{k} {v}" for k, v in sorted(r["states"].items()))
+        rows.append([label, r["wall"], r["best"], states, r["fit_predict"], f"{100 * r['outside_share']:.1f} %",
+                     goal(r["outside_share"] <= 0.05)])
+        totals = r["stage_totals"]
+        outside = max(0.0, r["wall"] - sum(totals.values()))
+        split.append([label, r["wall"], *(totals.get(s, 0.0) for s in ("dataset", "split", "features", "fit",
+                                                                         "evaluate", "report", "export")), outside])
+    intro = (f"XGBoost, `sample_size={sample}`, {trials} trials, the search space of `hparams_search=xgboost`, the same "
+             f"TPE seed ({seed}) for both sweeps, `n_jobs=1`, dataset cache warmed first.")
+    notes = [f"time ratio median pruner / no pruner: {time_ratio:.3f} (goal ≤ 0.60: {goal(time_ratio <= 0.60)})"]
+    if gap is not None:
+        notes.append(f"best value with pruning vs without: {100 * gap:+.2f} % (worse when > 0; goal ≤ 2 %: "
+                     f"{goal(gap <= 0.02)})")
+    notes.append("outside fit + evaluate: each trial's process start, Hydra composing its config, the study's "
+                 "ask/tell and the sweep's output files")
+    return [
+        section("Optuna sweep: pruning", ["sweep", "wall s", "best val objective", "trials", "fit + evaluate s",
+                                          "outside fit + evaluate", "goal ≤ 5 %"], rows, intro=intro, notes=notes),
+        section("Optuna sweep: where the time goes (seconds summed over trials)",
+                ["sweep", "wall", "dataset", "split", "features", "fit", "evaluate", "report", "export",
+                 "outside stages"], split),
+    ]
 
 if __name__ == "__main__":
     main()
