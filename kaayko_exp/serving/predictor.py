@@ -101,9 +101,13 @@ class Predictor:
         # One row gains nothing from threads, and OpenMP's fork/join costs milliseconds on a busy
         # machine: single rows use a one-thread copy of the booster (same trees, same numbers).
         self._booster_one = None
+        self._one_row = None  # direct C call for one row (same numbers, less Python): see serving.one_row
         if self._booster is not None:
+            from kaayko_exp.serving.one_row import one_row_scorer
+
             self._booster_one = self._booster.copy()
             self._booster_one.set_param({"nthread": 1})
+            self._one_row = one_row_scorer(self._booster_one, len(spec.features))
         # Derived water temperature follows the run's training data: the synthetic generator floors it
         # at 0 °C, real Kaayko files (kaayko_csv, parquet) carry the collector's unfloored values.
         data = None if run is None else self._choice(run, "data")
@@ -273,7 +277,7 @@ class Predictor:
             log.warning("1 of 1 rows has a category level not seen in training, scored as a missing value: %s",
                         ", ".join(unseen))
         X = self._transform(self.spec, clean)  # scalars: the one-row fast path of transform
-        raw = float(self._raw(X)[0])
+        raw = self._one_row.score(X) if self._one_row is not None else float(self._raw(X)[0])
         res = self.safety.apply_one(clean, raw)
         out: dict[str, Any] = {c: clean[c] for c in schema.ID_COLUMNS if c in clean}
         out.update(model_score=res.model_score, raw_score=raw, paddle_score=res.paddle_score,

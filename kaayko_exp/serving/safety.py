@@ -209,6 +209,7 @@ class SafetyLayer:
         # mixed-radix encoding of the warning step matched by each check (0 = none)
         self._radix = [len(w.steps) + 1 for w in self.warnings]
         self._combo_cache: dict[int, tuple[str, ...]] = {}
+        self._checks = self.rules + self.warnings
 
     # ---------------------------------------------------------------- serialisation
     def to_dict(self) -> dict:
@@ -333,6 +334,7 @@ class SafetyLayer:
         model = _half(raw_score)
         if not self.enabled:
             return RowSafety(model, model, [], [])
+        checks = self._checks
         try:
             vals = {c: float(row[c]) for c in self.columns}
         except KeyError as exc:
@@ -340,17 +342,17 @@ class SafetyLayer:
                 f"The safety layer '{self.name}' needs the column {exc.args[0]!r}, which the input lacks. "
                 "Add it, or score without the safety layer (safety=off)."
             ) from None
-        rounded = dict(zip(self.columns, np.round(np.asarray(list(vals.values()), dtype=np.float64),
-                                                  _DECIMALS).tolist()))
-        checks = self.rules + self.warnings
-        compared = [vals[c.column] - vals[c.minus] if c.minus else vals[c.column] for c in checks]
-        compared = np.round(np.asarray(compared, dtype=np.float64), _DECIMALS).tolist()
+        rounded = {c: _round4(v) for c, v in vals.items()}
+        compared = [_round4(vals[c.column] - vals[c.minus]) if c.minus else rounded[c.column] for c in checks]
         total, adjustments, warnings = 0.0, [], []
         n_rules = len(self.rules)
         for i, (chk, v) in enumerate(zip(checks, compared)):
-            gates = [rounded[c.column] for c in chk.when]
-            if not all(_OPS[c.op](g, c.value) for c, g in zip(chk.when, gates)):
-                continue
+            if chk.when:
+                gates = [rounded[c.column] for c in chk.when]
+                if not all(_OPS[c.op](g, c.value) for c, g in zip(chk.when, gates)):
+                    continue
+            else:
+                gates = []
             for st in chk.steps:
                 if _OPS[st.op](v, st.value):
                     if i < n_rules:
@@ -362,6 +364,14 @@ class SafetyLayer:
                         warnings.append(st.message)
                     break
         return RowSafety(model, min(5.0, max(1.0, model + total)), adjustments, warnings)
+
+
+def _round4(x: float) -> float:
+    """Scalar ``np.round(x, 4)``: numpy scales by 10**4, rounds half to even (as ``round``) and scales back."""
+    y = x * 1e4
+    if y != y or y in (math.inf, -math.inf):
+        return y / 1e4
+    return round(y) / 1e4
 
 
 def _half(x: float) -> float:
