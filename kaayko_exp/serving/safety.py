@@ -74,7 +74,8 @@ class SafetyResult(NamedTuple):
 
     model_score: np.ndarray  # float64, 0.5 grid, 1-5
     paddle_score: np.ndarray  # float64, model_score + adjustments, clipped 1-5
-    adjustments: np.ndarray | None  # object: one list of {"rule", "delta", "reason"} per row (shared when empty)
+    adjustments: np.ndarray | None  # object: one list of {"rule", "delta", "reason"} per row (rows with equal
+    #                                  adjustments share one list: treat them as read-only)
     warnings: np.ndarray | None  # object: one list of texts per row (rows with equal warnings share one list)
     matched: dict[str, np.ndarray]  # rule -> bool mask of the rows it adjusted
 
@@ -182,6 +183,16 @@ def format_adjustment(adj: Mapping[str, Any]) -> str:
     delta = float(adj["delta"])
     sign = "−" if delta < 0 else "+"
     return f"{adj['rule']} {sign}{_fmt(abs(delta))} ({adj['reason']})"
+
+
+def _groups(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with equal values in every column: (position of each group's first row, group code per row)."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for col in columns:
+        values, code = np.unique(col, return_inverse=True)
+        _, key = np.unique(key * len(values) + code.reshape(-1), return_inverse=True)
+    _, first, key = np.unique(key, return_index=True, return_inverse=True)
+    return first, key.reshape(-1)
 
 
 def _shared_empty(n: int) -> np.ndarray:
@@ -299,20 +310,37 @@ class SafetyLayer:
                 gates = [np.round(self._column(frame, c.column), _DECIMALS) for c in chk.when]
                 hits.append((chk, v, idx, gates))
         adjustments = _shared_empty(n)
-        adjusted = np.logical_or.reduce([matched[c.name] for c, *_ in hits]) if hits else np.zeros(n, dtype=bool)
-        for i in np.flatnonzero(adjusted).tolist():  # only adjusted rows get lists of their own
-            adj = []
-            for chk, v, idx, gates in hits:
-                k = int(idx[i])
-                if k and chk.steps[k - 1].delta:
-                    step = chk.steps[k - 1]
-                    adj.append({"rule": chk.name, "delta": step.delta,
-                                "reason": _reason(chk, step, float(v[i]), [float(g[i]) for g in gates])})
-            adjustments[i] = adj
+        if hits:
+            self._fill_adjustments(adjustments, hits, matched)
         paddle = np.clip(model + total, 1.0, 5.0)
         if not details:
             return SafetyResult(model, paddle, None, None, matched)
         return SafetyResult(model, paddle, adjustments, self.warning_lists(frame, n), matched)
+
+    @staticmethod
+    def _fill_adjustments(adjustments: np.ndarray, hits: list, matched: dict[str, np.ndarray]) -> None:
+        """Fill the lists of the adjusted rows. A reason is formatted once per distinct (step, compared value,
+        gate values) of its rule, and rows with the same adjustments share one list."""
+        adjusted = np.flatnonzero(np.logical_or.reduce([matched[c.name] for c, *_ in hits]))
+        row_key = np.zeros(len(adjusted), dtype=np.int64)
+        per_rule = []  # (rule's group code per adjusted row, its adjustment dict per group, or None: not applied)
+        for chk, v, idx, gates in hits:
+            on = matched[chk.name][adjusted]  # a matching step with a non-zero delta
+            k = np.where(on, idx[adjusted], 0)
+            first, code = _groups([k, *(np.where(on, x[adjusted], 0.0) for x in (v, *gates))])
+            items: list[Any] = []
+            for i in adjusted[first].tolist():
+                step = chk.steps[int(idx[i]) - 1] if matched[chk.name][i] else None
+                items.append(None if step is None else {
+                    "rule": chk.name, "delta": step.delta,
+                    "reason": _reason(chk, step, float(v[i]), [float(g[i]) for g in gates])})
+            per_rule.append((code, items))
+            _, row_key = np.unique(row_key * len(items) + code, return_inverse=True)
+        _, first, row_key = np.unique(row_key, return_index=True, return_inverse=True)
+        lists = np.empty(len(first), dtype=object)
+        for u, j in enumerate(first.tolist()):
+            lists[u] = [dict(items[int(code[j])]) for code, items in per_rule if items[int(code[j])] is not None]
+        adjustments[adjusted] = lists[row_key.reshape(-1)]
 
     def summary(self, result: SafetyResult) -> dict[str, Any]:
         """``{"name", "rows_changed_share", "per_rule": {rule: share of rows it adjusted}}`` for a report."""
