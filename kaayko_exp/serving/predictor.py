@@ -242,17 +242,17 @@ class Predictor:
     def _warn_unseen(self, clean: Any) -> None:
         """Log how many rows hold a category level the training rows never had (they take the missing-value
         path, as in evaluation: see :mod:`kaayko_exp.features.spec`)."""
-        from kaayko_exp.features.spec import unseen_levels, unseen_rows
+        from kaayko_exp.features.spec import unseen
 
         open_columns = [col for col, _ in self._levels if col in clean.columns]
         if not open_columns:
             return
         clean = clean[open_columns]
-        levels = unseen_levels(self.spec, clean)
+        levels, rows = unseen(self.spec, clean)
         if levels:
             what = ", ".join(f"{col}={value} ({n})" for col, values in levels.items() for value, n in values.items())
             log.warning("%d of %d rows have a category level not seen in training, scored as a missing value: %s",
-                        unseen_rows(self.spec, clean), len(clean), what)
+                        rows, len(clean), what)
 
     def _score(self, clean: Any) -> Any:
         """Score a frame the input policy has already checked (and completed with derived columns)."""
