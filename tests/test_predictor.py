@@ -290,3 +290,28 @@ def test_batch_file_still_refuses_a_gap_in_a_column_the_model_reads(predictor, t
     with pytest.raises(Exception, match="wind_kph"):
         predict_file(predictor, tmp_path / "in.parquet", tmp_path / "out.parquet")
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_one_row_c_call_gives_inplace_predicts_numbers_on_every_thread(predictor, test_rows):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kaayko_exp.features.spec import transform
+
+    assert predictor._one_row is not None  # the direct one-row call is in use for an XGBoost run
+    X = transform(predictor.spec, test_rows.head(64))
+    X[5, :] = np.nan  # every feature missing: the default branches
+    expected = [float(predictor._booster.inplace_predict(X[i:i + 1])[0]) for i in range(len(X))]
+    assert predictor._one_row.score(X[3]) == expected[3]
+    with ThreadPoolExecutor(4) as pool:  # each thread has its own input buffer
+        got = list(pool.map(lambda i: predictor._one_row.score(X[i]), list(range(len(X))) * 8))
+    assert got == expected * 8
+
+
+def test_one_row_scorer_declines_a_model_it_cannot_match():
+    from kaayko_exp.serving.one_row import one_row_scorer
+
+    class Foreign:  # not an XGBoost booster: no C handle
+        def inplace_predict(self, X):
+            return np.zeros(len(X))
+
+    assert one_row_scorer(Foreign(), 5) is None
