@@ -17,7 +17,10 @@ has them. Input policy: see :mod:`kaayko_exp.serving.inputs`.
 
 Two paths give identical numbers (tested): :meth:`Predictor.predict` for frames
 (vectorised) and :meth:`Predictor.predict_one` for one dict, which never touches
-pandas so that one row costs little more than the model itself.
+pandas so that one row costs little more than the model itself (for XGBoost it calls the
+library's C entry point directly: :mod:`kaayko_exp.serving.one_row`). Batch files are read
+column-restricted (:meth:`InputPlan.reads`): columns no feature, rule or derivation uses are
+never read, so gaps in them do not matter.
 """
 
 from __future__ import annotations
