@@ -4,20 +4,23 @@ Self-contained: trains its own run (``python train.py``, synthetic data, 300 tre
 depth 8) in a scratch directory, then measures
 
 1. single row: ``Predictor.predict_one(dict)`` p50/p99 vs ``Booster.inplace_predict`` on a
-   prepared 1-row float32 array (goal: p50 ratio <= 1.5);
+   prepared 1-row float32 array (goal: p50 ratio <= 1.3);
 2. batch: ``Predictor.predict(frame)`` on 1M rows (validation, features, model, safety,
-   output frame) vs ``inplace_predict`` on the prepared 1M-row matrix (goal: >= 50 % of
+   output frame) vs ``inplace_predict`` on the prepared 1M-row matrix (goal: >= 70 % of
    raw throughput);
 3. HTTP: ``POST /predict`` of one row to ``predict.py serve.port=0`` over loopback with a
-   keep-alive ``http.client.HTTPConnection`` (goal: p50 < 3 ms), vs in-process predict_one;
+   keep-alive ``http.client.HTTPConnection`` (goal: p50 < 2 ms), vs in-process predict_one;
 4. memory: peak RSS of ``predict.py input=<2.4M-row parquet> output=...`` measured in a
-   separate process with ``getrusage(RUSAGE_CHILDREN)`` (goal: < 1 GiB), vs the same
+   child process (``common.measure``: its own peak RSS; goal: < 1 GiB), vs the same
    command scoring one row (the fixed cost of loading libraries and the model).
+
+``--json PATH`` writes one section per measure (``bench/common.py``) for ``bench/run_all.py``.
 
 Usage::
 
     python bench/bench_predict.py                 # everything (about 3-6 minutes on 2 cores)
     python bench/bench_predict.py --quick         # smaller sizes, for a smoke run
+    python bench/bench_predict.py --json out.json # also write the sections bench/run_all.py renders
 """
 
 from __future__ import annotations
@@ -40,7 +43,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import common  # noqa: E402
+
 GIB = 1 << 30
+GOAL_SINGLE, GOAL_BATCH, GOAL_HTTP_MS, GOAL_RSS = 1.3, 0.70, 2.0, GIB
 
 
 def log(msg: str) -> None:
@@ -190,7 +196,12 @@ def write_big_parquet(path: Path, rows: int, chunk: int = 200_000) -> int:
 
 
 def peak_rss(args: list[str], stdin: str | None = None) -> tuple[int, float, int]:
-    """(peak RSS bytes, seconds, exit code) of ``python predict.py args`` run by a fresh wrapper process."""
+    """(peak RSS bytes, seconds, exit code) of ``python predict.py args``, started by a small wrapper process.
+
+    Not ``common.measure`` from this process: on Linux a child's ``ru_maxrss`` starts from the RSS of
+    the process it was forked from (the high-water mark survives exec), and this process holds a
+    million-row frame by now. The wrapper is small, so its ``RUSAGE_CHILDREN`` is predict.py's own peak.
+    """
     code = (
         "import resource, subprocess, sys, time, json\n"
         "t = time.perf_counter()\n"
@@ -200,8 +211,9 @@ def peak_rss(args: list[str], stdin: str | None = None) -> tuple[int, float, int
         "sys.stderr.write(r.stderr[-2000:] if r.returncode else '')\n"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024, dt, r.returncode)\n"
     )
-    cmd = json.dumps([sys.executable, str(ROOT / "predict.py"), *args])
-    res = subprocess.run([sys.executable, "-c", code, cmd, stdin or ""], capture_output=True, text=True, cwd=ROOT)
+    cmd = json.dumps(common.python(str(ROOT / "predict.py"), *args))
+    res = subprocess.run(common.python("-c", code, cmd, stdin or ""), capture_output=True, text=True, cwd=ROOT,
+                         env=common.env())
     if res.stderr:
         log(res.stderr)
     rss, dt, rc = res.stdout.split()
@@ -211,6 +223,7 @@ def peak_rss(args: list[str], stdin: str | None = None) -> tuple[int, float, int
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    ap.add_argument("--json", type=Path, default=None, help="write the result sections here (bench/common.py)")
     ap.add_argument("--train-rows", type=int, default=100_000)
     ap.add_argument("--trees", type=int, default=300)
     ap.add_argument("--depth", type=int, default=8)
@@ -232,6 +245,8 @@ def main() -> None:
     from kaayko_exp import Predictor
 
     log(f"kaayko-exp prediction benchmark; xgboost {xgboost.__version__}, {os.cpu_count()} CPUs, scratch {work}")
+    sections = []
+    size = "quick" if args.quick else "full"
     try:
         run = work / "run"
         if not (run / "manifest.json").exists():
@@ -239,33 +254,68 @@ def main() -> None:
         predictor = Predictor.load(run)
         booster = predictor._booster
         assert booster is not None, "the bench needs an XGBoost run"
-        log(f"model: {booster.num_boosted_rounds()} trees, depth {args.depth}, "
-            f"{len(predictor.feature_names())} features, safety '{predictor.safety.name}'")
+        model = (f"XGBoost, {booster.num_boosted_rounds()} trees of depth {args.depth}, "
+                 f"{len(predictor.feature_names())} features, safety layer '{predictor.safety.name}'")
+        log(f"model: {model}")
 
         rows = synthetic_rows(2000, seed=7, stride=997)
         s = bench_single(predictor, rows, args.single_n)
+        ok = s["ratio_p50"] <= GOAL_SINGLE
         log(f"\n[1] single row, n={args.single_n} (interleaved)")
         log(f"    raw Booster.inplace_predict(1-row float32), nthread=1: p50 {s['raw1_p50']:.3f} ms  "
             f"p99 {s['raw1_p99']:.3f} ms")
         log(f"    raw Booster.inplace_predict(1-row float32), nthread={s['nthread']} (as loaded): "
             f"p50 {s['rawd_p50']:.3f} ms  p99 {s['rawd_p99']:.3f} ms")
         log(f"    Predictor.predict_one(dict):                p50 {s['ours_p50']:.3f} ms  p99 {s['ours_p99']:.3f} ms")
-        log(f"    ratio p50 ours/best raw: {s['ratio_p50']:.2f}x  (goal <= 1.5x)  "
-            f"{'OK' if s['ratio_p50'] <= 1.5 else 'MISSED'}")
+        log(f"    ratio p50 ours/best raw: {s['ratio_p50']:.2f}x  (goal <= {GOAL_SINGLE}x)  {common.goal(ok)}")
+        sections.append(common.section(
+            "Prediction: one row", ["path", "p50 ms", "p99 ms", "p50 ratio to raw", f"goal <= {GOAL_SINGLE}x"],
+            [["Booster.inplace_predict, nthread=1", f"{s['raw1_p50']:.3f}", f"{s['raw1_p99']:.3f}", "", ""],
+             [f"Booster.inplace_predict, nthread={s['nthread']} (as loaded)", f"{s['rawd_p50']:.3f}",
+              f"{s['rawd_p99']:.3f}", "", ""],
+             ["Predictor.predict_one(dict)", f"{s['ours_p50']:.3f}", f"{s['ours_p99']:.3f}",
+              f"{s['ratio_p50']:.2f}x", common.goal(ok)]],
+            intro=f"`python bench/bench_predict.py{' --quick' if args.quick else ''}` ({size}): {model}; "
+                  f"{args.single_n} calls interleaved with the raw library on prepared 1-row float32 arrays "
+                  "(raw = the faster of the two thread settings).",
+            notes=["predict_one = input policy + features + model + safety layer + output dict; for one row it "
+                   "calls XGBoost's C entry point (XGBoosterPredictFromDense, the function inplace_predict calls) "
+                   "with arguments prepared once, which skips inplace_predict's per-call Python work, so the "
+                   "ratio can fall below 1."]))
 
         frame = synthetic_rows(args.batch_rows, seed=11)
         b = bench_batch(predictor, frame)
+        ok = b["ratio"] >= GOAL_BATCH
         log(f"\n[2] batch, {b['rows']:,} rows (best of 2)")
         log(f"    raw inplace_predict(prepared matrix): {b['raw_s']:.2f} s = {b['raw_rows_s']:,.0f} rows/s")
         log(f"    Predictor.predict(frame):             {b['ours_s']:.2f} s = {b['ours_rows_s']:,.0f} rows/s")
-        log(f"    ratio throughput ours/raw: {b['ratio']:.0%}  (goal >= 50%)  {'OK' if b['ratio'] >= 0.5 else 'MISSED'}")
+        log(f"    ratio throughput ours/raw: {b['ratio']:.0%}  (goal >= {GOAL_BATCH:.0%})  {common.goal(ok)}")
+        sections.append(common.section(
+            "Prediction: batch", ["path", "rows", "seconds", "rows/s", "throughput vs raw", f"goal >= {GOAL_BATCH:.0%}"],
+            [["Booster.inplace_predict(prepared matrix)", f"{b['rows']:,}", f"{b['raw_s']:.2f}",
+              f"{b['raw_rows_s']:,.0f}", "", ""],
+             ["Predictor.predict(frame)", f"{b['rows']:,}", f"{b['ours_s']:.2f}", f"{b['ours_rows_s']:,.0f}",
+              f"{b['ratio']:.0%}", common.goal(ok)]],
+            intro="Best of 2; ours includes the input checks, feature building, safety layer (reasons and "
+                  "warnings per row) and the output frame.",
+            notes=([] if ok else [f"Missed by {GOAL_BATCH - b['ratio']:.0%} of raw throughput: our own work (input "
+                                  "checks, features.transform, safety reasons/warnings, output frame) costs a few "
+                                  "microseconds per row whatever the model, so a small model shows a lower ratio."])
+                  + (["--quick: a 50-tree model; the goals are set for the full-size run."] if args.quick else [])))
         del frame
 
         h = bench_http(run, rows, args.http_n)
+        ok = h["p50"] < GOAL_HTTP_MS
         log(f"\n[3] HTTP POST /predict, one row, keep-alive, n={h['n']} (server: predict.py serve.port=0)")
-        log(f"    p50 {h['p50']:.3f} ms  p99 {h['p99']:.3f} ms  (goal p50 < 3 ms)  {'OK' if h['p50'] < 3 else 'MISSED'}")
+        log(f"    p50 {h['p50']:.3f} ms  p99 {h['p99']:.3f} ms  (goal p50 < {GOAL_HTTP_MS:g} ms)  {common.goal(ok)}")
         log(f"    ratio p50 vs in-process predict_one: {h['p50'] / s['ours_p50']:.2f}x "
             f"(HTTP + JSON overhead {h['p50'] - s['ours_p50']:.3f} ms)")
+        sections.append(common.section(
+            "Prediction: HTTP", ["path", "requests", "p50 ms", "p99 ms", "p50 vs predict_one",
+                                 f"goal p50 < {GOAL_HTTP_MS:g} ms"],
+            [["POST /predict, one row (keep-alive)", h["n"], f"{h['p50']:.3f}", f"{h['p99']:.3f}",
+              f"{h['p50'] / s['ours_p50']:.2f}x", common.goal(ok)]],
+            intro="`predict.py run=<run> serve.port=0` (waitress) on loopback, one http.client connection."))
 
         if not args.skip_memory:
             big = work / "big.parquet"
@@ -278,11 +328,20 @@ def main() -> None:
             rss, dt, rc = peak_rss([f"run={run}", f"input={big}", f"output={work / 'big_preds.parquet'}",
                                     "log_level=WARNING"])
             assert rc == 0 and rc0 == 0, "predict.py failed"
+            ok = rss < GOAL_RSS
             log(f"    predict.py batch peak RSS: {rss / 2**20:.0f} MiB in {dt:.1f} s "
                 f"({args.big_rows / dt:,.0f} rows/s end to end, parquet in and out)")
             log(f"    baseline predict.py one row (libraries + model): {floor / 2**20:.0f} MiB")
-            log(f"    ratio to the 1 GiB goal: {rss / GIB:.2f}  {'OK' if rss < GIB else 'MISSED'}; "
+            log(f"    ratio to the 1 GiB goal: {rss / GIB:.2f}  {common.goal(ok)}; "
                 f"ratio to the table held in memory: {rss / mem:.2f}")
+            sections.append(common.section(
+                "Prediction: scoring a file", ["command", "rows", "seconds", "peak RSS MiB", "goal < 1024 MiB"],
+                [["predict.py row=- (libraries + model)", 1, "", f"{floor / 2**20:.0f}", ""],
+                 ["predict.py input=<parquet> output=<parquet>", f"{args.big_rows:,}", f"{dt:.1f}",
+                  f"{rss / 2**20:.0f}", common.goal(ok)]],
+                intro=f"Peak RSS of the predict.py child (its own rusage); the input table is "
+                      f"{mem / 2**20:.0f} MiB as a DataFrame, {big.stat().st_size / 2**20:.0f} MiB as parquet."))
+        common.write_results(args.json, sections)
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

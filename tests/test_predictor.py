@@ -262,3 +262,56 @@ def test_a_category_training_never_saw_is_scored_as_missing_with_a_counted_warni
     out = predictor.predict(frame)
     assert "1 of 3 rows" in caplog.text and "condition=Volcanic ash (1)" in caplog.text
     assert len(out) == 3
+
+
+def test_batch_file_ignores_gaps_in_columns_the_model_does_not_read(predictor, test_rows, tmp_path):
+    from kaayko_exp.data import schema
+    from kaayko_exp.serving.predictor import predict_file
+
+    unused = [c for c in schema.COLUMNS if c not in predictor.plan.reads() and c not in schema.LABEL_DERIVED]
+    assert unused, "the test model reads every schema column; pick a smaller feature set"
+    rows = test_rows.drop(columns=["prediction"]).head(50).copy()
+    rows[unused[0]] = rows[unused[0]].astype(object)
+    rows.loc[3, unused[0]] = None  # a gap the model never looks at
+    for suffix in (".parquet", ".csv"):
+        src, out = tmp_path / f"in{suffix}", tmp_path / f"out{suffix}"
+        rows.to_parquet(src) if suffix == ".parquet" else rows.to_csv(src, index=False)
+        assert predict_file(predictor, src, out, batch_size=20) == 50
+    scored = pd.read_parquet(tmp_path / "out.parquet")
+    np.testing.assert_array_equal(scored["raw_score"].to_numpy(), test_rows["prediction"].head(50).to_numpy())
+
+
+def test_batch_file_still_refuses_a_gap_in_a_column_the_model_reads(predictor, test_rows, tmp_path):
+    from kaayko_exp.serving.predictor import predict_file
+
+    rows = test_rows.drop(columns=["prediction"]).head(20).copy()
+    rows.loc[5, "wind_kph"] = np.nan
+    rows.to_parquet(tmp_path / "in.parquet")
+    with pytest.raises(Exception, match="wind_kph"):
+        predict_file(predictor, tmp_path / "in.parquet", tmp_path / "out.parquet")
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_one_row_c_call_gives_inplace_predicts_numbers_on_every_thread(predictor, test_rows):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kaayko_exp.features.spec import transform
+
+    assert predictor._one_row is not None  # the direct one-row call is in use for an XGBoost run
+    X = transform(predictor.spec, test_rows.head(64))
+    X[5, :] = np.nan  # every feature missing: the default branches
+    expected = [float(predictor._booster.inplace_predict(X[i:i + 1])[0]) for i in range(len(X))]
+    assert predictor._one_row.score(X[3]) == expected[3]
+    with ThreadPoolExecutor(4) as pool:  # each thread has its own input buffer
+        got = list(pool.map(lambda i: predictor._one_row.score(X[i]), list(range(len(X))) * 8))
+    assert got == expected * 8
+
+
+def test_one_row_scorer_declines_a_model_it_cannot_match():
+    from kaayko_exp.serving.one_row import one_row_scorer
+
+    class Foreign:  # not an XGBoost booster: no C handle
+        def inplace_predict(self, X):
+            return np.zeros(len(X))
+
+    assert one_row_scorer(Foreign(), 5) is None

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import pandas as pd
 
@@ -109,8 +109,12 @@ def read_table(path: str | os.PathLike, *, require_target: bool = True) -> pd.Da
     return table
 
 
-def iter_table_batches(path: str | os.PathLike, batch_size: int) -> Iterator[pd.DataFrame]:
+def iter_table_batches(path: str | os.PathLike, batch_size: int,
+                       columns: Iterable[str] | None = None) -> Iterator[pd.DataFrame]:
     """Stream the table at ``path`` in validated batches of at most ``batch_size`` rows.
+
+    ``columns``: read (and check) only these columns where the file has them; others are
+    never read, so a gap in a column the caller does not use is no error.
 
     Parquet files are read with ``ParquetFile.iter_batches``, CSV files in chunks, a
     directory file by file; the target is not required (prediction inputs). Memory
@@ -118,6 +122,7 @@ def iter_table_batches(path: str | os.PathLike, batch_size: int) -> Iterator[pd.
     """
     if batch_size <= 0:
         raise ValueError("batch_size must be positive")
+    wanted = None if columns is None else set(columns)
     for f in list_files(path):
         kind = _kind(f)
         if kind == "parquet":
@@ -129,13 +134,15 @@ def iter_table_batches(path: str | os.PathLike, batch_size: int) -> Iterator[pd.
                 raise DataError(f"{f} cannot be read as PARQUET ({type(exc).__name__}: {exc}). "
                                 "Check that the file is complete.") from None
             start = 0
-            for batch in pf.iter_batches(batch_size=batch_size):
+            names = None if wanted is None else [c for c in pf.schema_arrow.names if c in wanted]
+            for batch in pf.iter_batches(batch_size=batch_size, columns=names):
                 chunk = batch.to_pandas()
                 yield validate_frame(chunk, f"{f} (rows {start + 1}-{start + len(chunk)})", require_target=False)
                 start += len(chunk)
         else:
             try:
-                reader = pd.read_csv(f, dtype={"lake": "str", "datetime": "str"}, chunksize=batch_size)
+                reader = pd.read_csv(f, dtype={"lake": "str", "datetime": "str"}, chunksize=batch_size,
+                                     usecols=None if wanted is None else wanted.__contains__)
                 start = 0
                 for chunk in reader:
                     yield validate_frame(chunk, f"{f} (rows {start + 1}-{start + len(chunk)})", require_target=False)

@@ -292,15 +292,10 @@ def _unseen_mask(column: pd.Series, levels: list[str]) -> np.ndarray:
     return (text.notna() & ~text.isin(levels)).to_numpy(dtype=bool, na_value=False)
 
 
-def unseen_levels(spec: FeatureSpec, data: Any) -> dict[str, dict[str, int]]:
-    """Category values of ``data`` that the spec's levels lack: ``{column: {value: rows}}``.
-
-    ``data`` is a DataFrame or a mapping of column -> scalar / array (a serving row).
-    Missing values are not counted (they are missing, not unseen); columns without an
-    unseen value are left out, so ``{}`` means every category was seen in training.
-    Such values get the NaN code in :func:`transform` (see the module docstring).
-    """
+def unseen(spec: FeatureSpec, data: Any) -> tuple[dict[str, dict[str, int]], int]:
+    """``(unseen_levels(spec, data), unseen_rows(spec, data))`` with each column's mask computed once."""
     out: dict[str, dict[str, int]] = {}
+    hit: np.ndarray | None = None
     for f in spec.features:
         if f["kind"] != "categorical" or f["source"] not in data:
             continue
@@ -309,17 +304,24 @@ def unseen_levels(spec: FeatureSpec, data: Any) -> dict[str, dict[str, int]]:
         if mask.any():
             counts = column[mask].astype(str).value_counts()
             out[f["source"]] = {str(v): int(n) for v, n in sorted(counts.items())}
-    return out
+            hit = mask if hit is None else hit | mask
+    return out, 0 if hit is None else int(hit.sum())
+
+
+def unseen_levels(spec: FeatureSpec, data: Any) -> dict[str, dict[str, int]]:
+    """Category values of ``data`` that the spec's levels lack: ``{column: {value: rows}}``.
+
+    ``data`` is a DataFrame or a mapping of column -> scalar / array (a serving row).
+    Missing values are not counted (they are missing, not unseen); columns without an
+    unseen value are left out, so ``{}`` means every category was seen in training.
+    Such values get the NaN code in :func:`transform` (see the module docstring).
+    """
+    return unseen(spec, data)[0]
 
 
 def unseen_rows(spec: FeatureSpec, data: Any) -> int:
     """Number of rows of ``data`` with at least one category value the spec's levels lack."""
-    hit: np.ndarray | None = None
-    for f in spec.features:
-        if f["kind"] == "categorical" and f["source"] in data:
-            mask = _unseen_mask(_as_column(data, f["source"]), f["levels"])
-            hit = mask if hit is None else hit | mask
-    return 0 if hit is None else int(hit.sum())
+    return unseen(spec, data)[1]
 
 
 def feature_names(spec: FeatureSpec) -> list[str]:

@@ -234,6 +234,16 @@ class InputPlan:
             for c in self.needed
         )
 
+    def reads(self) -> tuple[str, ...]:
+        """Every column an input may use: the needed ones, what they can be derived from, and the
+        identifiers. A batch reader reads only these, so other columns (and gaps in them) never matter."""
+        out = list(self.needed)
+        for col in out:  # grows while it is walked: inputs of inputs
+            for alt in DERIVABLE.get(col, ()):
+                out += [c for c in alt if c not in out]
+        out += [c for c in schema.ID_COLUMNS if c not in out]
+        return tuple(out)
+
     def resolve(self, present: Iterable[str]) -> tuple[list[str], list[str], list[str]]:
         """(columns to check, columns to derive in order, missing columns) for an input with ``present``."""
         key = frozenset(present)

@@ -17,7 +17,10 @@ has them. Input policy: see :mod:`kaayko_exp.serving.inputs`.
 
 Two paths give identical numbers (tested): :meth:`Predictor.predict` for frames
 (vectorised) and :meth:`Predictor.predict_one` for one dict, which never touches
-pandas so that one row costs little more than the model itself.
+pandas so that one row costs little more than the model itself (for XGBoost it calls the
+library's C entry point directly: :mod:`kaayko_exp.serving.one_row`). Batch files are read
+column-restricted (:meth:`InputPlan.reads`): columns no feature, rule or derivation uses are
+never read, so gaps in them do not matter.
 """
 
 from __future__ import annotations
@@ -101,9 +104,13 @@ class Predictor:
         # One row gains nothing from threads, and OpenMP's fork/join costs milliseconds on a busy
         # machine: single rows use a one-thread copy of the booster (same trees, same numbers).
         self._booster_one = None
+        self._one_row = None  # direct C call for one row (same numbers, less Python): see serving.one_row
         if self._booster is not None:
+            from kaayko_exp.serving.one_row import one_row_scorer
+
             self._booster_one = self._booster.copy()
             self._booster_one.set_param({"nthread": 1})
+            self._one_row = one_row_scorer(self._booster_one, len(spec.features))
         # Derived water temperature follows the run's training data: the synthetic generator floors it
         # at 0 °C, real Kaayko files (kaayko_csv, parquet) carry the collector's unfloored values.
         data = None if run is None else self._choice(run, "data")
@@ -238,17 +245,17 @@ class Predictor:
     def _warn_unseen(self, clean: Any) -> None:
         """Log how many rows hold a category level the training rows never had (they take the missing-value
         path, as in evaluation: see :mod:`kaayko_exp.features.spec`)."""
-        from kaayko_exp.features.spec import unseen_levels, unseen_rows
+        from kaayko_exp.features.spec import unseen
 
         open_columns = [col for col, _ in self._levels if col in clean.columns]
         if not open_columns:
             return
         clean = clean[open_columns]
-        levels = unseen_levels(self.spec, clean)
+        levels, rows = unseen(self.spec, clean)
         if levels:
             what = ", ".join(f"{col}={value} ({n})" for col, values in levels.items() for value, n in values.items())
             log.warning("%d of %d rows have a category level not seen in training, scored as a missing value: %s",
-                        unseen_rows(self.spec, clean), len(clean), what)
+                        rows, len(clean), what)
 
     def _score(self, clean: Any) -> Any:
         """Score a frame the input policy has already checked (and completed with derived columns)."""
@@ -273,7 +280,7 @@ class Predictor:
             log.warning("1 of 1 rows has a category level not seen in training, scored as a missing value: %s",
                         ", ".join(unseen))
         X = self._transform(self.spec, clean)  # scalars: the one-row fast path of transform
-        raw = float(self._raw(X)[0])
+        raw = self._one_row.score(X) if self._one_row is not None else float(self._raw(X)[0])
         res = self.safety.apply_one(clean, raw)
         out: dict[str, Any] = {c: clean[c] for c in schema.ID_COLUMNS if c in clean}
         out.update(model_score=res.model_score, raw_score=raw, paddle_score=res.paddle_score,
@@ -413,7 +420,7 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
         writer = None
         schema_ = None
         try:
-            for batch in iter_table_batches(src, batch_size):
+            for batch in iter_table_batches(src, batch_size, columns=predictor.plan.reads()):
                 result = predictor.predict(batch, offset=done)
                 if kind == ".parquet":
                     import pyarrow.parquet as pq

@@ -74,7 +74,8 @@ class SafetyResult(NamedTuple):
 
     model_score: np.ndarray  # float64, 0.5 grid, 1-5
     paddle_score: np.ndarray  # float64, model_score + adjustments, clipped 1-5
-    adjustments: np.ndarray | None  # object: one list of {"rule", "delta", "reason"} per row (shared when empty)
+    adjustments: np.ndarray | None  # object: one list of {"rule", "delta", "reason"} per row (rows with equal
+    #                                  adjustments share one list: treat them as read-only)
     warnings: np.ndarray | None  # object: one list of texts per row (rows with equal warnings share one list)
     matched: dict[str, np.ndarray]  # rule -> bool mask of the rows it adjusted
 
@@ -184,6 +185,16 @@ def format_adjustment(adj: Mapping[str, Any]) -> str:
     return f"{adj['rule']} {sign}{_fmt(abs(delta))} ({adj['reason']})"
 
 
+def _groups(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with equal values in every column: (position of each group's first row, group code per row)."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for col in columns:
+        values, code = np.unique(col, return_inverse=True)
+        _, key = np.unique(key * len(values) + code.reshape(-1), return_inverse=True)
+    _, first, key = np.unique(key, return_index=True, return_inverse=True)
+    return first, key.reshape(-1)
+
+
 def _shared_empty(n: int) -> np.ndarray:
     empty = np.empty(1, dtype=object)
     empty[0] = []
@@ -209,6 +220,7 @@ class SafetyLayer:
         # mixed-radix encoding of the warning step matched by each check (0 = none)
         self._radix = [len(w.steps) + 1 for w in self.warnings]
         self._combo_cache: dict[int, tuple[str, ...]] = {}
+        self._checks = self.rules + self.warnings
 
     # ---------------------------------------------------------------- serialisation
     def to_dict(self) -> dict:
@@ -298,20 +310,37 @@ class SafetyLayer:
                 gates = [np.round(self._column(frame, c.column), _DECIMALS) for c in chk.when]
                 hits.append((chk, v, idx, gates))
         adjustments = _shared_empty(n)
-        adjusted = np.logical_or.reduce([matched[c.name] for c, *_ in hits]) if hits else np.zeros(n, dtype=bool)
-        for i in np.flatnonzero(adjusted).tolist():  # only adjusted rows get lists of their own
-            adj = []
-            for chk, v, idx, gates in hits:
-                k = int(idx[i])
-                if k and chk.steps[k - 1].delta:
-                    step = chk.steps[k - 1]
-                    adj.append({"rule": chk.name, "delta": step.delta,
-                                "reason": _reason(chk, step, float(v[i]), [float(g[i]) for g in gates])})
-            adjustments[i] = adj
+        if hits:
+            self._fill_adjustments(adjustments, hits, matched)
         paddle = np.clip(model + total, 1.0, 5.0)
         if not details:
             return SafetyResult(model, paddle, None, None, matched)
         return SafetyResult(model, paddle, adjustments, self.warning_lists(frame, n), matched)
+
+    @staticmethod
+    def _fill_adjustments(adjustments: np.ndarray, hits: list, matched: dict[str, np.ndarray]) -> None:
+        """Fill the lists of the adjusted rows. A reason is formatted once per distinct (step, compared value,
+        gate values) of its rule, and rows with the same adjustments share one list."""
+        adjusted = np.flatnonzero(np.logical_or.reduce([matched[c.name] for c, *_ in hits]))
+        row_key = np.zeros(len(adjusted), dtype=np.int64)
+        per_rule = []  # (rule's group code per adjusted row, its adjustment dict per group, or None: not applied)
+        for chk, v, idx, gates in hits:
+            on = matched[chk.name][adjusted]  # a matching step with a non-zero delta
+            k = np.where(on, idx[adjusted], 0)
+            first, code = _groups([k, *(np.where(on, x[adjusted], 0.0) for x in (v, *gates))])
+            items: list[Any] = []
+            for i in adjusted[first].tolist():
+                step = chk.steps[int(idx[i]) - 1] if matched[chk.name][i] else None
+                items.append(None if step is None else {
+                    "rule": chk.name, "delta": step.delta,
+                    "reason": _reason(chk, step, float(v[i]), [float(g[i]) for g in gates])})
+            per_rule.append((code, items))
+            _, row_key = np.unique(row_key * len(items) + code, return_inverse=True)
+        _, first, row_key = np.unique(row_key, return_index=True, return_inverse=True)
+        lists = np.empty(len(first), dtype=object)
+        for u, j in enumerate(first.tolist()):
+            lists[u] = [dict(items[int(code[j])]) for code, items in per_rule if items[int(code[j])] is not None]
+        adjustments[adjusted] = lists[row_key.reshape(-1)]
 
     def summary(self, result: SafetyResult) -> dict[str, Any]:
         """``{"name", "rows_changed_share", "per_rule": {rule: share of rows it adjusted}}`` for a report."""
@@ -333,6 +362,7 @@ class SafetyLayer:
         model = _half(raw_score)
         if not self.enabled:
             return RowSafety(model, model, [], [])
+        checks = self._checks
         try:
             vals = {c: float(row[c]) for c in self.columns}
         except KeyError as exc:
@@ -340,17 +370,17 @@ class SafetyLayer:
                 f"The safety layer '{self.name}' needs the column {exc.args[0]!r}, which the input lacks. "
                 "Add it, or score without the safety layer (safety=off)."
             ) from None
-        rounded = dict(zip(self.columns, np.round(np.asarray(list(vals.values()), dtype=np.float64),
-                                                  _DECIMALS).tolist()))
-        checks = self.rules + self.warnings
-        compared = [vals[c.column] - vals[c.minus] if c.minus else vals[c.column] for c in checks]
-        compared = np.round(np.asarray(compared, dtype=np.float64), _DECIMALS).tolist()
+        rounded = {c: _round4(v) for c, v in vals.items()}
+        compared = [_round4(vals[c.column] - vals[c.minus]) if c.minus else rounded[c.column] for c in checks]
         total, adjustments, warnings = 0.0, [], []
         n_rules = len(self.rules)
         for i, (chk, v) in enumerate(zip(checks, compared)):
-            gates = [rounded[c.column] for c in chk.when]
-            if not all(_OPS[c.op](g, c.value) for c, g in zip(chk.when, gates)):
-                continue
+            if chk.when:
+                gates = [rounded[c.column] for c in chk.when]
+                if not all(_OPS[c.op](g, c.value) for c, g in zip(chk.when, gates)):
+                    continue
+            else:
+                gates = []
             for st in chk.steps:
                 if _OPS[st.op](v, st.value):
                     if i < n_rules:
@@ -362,6 +392,14 @@ class SafetyLayer:
                         warnings.append(st.message)
                     break
         return RowSafety(model, min(5.0, max(1.0, model + total)), adjustments, warnings)
+
+
+def _round4(x: float) -> float:
+    """Scalar ``np.round(x, 4)``: numpy scales by 10**4, rounds half to even (as ``round``) and scales back."""
+    y = x * 1e4
+    if y != y or y in (math.inf, -math.inf):
+        return y / 1e4
+    return round(y) / 1e4
 
 
 def _half(x: float) -> float:
