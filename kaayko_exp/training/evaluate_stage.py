@@ -166,7 +166,8 @@ def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
     t = t0
     test_frame = _rows_of(ctx.frame, test_idx, evaluation_columns(ctx.spec, cfg.safety, ctx.frame.columns))
     y_test = ctx.y[test_idx]
-    test_pred = model.predict(ctx.X[test_idx])
+    X_test = ctx.X[test_idx]  # one copy of the test rows' matrix, for the predictions and the importance
+    test_pred = model.predict(X_test)
     t = lap("test_predict", t)
     results: dict[str, Any] = {"test": _scored_block(test_frame, y_test, test_pred, train_mean, cfg.safety)}
     results["test"]["unseen_levels"] = _unseen_block(ctx.spec, test_frame, "test set")
@@ -185,11 +186,12 @@ def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
     max_rows, repeats = int(cfg.evaluation.permutation_max_rows), int(cfg.evaluation.permutation_repeats)
     results["importance"] = {
         "model": model.feature_importance(),
-        "permutation": permutation_importance(model, ctx.X[test_idx], y_test, names, max_rows=max_rows,
+        "permutation": permutation_importance(model, X_test, y_test, names, max_rows=max_rows,
                                               repeats=repeats, seed=int(cfg.seed)),
         "permutation_rows": permutation_rows(len(test_idx), max_rows),
         "permutation_repeats": repeats,
     }
+    del X_test
     t = lap("permutation_importance", t)
     files = [_write_predictions(run.path / "predictions" / "test.parquet", ctx.frame, test_idx, test_pred)]
     t = lap("predictions_file", t)
