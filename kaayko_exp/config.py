@@ -70,7 +70,8 @@ class ModelConfig:
 class EvaluationConfig:
     cv_folds: int = 0  # >1 adds GroupKFold-by-lake CV on the training part
     external: Optional[str] = None  # extra test set: dir of Kaayko CSVs, .csv or .parquet
-    permutation_max_rows: int = 5_000
+    permutation_max_rows: int = 2_000  # permutation importance on a seeded sample of at most this many test rows
+    in_sample_max_rows: Optional[int] = 50_000  # in-sample (training-row) metrics on a seeded sample; null: all
     permutation_repeats: int = 3
     objective: str = "val_rmse"  # value returned to sweepers: <val|cv>_<metric> (test/external: reported only)
 

@@ -57,6 +57,29 @@ def test_per_lake_table():
     assert rows[1]["rmse"] == 0.0 and rows[2]["mae"] == 1.0
 
 
+def test_per_lake_matches_metrics_on_each_lake_for_a_categorical_column():
+    rng = np.random.default_rng(5)
+    names = np.array(["Lake Zed", "alpha", "Bravo", "lake 10", "lake 9"])
+    lakes = pd.Categorical(names[rng.integers(0, 5, size=3000)], categories=[*names, "never used"])
+    y = rng.integers(2, 11, size=3000) / 2.0
+    p = y + rng.normal(scale=0.4, size=3000)
+    p[:40] = y[:40]  # a few exact rows
+    rows = per_lake(pd.Series(lakes), y, p)
+    assert [r["lake"] for r in rows] == sorted(names.tolist())  # observed lakes only, by name
+    for row in rows:
+        mask = np.asarray(lakes) == row["lake"]
+        expected = metrics(y[mask], p[mask])
+        assert row["n"] == expected["n"] == int(mask.sum())
+        for key in ("mae", "rmse", "r2", "class_accuracy", "within_half", "skill_accuracy"):
+            assert row[key] == pytest.approx(expected[key], rel=1e-9, abs=1e-12), key
+
+
+def test_per_lake_one_row_lake_has_no_r2():
+    rows = per_lake(["a", "b", "b"], [1.0, 2.0, 3.0], [1.5, 2.0, 3.0])
+    assert rows[0]["n"] == 1 and rows[0]["mae"] == 0.5 and np.isnan(rows[0]["r2"])
+    assert rows[1]["r2"] == 1.0
+
+
 # Five rows scored by hand with the published rule (kaayko_exp/data/label.py):
 #   3 + temp + wind + rain + monsoon + season + zone + uv + cloud, rounded to 0.5, clipped to 1–5.
 HAND_ROWS = pd.DataFrame({
@@ -109,6 +132,30 @@ def test_permutation_importance_ranks_the_used_feature():
     imp = permutation_importance(model, X, y, ["a", "b", "c"], max_rows=500, repeats=3, seed=1)
     assert imp["a"]["mean"] > imp["c"]["mean"] > 0
     assert imp["b"]["mean"] == 0.0 and imp["b"]["std"] == 0.0
-    assert model.calls == 2 + 3 * 3  # one baseline (+ the call above) and repeats per feature
+    assert model.calls == 1 + 2  # the call above, one baseline, one batch holding the 9 permuted copies
     again = permutation_importance(model, X, y, ["a", "b", "c"], max_rows=500, repeats=3, seed=1)
     assert again == imp
+
+
+def test_permutation_importance_batches_bound_the_rows_per_call(monkeypatch):
+    import kaayko_exp.evaluation.metrics as metrics_module
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(2000, 3)).astype(np.float32)
+    model = _Linear([1.0, -0.5, 0.2])
+    y = model.predict(X)
+    whole = permutation_importance(model, X, y, ["a", "b", "c"], max_rows=400, repeats=2, seed=7)
+    seen: list[int] = []
+
+    class _Counting(_Linear):
+        def predict(self, X):
+            seen.append(len(X))
+            return super().predict(X)
+
+    monkeypatch.setattr(metrics_module, "PERMUTATION_BATCH_ROWS", 800)  # two permuted copies of 400 rows per call
+    small = permutation_importance(_Counting([1.0, -0.5, 0.2]), X, y, ["a", "b", "c"], max_rows=400, repeats=2,
+                                   seed=7)
+    assert seen == [400, 800, 800, 800]  # baseline, then 6 copies two at a time
+    for name in "abc":
+        assert small[name]["mean"] == pytest.approx(whole[name]["mean"], rel=1e-12)
+        assert small[name]["std"] == pytest.approx(whole[name]["std"], rel=1e-12, abs=1e-15)

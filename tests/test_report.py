@@ -26,7 +26,7 @@ METRIC_KEYS = ("mae", "rmse", "r2", "class_accuracy", "within_half", "skill_accu
 TOP_KEYS = {"schema_version", "kind", "run_id", "created", "choices", "config", "params", "data", "split", "model",
             "metrics", "metrics_after_safety", "safety", "baselines", "test", "val", "train_in_sample", "cv",
             "external", "importance", "timings", "packages", "objective", "plots", "rule_baseline_by_construction",
-            "test_set"}
+            "test_set", "sampling"}
 
 
 def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -79,6 +79,27 @@ def run_and_results(tmp_path):
     cfg = OmegaConf.create({"seed": 7, "plots": True, "model": {"name": "xgboost", "params": {"max_depth": 4,
                             "depth_copy": "${model.params.max_depth}"}}, "split": {"name": "lakes"}})
     return run, cfg, results
+
+
+def test_report_states_what_was_sampled(run_and_results):
+    run, cfg, results = run_and_results
+    results = {**results,
+               "train_in_sample": {"n": 1000, "rows": 1400, "sampled": True, "metrics": results["val"]["metrics"],
+                                   "note": "in-sample"},
+               "importance": {**results["importance"], "permutation_rows": 300, "permutation_repeats": 2},
+               "sampling": {"train_in_sample": {"rows": 1000, "of": 1400},
+                            "permutation_importance": {"rows": 300, "of": 400, "repeats": 2, "seed": 7}}}
+    report = build_report(run, cfg, results, plots=["plots/predicted_vs_actual.png"])
+    assert report["sampling"]["train_in_sample"] == {"rows": 1000, "of": 1400}
+    assert report["sampling"]["permutation_importance"] == {"rows": 300, "of": 400, "repeats": 2, "seed": 7}
+    assert report["sampling"]["plots"] == {"predicted_vs_actual": {"rows": 400, "of": 400}}  # under the cap
+    assert report["importance"]["permutation_rows"] == 300 and report["importance"]["permutation_repeats"] == 2
+    assert report["train_in_sample"]["rows"] == 1400 and report["train_in_sample"]["sampled"] is True
+    md = render_markdown(report)
+    assert "1,000 of 1,400 training rows (seeded sample), in-sample" in md
+    assert "seeded sample of 300 of the 400 test rows, 2 shuffles per feature" in md
+    without = build_report(run, cfg, results, plots=[])
+    assert "plots" not in without["sampling"]
 
 
 def test_write_report_writes_schema_plots_and_markdown(run_and_results):

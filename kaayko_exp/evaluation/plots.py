@@ -91,15 +91,21 @@ def plot_predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, path: Pa
 # ---------------------------------------------------------------------------- residuals by lake
 def plot_residuals_by_lake(lakes: np.ndarray, actual: np.ndarray, predicted: np.ndarray, path: Path,
                            *, top: int = 25) -> Path:
-    """Box plot of residuals (prediction − label) for the ``top`` lakes with most test rows."""
-    import pandas as pd
+    """Box plot of residuals (prediction − label) for the ``top`` lakes with most test rows (ties by name).
+
+    Rows are grouped by integer lake codes (no per-row strings), so a categorical lake column costs one pass."""
+    from kaayko_exp.evaluation.metrics import lake_codes
 
     plt = pyplot()
     resid = np.asarray(predicted, dtype=np.float64) - np.asarray(actual, dtype=np.float64)
-    frame = pd.DataFrame({"lake": pd.Series(lakes).astype(str).to_numpy(), "resid": resid})
-    counts = frame["lake"].value_counts()
-    chosen = counts.index[:top].tolist()
-    groups = {name: grp.to_numpy() for name, grp in frame[frame["lake"].isin(chosen)].groupby("lake")["resid"]}
+    codes, names = lake_codes(lakes)
+    sizes = np.bincount(codes, minlength=len(names))
+    ranked = sorted(range(len(names)), key=lambda g: (-int(sizes[g]), names[g]))
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    counts = {names[g]: int(sizes[g]) for g in ranked}
+    chosen = [names[g] for g in ranked[:top]]
+    groups = {names[g]: resid[order[bounds[g]:bounds[g + 1]]] for g in ranked[:top]}
     chosen = chosen[::-1]  # most rows at the top
     height = max(3.0, 0.32 * len(chosen) + 1.5)
     fig, ax = plt.subplots(figsize=(8.0, height))
@@ -235,7 +241,7 @@ def make_plots(run_path: Path, results: Mapping[str, Any], out_dir: Path, *, see
         actual = frame[LABEL].to_numpy(dtype=np.float64)
         predicted = frame[PREDICTION].to_numpy(dtype=np.float64)
         written.append(plot_predicted_vs_actual(actual, predicted, out_dir / PREDICTED_VS_ACTUAL, seed=seed))
-        written.append(plot_residuals_by_lake(frame[LAKE].to_numpy(), actual, predicted,
+        written.append(plot_residuals_by_lake(frame[LAKE], actual, predicted,
                                               out_dir / RESIDUALS_BY_LAKE))
         written.append(plot_confusion(actual, predicted, out_dir / CONFUSION_MATRIX))
     else:

@@ -35,10 +35,16 @@ written as ``null`` so the file is strict JSON)::
                         unseen_levels {"rows": test rows with a category level the training rows
                         never had, "levels": {column: {value: rows}}}
     val                 {"n", "metrics"} or null (no validation set)
-    train_in_sample     {"n", "metrics", "note"}: training rows, optimistic, never a headline
+    train_in_sample     {"n": rows scored, "rows": training rows, "sampled", "metrics", "note"}: training rows
+                        (a seeded sample of at most evaluation.in_sample_max_rows), optimistic, never a headline
     cv                  {"k", "folds": [{"fold", "metrics", "n_train", "n_val"}], "mean", "std"} or null
     external            the external set's block ({"path", "n", "metrics", ..., "per_lake", "baselines"}) or null
-    importance          {"model": {feature: value} | null, "permutation": {...} | null}
+    importance          {"model": {feature: value} | null, "permutation": {...} | null,
+                        "permutation_rows": test rows it shuffled (a seeded sample), "permutation_repeats"}
+    sampling            what was computed on a seeded sample instead of all rows (test-set metrics never are):
+                        {"train_in_sample": {"rows", "of"}, "permutation_importance": {"rows", "of", "repeats",
+                        "seed"}, "plots": {"predicted_vs_actual": {"rows", "of"}} (when plots are drawn)}
+                        (absent in reports written before it existed)
     timings             {stage: seconds} for the finished stages, "report" (elapsed when written), "total"
     packages            {distribution: version} from the manifest
     objective           {"name": "<set>_<metric>", "value": float}
@@ -114,6 +120,7 @@ def write_report(run: RunDir, cfg: DictConfig, results: dict[str, Any]) -> list[
 def build_report(run: RunDir, cfg: DictConfig, results: Mapping[str, Any], *, plots: Iterable[str] = (),
                  report_seconds: float = 0.0) -> dict[str, Any]:
     """The report.json document (see the module docstring for the schema)."""
+    plots = list(plots)
     manifest = run.manifest
     test = dict(results.get("test") or {})
     detail = {s: (st or {}).get("detail", {}) for s, st in manifest["stages"].items()}
@@ -145,14 +152,36 @@ def build_report(run: RunDir, cfg: DictConfig, results: Mapping[str, Any], *, pl
         "train_in_sample": results.get("train_in_sample"),
         "cv": results.get("cv"),
         "external": results.get("external"),
-        "importance": {"model": (results.get("importance") or {}).get("model"),
-                       "permutation": (results.get("importance") or {}).get("permutation")},
+        "importance": _importance_block(results.get("importance") or {}),
+        "sampling": _sampling(results, plots),
         "timings": _timings(manifest, report_seconds),
         "packages": dict(manifest.get("package", {})),
         "objective": dict(results.get("objective") or {}),
         "plots": list(plots),
     }
     return _finite(report)
+
+
+def _importance_block(importance: Mapping[str, Any]) -> dict[str, Any]:
+    block = {"model": importance.get("model"), "permutation": importance.get("permutation")}
+    for key in ("permutation_rows", "permutation_repeats"):
+        if key in importance:
+            block[key] = importance[key]
+    return block
+
+
+def _sampling(results: Mapping[str, Any], plots: Iterable[str]) -> Optional[dict[str, Any]]:
+    """The evaluate stage's sampling record, plus the predicted-vs-actual plot's point sample when drawn."""
+    sampling = results.get("sampling")
+    if sampling is None:
+        return None
+    out = {k: dict(v) for k, v in sampling.items()}
+    n_test = (results.get("test") or {}).get("n")
+    if any(Path(p).name == "predicted_vs_actual.png" for p in plots) and isinstance(n_test, int):
+        from kaayko_exp.evaluation.plots import MAX_SCATTER_POINTS
+
+        out["plots"] = {"predicted_vs_actual": {"rows": min(n_test, MAX_SCATTER_POINTS), "of": n_test}}
+    return out
 
 
 def rule_baseline_by_construction(cfg: DictConfig, manifest: Mapping[str, Any]) -> bool:
@@ -379,6 +408,11 @@ def render_markdown(report: Mapping[str, Any]) -> str:
 
     lines += ["## Top features", ""]
     lines += _importance_table(r.get("importance") or {})
+    perm_rows = (r.get("importance") or {}).get("permutation_rows")
+    if isinstance(perm_rows, int) and (r.get("importance") or {}).get("permutation"):
+        lines += [f"Permutation importance: RMSE increase on a seeded sample of {_count(perm_rows)} of the "
+                  f"{_count(test.get('n'))} test rows, {(r.get('importance') or {}).get('permutation_repeats')} "
+                  "shuffles per feature (`evaluation.permutation_max_rows`).", ""]
 
     tr = r.get("train_in_sample")
     lines += ["## Training set (in-sample, optimistic)", ""]
@@ -386,8 +420,13 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         tm = metrics_of(tr)
         lines += ["Scored on the rows the model was trained on: optimistic, shown only to judge over-fitting, "
                   "never a result.", ""]
-        lines += _table(["metric", f"training rows ({_count(tr.get('n'))}), in-sample"],
+        scored = (f"{_count(tr.get('n'))} of {_count(tr.get('rows'))} training rows (seeded sample)"
+                  if tr.get("sampled") else f"training rows ({_count(tr.get('n'))})")
+        lines += _table(["metric", f"{scored}, in-sample"],
                         [[lab, _num(tm.get(k))] for k, lab in METRICS if k in tm])
+        if tr.get("sampled"):
+            lines += ["A sample keeps this stage cheap (`evaluation.in_sample_max_rows`; null scores every "
+                      "training row).", ""]
     else:
         lines += ["Not computed.", ""]
 

@@ -1,4 +1,14 @@
-"""The evaluate stage: held-out metrics, baselines, per-lake table, importances, external set."""
+"""The evaluate stage: held-out metrics, baselines, per-lake table, importances, external set.
+
+Cost is bounded so it stays seconds next to the fit:
+
+* the held-out test (and validation) metrics, baselines, safety layer and per-lake table use ALL held-out rows;
+* in-sample (training-row) scoring uses a seeded sample of at most ``evaluation.in_sample_max_rows`` training
+  rows (``null``: all of them); permutation importance a seeded sample of at most
+  ``evaluation.permutation_max_rows`` test rows. Both sizes are in ``results["sampling"]`` (and report.json);
+* only the columns it reads are taken from the run's frame (:func:`evaluation_columns`); the predictions file
+  is written in row chunks straight from the frame, never from a copy of the whole test table.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
 from kaayko_exp import atomic
 
@@ -28,7 +39,7 @@ def _scored_block(frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray, train_me
         "metrics": metrics(y, pred),
         "metrics_after_safety": metrics(y, applied.paddle_score),
         "safety": safety.summary(applied),  # name, rows_changed_share, per_rule share of rows matched
-        "per_lake": per_lake(frame["lake"].astype(str).to_numpy(), y, pred),
+        "per_lake": per_lake(frame["lake"], y, pred),
         "baselines": baselines(frame, train_mean),
     }
 
@@ -59,60 +70,143 @@ def _test_set_block(run_path: Path, frame: pd.DataFrame, y: np.ndarray) -> dict[
         "n": int(len(labels)),
         "split_sha256": hashlib.sha256(np.ascontiguousarray(codes).tobytes()).hexdigest(),
         "labels_sha256": hashlib.sha256(labels.tobytes()).hexdigest(),
-        "lakes": int(frame["lake"].astype(str).nunique()),
+        "lakes": int(frame["lake"].nunique()),
     }
 
 
-def _write_predictions(path: Path, frame: pd.DataFrame, pred: np.ndarray) -> Path:
-    out = frame.reset_index(drop=True).copy()
-    out["prediction"] = np.asarray(pred, dtype=np.float64)
+#: Columns the label rule reads (the rule baseline), see kaayko_exp/data/label.py.
+RULE_COLUMNS = ("temp_c", "wind_kph", "precip_mm", "uv", "cloud", "season", "climate_zone")
+#: Rows per chunk when writing predictions/test.parquet (bounds the copy the writer holds).
+PREDICTION_CHUNK_ROWS = 250_000
+#: Default of ``evaluation.in_sample_max_rows`` for configs that predate it.
+IN_SAMPLE_MAX_ROWS = 50_000
+
+
+def evaluation_columns(spec: Any, safety_cfg: Any, available: Any) -> list[str]:
+    """The frame columns the evaluate stage reads (besides writing the predictions file): ``lake``, the label,
+    the safety layer's columns, the label rule's columns (baseline) and the categorical feature sources
+    (unseen-level check); only those present in ``available``."""
+    from kaayko_exp.data.schema import TARGET
+    from kaayko_exp.serving.safety import required_columns
+
+    cats = [f["source"] for f in getattr(spec, "features", []) if f.get("kind") == "categorical"]
+    wanted = dict.fromkeys(["lake", TARGET, *required_columns(safety_cfg), *RULE_COLUMNS, *cats])
+    have = set(available)
+    return [c for c in wanted if c in have]
+
+
+def _rows_of(frame: pd.DataFrame, rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """``frame.iloc[rows]`` for ``columns`` only (one column at a time: no copy of the other columns)."""
+    return pd.DataFrame({c: frame[c].iloc[rows].reset_index(drop=True) for c in columns})
+
+
+def _write_predictions(path: Path, frame: pd.DataFrame, rows: np.ndarray, pred: np.ndarray) -> Path:
+    """``frame``'s ``rows`` (every column it holds) plus ``prediction`` as parquet, written in chunks of
+    :data:`PREDICTION_CHUNK_ROWS` rows straight from ``frame`` (one row group per chunk)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pred = np.asarray(pred, dtype=np.float64)
+
+    def part(lo: int, hi: int) -> pa.Table:
+        chunk = frame.iloc[rows[lo:hi]].reset_index(drop=True)
+        chunk["prediction"] = pred[lo:hi]
+        return pa.Table.from_pandas(chunk, preserve_index=False)
 
     def write(tmp: Path) -> None:
-        out.to_parquet(tmp, index=False)
+        first = part(0, min(len(rows), PREDICTION_CHUNK_ROWS))
+        with pq.ParquetWriter(tmp, first.schema) as writer:
+            writer.write_table(first)
+            del first
+            for lo in range(PREDICTION_CHUNK_ROWS, len(rows), PREDICTION_CHUNK_ROWS):
+                writer.write_table(part(lo, min(len(rows), lo + PREDICTION_CHUNK_ROWS)))
 
     return atomic.write_with(path, write)
 
 
+def _sample(rows: np.ndarray, limit: Any, seed: int, salt: int) -> np.ndarray:
+    """At most ``limit`` of ``rows`` (seeded, in their original order); all of them when ``limit`` is None."""
+    if limit is None or len(rows) <= int(limit):
+        return rows
+    rng = np.random.default_rng([int(seed), salt])
+    return rows[np.sort(rng.choice(len(rows), size=max(int(limit), 0), replace=False))]
+
+
+def _in_sample_block(ctx: Any, train_idx: np.ndarray) -> dict[str, Any]:
+    from kaayko_exp.evaluation.metrics import metrics
+
+    limit = OmegaConf.select(ctx.cfg, "evaluation.in_sample_max_rows", default=IN_SAMPLE_MAX_ROWS)
+    rows = _sample(train_idx, limit, int(ctx.cfg.seed), 0x75)
+    sampled = len(rows) < len(train_idx)
+    return {
+        "n": int(len(rows)),
+        "rows": int(len(train_idx)),
+        "sampled": sampled,
+        "metrics": metrics(ctx.y[rows], ctx.model.predict(ctx.X[rows])),
+        "note": "in-sample (training rows): optimistic, never the headline"
+                + (f"; a seeded sample of {len(rows):,} of the {len(train_idx):,} training rows" if sampled else ""),
+    }
+
+
 def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
-    from kaayko_exp.evaluation.metrics import (
-        metrics,
-        objective_value,
-        permutation_importance,
-    )
+    from kaayko_exp.evaluation.metrics import metrics, objective_value, permutation_importance, permutation_rows
     from kaayko_exp.features.spec import feature_names
 
     cfg, run, model = ctx.cfg, ctx.run, ctx.model
     train_idx, val_idx, test_idx = ctx.parts["train"], ctx.parts["val"], ctx.parts["test"]
     train_mean = float(np.mean(ctx.y[train_idx]))
     t0 = time.perf_counter()
-    test_frame = ctx.frame.iloc[test_idx].reset_index(drop=True)
-    test_pred = model.predict(ctx.X[test_idx])
-    results: dict[str, Any] = {"test": _scored_block(test_frame, ctx.y[test_idx], test_pred, train_mean, cfg.safety)}
+    parts: dict[str, float] = {}
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        parts[name] = round(now - since, 3)
+        return now
+
+    t = t0
+    test_frame = _rows_of(ctx.frame, test_idx, evaluation_columns(ctx.spec, cfg.safety, ctx.frame.columns))
+    y_test = ctx.y[test_idx]
+    X_test = ctx.X[test_idx]  # one copy of the test rows' matrix, for the predictions and the importance
+    test_pred = model.predict(X_test)
+    t = lap("test_predict", t)
+    results: dict[str, Any] = {"test": _scored_block(test_frame, y_test, test_pred, train_mean, cfg.safety)}
     results["test"]["unseen_levels"] = _unseen_block(ctx.spec, test_frame, "test set")
-    results["test_set"] = _test_set_block(run.path, test_frame, ctx.y[test_idx])
+    results["test_set"] = _test_set_block(run.path, test_frame, y_test)
+    del test_frame
+    t = lap("test_metrics", t)
     log.info("evaluate: test rmse %.4f, class accuracy %.3f (%s rows)",
              results["test"]["metrics"]["rmse"], results["test"]["metrics"]["class_accuracy"], f"{len(test_idx):,}")
     if len(val_idx):
         results["val"] = {"n": int(len(val_idx)), "metrics": metrics(ctx.y[val_idx], model.predict(ctx.X[val_idx]))}
-    results["train_in_sample"] = {
-        "n": int(len(train_idx)),
-        "metrics": metrics(ctx.y[train_idx], model.predict(ctx.X[train_idx])),
-        "note": "in-sample (training rows): optimistic, never the headline",
-    }
+    t = lap("val", t)
+    results["train_in_sample"] = _in_sample_block(ctx, train_idx)
+    t = lap("train_in_sample", t)
     results["cv"] = run.stage("fit")["detail"].get("cv")
     names = feature_names(ctx.spec)
+    max_rows, repeats = int(cfg.evaluation.permutation_max_rows), int(cfg.evaluation.permutation_repeats)
     results["importance"] = {
         "model": model.feature_importance(),
-        "permutation": permutation_importance(
-            model, ctx.X[test_idx], ctx.y[test_idx], names, max_rows=int(cfg.evaluation.permutation_max_rows),
-            repeats=int(cfg.evaluation.permutation_repeats), seed=int(cfg.seed)),
+        "permutation": permutation_importance(model, X_test, y_test, names, max_rows=max_rows,
+                                              repeats=repeats, seed=int(cfg.seed)),
+        "permutation_rows": permutation_rows(len(test_idx), max_rows),
+        "permutation_repeats": repeats,
     }
-    files = [_write_predictions(run.path / "predictions" / "test.parquet", test_frame, test_pred)]
+    del X_test
+    t = lap("permutation_importance", t)
+    files = [_write_predictions(run.path / "predictions" / "test.parquet", ctx.frame, test_idx, test_pred)]
+    t = lap("predictions_file", t)
+    results["sampling"] = {
+        "train_in_sample": {"rows": results["train_in_sample"]["n"], "of": int(len(train_idx))},
+        "permutation_importance": {"rows": results["importance"]["permutation_rows"], "of": int(len(test_idx)),
+                                   "repeats": repeats, "seed": int(cfg.seed)},
+    }
     if cfg.evaluation.external:
         results["external"] = _external(ctx, cfg.evaluation.external, train_mean)
+        t = lap("external", t)
     results["objective"] = {"name": cfg.evaluation.objective}
     results["objective"]["value"] = objective_value(results, cfg.evaluation.objective)
     results["evaluate_seconds"] = round(time.perf_counter() - t0, 3)
+    results["evaluate_parts_seconds"] = parts
     return results, files
 
 
