@@ -5,15 +5,17 @@ name), each an hourly series starting 2022-01-01 00:00 local time; lake ``j`` ow
 contiguous rows ``offsets[j] … offsets[j+1]-1``, so the complete table is sorted by
 lake and datetime and has exactly ``total_rows`` rows.
 
-Row ``i`` is a pure function of ``(seed, i)``: per-lake climate parameters and smooth
-"weather systems" (sums of sinusoids with per-lake random periods and phases) give
-temporal correlation, and counter-based draws (:mod:`.rng`) give per-row noise. A
+Row ``i`` is a pure function of ``(seed, i)``: each lake's climate comes from its place
+(:mod:`.climate`: latitude, altitude, continentality, aridity, exposure — the same for every
+seed), smooth "weather systems" (sums of sinusoids with per-lake random periods and phases)
+give temporal correlation, and counter-based draws (:mod:`.rng`) give per-row noise. A
 sample of ``k`` rows is therefore generated in O(k) and equals the same rows of the
 complete table.
 
-Physics (simplified, but consistent): temperature from latitude (annual mean and
-seasonal amplitude, hemisphere-dependent phase), a daily cycle damped by cloud and
-weather-system anomalies; a latent wetness drives cloud, precipitation, humidity and
+Physics (simplified, but consistent): temperature from the lake's climate (annual mean
+and seasonal amplitude, hemisphere-dependent phase), a daily cycle set by altitude,
+continentality and the noon sun and damped by cloud, and weather-system anomalies that
+grow in continental winters; a latent wetness drives cloud, precipitation, humidity and
 pressure; dew point ≤ temperature; gust ≥ wind; condition text from cloud,
 precipitation, temperature and daylight (snow only at ≤ 1 °C); UV from solar elevation,
 zero at night and reduced by cloud; categorical climate fields from the lake's
@@ -63,6 +65,7 @@ RAIN_CONDITIONS = frozenset(CONDITIONS[6:11])
 SNOW_CONDITIONS = frozenset(CONDITIONS[11:])
 
 # Stream ids of the counter-based draws (never reuse one for two purposes).
+# 1, 2, 3, 4 and 6 drew v2's random per-lake climate; retired (v3 takes climate from climate.py), never reuse them.
 _S_LAKE_TOFF, _S_LAKE_CONT, _S_LAKE_DRY, _S_LAKE_WIND, _S_LAKE_DIR, _S_LAKE_WET = range(1, 7)
 _S_N_T, _S_N_W, _S_N_V, _S_N_D, _S_E_GUST, _S_U_GUST, _S_E_PRECIP, _S_N_DD, _S_U_UV, _S_U_VIS, _S_N_P, _S_N_LABEL = range(
     20, 32
