@@ -5,15 +5,17 @@ name), each an hourly series starting 2022-01-01 00:00 local time; lake ``j`` ow
 contiguous rows ``offsets[j] … offsets[j+1]-1``, so the complete table is sorted by
 lake and datetime and has exactly ``total_rows`` rows.
 
-Row ``i`` is a pure function of ``(seed, i)``: per-lake climate parameters and smooth
-"weather systems" (sums of sinusoids with per-lake random periods and phases) give
-temporal correlation, and counter-based draws (:mod:`.rng`) give per-row noise. A
+Row ``i`` is a pure function of ``(seed, i)``: each lake's climate comes from its place
+(:mod:`.climate`: latitude, altitude, continentality, aridity, exposure — the same for every
+seed), smooth "weather systems" (sums of sinusoids with per-lake random periods and phases)
+give temporal correlation, and counter-based draws (:mod:`.rng`) give per-row noise. A
 sample of ``k`` rows is therefore generated in O(k) and equals the same rows of the
 complete table.
 
-Physics (simplified, but consistent): temperature from latitude (annual mean and
-seasonal amplitude, hemisphere-dependent phase), a daily cycle damped by cloud and
-weather-system anomalies; a latent wetness drives cloud, precipitation, humidity and
+Physics (simplified, but consistent): temperature from the lake's climate (annual mean
+and seasonal amplitude, hemisphere-dependent phase), a daily cycle set by altitude,
+continentality and the noon sun and damped by cloud, and weather-system anomalies that
+grow in continental winters; a latent wetness drives cloud, precipitation, humidity and
 pressure; dew point ≤ temperature; gust ≥ wind; condition text from cloud,
 precipitation, temperature and daylight (snow only at ≤ 1 °C); UV from solar elevation,
 zero at night and reduced by cloud; categorical climate fields from the lake's
@@ -32,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaayko_exp.data import geo, label, rng
+from kaayko_exp.data import climate, geo, label, rng
 from kaayko_exp.data.catalogue import synthetic_lakes
 from kaayko_exp.data.schema import (
     CLIMATE_ZONES,
@@ -48,7 +50,7 @@ from kaayko_exp.data.schema import (
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 DEFAULT_TOTAL_ROWS = 2_434_601
 DEFAULT_LAKES = 100
 START = np.datetime64("2022-01-01T00:00", "h")
@@ -63,6 +65,7 @@ RAIN_CONDITIONS = frozenset(CONDITIONS[6:11])
 SNOW_CONDITIONS = frozenset(CONDITIONS[11:])
 
 # Stream ids of the counter-based draws (never reuse one for two purposes).
+# 1, 2, 3, 4 and 6 drew v2's random per-lake climate; retired (v3 takes climate from climate.py), never reuse them.
 _S_LAKE_TOFF, _S_LAKE_CONT, _S_LAKE_DRY, _S_LAKE_WIND, _S_LAKE_DIR, _S_LAKE_WET = range(1, 7)
 _S_N_T, _S_N_W, _S_N_V, _S_N_D, _S_E_GUST, _S_U_GUST, _S_E_PRECIP, _S_N_DD, _S_U_UV, _S_U_VIS, _S_N_P, _S_N_LABEL = range(
     20, 32
@@ -75,7 +78,7 @@ def source_digest() -> str:
     """Hash of the code that determines the synthetic rows (part of every cache key)."""
     h = hashlib.sha256(GENERATOR_VERSION.encode())
     here = Path(__file__).resolve().parent
-    for name in ("synthetic.py", "rng.py", "geo.py", "label.py", "schema.py"):
+    for name in ("synthetic.py", "climate.py", "rng.py", "geo.py", "label.py", "schema.py"):
         h.update((here / name).read_bytes())
     return h.hexdigest()[:16]
 
@@ -187,29 +190,23 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     doy = ((day - day.astype("datetime64[Y]")).astype(np.int64) + 1).astype(np.int16)
     hour = (hour_no % 24).astype(np.float64)
 
-    # --- per-lake climate parameters (seeded) ------------------------------------------
+    # --- per-lake climate (deterministic, from the lake's location: climate.py) ---------
     lat_l = lakes["lat"].to_numpy(np.float64)
-    alat_l = np.abs(lat_l)
-    maritime = np.isin(lakes["regional_pattern"].to_numpy(object), ("temperate",))
-    # Per-lake offset of the annual mean: σ 3.5 °C covers altitude and local climate the latitude
-    # formula ignores (the real sample: Yellowstone Lake at 2,357 m runs ≈ 8 °C colder than Lake
-    # Michigan at a similar latitude; Lake Minnewanka at 1,480 m ≈ 4 °C colder than Windermere).
-    t_off = 3.5 * rng.normal(seed, _S_LAKE_TOFF, lake_ids)
-    cont = (0.6 + 0.8 * rng.uniform(seed, _S_LAKE_CONT, lake_ids)) * np.where(maritime, 0.6, 1.0)
-    # Aridity 0..1: subtropical lakes span humid to desert (Köppen BWh at 20–35° latitude); others less.
-    dry = rng.uniform(seed, _S_LAKE_DRY, lake_ids) * np.where(
-        lakes["climate_zone"].to_numpy(object) == "subtropical", 1.0, 0.6)
+    clim = climate.lake_climate(lat_l, lakes["lng"].to_numpy(np.float64),
+                                lakes["regional_pattern"].to_numpy(object), lakes["climate_zone"].to_numpy(object))
+    cont, dry, elev = clim.continentality, clim.aridity, clim.elevation_km
     desert = np.clip((dry - 0.5) * 2.0, 0.0, 1.0)  # the driest half of the aridity range
-    # Mean wind 5–20 km/h: the real sample's per-lake means are 6.8 (Minnewanka) … 17.1 (Michigan).
-    wind_mean = 5.0 + 15.0 * rng.uniform(seed, _S_LAKE_WIND, lake_ids)
+    # Mean wind: 10 km/h over land, +3 km/h in the westerlies (40–60°, the storm tracks) and
+    # ± the box's exposure (real sample per-lake means: Minnewanka 6.8 … Michigan 17.1 km/h;
+    # WMO surface wind climatology: 2–4 m/s over mid-latitude land).
+    alat_l = np.abs(lat_l)
+    westerlies = np.clip(1.0 - np.abs(alat_l - 50.0) / 15.0, 0.0, 1.0)
+    wind_mean = (10.0 + 3.0 * westerlies) * clim.wind_factor
     prevail = 360.0 * rng.uniform(seed, _S_LAKE_DIR, lake_ids)
-    wet_bias = 0.25 * rng.normal(seed, _S_LAKE_WET, lake_ids) - 0.3 * dry - 0.6 * desert
-    # Hot deserts run ≈ 5 °C above the zonal mean (WMO 1991–2020 normals: Las Vegas 20.3 °C at 36° N
-    # against ≈ 15 °C for the latitude); the real Lake Mead rows reach 41.5 °C.
-    t_mean = (27.0 - 0.55 * np.maximum(0.0, alat_l - 15.0) - 0.3 * np.maximum(0.0, alat_l - 60.0) + t_off
-              + 5.0 * desert)
-    amp = np.minimum((1.0 + 0.32 * np.maximum(0.0, alat_l - 8.0)) * cont, 22.0)
-    cold_doy = np.where(lat_l < 0, 196.0, 15.0)
+    # Wetness bias: maritime lakes wetter, continental and arid drier (fitted to the real sample's
+    # cloud means: Windermere 69 %, Michigan 52 %, Minnewanka 45 %, Yellowstone 41 %, Mead 18 %).
+    wet_bias = 0.35 - 0.3 * cont - 0.9 * dry - 0.6 * desert
+    t_mean, amp, cold_doy = clim.t_mean, clim.t_amp, clim.cold_doy
 
     lat = lat_l[j]
     south = lat < 0
@@ -231,7 +228,7 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     wet = 0.85 * s_w + 0.5 * rng.normal(seed, _S_N_W, idx) + wet_bias[j] + season_wet
 
     # --- cloud and precipitation -----------------------------------------------------
-    cloud = np.clip(np.round(48.0 + 52.0 * wet), 0, 100)
+    cloud = np.clip(np.round(54.0 + 52.0 * wet), 0, 100)
     raining = wet > 1.0
     # Rain rate: exponential with a mean growing with wetness. The 0.8 slope is fitted to the real
     # sample's wet-hour mix (shares of all hours: 0–1 mm 14–17 %, 1–3 mm 1.8–3.3 %, 3–8 mm 0.6–0.9 %).
@@ -247,26 +244,58 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     # --- temperature -----------------------------------------------------------------
     seasonal = t_mean[j] - amp[j] * np.cos(2.0 * np.pi * (doy - cold_doy[j]) / 365.25)
     daily_shape = np.cos(2.0 * np.pi * (hour - 15.0) / 24.0)
-    # Diurnal half-range 3 °C humid … 7.5 °C desert (real Lake Mead: ≈ 13 °C day–night range).
-    diurnal = (3.0 + 3.0 * dry[j] + 1.5 * desert[j]) * (1.0 - 0.5 * cloud / 100.0) * daily_shape
-    anomaly = (2.5 + 0.04 * np.abs(lat)) * s_t + 0.6 * rng.normal(seed, _S_N_T, idx)
+    # Noon sun height sets how much the day heats: 0.35 of the full swing with the sun on the horizon
+    # at noon, 1.0 with it overhead (real Windermere: 1.5 °C day–night range in December, 7 °C in July).
+    decl_d = np.deg2rad(23.44) * np.sin(2.0 * np.pi * (doy - 81.0) / 365.0)
+    noon = np.clip(np.cos(np.deg2rad(lat_l[j]) - decl_d), 0.0, 1.0)
+    # Diurnal half-range: 2 °C maritime … 3.5 °C continental, +1.5 °C per km of altitude (thin, dry
+    # air), +1 °C for deserts (fitted to the real sample's day–night ranges: Windermere 6–7, Michigan
+    # 3–8, Minnewanka 7–9, Mead 7–10, Yellowstone 8–12.5 °C), damped by cloud.
+    half_range = (2.0 + 1.5 * cont[j] + 1.5 * elev[j] + 1.0 * dry[j]) * (0.35 + 0.65 * noon)
+    diurnal = half_range * (1.0 - 0.5 * cloud / 100.0) * daily_shape
+    # Weather-system anomaly: larger at high latitude and in continental winters (cold outbreaks: the
+    # real Minnewanka February has σ 8.5 °C against 4–5 °C in summer).
+    winter = np.clip(-np.cos(2.0 * np.pi * (doy - cold_doy[j] - 182.0) / 365.25), 0.0, 1.0)
+    anomaly = (1.5 + 0.04 * np.abs(lat) + 3.0 * cont[j] * winter * np.clip((np.abs(lat) - 30.0) / 20.0, 0.0, 1.0)) * s_t \
+        + 0.6 * rng.normal(seed, _S_N_T, idx)
     temp = np.round(np.clip(seasonal + diurnal + anomaly, -50.0, 48.0), 1)
 
     # --- moisture --------------------------------------------------------------------
     # Dew-point depression: deserts ≈ 20 °C (real Lake Mead: humidity 5–40 %, mean 30 %).
-    dd = 4.0 + 9.0 * dry[j] + 10.0 * desert[j] - 3.5 * wet + 3.0 * daily_shape + 2.5 * rng.normal(seed, _S_N_DD, idx)
-    dd = np.maximum(dd, 0.0) * np.clip((temp + 30.0) / 35.0, 0.15, 1.3)
+    # Dew-point depression: ≈ 2 °C maritime … 25 °C desert afternoons; continental and high lakes
+    # dry in summer (real sample means: Windermere 1–3, Michigan 3.5–5, Minnewanka 4.6–10,
+    # Yellowstone 3.3–13, Mead 13–26 °C).
+    dd = (1.0 + 3.0 * cont[j] + 1.5 * elev[j] + 6.0 * dry[j] + 9.0 * desert[j] - 2.0 * wet
+          + (1.0 + 2.0 * dry[j]) * daily_shape + 2.0 * rng.normal(seed, _S_N_DD, idx))
+    # Cold air holds little water, so the depression shrinks with temperature; in deserts the dew point
+    # stays near its seasonal value while the air heats, so the depression grows faster and further
+    # (real Lake Mead: 13 °C at a 10 °C mean, 22 at 22 °C, 26 at 31 °C).
+    dd = np.maximum(dd, 0.0) * np.clip((temp + 30.0 - 20.0 * desert[j]) / 35.0, 0.15, 1.3 + 0.9 * desert[j])
     dd = np.where(raining, np.minimum(dd, 1.5), dd)
     dew = np.minimum(np.round(temp - dd, 1), np.minimum(temp, 30.0))
     a, b = 17.625, 243.04
-    humidity = np.clip(np.round(100.0 * np.exp(a * dew / (b + dew) - a * temp / (b + temp))), 5, 100)
+    # Below 0 °C the API reports humidity over ice (real sample: over-water Magnus humidity runs 11–16
+    # points below the reported value at −30…−3 °C; over ice, 2–6): Magnus over ice, a 22.46, b 272.62
+    # (WMO-No. 8, 2018, Annex 4.B).
+    sat = np.where(temp < 0.0, 22.46 * temp / (272.62 + temp), a * temp / (b + temp))
+    humidity = np.clip(np.round(100.0 * np.exp(a * dew / (b + dew) - sat)), 5, 100)
 
     # --- wind, gust, direction, pressure ---------------------------------------------
-    wind = wind_mean[j] * np.exp(0.45 * s_v + 0.3 * rng.normal(seed, _S_N_V, idx) - 0.1)
+    # Winter storms: in the westerlies the mean wind is ≈ ±25 % higher in winter than in summer (real
+    # sample: Windermere 15.7 km/h in December, 7.1 in July; Michigan 19.9 in November, 13.6 in June).
+    seas = np.cos(2.0 * np.pi * (doy - cold_doy[j]) / 365.25)
+    storm = 1.0 + 0.35 * westerlies[j] * seas
+    wind = wind_mean[j] * storm * np.exp(0.45 * s_v + 0.3 * rng.normal(seed, _S_N_V, idx) - 0.1)
     wind = wind * (1.0 + 0.2 * daily_shape) + 8.0 * np.maximum(0.0, wet - 1.0) - 1.0
     wind = np.round(np.clip(wind, 0.0, 150.0), 1)
-    gust = wind * (1.4 + 0.5 * rng.exponential(seed, _S_E_GUST, idx)) + 1.0 + 3.0 * rng.uniform(seed, _S_U_GUST, idx)
-    gust = np.maximum(np.round(np.minimum(gust, np.minimum(2.8 * wind + 15.0, 250.0)), 1), wind)
+    # Gust: a turbulent excess over the mean wind that barely shrinks at low wind (real sample: gust −
+    # wind ≈ 11–14 km/h at every lake, median gust/wind ratio 1.6–3.7), larger over rough terrain
+    # (+15 % per km of altitude: Minnewanka, Yellowstone). A sheltered valley's gusts come from the
+    # free wind above it (the wind before the box's sheltering factor): Minnewanka's gust − wind is
+    # 12–21 km/h at a mean wind of 6–8 km/h.
+    excess = (4.0 + 0.45 * wind / clim.wind_factor[j]) * (1.0 + 0.15 * elev[j]) * (0.45 + 0.55 * rng.exponential(seed, _S_E_GUST, idx)) \
+        + 4.0 * rng.uniform(seed, _S_U_GUST, idx)
+    gust = np.maximum(np.round(np.minimum(wind + excess, np.minimum(3.5 * wind + 25.0, 250.0)), 1), wind)
     angle = prevail[j] + 70.0 * s_d + 35.0 * rng.normal(seed, _S_N_D, idx)
     wind_dir = (np.floor(np.mod(angle, 360.0) / 22.5 + 0.5).astype(np.int64) % 16)
     pressure = np.clip(np.round(1014.0 - 4.5 * wet - 5.0 * s_p + rng.normal(seed, _S_N_P, idx)), 960, 1050)

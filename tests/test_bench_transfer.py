@@ -1,0 +1,74 @@
+"""bench/bench_transfer.py: the per-lake table, goal verdicts and the --json sections run_all renders."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from kaayko_exp.evaluation import transfer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def bench(monkeypatch):
+    spec = importlib.util.spec_from_file_location("bench_transfer", ROOT / "bench" / "bench_transfer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _result(lake: str, acc: float, mae: float) -> transfer.LakeResult:
+    return transfer.LakeResult(lake=lake, rows=2184, train_rows=486920, excluded=1, class_accuracy=acc, mae=mae,
+                               within_half=1.0, seconds=12.0)
+
+
+def test_goal_verdicts_per_lake_and_in_the_notes(bench, monkeypatch, tmp_path):
+    seen = {}
+
+    def fake(real, *, size, seed, **_):
+        seen["size"] = size
+        # one lake meets both goals, one misses MAE only (0.0306 > 0.03), one misses accuracy only
+        return [_result("A", 0.995, 0.02), _result("B", 0.9991, 0.0306), _result("C", 0.985, 0.01)]
+
+    monkeypatch.setattr(transfer, "leave_one_lake_out", fake)
+    monkeypatch.setattr(bench, "fidelity_section", lambda real, seed: {"heading": "fidelity", "intro": "",
+                                                                        "header": [], "rows": [], "notes": []})
+    out = tmp_path / "r.json"
+    assert bench.main(["--json", str(out)]) == 0
+    assert seen["size"] == "large"
+    sec = json.loads(out.read_text())["sections"][0]
+    assert sec["heading"] == "Leave-one-real-lake-out transfer (sample_size=large)"
+    verdicts = {row[0]: row[sec["header"].index("goal")] for row in sec["rows"]}
+    assert verdicts == {"A": "met", "B": "MISSED", "C": "MISSED"}
+    assert sec["rows"][1][sec["header"].index("MAE")] == "0.0306"
+    assert "MISSED on B, C." in sec["notes"][0]
+    assert "class accuracy 0.9850, MAE 0.0306" in sec["notes"][1]
+
+
+def test_quick_uses_tiny_and_says_so(bench, monkeypatch, tmp_path):
+    monkeypatch.setattr(transfer, "leave_one_lake_out", lambda real, *, size, seed, **_: [_result(size, 1.0, 0.0)])
+    monkeypatch.setattr(bench, "fidelity_section", lambda real, seed: {"heading": "fidelity", "intro": "",
+                                                                        "header": [], "rows": [], "notes": []})
+    out = tmp_path / "q.json"
+    bench.main(["--quick", "--json", str(out)])
+    sec = json.loads(out.read_text())["sections"][0]
+    assert sec["rows"][0][0] == "tiny" and "met on all lakes." in sec["notes"][0]
+    assert any("sample_size=tiny" in n for n in sec["notes"])
+
+
+def test_fidelity_section_counts_passed_and_failed_checks(bench, monkeypatch):
+    from kaayko_exp.data import fidelity
+
+    def fake_run(real, *, out, seed, source):
+        g = fidelity.GroupResult("lake: X", 10, 20, None, {}, {}, {}, {}, {},
+                                 {"w:temp_c": (3.0, False), "w:uv": (0.1, True), "w:cloud": (1.0, True)})
+        return [g], Path(out) / "report.md", []
+
+    monkeypatch.setattr(fidelity, "run", fake_run)
+    sec = bench.fidelity_section(None, 42)
+    assert sec["rows"] == [["lake: X", "10", "20", 2, 1, "w:temp_c"]]
+    assert sec["notes"] == ["1 check(s) failed."]
