@@ -64,3 +64,29 @@ def test_exact_kernel_svr_at_large_is_refused_before_any_data_work(tmp_path):
     assert "Traceback" not in out.stderr
     assert not list(cache.rglob("*.parquet"))  # no dataset was generated or read into the cache
     assert not (run_dir / "report.json").exists()
+
+
+def test_the_svm_approximation_fits_on_at_most_approx_max_rows(data):
+    spec, X, y = data
+    cfg = member_config("svm")
+    cfg.exact_max_rows, cfg.approx_components, cfg.approx_max_rows = 100, 50, 400
+    model = build_model(cfg, seed=3, n_jobs=1, n_rows=len(y))
+    model.fit(X, y, spec=spec)
+    assert model.info["mode"] == "approx" and model.info["approx_rows"] == 400
+    assert model.estimator.named_steps["kernel_map"].n_features_in_ > 0
+    pred = model.predict(X)  # predicts every row, not only the sample
+    assert pred.shape == y.shape
+    assert np.sqrt(np.mean((pred - y) ** 2)) < np.std(y)
+    again = build_model(cfg, seed=3, n_jobs=1, n_rows=len(y))
+    again.fit(X, y, spec=spec)
+    np.testing.assert_array_equal(again.predict(X), pred)  # the sample is drawn from the seed
+
+
+def test_approx_max_rows_below_one_is_a_config_error():
+    from kaayko_exp.errors import ConfigError
+    from kaayko_exp.models import validate_model_config
+
+    cfg = member_config("svm")
+    cfg.approx_max_rows = 0
+    with pytest.raises(ConfigError, match="approx_max_rows=0"):
+        validate_model_config(cfg, 500_000)
