@@ -90,3 +90,16 @@ def test_approx_max_rows_below_one_is_a_config_error():
     cfg.approx_max_rows = 0
     with pytest.raises(ConfigError, match="approx_max_rows=0"):
         validate_model_config(cfg, 500_000)
+
+
+def test_svm_predicts_in_row_blocks_like_all_at_once(data, monkeypatch):
+    from kaayko_exp.models import kernel
+
+    spec, X, y = data
+    cfg = member_config("svm")
+    cfg.exact_max_rows, cfg.approx_components = 100, 50
+    model = build_model(cfg, seed=3, n_jobs=1, n_rows=len(y))
+    model.fit(X, y, spec=spec)
+    whole = model.predict(X)
+    monkeypatch.setattr(kernel, "PREDICT_BLOCK", 64)  # 1,500 rows -> 24 blocks, the last one partial
+    np.testing.assert_allclose(model.predict(X), whole, rtol=0, atol=1e-12)

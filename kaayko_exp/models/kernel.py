@@ -24,6 +24,8 @@ from kaayko_exp.models.trees import _validate_sklearn
 
 logger = logging.getLogger(__name__)
 
+PREDICT_BLOCK = 50_000  # rows per predict call (each row's prediction is independent of the others)
+
 
 def preprocessor(categorical: list[bool], n_levels: list[int]):
     """ColumnTransformer: numeric -> median impute + scale; categorical codes -> one-hot of known levels."""
@@ -60,7 +62,9 @@ class _PipelineModel(persist.SkopsEstimatorFiles, Model):
         X = np.ascontiguousarray(X, dtype=np.float32)
         if len(X) == 0:
             return np.zeros(0, dtype=np.float64)
-        return np.asarray(self.estimator.predict(X), dtype=np.float64)
+        # row blocks: the one-hot and kernel-map matrices of a whole large table would not fit beside it
+        return np.concatenate([np.asarray(self.estimator.predict(X[s:s + PREDICT_BLOCK]), dtype=np.float64)
+                               for s in range(0, len(X), PREDICT_BLOCK)])
 
     def _finish(self, callbacks, key, X_val, y_val) -> None:
         score = rmse(y_val, self.predict(X_val)) if X_val is not None else None
