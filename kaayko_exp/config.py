@@ -63,7 +63,8 @@ class ModelConfig:
     exact: Optional[bool] = None  # svm: true forces exact kernel SVR, false the approximation, null picks by exact_max_rows
     exact_max_rows: int = 20_000  # svm: above this, kernel approximation + linear SVR
     exact_hard_limit: int = 100_000  # svm: exact kernel SVR refused above this many rows
-    approx_components: int = 300  # svm: size of the kernel map above exact_max_rows
+    approx_components: int = 500  # svm: size of the kernel map above exact_max_rows
+    approx_max_rows: int = 100_000  # svm: the kernel map + linear SVR are fitted on a seeded sample of this many rows
 
 
 @dataclass

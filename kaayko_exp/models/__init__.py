@@ -129,7 +129,8 @@ def build_model(cfg: Any, *, seed: int, n_jobs: int, n_rows: int) -> Model:
     if name == "svm":
         from kaayko_exp.models.kernel import svm_mode
 
-        options = {"mode": svm_mode(cfg, n_rows), "approx_components": int(cfg.approx_components)}
+        options = {"mode": svm_mode(cfg, n_rows), "approx_components": int(cfg.approx_components),
+                   "approx_max_rows": int(getattr(cfg, "approx_max_rows", 100_000))}
         if options["mode"] == "approx":
             logger.info("svm: %s training rows > model.exact_max_rows=%s: using a Nystroem kernel map "
                         "(%d components) + linear SVR instead of exact kernel SVR", f"{n_rows:,}",

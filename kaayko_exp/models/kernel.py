@@ -5,7 +5,9 @@ categorical codes against the spec's levels (unknown levels -> all zeros) and
 standardise the numeric columns. ``svm`` is exact kernel SVR up to
 ``model.exact_max_rows`` training rows (or when ``model.exact`` is true, up to
 ``model.exact_hard_limit``); above, a Nystroem kernel map with
-``model.approx_components`` components feeds a linear SVR.
+``model.approx_components`` components feeds a linear SVR, both fitted on a seeded sample of at most
+``model.approx_max_rows`` training rows (their cost grows with rows x components, their accuracy mostly with
+the components).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from kaayko_exp.models.base import Model, check_param_names, rmse
 from kaayko_exp.models.trees import _validate_sklearn
 
 logger = logging.getLogger(__name__)
+
+PREDICT_BLOCK = 50_000  # rows per predict call (each row's prediction is independent of the others)
 
 
 def preprocessor(categorical: list[bool], n_levels: list[int]):
@@ -58,7 +62,9 @@ class _PipelineModel(persist.SkopsEstimatorFiles, Model):
         X = np.ascontiguousarray(X, dtype=np.float32)
         if len(X) == 0:
             return np.zeros(0, dtype=np.float64)
-        return np.asarray(self.estimator.predict(X), dtype=np.float64)
+        # row blocks: the one-hot and kernel-map matrices of a whole large table would not fit beside it
+        return np.concatenate([np.asarray(self.estimator.predict(X[s:s + PREDICT_BLOCK]), dtype=np.float64)
+                               for s in range(0, len(X), PREDICT_BLOCK)])
 
     def _finish(self, callbacks, key, X_val, y_val) -> None:
         score = rmse(y_val, self.predict(X_val)) if X_val is not None else None
@@ -122,8 +128,10 @@ class SVMModel(_PipelineModel):
 
         check_param_names(cls.family, params, SVR_PARAMS)
         _validate_sklearn(cls.family, SVR, params)
-        if int(getattr(cfg, "approx_components", 300)) < 1:
-            raise ConfigError("model.approx_components must be at least 1.")
+        for key in ("approx_components", "approx_max_rows"):
+            if int(getattr(cfg, key, 1)) < 1:
+                raise ConfigError(f"model.{key}={getattr(cfg, key)} must be at least 1. Fix conf/model/svm.yaml "
+                                  "or the override.")
         svm_mode(cfg, n_rows)
 
     def _fit(self, X, y, *, spec, callbacks, X_val, y_val, key) -> None:
@@ -147,6 +155,13 @@ class SVMModel(_PipelineModel):
 
         p = self.params
         kernel = p.get("kernel", "rbf")
+        cap = int(self.options.get("approx_max_rows", len(y)))
+        if len(y) > cap:  # the linear fit's cost and memory grow with rows x components; accuracy with components
+            rows = np.sort(np.random.default_rng(self.seed).choice(len(y), cap, replace=False))
+            logger.info("svm: kernel approximation fitted on a sample of %s of the %s training rows "
+                        "(model.approx_max_rows)", f"{cap:,}", f"{len(y):,}")
+            X, y = X[rows], y[rows]
+            self.info["approx_rows"] = cap
         Z = pre.fit_transform(X)
         steps = [("pre", pre)]
         if kernel != "linear":

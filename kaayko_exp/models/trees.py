@@ -132,10 +132,14 @@ class _ChunkedTrees(persist.SkopsEstimatorFiles, Model):
 
 
 class _Forest(_ChunkedTrees):
-    defaults = {"n_estimators": 200, "min_samples_leaf": 2, "max_features": 0.6}
+    defaults = {"n_estimators": 100, "min_samples_leaf": 3, "max_features": 0.6}
 
     def _make(self, X):
-        return self._estimator_class()(**self.params, random_state=self.seed, n_jobs=self.n_jobs, warm_start=True)
+        params = dict(self.params)
+        cap = params.get("max_samples")
+        if isinstance(cap, (int, np.integer)) and not isinstance(cap, bool) and cap >= len(X):
+            params["max_samples"] = None  # a row cap above the training rows: every tree draws n rows, as null
+        return self._estimator_class()(**params, random_state=self.seed, n_jobs=self.n_jobs, warm_start=True)
 
     def _grown(self) -> int:
         return len(self.estimator.estimators_)
@@ -192,7 +196,7 @@ class RandomForestModel(_Forest):
 
 class ExtraTreesModel(_Forest):
     family = "extra_trees"
-    defaults = {"n_estimators": 200, "min_samples_leaf": 2, "max_features": 0.8}
+    defaults = {"n_estimators": 100, "min_samples_leaf": 3, "max_features": 0.8}
 
     @classmethod
     def _estimator_class(cls):
