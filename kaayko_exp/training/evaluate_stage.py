@@ -85,7 +85,7 @@ def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
     train_idx, val_idx, test_idx = ctx.parts["train"], ctx.parts["val"], ctx.parts["test"]
     train_mean = float(np.mean(ctx.y[train_idx]))
     t0 = time.perf_counter()
-    test_frame = ctx.frame.iloc[test_idx].reset_index(drop=True)
+    test_frame = ctx.part_frame("test")
     test_pred = model.predict(ctx.X[test_idx])
     results: dict[str, Any] = {"test": _scored_block(test_frame, ctx.y[test_idx], test_pred, train_mean, cfg.safety)}
     results["test"]["unseen_levels"] = _unseen_block(ctx.spec, test_frame, "test set")

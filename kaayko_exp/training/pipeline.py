@@ -65,6 +65,26 @@ class Context:
     parts: dict[str, np.ndarray] = field(default_factory=dict)
     model: Any = None
     results: dict[str, Any] = field(default_factory=dict)
+    #: once the model matrix exists, ``frame`` holds only the rows of this part (what evaluate reads)
+    frame_part: Optional[str] = None
+    lakes: Optional[pd.Series] = None  # every row's lake (the CV folds group by it)
+
+    def part_frame(self, name: str) -> pd.DataFrame:
+        """The raw rows of split part ``name`` (index 0..n-1), all columns."""
+        if self.frame_part == name:
+            return self.frame
+        if self.frame_part is not None:
+            raise RuntimeError(f"only the {self.frame_part} rows of the frame are kept, not the {name} rows")
+        return self.frame.iloc[self.parts[name]].reset_index(drop=True)
+
+    def keep_part_frame(self, name: str) -> None:
+        """Drop the raw rows later stages never read: the model matrix holds the features, ``lakes`` the
+        groups, ``frame`` keeps the ``name`` part's rows for the evaluation (safety columns, per-lake tables,
+        the predictions file). The whole table is then never held twice (pandas and numpy) during the fit."""
+        if self.frame_part is None:
+            self.lakes = self.frame["lake"]
+            self.frame = self.part_frame(name)
+            self.frame_part = name
 
 
 # ---------------------------------------------------------------------------- dataset
@@ -155,6 +175,7 @@ def _matrix(ctx: Context) -> None:
 
     ctx.X = transform(ctx.spec, ctx.frame)
     ctx.y = ctx.frame[TARGET].to_numpy(dtype=np.float64)
+    ctx.keep_part_frame("test")
 
 
 def load_features(ctx: Context) -> None:
@@ -200,7 +221,7 @@ def _cross_validate(ctx: Context) -> Optional[dict[str, Any]]:
     if k < 2:
         return None
     pool = np.concatenate([ctx.parts["train"], ctx.parts["val"]])
-    groups = ctx.frame["lake"].to_numpy()[pool]
+    groups = ctx.lakes.to_numpy()[pool]
     detail = ctx.run.stage("fit")["detail"]
     done = {f["fold"]: f for f in detail.get("cv_folds", [])}
     for i, (tr, va) in enumerate(cv_folds(groups, k, ctx.cfg.seed)):
