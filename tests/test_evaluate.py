@@ -112,3 +112,16 @@ def test_permutation_importance_ranks_the_used_feature():
     assert model.calls == 2 + 3 * 3  # one baseline (+ the call above) and repeats per feature
     again = permutation_importance(model, X, y, ["a", "b", "c"], max_rows=500, repeats=3, seed=1)
     assert again == imp
+
+
+def test_a_part_of_the_matrix_is_read_as_a_view_other_rows_as_a_copy():
+    import numpy as np
+
+    from kaayko_exp.training.pipeline import _rows
+
+    X = np.arange(40, dtype=np.float32).reshape(10, 4)
+    block = _rows(X, np.arange(3, 7))
+    assert np.shares_memory(block, X) and np.array_equal(block, X[3:7])
+    for idx in (np.array([1, 2, 4]), np.array([5, 4, 3, 2]), np.array([0, 0, 1])):
+        rows = _rows(X, idx)
+        assert not np.shares_memory(rows, X) and np.array_equal(rows, X[idx])
