@@ -111,6 +111,21 @@ def test_single_row_dict_equals_frame_rows(name, small):
     assert np.array_equal(transform(spec, many), X[:5], equal_nan=True)
 
 
+@pytest.mark.parametrize("name", SETS)
+def test_a_large_frame_is_transformed_in_blocks_with_the_same_values(name, small, monkeypatch):
+    import kaayko_exp.features.spec as spec_module
+
+    spec = build_spec(load(name), small)
+    whole = transform(spec, small)
+    monkeypatch.setattr(spec_module, "CHUNK_ROWS", 97)  # 600 rows: 6 full blocks and a partial one
+    blocks = transform(spec, small)
+    assert blocks.dtype == np.float32 and blocks.shape == whole.shape
+    assert np.array_equal(blocks, whole, equal_nan=True)
+    # the rows of each block are the frame's rows in order (not the first block repeated)
+    for i in (0, 96, 97, 500, 599):
+        assert np.array_equal(blocks[i], transform(spec, small.iloc[[i]])[0], equal_nan=True)
+
+
 def test_unknown_and_missing_values(small):
     spec = build_spec(load("standard"), small)
     names = feature_names(spec)

@@ -226,3 +226,23 @@ def test_ensemble_and_rule_config_errors():
         validate_model_config(member_config("rule"), 100, features=raw_no_season)
     with pytest.raises(ConfigError, match="Unknown model"):
         validate_model_config(OmegaConf.create({"name": "lstm", "params": {}}), 100)
+
+
+def test_chunked_histgb_bins_its_training_rows_once(data, tmp_path, monkeypatch):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.ensemble._hist_gradient_boosting import binning
+
+    calls = []
+    original = binning._BinMapper.fit_transform
+
+    def counting(self, X, *args, **kw):
+        calls.append(X.shape)
+        return original(self, X, *args, **kw)
+
+    monkeypatch.setattr(binning._BinMapper, "fit_transform", counting)
+    model = fit("histgb", data, hooks=DiskHooks(tmp_path, every=10))  # 40 iterations in 4 chunks
+    assert model.estimator.n_iter_ == 40
+    assert calls == [data["Xtr"].shape]  # once, not once per chunk
+    assert "_bin_data" not in HistGradientBoostingRegressor.__dict__  # the class is left as it was
+    oneshot = fit("histgb", data)
+    assert np.array_equal(model.predict(data["Xte"]), oneshot.predict(data["Xte"]))

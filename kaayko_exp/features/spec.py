@@ -496,6 +496,10 @@ def _gather_frame(plan: _Plan, frame: pd.DataFrame) -> np.ndarray:
     return G
 
 
+#: Rows per block when transforming a large frame: the row-wise work is the same, its temporaries stay small.
+CHUNK_ROWS = 1 << 16
+
+
 def transform(spec: FeatureSpec, data: Any) -> np.ndarray:
     """The model matrix (float32, n × k) for a DataFrame or a dict of column -> scalar / array.
 
@@ -506,6 +510,11 @@ def transform(spec: FeatureSpec, data: Any) -> np.ndarray:
     plan = spec.plan
     if isinstance(data, pd.DataFrame):
         _missing(plan, data.columns)
+        if len(data) > CHUNK_ROWS:  # bounded temporaries: the gathered block and float64 angles per chunk
+            out = np.empty((len(data), plan.k), dtype=np.float32)
+            for start in range(0, len(data), CHUNK_ROWS):
+                out[start:start + CHUNK_ROWS] = _finish(plan, _gather_frame(plan, data.iloc[start:start + CHUNK_ROWS]))
+            return out
         G = _gather_frame(plan, data)
     else:
         try:
@@ -516,6 +525,11 @@ def transform(spec: FeatureSpec, data: Any) -> np.ndarray:
         except KeyError:
             _missing(plan, data.keys())
             raise
+    return _finish(plan, G)
+
+
+def _finish(plan: _Plan, G: np.ndarray) -> np.ndarray:
+    """The model matrix from the gathered block ``G`` (the columns in spec order, cyclic and derived added)."""
     n_lead = len(plan.lead_out)
     if n_lead == plan.k and plan.lead_identity:
         return G if G.shape[1] == plan.k else np.ascontiguousarray(G[:, :n_lead])

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import numpy as np
 
@@ -205,6 +206,41 @@ class ExtraTreesModel(_Forest):
         return ExtraTreesRegressor
 
 
+@contextmanager
+def _reuse_training_bins(cache: dict[str, Any], *, enabled: bool) -> Iterator[None]:
+    """While active, HistGradientBoostingRegressor bins its training data once and reuses it.
+
+    Patched on the class for the duration of one chunked fit (nothing is stored on the estimator, so its
+    saved state is unchanged). Only with ``early_stopping=False``: every chunk then bins exactly the rows it
+    was given, the fit's training matrix, with the same seed.
+    """
+    if not enabled:
+        yield
+        return
+    from sklearn.ensemble import HistGradientBoostingRegressor as cls
+
+    original = cls.__dict__.get("_bin_data")
+    inherited = cls._bin_data
+
+    def _bin_data(est, X, sample_weight, is_training_data):
+        if is_training_data and "binned" in cache and cache["shape"] == X.shape:
+            est._bin_mapper = cache["mapper"]
+            return cache["binned"]
+        out = inherited(est, X, sample_weight, is_training_data)
+        if is_training_data:
+            cache.update(binned=out, mapper=est._bin_mapper, shape=X.shape)
+        return out
+
+    cls._bin_data = _bin_data
+    try:
+        yield
+    finally:
+        if original is None:
+            del cls._bin_data
+        else:
+            cls._bin_data = original
+
+
 class HistGBModel(_ChunkedTrees):
     family = "histgb"
     size_param = "max_iter"
@@ -222,6 +258,16 @@ class HistGBModel(_ChunkedTrees):
         from threadpoolctl import threadpool_limits
 
         return threadpool_limits(limits=self.n_jobs, user_api="openmp")
+
+    def _fit(self, X, y, **kw) -> None:
+        # Every warm-start chunk re-bins the same training rows (sklearn refits its bin mapper from the same
+        # rows and seed: the same bins): the first chunk's binned matrix and mapper serve the later ones.
+        self._bins: dict[str, Any] = {}
+        try:
+            with _reuse_training_bins(self._bins, enabled=self.params.get("early_stopping") is False):
+                super()._fit(X, y, **kw)
+        finally:
+            self._bins = {}
 
     def _make(self, X):
         max_bins = int(self.params.get("max_bins", 255))

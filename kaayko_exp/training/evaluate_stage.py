@@ -46,10 +46,9 @@ def _scored_block(frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray, train_me
 
 def _unseen_block(spec: Any, frame: pd.DataFrame, what: str) -> dict[str, Any]:
     """Rows of ``frame`` whose category levels the training rows never had; logged as a warning when any."""
-    from kaayko_exp.features.spec import unseen_levels, unseen_rows
+    from kaayko_exp.features.spec import unseen
 
-    levels = unseen_levels(spec, frame)
-    rows = unseen_rows(spec, frame) if levels else 0
+    levels, rows = unseen(spec, frame)
     if rows:
         pairs = [f"{col}={value} ({n:,})" for col, values in levels.items() for value, n in values.items()]
         shown = ", ".join(pairs[:10]) + (f", … ({len(pairs) - 10} more)" if len(pairs) > 10 else "")
@@ -93,11 +92,6 @@ def evaluation_columns(spec: Any, safety_cfg: Any, available: Any) -> list[str]:
     wanted = dict.fromkeys(["lake", TARGET, *required_columns(safety_cfg), *RULE_COLUMNS, *cats])
     have = set(available)
     return [c for c in wanted if c in have]
-
-
-def _rows_of(frame: pd.DataFrame, rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
-    """``frame.iloc[rows]`` for ``columns`` only (one column at a time: no copy of the other columns)."""
-    return pd.DataFrame({c: frame[c].iloc[rows].reset_index(drop=True) for c in columns})
 
 
 def _write_predictions(path: Path, frame: pd.DataFrame, rows: np.ndarray, pred: np.ndarray) -> Path:
@@ -150,6 +144,7 @@ def _in_sample_block(ctx: Any, train_idx: np.ndarray) -> dict[str, Any]:
 
 def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
     from kaayko_exp.evaluation.metrics import metrics, objective_value, permutation_importance, permutation_rows
+    from kaayko_exp.training.pipeline import _rows
     from kaayko_exp.features.spec import feature_names
 
     cfg, run, model = ctx.cfg, ctx.run, ctx.model
@@ -164,9 +159,10 @@ def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
         return now
 
     t = t0
-    test_frame = _rows_of(ctx.frame, test_idx, evaluation_columns(ctx.spec, cfg.safety, ctx.frame.columns))
+    raw_test = ctx.part_frame("test")  # the raw test rows, in the order of test_idx
+    test_frame = raw_test[evaluation_columns(ctx.spec, cfg.safety, raw_test.columns)]
     y_test = ctx.y[test_idx]
-    X_test = ctx.X[test_idx]  # one copy of the test rows' matrix, for the predictions and the importance
+    X_test = _rows(ctx.X, test_idx)  # the test rows' block of the matrix (a view)
     test_pred = model.predict(X_test)
     t = lap("test_predict", t)
     results: dict[str, Any] = {"test": _scored_block(test_frame, y_test, test_pred, train_mean, cfg.safety)}
@@ -177,7 +173,7 @@ def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
     log.info("evaluate: test rmse %.4f, class accuracy %.3f (%s rows)",
              results["test"]["metrics"]["rmse"], results["test"]["metrics"]["class_accuracy"], f"{len(test_idx):,}")
     if len(val_idx):
-        results["val"] = {"n": int(len(val_idx)), "metrics": metrics(ctx.y[val_idx], model.predict(ctx.X[val_idx]))}
+        results["val"] = {"n": int(len(val_idx)), "metrics": metrics(ctx.y[val_idx], model.predict(_rows(ctx.X, val_idx)))}
     t = lap("val", t)
     results["train_in_sample"] = _in_sample_block(ctx, train_idx)
     t = lap("train_in_sample", t)
@@ -193,7 +189,8 @@ def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
     }
     del X_test
     t = lap("permutation_importance", t)
-    files = [_write_predictions(run.path / "predictions" / "test.parquet", ctx.frame, test_idx, test_pred)]
+    files = [_write_predictions(run.path / "predictions" / "test.parquet", raw_test,
+                                    np.arange(len(raw_test)), test_pred)]
     t = lap("predictions_file", t)
     results["sampling"] = {
         "train_in_sample": {"rows": results["train_in_sample"]["n"], "of": int(len(train_idx))},

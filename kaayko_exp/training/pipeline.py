@@ -65,6 +65,17 @@ class Context:
     parts: dict[str, np.ndarray] = field(default_factory=dict)
     model: Any = None
     results: dict[str, Any] = field(default_factory=dict)
+    #: once the model matrix exists, ``frame`` holds only the rows of this part (what evaluate reads)
+    frame_part: Optional[str] = None
+    lakes: Optional[pd.Series] = None  # every row's lake (the CV folds group by it)
+
+    def part_frame(self, name: str) -> pd.DataFrame:
+        """The raw rows of split part ``name`` (index 0..n-1), all columns."""
+        if self.frame_part == name:
+            return self.frame
+        if self.frame_part is not None:
+            raise RuntimeError(f"only the {self.frame_part} rows of the frame are kept, not the {name} rows")
+        return self.frame.iloc[self.parts[name]].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------- dataset
@@ -150,11 +161,35 @@ def run_features(ctx: Context) -> dict[str, Any]:
 
 
 def _matrix(ctx: Context) -> None:
+    """The model matrix with the rows in part order (train, val, test), so each part is a contiguous block:
+    the fit reads views of it, never a copy (the parts' indices are renumbered to match; the split's saved
+    assignment keeps the frame's order). Built block by block, so the frame is never copied whole. Then only
+    what later stages read stays: the test rows of the frame (evaluate) and every row's lake (CV folds)."""
     from kaayko_exp.data.schema import TARGET
-    from kaayko_exp.features.spec import transform
+    from kaayko_exp.features.spec import CHUNK_ROWS, transform
 
-    ctx.X = transform(ctx.spec, ctx.frame)
-    ctx.y = ctx.frame[TARGET].to_numpy(dtype=np.float64)
+    frame, parts = ctx.frame, ctx.parts
+    order = np.concatenate([parts[k] for k in SPLIT_CODES])
+    X = transform(ctx.spec, frame.iloc[order[:CHUNK_ROWS]])
+    if len(order) > CHUNK_ROWS:
+        first, X = X, np.empty((len(order), X.shape[1]), dtype=np.float32)
+        X[:CHUNK_ROWS] = first
+        for start in range(CHUNK_ROWS, len(order), CHUNK_ROWS):
+            X[start:start + CHUNK_ROWS] = transform(ctx.spec, frame.iloc[order[start:start + CHUNK_ROWS]])
+    ctx.X = X
+    ctx.y = frame[TARGET].to_numpy(dtype=np.float64)[order]
+    ctx.lakes = frame["lake"].iloc[order].reset_index(drop=True)
+    ctx.frame = frame.iloc[parts["test"]].reset_index(drop=True)
+    ctx.frame_part = "test"
+    bounds = np.cumsum([0] + [len(parts[k]) for k in SPLIT_CODES])
+    ctx.parts = {k: np.arange(bounds[i], bounds[i + 1], dtype=np.int64) for i, k in enumerate(SPLIT_CODES)}
+
+
+def _rows(X: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``X[idx]``: a view when ``idx`` is a contiguous ascending run (a part of the matrix), else a copy."""
+    if len(idx) and idx[-1] - idx[0] + 1 == len(idx) and (len(idx) == 1 or bool(np.all(np.diff(idx) == 1))):
+        return X[int(idx[0]):int(idx[-1]) + 1]
+    return X[idx]
 
 
 def load_features(ctx: Context) -> None:
@@ -173,9 +208,9 @@ def _fit_one(ctx: Context, train_idx: np.ndarray, val_idx: np.ndarray, key: str,
     model = build_model(ctx.cfg.model, seed=ctx.cfg.seed, n_jobs=ctx.cfg.n_jobs, n_rows=len(train_idx))
     if ctx.pruner is not None:
         ctx.pruner.begin_phase(key, phase, max(1, int(model.steps())))
-    X_val = ctx.X[val_idx] if len(val_idx) else None
+    X_val = _rows(ctx.X, val_idx) if len(val_idx) else None
     y_val = ctx.y[val_idx] if len(val_idx) else None
-    return model.fit(ctx.X[train_idx], ctx.y[train_idx], spec=ctx.spec, callbacks=ctx.callbacks,
+    return model.fit(_rows(ctx.X, train_idx), ctx.y[train_idx], spec=ctx.spec, callbacks=ctx.callbacks,
                      X_val=X_val, y_val=y_val, key=key)
 
 
@@ -200,7 +235,7 @@ def _cross_validate(ctx: Context) -> Optional[dict[str, Any]]:
     if k < 2:
         return None
     pool = np.concatenate([ctx.parts["train"], ctx.parts["val"]])
-    groups = ctx.frame["lake"].to_numpy()[pool]
+    groups = ctx.lakes.to_numpy()[pool]
     detail = ctx.run.stage("fit")["detail"]
     done = {f["fold"]: f for f in detail.get("cv_folds", [])}
     for i, (tr, va) in enumerate(cv_folds(groups, k, ctx.cfg.seed)):

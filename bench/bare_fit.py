@@ -1,0 +1,82 @@
+"""The bare-library baseline of bench_overhead.py: no kaayko_exp import, no Hydra, no run directory.
+
+Usage: python bench/bare_fit.py PARQUET {xgboost|histgb} PARAMS_JSON [SEED]
+
+Reads the cached parquet a run uses into one float32 matrix (the standard feature set's numeric columns,
+category codes, sin/cos of month, hour and day of year: the run's 35 features), holds out 20 % of the lakes
+(seeded), trains the learner with the given parameters (XGBoost hist on a QuantileDMatrix; scikit-learn
+HistGradientBoostingRegressor) and predicts the held-out rows. Prints one JSON line (rows, MAE).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+
+NUMERIC = ["temp_c", "wind_kph", "humidity", "cloud", "uv", "precip_mm", "pressure_mb", "dew_point_c",
+           "feelslike_c", "gust_kph", "is_day", "will_it_rain", "will_it_snow", "vis_km", "estimated_water_temp_c",
+           "estimated_wave_height_m", "latitude", "longitude", "month", "day_of_year"]
+CATEGORICAL = ["wind_dir", "condition", "season", "season_intensity", "hemisphere", "climate_zone", "region",
+               "regional_pattern", "lake_type"]
+CYCLIC = {"month": (1.0, 12.0), "hour": (0.0, 24.0), "day_of_year": (1.0, 365.0)}
+
+
+def matrix(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    df = pd.read_parquet(path)
+    n = len(df)
+    X = np.empty((n, len(NUMERIC) + len(CATEGORICAL) + 2 * len(CYCLIC)), dtype=np.float32)
+    for j, c in enumerate(NUMERIC):
+        X[:, j] = df[c].to_numpy(dtype=np.float32)
+    j0 = len(NUMERIC)
+    for j, c in enumerate(CATEGORICAL):
+        codes = df[c].cat.codes.to_numpy()
+        X[:, j0 + j] = np.where(codes < 0, np.nan, codes).astype(np.float32)
+    j0 += len(CATEGORICAL)
+    src = {"month": df["month"].to_numpy(), "hour": df["datetime"].dt.hour.to_numpy(),
+           "day_of_year": df["day_of_year"].to_numpy()}
+    for j, (c, (off, period)) in enumerate(CYCLIC.items()):
+        ang = (src[c].astype(np.float32) - off) * np.float32(2 * np.pi / period)
+        X[:, j0 + 2 * j], X[:, j0 + 2 * j + 1] = np.sin(ang), np.cos(ang)
+    y = df["paddle_score"].to_numpy(dtype=np.float32)
+    lakes = df["lake"].cat.codes.to_numpy()
+    del df
+    return X, y, lakes, len(CATEGORICAL)
+
+
+def main() -> None:
+    path, family, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    seed = int(sys.argv[4]) if len(sys.argv) > 4 else 42
+    X, y, lakes, _ = matrix(path)
+    cat = np.zeros(X.shape[1], dtype=bool)
+    cat[len(NUMERIC):len(NUMERIC) + len(CATEGORICAL)] = True
+    rng = np.random.default_rng(seed)
+    uniq = np.unique(lakes)
+    test_lakes = rng.choice(uniq, max(1, int(round(0.2 * len(uniq)))), replace=False)
+    test = np.isin(lakes, test_lakes)
+    if family == "xgboost":
+        import xgboost as xgb
+
+        p = dict(params)
+        rounds = int(p.pop("n_estimators", 300))
+        p.pop("early_stopping_rounds", None)
+        p.update(seed=seed, nthread=-1)
+        ftypes = ["c" if c else "q" for c in cat]
+        dtrain = xgb.QuantileDMatrix(X[~test], label=y[~test], feature_types=ftypes, enable_categorical=True,
+                                     max_bin=int(p.get("max_bin", 256)))
+        bst = xgb.train(p, dtrain, num_boost_round=rounds)
+        pred = bst.inplace_predict(X[test])
+    else:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        est = HistGradientBoostingRegressor(**params, categorical_features=cat, random_state=seed)
+        est.fit(X[~test], y[~test])
+        pred = est.predict(X[test])
+    print(json.dumps({"rows": int(len(y)), "test_rows": int(test.sum()),
+                      "mae": float(np.mean(np.abs(pred - y[test])))}))
+
+
+if __name__ == "__main__":
+    main()
