@@ -132,12 +132,25 @@ def test_resume_after_kill_gives_identical_model(name, params, every, kill, data
     assert np.array_equal(oneshot.predict(X), reference.predict(X))
 
 
-def test_iterative_learners_report_validation_scores(data, tmp_path):
-    hooks = DiskHooks(tmp_path, every=0)
+def test_iterative_learners_report_validation_scores_where_a_callback_reads_them(data, tmp_path):
+    class Every(DiskHooks):
+        def __init__(self, root, wanted):
+            super().__init__(root)
+            self.wanted = wanted
+
+        def wants_score(self, key, done, total):
+            return done % self.wanted == 0
+
+    hooks = Every(tmp_path / "every", 1)
     fit("xgboost", data, hooks=hooks)
     scores = [s for s in hooks.scores if s is not None]
     assert len(scores) == SMALL["xgboost"]["n_estimators"] and scores[-1] < scores[0]
     assert hooks.steps[-1] == ("fit", 40, 40, False)
+    # scored at the steps asked for and at the last one; the same values there
+    some = Every(tmp_path / "some", 15)
+    fit("xgboost", data, hooks=some)
+    assert [i + 1 for i, s in enumerate(some.scores) if s is not None] == [15, 30, 40]
+    assert [s for s in some.scores if s is not None] == [hooks.scores[14], hooks.scores[29], hooks.scores[39]]
 
 
 @pytest.mark.parametrize("max_bin", [16, 1024])
@@ -228,21 +241,30 @@ def test_ensemble_and_rule_config_errors():
         validate_model_config(OmegaConf.create({"name": "lstm", "params": {}}), 100)
 
 
-def test_chunked_histgb_bins_its_training_rows_once(data, tmp_path, monkeypatch):
+def test_chunked_histgb_bins_its_training_rows_once_and_predicts_each_tree_once(data, tmp_path, monkeypatch):
     from sklearn.ensemble import HistGradientBoostingRegressor
-    from sklearn.ensemble._hist_gradient_boosting import binning
+    from sklearn.ensemble._hist_gradient_boosting import binning, predictor
 
-    calls = []
+    calls, predicted = [], []
     original = binning._BinMapper.fit_transform
+    predict_binned = predictor.TreePredictor.predict_binned
 
     def counting(self, X, *args, **kw):
         calls.append(X.shape)
         return original(self, X, *args, **kw)
 
+    def counting_trees(self, X, *args, **kw):
+        predicted.append(id(self))
+        return predict_binned(self, X, *args, **kw)
+
     monkeypatch.setattr(binning._BinMapper, "fit_transform", counting)
+    monkeypatch.setattr(predictor.TreePredictor, "predict_binned", counting_trees)
     model = fit("histgb", data, hooks=DiskHooks(tmp_path, every=10))  # 40 iterations in 4 chunks
     assert model.estimator.n_iter_ == 40
     assert calls == [data["Xtr"].shape]  # once, not once per chunk
-    assert "_bin_data" not in HistGradientBoostingRegressor.__dict__  # the class is left as it was
+    # chunks 2-4 start from the trees before them: 30 trees, each predicted once (not 10 + 20 + 30)
+    assert len(predicted) == 30 and len(set(predicted)) == 30
+    for name in ("_bin_data", "_raw_predict"):
+        assert name not in HistGradientBoostingRegressor.__dict__  # the class is left as it was
     oneshot = fit("histgb", data)
     assert np.array_equal(model.predict(data["Xte"]), oneshot.predict(data["Xte"]))

@@ -52,6 +52,11 @@ class FitCallback:
         the partial state a resumed fit continues from (``None`` when the step cannot be resumed from).
         """
 
+    def wants_score(self, key: str, done: int, total: int) -> bool:
+        """Whether this callback reads ``score`` at step ``done`` (a learner may skip scoring its validation
+        rows at steps nobody reads; early stopping and the last step are always scored)."""
+        return False
+
     def after_fit(self, key: str, save: Optional[Saver] = None) -> None:
         """The fit finished. ``save`` is given for a sub-fit of a composite model (an ensemble member)
         that must never be fitted again: it writes the finished model, which a checkpoint callback keeps."""
@@ -89,6 +94,9 @@ class FitCallbacks:
     def before_fit(self, key: str, total: int, unit: str = "step") -> None:
         for c in self.callbacks:
             c.before_fit(key, total, unit)
+
+    def wants_score(self, key: str, done: int, total: int) -> bool:
+        return any(c.wants_score(key, done, total) for c in self.callbacks)
 
     def after_step(self, key: str, done: int, total: int, score: Optional[float] = None,
                    save: Optional[Saver] = None) -> None:

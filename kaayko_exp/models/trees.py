@@ -207,38 +207,62 @@ class ExtraTreesModel(_Forest):
 
 
 @contextmanager
-def _reuse_training_bins(cache: dict[str, Any], *, enabled: bool) -> Iterator[None]:
-    """While active, HistGradientBoostingRegressor bins its training data once and reuses it.
+def _reuse_training_work(cache: dict[str, Any], *, enabled: bool) -> Iterator[None]:
+    """While active, HistGradientBoostingRegressor's warm-start chunks reuse the work of earlier chunks.
 
-    Patched on the class for the duration of one chunked fit (nothing is stored on the estimator, so its
-    saved state is unchanged). Only with ``early_stopping=False``: every chunk then bins exactly the rows it
-    was given, the fit's training matrix, with the same seed.
+    * Binning: every chunk would refit the same bin mapper on the same rows with the same seed; the first
+      chunk's binned matrix and mapper serve the later ones.
+    * Raw predictions: every warm-start chunk would re-predict all earlier trees on the training rows (the cost
+      of a chunked fit grows with chunks × trees); the sums of the trees already predicted are kept, and only
+      the newer trees are added, in the same order (baseline, then tree 1, 2, ...), so the sums are the same
+      floats and the model is identical.
+
+    Patched on the class for the duration of one chunked fit (nothing is stored on the estimator, so its saved
+    state is unchanged). Only with ``early_stopping=False``: every chunk then bins exactly the rows it was
+    given, the fit's training matrix, with the same seed.
     """
     if not enabled:
         yield
         return
     from sklearn.ensemble import HistGradientBoostingRegressor as cls
 
-    original = cls.__dict__.get("_bin_data")
-    inherited = cls._bin_data
+    originals = {name: cls.__dict__.get(name) for name in ("_bin_data", "_raw_predict")}
+    bin_data, raw_predict = cls._bin_data, cls._raw_predict
 
     def _bin_data(est, X, sample_weight, is_training_data):
         if is_training_data and "binned" in cache and cache["shape"] == X.shape:
             est._bin_mapper = cache["mapper"]
             return cache["binned"]
-        out = inherited(est, X, sample_weight, is_training_data)
+        out = bin_data(est, X, sample_weight, is_training_data)
         if is_training_data:
             cache.update(binned=out, mapper=est._bin_mapper, shape=X.shape)
         return out
 
-    cls._bin_data = _bin_data
+    def _raw_predict(est, X, n_threads=None):
+        if not (getattr(est, "_in_fit", False) and X is cache.get("binned")):
+            return raw_predict(est, X, n_threads=n_threads)
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+        done, sums = cache.get("raw", (0, None))
+        if sums is None:
+            sums = np.zeros((X.shape[0], est.n_trees_per_iteration_), dtype=est._baseline_prediction.dtype,
+                            order="F")
+            sums += est._baseline_prediction
+        else:
+            sums = sums.copy(order="F")
+        est._predict_iterations(X, est._predictors[done:], sums, True, _openmp_effective_n_threads(n_threads))
+        cache["raw"] = (len(est._predictors), sums.copy(order="F"))  # the fit updates its copy in place
+        return sums
+
+    cls._bin_data, cls._raw_predict = _bin_data, _raw_predict
     try:
         yield
     finally:
-        if original is None:
-            del cls._bin_data
-        else:
-            cls._bin_data = original
+        for name, original in originals.items():
+            if original is None:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, original)
 
 
 class HistGBModel(_ChunkedTrees):
@@ -260,11 +284,10 @@ class HistGBModel(_ChunkedTrees):
         return threadpool_limits(limits=self.n_jobs, user_api="openmp")
 
     def _fit(self, X, y, **kw) -> None:
-        # Every warm-start chunk re-bins the same training rows (sklearn refits its bin mapper from the same
-        # rows and seed: the same bins): the first chunk's binned matrix and mapper serve the later ones.
+        # Warm-start chunks reuse the first chunk's bins and the earlier trees' summed predictions.
         self._bins: dict[str, Any] = {}
         try:
-            with _reuse_training_bins(self._bins, enabled=self.params.get("early_stopping") is False):
+            with _reuse_training_work(self._bins, enabled=self.params.get("early_stopping") is False):
                 super()._fit(X, y, **kw)
         finally:
             self._bins = {}

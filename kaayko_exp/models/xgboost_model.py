@@ -140,7 +140,9 @@ class XGBoostModel(Model):
                     dtrain.set_info(feature_weights=fw)
             bst.update(dtrain, iteration=i)
             score: Optional[float] = None
-            if dval is not None:
+            # the validation rows are scored where something reads the score: every round for early
+            # stopping, else the callbacks' due steps (progress, pruning) and the last round
+            if dval is not None and (esr or i + 1 == total or callbacks.wants_score(key, i + 1, total)):
                 score = float(bst.eval_set([(dval, "val")], iteration=i).rsplit(":", 1)[1])
                 history.append(score)
                 if esr and len(history) - 1 - int(np.argmin(history)) >= int(esr):

@@ -48,6 +48,9 @@ class ProgressLog(FitCallback):
         self._unit[key] = unit
         self._last.pop(key, None)
 
+    def wants_score(self, key: str, done: int, total: int) -> bool:
+        return any(m <= done for m in self._due.setdefault(key, self._marks(total)))
+
     def after_step(self, key: str, done: int, total: int, score: Optional[float] = None,
                    save: Optional[Saver] = None) -> None:
         due = self._due.setdefault(key, self._marks(total))

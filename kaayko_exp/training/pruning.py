@@ -114,6 +114,9 @@ class PruningReporter(FitCallback):
         self.phase_key = None
 
     # -------------------------------------------------------------- the fit callback
+    def wants_score(self, key: str, done: int, total: int) -> bool:
+        return key == self.phase_key and self.in_fit_scores and (done % self.every == 0 or done >= total)
+
     def after_step(self, key: str, done: int, total: int, score: Optional[float] = None,
                    save: Optional[Saver] = None) -> None:
         if key != self.phase_key or score is None or not self.in_fit_scores:
