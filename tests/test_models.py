@@ -268,3 +268,12 @@ def test_chunked_histgb_bins_its_training_rows_once_and_predicts_each_tree_once(
         assert name not in HistGradientBoostingRegressor.__dict__  # the class is left as it was
     oneshot = fit("histgb", data)
     assert np.array_equal(model.predict(data["Xte"]), oneshot.predict(data["Xte"]))
+
+
+def test_chunked_histgb_validation_scores_are_those_of_the_model_after_each_chunk(data, tmp_path):
+    hooks = DiskHooks(tmp_path, every=10)  # 40 iterations in 4 chunks
+    model = fit("histgb", data, hooks=hooks)
+    staged = list(model.estimator.staged_predict(data["Xva"].astype(np.float64)))
+    expected = [rmse(data["yva"], staged[i - 1]) for i in (10, 20, 30, 40)]
+    assert hooks.scores == pytest.approx(expected, rel=1e-12)
+    assert model.info["val_rmse"] == pytest.approx(rmse(data["yva"], model.predict(data["Xva"])), rel=1e-12)

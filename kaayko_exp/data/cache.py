@@ -91,7 +91,10 @@ def _read_entry(data_path: Path, meta_path: Path) -> tuple[pd.DataFrame, str] | 
     digest = atomic.sha256_file(data_path)
     if digest != meta.get("sha256"):
         raise ValueError(f"sha256 {digest[:12]}… does not match the recorded {str(meta.get('sha256'))[:12]}…")
-    df = pd.read_parquet(data_path)
+    import pyarrow.parquet as pq
+
+    # arrow's buffers are released column by column as pandas takes them over: the peak is ~one copy of the table
+    df = pq.read_table(data_path).to_pandas(self_destruct=True, split_blocks=True)
     if len(df) != meta.get("rows"):
         raise ValueError(f"{len(df)} rows, recorded {meta.get('rows')}")
     return _conform(df), digest

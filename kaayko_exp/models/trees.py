@@ -103,7 +103,7 @@ class _ChunkedTrees(persist.SkopsEstimatorFiles, Model):
             if stopped:
                 break
         if X_val is not None:
-            self.info["val_rmse"] = self._val_score(X_val, y_val, val_state)
+            self.info["val_rmse"] = score if done and score is not None else self._val_score(X_val, y_val, val_state)
 
     step_unit = "tree"
 
@@ -306,6 +306,31 @@ class HistGBModel(_ChunkedTrees):
 
     def _grown(self) -> int:
         return int(self.estimator.n_iter_)
+
+    def _val_start(self, X_val):
+        return None if X_val is None else {"done": 0, "sums": None, "X": None}
+
+    def _val_score(self, X_val, y_val, state) -> Optional[float]:
+        """The validation RMSE after each chunk, adding only the chunk's new trees to the kept sums of the
+        earlier ones (the same floats as ``predict``: baseline, then each tree in order; squared-error loss, so
+        the raw sum is the prediction). Falls back to ``predict`` where sklearn's internals differ."""
+        if X_val is None:
+            return None
+        est = self.estimator
+        try:
+            from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+            if state["X"] is None:
+                state["X"] = est._preprocess_X(np.ascontiguousarray(X_val, dtype=np.float32), reset=False)
+                state["sums"] = np.zeros((len(X_val), 1), dtype=est._baseline_prediction.dtype, order="F")
+                state["sums"] += est._baseline_prediction
+            with self._threads():
+                est._predict_iterations(state["X"], est._predictors[state["done"]:], state["sums"], False,
+                                        _openmp_effective_n_threads())
+            state["done"] = len(est._predictors)
+            return rmse(y_val, state["sums"][:, 0].astype(np.float64))
+        except (AttributeError, TypeError, ValueError):
+            return super()._val_score(X_val, y_val, None)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         X = np.ascontiguousarray(X, dtype=np.float32)
