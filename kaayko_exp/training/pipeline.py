@@ -181,6 +181,8 @@ def _matrix(ctx: Context) -> None:
     ctx.lakes = frame["lake"].iloc[order].reset_index(drop=True)
     ctx.frame = frame.iloc[parts["test"]].reset_index(drop=True)
     ctx.frame_part = "test"
+    del frame
+    _release_freed_memory()
     bounds = np.cumsum([0] + [len(parts[k]) for k in SPLIT_CODES])
     ctx.parts = {k: np.arange(bounds[i], bounds[i + 1], dtype=np.int64) for i, k in enumerate(SPLIT_CODES)}
 
@@ -190,6 +192,17 @@ def _rows(X: np.ndarray, idx: np.ndarray) -> np.ndarray:
     if len(idx) and idx[-1] - idx[0] + 1 == len(idx) and (len(idx) == 1 or bool(np.all(np.diff(idx) == 1))):
         return X[int(idx[0]):int(idx[-1]) + 1]
     return X[idx]
+
+
+def _release_freed_memory() -> None:
+    """Hand the table's freed pages back to the system: arrow's allocator (the cached parquet is read through
+    arrow) keeps freed memory for reuse, which the fit would otherwise add its own peak on top of."""
+    import gc
+    import sys
+
+    gc.collect()
+    if "pyarrow" in sys.modules:
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
 
 
 def load_features(ctx: Context) -> None:
