@@ -277,3 +277,31 @@ def test_chunked_histgb_validation_scores_are_those_of_the_model_after_each_chun
     expected = [rmse(data["yva"], staged[i - 1]) for i in (10, 20, 30, 40)]
     assert hooks.scores == pytest.approx(expected, rel=1e-12)
     assert model.info["val_rmse"] == pytest.approx(rmse(data["yva"], model.predict(data["Xva"])), rel=1e-12)
+
+
+def test_chunked_histgb_fits_in_threads_keep_their_own_work(data, tmp_path):
+    """Sweep trials and ensemble members fit in threads: concurrent chunked fits (and a plain sklearn fit beside
+    them) give the models they give alone, and the class is restored when the last one ends."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    cfgs = [cfg_for("histgb", max_leaf_nodes=15), cfg_for("histgb", max_leaf_nodes=31, learning_rate=0.2)]
+    alone = [fit("histgb", data, hooks=DiskHooks(tmp_path / f"alone{i}", every=10), cfg=c).predict(data["Xte"])
+             for i, c in enumerate(cfgs)]
+    plain_alone = HistGradientBoostingRegressor(max_iter=20, random_state=3).fit(data["Xtr"], data["ytr"])
+
+    def chunked(i):
+        return fit("histgb", data, hooks=DiskHooks(tmp_path / f"thread{i}", every=10), cfg=cfgs[i]).predict(
+            data["Xte"])
+
+    def plain():
+        return HistGradientBoostingRegressor(max_iter=20, random_state=3).fit(data["Xtr"], data["ytr"])
+
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(chunked, 0), pool.submit(chunked, 1), pool.submit(plain)]
+        results = [f.result() for f in futures]
+    assert np.array_equal(results[0], alone[0]) and np.array_equal(results[1], alone[1])
+    assert np.array_equal(results[2].predict(data["Xte"]), plain_alone.predict(data["Xte"]))
+    for name in ("_bin_data", "_raw_predict"):
+        assert name not in HistGradientBoostingRegressor.__dict__

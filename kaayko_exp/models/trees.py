@@ -14,6 +14,7 @@ threaded sum is order-nondeterministic in the last bit).
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -206,9 +207,49 @@ class ExtraTreesModel(_Forest):
         return ExtraTreesRegressor
 
 
+class _TrainingWork(threading.local):
+    """The running chunked fit's reusable work, per thread (ensemble members and sweep trials fit in threads)."""
+
+    cache: Optional[dict[str, Any]] = None
+
+
+_WORK = _TrainingWork()
+_PATCH_LOCK = threading.Lock()
+_PATCH_USERS = 0
+_ORIGINALS: dict[str, Any] = {}
+
+
+def _bin_data(est, X, sample_weight, is_training_data):
+    cache = _WORK.cache
+    if cache is not None and is_training_data and "binned" in cache and cache["shape"] == X.shape:
+        est._bin_mapper = cache["mapper"]
+        return cache["binned"]
+    out = _ORIGINALS["bin_data"](est, X, sample_weight, is_training_data)
+    if cache is not None and is_training_data:
+        cache.update(binned=out, mapper=est._bin_mapper, shape=X.shape)
+    return out
+
+
+def _raw_predict(est, X, n_threads=None):
+    cache = _WORK.cache
+    if cache is None or not (getattr(est, "_in_fit", False) and X is cache.get("binned")):
+        return _ORIGINALS["raw_predict"](est, X, n_threads=n_threads)
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+    done, sums = cache.get("raw", (0, None))
+    if sums is None:
+        sums = np.zeros((X.shape[0], est.n_trees_per_iteration_), dtype=est._baseline_prediction.dtype, order="F")
+        sums += est._baseline_prediction
+    else:
+        sums = sums.copy(order="F")
+    est._predict_iterations(X, est._predictors[done:], sums, True, _openmp_effective_n_threads(n_threads))
+    cache["raw"] = (len(est._predictors), sums.copy(order="F"))  # the fit updates its copy in place
+    return sums
+
+
 @contextmanager
-def _reuse_training_work(cache: dict[str, Any], *, enabled: bool) -> Iterator[None]:
-    """While active, HistGradientBoostingRegressor's warm-start chunks reuse the work of earlier chunks.
+def _reuse_training_work(*, enabled: bool) -> Iterator[None]:
+    """While active, HistGradientBoostingRegressor's warm-start chunks in this thread reuse earlier chunks' work.
 
     * Binning: every chunk would refit the same bin mapper on the same rows with the same seed; the first
       chunk's binned matrix and mapper serve the later ones.
@@ -217,52 +258,37 @@ def _reuse_training_work(cache: dict[str, Any], *, enabled: bool) -> Iterator[No
       the newer trees are added, in the same order (baseline, then tree 1, 2, ...), so the sums are the same
       floats and the model is identical.
 
-    Patched on the class for the duration of one chunked fit (nothing is stored on the estimator, so its saved
-    state is unchanged). Only with ``early_stopping=False``: every chunk then bins exactly the rows it was
+    The two methods are patched on the class while any such fit runs (counted, so fits in several threads
+    share one patch and the last one out restores the class); the work is kept per thread, and a fit in a
+    thread without an active context gets sklearn's own methods. Nothing is stored on the estimator, so its
+    saved state is unchanged. Only with ``early_stopping=False``: every chunk then bins exactly the rows it was
     given, the fit's training matrix, with the same seed.
     """
+    global _PATCH_USERS
     if not enabled:
         yield
         return
     from sklearn.ensemble import HistGradientBoostingRegressor as cls
 
-    originals = {name: cls.__dict__.get(name) for name in ("_bin_data", "_raw_predict")}
-    bin_data, raw_predict = cls._bin_data, cls._raw_predict
-
-    def _bin_data(est, X, sample_weight, is_training_data):
-        if is_training_data and "binned" in cache and cache["shape"] == X.shape:
-            est._bin_mapper = cache["mapper"]
-            return cache["binned"]
-        out = bin_data(est, X, sample_weight, is_training_data)
-        if is_training_data:
-            cache.update(binned=out, mapper=est._bin_mapper, shape=X.shape)
-        return out
-
-    def _raw_predict(est, X, n_threads=None):
-        if not (getattr(est, "_in_fit", False) and X is cache.get("binned")):
-            return raw_predict(est, X, n_threads=n_threads)
-        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-
-        done, sums = cache.get("raw", (0, None))
-        if sums is None:
-            sums = np.zeros((X.shape[0], est.n_trees_per_iteration_), dtype=est._baseline_prediction.dtype,
-                            order="F")
-            sums += est._baseline_prediction
-        else:
-            sums = sums.copy(order="F")
-        est._predict_iterations(X, est._predictors[done:], sums, True, _openmp_effective_n_threads(n_threads))
-        cache["raw"] = (len(est._predictors), sums.copy(order="F"))  # the fit updates its copy in place
-        return sums
-
-    cls._bin_data, cls._raw_predict = _bin_data, _raw_predict
+    with _PATCH_LOCK:
+        if _PATCH_USERS == 0:
+            _ORIGINALS.update(bin_data=cls._bin_data, raw_predict=cls._raw_predict,
+                              own={n: cls.__dict__.get(n) for n in ("_bin_data", "_raw_predict")})
+            cls._bin_data, cls._raw_predict = _bin_data, _raw_predict
+        _PATCH_USERS += 1
+    outer, _WORK.cache = _WORK.cache, {}
     try:
         yield
     finally:
-        for name, original in originals.items():
-            if original is None:
-                delattr(cls, name)
-            else:
-                setattr(cls, name, original)
+        _WORK.cache = outer
+        with _PATCH_LOCK:
+            _PATCH_USERS -= 1
+            if _PATCH_USERS == 0:
+                for name, original in _ORIGINALS.pop("own").items():
+                    if original is None:
+                        delattr(cls, name)
+                    else:
+                        setattr(cls, name, original)
 
 
 class HistGBModel(_ChunkedTrees):
@@ -285,12 +311,8 @@ class HistGBModel(_ChunkedTrees):
 
     def _fit(self, X, y, **kw) -> None:
         # Warm-start chunks reuse the first chunk's bins and the earlier trees' summed predictions.
-        self._bins: dict[str, Any] = {}
-        try:
-            with _reuse_training_work(self._bins, enabled=self.params.get("early_stopping") is False):
-                super()._fit(X, y, **kw)
-        finally:
-            self._bins = {}
+        with _reuse_training_work(enabled=self.params.get("early_stopping") is False):
+            super()._fit(X, y, **kw)
 
     def _make(self, X):
         max_bins = int(self.params.get("max_bins", 255))
