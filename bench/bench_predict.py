@@ -196,28 +196,13 @@ def write_big_parquet(path: Path, rows: int, chunk: int = 200_000) -> int:
 
 
 def peak_rss(args: list[str], stdin: str | None = None) -> tuple[int, float, int]:
-    """(peak RSS bytes, seconds, exit code) of ``python predict.py args``, started by a small wrapper process.
+    """(peak RSS bytes, seconds, exit code) of ``python predict.py args`` (``common.measure``: started from a small
+    wrapper, so this process's million-row frame never counts in the child's peak)."""
+    res = common.measure(common.python(str(ROOT / "predict.py"), *args), stdin=stdin)
+    if res["rc"]:
+        log(res["tail"][-2000:])
+    return int(res["peak_rss_mib"] * common.MIB), res["seconds"], res["rc"]
 
-    Not ``common.measure`` from this process: on Linux a child's ``ru_maxrss`` starts from the RSS of
-    the process it was forked from (the high-water mark survives exec), and this process holds a
-    million-row frame by now. The wrapper is small, so its ``RUSAGE_CHILDREN`` is predict.py's own peak.
-    """
-    code = (
-        "import resource, subprocess, sys, time, json\n"
-        "t = time.perf_counter()\n"
-        "r = subprocess.run(json.loads(sys.argv[1]), input=sys.argv[2] or None, text=True,\n"
-        "                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
-        "dt = time.perf_counter() - t\n"
-        "sys.stderr.write(r.stderr[-2000:] if r.returncode else '')\n"
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024, dt, r.returncode)\n"
-    )
-    cmd = json.dumps(common.python(str(ROOT / "predict.py"), *args))
-    res = subprocess.run(common.python("-c", code, cmd, stdin or ""), capture_output=True, text=True, cwd=ROOT,
-                         env=common.env())
-    if res.stderr:
-        log(res.stderr)
-    rss, dt, rc = res.stdout.split()
-    return int(rss), float(dt), int(rc)
 
 
 def main() -> None:

@@ -16,39 +16,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-from common import goal, section, write_results  # noqa: E402
+from common import goal, measure, python, section, write_results  # noqa: E402
 # The search space of conf/hparams_search/xgboost.yaml, given on the command line so that the pruner alone differs.
 SPACE = ["model.params.learning_rate=tag(log,interval(0.01,0.3))", "model.params.max_depth=int(interval(3,10))",
          "model.params.min_child_weight=tag(log,interval(0.5,20.0))", "model.params.subsample=interval(0.5,1.0)",
          "model.params.colsample_bytree=interval(0.5,1.0)", "model.params.reg_lambda=tag(log,interval(0.01,10.0))"]
 
 
-def _env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return env
-
-
 def _train(args: list[str], log: Path) -> float:
-    """Run ``python train.py args``; returns wall seconds (output to ``log``; raises on failure)."""
-    t0 = time.perf_counter()
-    with open(log, "w") as fh:
-        rc = subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, env=_env(), stdout=fh,
-                            stderr=subprocess.STDOUT).returncode
-    wall = time.perf_counter() - t0
-    if rc != 0:
-        sys.exit(f"`python train.py {' '.join(args)}` failed (exit {rc}); its output: {log}\n"
-                 + log.read_text()[-3000:])
-    return wall
+    """Run ``python train.py args``; returns wall seconds (output to ``log``; exits on failure)."""
+    res = measure(python("train.py", *args), log=log)
+    if res["rc"] != 0:
+        sys.exit(f"`python train.py {' '.join(args)}` failed (exit {res['rc']}); its output: {log}\n" + res["tail"])
+    return res["seconds"]
 
 
 def _stage_seconds(stage: dict) -> float:
