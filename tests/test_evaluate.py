@@ -164,11 +164,11 @@ def test_permutation_importance_batches_bound_the_rows_per_call(monkeypatch):
 def test_a_part_of_the_matrix_is_read_as_a_view_other_rows_as_a_copy():
     import numpy as np
 
-    from kaayko_exp.training.pipeline import _rows
+    from kaayko_exp.training.pipeline import part_rows
 
     X = np.arange(40, dtype=np.float32).reshape(10, 4)
-    block = _rows(X, np.arange(3, 7))
+    block = part_rows(X, np.arange(3, 7))
     assert np.shares_memory(block, X) and np.array_equal(block, X[3:7])
     for idx in (np.array([1, 2, 4]), np.array([5, 4, 3, 2]), np.array([0, 0, 1])):
-        rows = _rows(X, idx)
+        rows = part_rows(X, idx)
         assert not np.shares_memory(rows, X) and np.array_equal(rows, X[idx])

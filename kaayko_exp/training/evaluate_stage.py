@@ -144,7 +144,7 @@ def _in_sample_block(ctx: Any, train_idx: np.ndarray) -> dict[str, Any]:
 
 def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
     from kaayko_exp.evaluation.metrics import metrics, objective_value, permutation_importance, permutation_rows
-    from kaayko_exp.training.pipeline import _rows
+    from kaayko_exp.training.pipeline import part_rows
     from kaayko_exp.features.spec import feature_names
 
     cfg, run, model = ctx.cfg, ctx.run, ctx.model
@@ -162,7 +162,7 @@ def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
     raw_test = ctx.part_frame("test")  # the raw test rows, in the order of test_idx
     test_frame = raw_test[evaluation_columns(ctx.spec, cfg.safety, raw_test.columns)]
     y_test = ctx.y[test_idx]
-    X_test = _rows(ctx.X, test_idx)  # the test rows' block of the matrix (a view)
+    X_test = part_rows(ctx.X, test_idx)  # the test rows' block of the matrix (a view)
     test_pred = model.predict(X_test)
     t = lap("test_predict", t)
     results: dict[str, Any] = {"test": _scored_block(test_frame, y_test, test_pred, train_mean, cfg.safety)}
@@ -173,7 +173,8 @@ def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
     log.info("evaluate: test rmse %.4f, class accuracy %.3f (%s rows)",
              results["test"]["metrics"]["rmse"], results["test"]["metrics"]["class_accuracy"], f"{len(test_idx):,}")
     if len(val_idx):
-        results["val"] = {"n": int(len(val_idx)), "metrics": metrics(ctx.y[val_idx], model.predict(_rows(ctx.X, val_idx)))}
+        val_pred = model.predict(part_rows(ctx.X, val_idx))
+        results["val"] = {"n": int(len(val_idx)), "metrics": metrics(ctx.y[val_idx], val_pred)}
     t = lap("val", t)
     results["train_in_sample"] = _in_sample_block(ctx, train_idx)
     t = lap("train_in_sample", t)

@@ -187,7 +187,7 @@ def _matrix(ctx: Context) -> None:
     ctx.parts = {k: np.arange(bounds[i], bounds[i + 1], dtype=np.int64) for i, k in enumerate(SPLIT_CODES)}
 
 
-def _rows(X: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def part_rows(X: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """``X[idx]``: a view when ``idx`` is a contiguous ascending run (a part of the matrix), else a copy."""
     if len(idx) and idx[-1] - idx[0] + 1 == len(idx) and (len(idx) == 1 or bool(np.all(np.diff(idx) == 1))):
         return X[int(idx[0]):int(idx[-1]) + 1]
@@ -221,9 +221,9 @@ def _fit_one(ctx: Context, train_idx: np.ndarray, val_idx: np.ndarray, key: str,
     model = build_model(ctx.cfg.model, seed=ctx.cfg.seed, n_jobs=ctx.cfg.n_jobs, n_rows=len(train_idx))
     if ctx.pruner is not None:
         ctx.pruner.begin_phase(key, phase, max(1, int(model.steps())))
-    X_val = _rows(ctx.X, val_idx) if len(val_idx) else None
+    X_val = part_rows(ctx.X, val_idx) if len(val_idx) else None
     y_val = ctx.y[val_idx] if len(val_idx) else None
-    return model.fit(_rows(ctx.X, train_idx), ctx.y[train_idx], spec=ctx.spec, callbacks=ctx.callbacks,
+    return model.fit(part_rows(ctx.X, train_idx), ctx.y[train_idx], spec=ctx.spec, callbacks=ctx.callbacks,
                      X_val=X_val, y_val=y_val, key=key)
 
 
