@@ -45,6 +45,18 @@ def _tidy_failed_start(cfg: Any) -> Optional[str]:
         return None
 
 
+class UserErrorExit(SystemExit):
+    """Exit status 2 after a user error was reported; its text is the error, so a sweeper that catches the
+    exit of one trial records why that trial failed (and goes on with the others)."""
+
+    def __init__(self, exc: KaaykoError) -> None:
+        super().__init__(EXIT_USER_ERROR)
+        self.error = f"{exc.kind}: {exc}"
+
+    def __str__(self) -> str:
+        return self.error
+
+
 def task(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a Hydra task function: KaaykoError -> one paragraph, exit 2.
 
@@ -63,7 +75,7 @@ def task(fn: Callable[..., Any]) -> Callable[..., Any]:
             _log_to_files(exc)
             note = _tidy_failed_start(args[0] if args else kwargs.get("cfg"))
             report_user_error(exc, note)
-            sys.exit(EXIT_USER_ERROR)
+            raise UserErrorExit(exc) from None
 
     return wrapper
 

@@ -78,7 +78,7 @@ def test_pruned_job_stops_at_once_and_outputs_are_written(tmp_path):
     assert rows[9.0]["state"] == "PRUNED" and rows[9.0]["steps"] == 1 and rows[2.0]["steps"] == 8
     assert (sweep / rows[2.0]["run_dir"]).is_dir()
     csv_lines = (sweep / "trials.csv").read_text().splitlines()
-    assert csv_lines[0] == "number,state,values,params_x,steps,duration_s,run_dir"
+    assert csv_lines[0] == "number,state,values,params_x,steps,duration_s,run_dir,failure"
     assert len(csv_lines) == 3
     assert (sweep / "plots" / "optimization_history.png").stat().st_size > 0
     assert "plots/optimization_history.png" in (sweep / "sweep_report.md").read_text()

@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import re
+import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -18,6 +19,7 @@ from optuna.trial import TrialState
 
 from hydra_plugins.optuna5_sweeper import _outputs, _study
 from hydra_plugins.optuna5_sweeper._liveness import Heartbeat, is_dead
+from hydra_plugins.optuna5_sweeper._signals import StopOnSignal, exit_code, signal_name
 from hydra_plugins.optuna5_sweeper._space import SearchSpace, build_space, grid_of
 from hydra_plugins.optuna5_sweeper.errors import (
     SearchSpaceError,
@@ -211,6 +213,7 @@ class OptunaSweeperImpl:
                 "Use the same direction, or another study_name / sweep directory."
             )
         run = _SweepRun(self, study, spec, sweep_dir, directions, n_trials, space, custom)
+        run.grid_size = n_trials if grid is not None else None
         return run.go()
 
 
@@ -228,6 +231,8 @@ class _SweepRun:
         self.space = space
         self.custom = custom
         self.failures: List[str] = []
+        self.interrupted: List[_Running] = []
+        self.grid_size: Optional[int] = None
         self.durations: List[float] = []
         self.heartbeat = Heartbeat(study._storage, impl.heartbeat_interval)
 
@@ -241,6 +246,15 @@ class _SweepRun:
 
     def _done(self, counts: Dict[str, int]) -> int:
         return counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
+
+    def _grid_done(self) -> bool:
+        """Every grid point has had its trial (a failed point is not drawn again) and none is queued."""
+        if self.grid_size is None:
+            return False
+        trials = self.study.get_trials(deepcopy=False)
+        if any(t.state == TrialState.WAITING for t in trials):
+            return False
+        return len({t.system_attrs["grid_id"] for t in trials if "grid_id" in t.system_attrs}) >= self.grid_size
 
     def _budget_spent(self) -> bool:
         return len(self.failures) > self.impl.max_failure_rate * self.n_trials
@@ -274,6 +288,7 @@ class _SweepRun:
         if job_num is None:
             job_num = trial.number
             trial.set_user_attr(JOB_NUM_ATTR, job_num)
+        trial.set_user_attr(_outputs.RUN_AT_ATTR, _outputs.run_at(self.sweep_dir))
         self.heartbeat.add(trial._trial_id)
         if self._surplus(trial.number):  # another worker took the last slot at the same moment
             self.heartbeat.remove(trial._trial_id)
@@ -309,7 +324,14 @@ class _SweepRun:
         duration = time.monotonic() - r.started
         values: Optional[List[float]] = None
         message = ""
-        if isinstance(ret, BaseException):
+        signum = StopOnSignal.requested()
+        if signum is not None and _ended_by_stop(ret):
+            self._interrupted(r, signum, duration)
+            return
+        if isinstance(ret, SystemExit):  # the job's own exit (e.g. a config error it reported): this trial only
+            state, message = TrialState.FAIL, f"the job exited with status {ret.code}" + (
+                f": {ret}" if str(ret) != str(ret.code) else "")
+        elif isinstance(ret, BaseException):
             state, message = TrialState.FAIL, f"{type(ret).__name__}: {ret}"
         elif ret.status == JobStatus.FAILED:
             exc = ret._return_value
@@ -331,14 +353,25 @@ class _SweepRun:
             self.failures.append(f"trial {r.trial.number} (job {r.job_num}): {message}")
         self._progress(r, state, values, message, duration)
 
+    def _interrupted(self, r: _Running, signum: int, duration: float) -> None:
+        """A job stopped by the sweep's stop request: FAIL (not a failure of its config) and queued again, so
+        the next sweep in this directory continues it in the same job directory."""
+        t = r.trial
+        self.study._storage.set_trial_system_attr(t._trial_id, FAILURE_ATTR, f"interrupted by {signal_name(signum)}")
+        self.study.tell(t, state=TrialState.FAIL, skip_if_finished=True)
+        self.study.enqueue_trial(dict(t.params), user_attrs={JOB_NUM_ATTR: r.job_num, REQUEUED_FROM_ATTR: t.number})
+        self.interrupted.append(r)
+        log.warning("trial %d (job %d) interrupted by %s after %.1fs: marked FAIL and queued again", t.number,
+                    r.job_num, signal_name(signum), duration)
+
     # -- reporting
 
     def _progress(self, r: _Running, state: Any, values: Optional[List[float]], message: str,
                   duration: float) -> None:
-        counts = self._counts()
-        done = self._done(counts)
+        trials = self.study.get_trials(deepcopy=False)  # one snapshot: the line and the files agree
+        summary = self.write_outputs(trials)
+        done = sum(1 for t in trials if t.state.name in ("COMPLETE", "PRUNED"))
         best = ""
-        summary = _outputs.best_summary(self.study, self.directions)
         if summary and "best_value" in summary:
             best = f", best {summary['best_value']:.6g} (trial {summary['best_trial_number']})"
         elif summary:
@@ -350,22 +383,17 @@ class _SweepRun:
                 f"COMPLETE values {values}", "PRUNED": "PRUNED", "FAIL": f"FAIL ({message})"}[state.name]
         log.info("trial %d/%d: #%d (job %d) %s in %.1fs%s, ETA %s", done, self.n_trials, r.trial.number,
                  r.job_num, what, duration, best, _fmt_eta(eta) if remaining else "done")
-        self.write_outputs(summary)
 
-    def write_outputs(self, summary: Any = _MISSING, plots: Sequence[str] = ()) -> None:
-        trials = self.study.get_trials(deepcopy=False)
-        rows = [_outputs.trial_row(t, self.sweep_dir) for t in trials if t.state.name != "WAITING"]
-        if summary is _MISSING:
-            summary = _outputs.best_summary(self.study, self.directions)
+    def write_outputs(self, trials: Optional[Sequence[Any]] = None, plots: Sequence[str] = ()) -> Any:
+        """The sweep files from one snapshot of the study (``trials``, or a fresh one); returns its summary."""
+        if trials is None:
+            trials = self.study.get_trials(deepcopy=False)
         try:
-            _outputs.write_sweep_json(self.sweep_dir, self.spec, self.study.study_name, self.directions,
-                                      self.n_trials, rows)
-            _outputs.write_trials_csv(self.sweep_dir, rows)
-            _outputs.write_results_yaml(self.sweep_dir, summary)
-            _outputs.write_report(self.sweep_dir, self.study.study_name, self.directions, self.n_trials, rows,
-                                  summary, plots)
+            return _outputs.write_outputs(self.sweep_dir, self.spec, self.study.study_name, self.directions,
+                                          self.n_trials, trials, plots)
         except OSError as exc:
             log.warning("sweep outputs not written: %s", exc)
+            return _outputs.summary_of(trials, self.study.study_name, self.directions, self.sweep_dir)
 
     # -- the loop
 
@@ -381,14 +409,14 @@ class _SweepRun:
                      self.n_trials, self._slots)
         self.heartbeat.start()
         running: Dict[Future, _Running] = {}
-        stopping: Optional[BaseException] = None
         try:
-            with ThreadPoolExecutor(max_workers=self._slots, thread_name_prefix="optuna5-trial") as pool:
+            with StopOnSignal() as stop, \
+                    ThreadPoolExecutor(max_workers=self._slots, thread_name_prefix="optuna5-trial") as pool:
                 while True:
-                    while stopping is None and not self._budget_spent() and len(running) < self._slots:
+                    while stop.requested() is None and not self._budget_spent() and len(running) < self._slots:
                         self.recover_dead()
                         counts = self._counts()
-                        if self._done(counts) + counts.get("RUNNING", 0) >= self.n_trials:
+                        if self._done(counts) + counts.get("RUNNING", 0) >= self.n_trials or self._grid_done():
                             break
                         r = self._ask()
                         if r is not None:
@@ -398,19 +426,19 @@ class _SweepRun:
                     finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
                     for fut in finished:
                         r = running.pop(fut)
-                        ret = fut.result()
-                        self._finish(r, ret)
-                        if isinstance(ret, (SystemExit, KeyboardInterrupt)) and stopping is None:
-                            stopping = ret
+                        self._finish(r, fut.result())
+                signum = stop.requested()
         finally:
             self.heartbeat.stop()
-        if stopping is not None:
-            raise stopping
-        summary = _outputs.best_summary(self.study, self.directions)
+        if signum is not None:
+            self.write_outputs()
+            print(_stopped_line(signum, self.interrupted, self.sweep_dir), file=sys.stderr, flush=True)
+            sys.exit(exit_code(signum))
+        trials = self.study.get_trials(deepcopy=False)
         plots: List[str] = []
-        if self.impl.write_plots and summary is not None:
+        if self.impl.write_plots and any(t.state == TrialState.COMPLETE for t in trials):
             plots = _outputs.write_plots(self.sweep_dir, self.study, self.directions)
-        self.write_outputs(summary, plots)
+        summary = self.write_outputs(trials, plots)
         counts = self._counts()
         if self._budget_spent() or (self.failures and not self._done(counts)):
             raise SweepFailedError(
@@ -419,9 +447,27 @@ class _SweepRun:
                 f"{self.failures[0]}"
             )
         if summary is not None and "best_value" in summary:
-            log.info("best value %s at trial %d (run dir %s): %s", summary["best_value"],
-                     summary["best_trial_number"], summary["best_run_dir"], summary["best_params"])
+            log.info("best value %s at trial %d (run dir %s on %s): %s", summary["best_value"],
+                     summary["best_trial_number"], summary["best_run_dir"], summary["best_run_host"],
+                     summary["best_params"])
         return summary
+
+
+def _stopped_line(signum: int, interrupted: List[_Running], sweep_dir: Path) -> str:
+    jobs = ", ".join(str(r.job_num) for r in interrupted)
+    stopped = (f"{len(interrupted)} running trial(s) stopped at their next step and queued again (job dir "
+               f"{jobs})") if interrupted else "no trial was running"
+    return (f"sweep stopped by {signal_name(signum)}: {stopped}; run the same command with "
+            f"hydra.sweep.dir={sweep_dir} to continue the study")
+
+
+def _ended_by_stop(ret: Any) -> bool:
+    """Whether a job's outcome, after a stop request, is its stop (anything but a result or a pruning)."""
+    from hydra.core.utils import JobStatus
+
+    if isinstance(ret, BaseException):
+        return True
+    return ret.status == JobStatus.FAILED and not is_pruned(ret._return_value)
 
 
 def _fmt_eta(seconds: float) -> str:

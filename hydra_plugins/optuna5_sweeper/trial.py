@@ -10,6 +10,12 @@
 
 The job never tells the trial its result; the sweeper does, from the task's return value
 (``optuna.TrialPruned`` raised out of the task marks the trial PRUNED).
+
+Stopping: on SIGINT/SIGTERM the sweeper (in the main thread) asks every running job to stop. Jobs run by
+``hydra/launcher=basic`` run in the sweep process's worker threads, where no signal handler runs, so a job
+polls :func:`stop_requested` at its steps, saves what it needs and ends by raising (or ``sys.exit``); the
+sweeper then marks the trial FAIL and queues its parameters again, so the next sweep in the same directory
+continues it. A job that ignores the request simply finishes and is told as usual.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 JOB_NUM_ATTR = "job_num"
+_STOP: dict = {"signum": None}
 _SWEEPER_TARGET = "hydra_plugins.optuna5_sweeper.optuna_sweeper.OptunaSweeper"
 
 
@@ -57,3 +64,13 @@ def current_trial() -> Optional[Any]:
         if frozen.user_attrs.get(JOB_NUM_ATTR) == int(job_num):
             return optuna.Trial(study, frozen._trial_id)
     return None
+
+
+def stop_requested() -> Optional[int]:
+    """The signal number (SIGINT 2, SIGTERM 15) that asked this sweep process to stop, or None."""
+    return _STOP["signum"]
+
+
+def _set_stop(signum: Optional[int]) -> None:
+    """The sweeper's side of :func:`stop_requested` (None clears it)."""
+    _STOP["signum"] = signum

@@ -417,6 +417,8 @@ def execute(cfg: DictConfig, run: RunDir) -> float:
     try:
         with interruptible(stop):
             for name in pending:
+                current = None
+                stop.check()  # a stop requested between stages (polled in a sweep job)
                 current, t0 = name, time.perf_counter()
                 run.start_stage(name)
                 detail = STAGE_FUNCTIONS[name][0](ctx) or {}
