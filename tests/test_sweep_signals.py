@@ -1,4 +1,5 @@
-"""Ctrl-C / SIGTERM sent to a real ``python train.py -m`` sweep (issue 16, item 6).
+"""Ctrl-C / SIGTERM sent to a real ``python train.py -m`` sweep (issue 16, item 6), and a config error inside
+one trial (item 7).
 
 The trial runs in a worker thread of the sweep process, where no signal handler runs: the sweeper's main
 thread catches the signal and the run's stop callback polls its flag, so the trial checkpoints and stops at
@@ -114,3 +115,37 @@ def test_a_signal_to_a_sweep_checkpoints_the_trial_exits_and_the_resume_reruns_i
     # the fit continued from the checkpoint: no round at or before it was logged again after the resume
     after = log_text.split("resuming it from its checkpoint", 1)[1]
     assert all(int(r) > stopped_at for r in ROUND.findall(after))
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, TRAIN, *args], cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                          timeout=300)
+
+
+GRID = ["-m", "hydra/sweeper=optuna", "hydra/sweeper/sampler=grid", "model.params.subsample=choice(0.5,1.5)",
+        "model.params.max_depth=choice(3,4)", "sample_size=tiny", "model.params.n_estimators=20", "plots=false",
+        "hydra.sweeper.write_plots=false", "hydra.sweep.dir=sweep"]
+BAD = "model.params.subsample=1.5 must be a share in (0, 1]"
+
+
+def test_a_config_error_inside_a_trial_fails_that_trial_and_the_sweep_goes_on(tmp_path):
+    # issue 16 item 7: the README's grid with one invalid value; 2 of 4 points fail, max_failure_rate allows 2
+    r = _run(tmp_path, *GRID, "hydra.sweeper.max_failure_rate=0.5")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    trials = _study(tmp_path / "sweep").trials
+    by_state = {s: [t for t in trials if t.state.name == s] for s in ("COMPLETE", "FAIL")}
+    assert len(trials) == 4 and len(by_state["COMPLETE"]) == 2 and len(by_state["FAIL"]) == 2
+    assert {t.params["model.params.subsample"] for t in by_state["FAIL"]} == {1.5}
+    assert all(BAD in t.system_attrs["failure"] for t in by_state["FAIL"])
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "sweep" / "trials.csv").open()))
+    assert [BAD in row["failure"] for row in rows] == [t.state.name == "FAIL" for t in trials]
+
+
+@pytest.mark.slow
+def test_config_errors_inside_trials_count_toward_max_failure_rate(tmp_path):
+    r = _run(tmp_path, *GRID, "hydra.sweeper.max_failure_rate=0.25")
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert "2 trial(s) failed (max_failure_rate=0.25 of n_trials=4 allows 1)" in r.stderr and BAD in r.stderr
