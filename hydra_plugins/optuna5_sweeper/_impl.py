@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import re
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -19,7 +20,8 @@ from optuna.trial import TrialState
 
 from hydra_plugins.optuna5_sweeper import _outputs, _study
 from hydra_plugins.optuna5_sweeper._liveness import Heartbeat, is_dead
-from hydra_plugins.optuna5_sweeper._signals import StopOnSignal, exit_code, signal_name
+from hydra_plugins.optuna5_sweeper._signals import StopOnSignal, exit_code, request_stop, signal_name
+from hydra_plugins.optuna5_sweeper._storage import StorageUnavailableError
 from hydra_plugins.optuna5_sweeper._space import SearchSpace, build_space, grid_of
 from hydra_plugins.optuna5_sweeper.errors import (
     SearchSpaceError,
@@ -82,7 +84,7 @@ class OptunaSweeperImpl:
     def __init__(self, sampler: Any, direction: Any, storage: Any, study_name: Optional[str], n_trials: int,
                  n_jobs: int, max_failure_rate: float, pruner: Any, params: Optional[DictConfig],
                  custom_search_space: Optional[str], heartbeat_interval: float = 30.0,
-                 write_plots: bool = True) -> None:
+                 write_plots: bool = True, storage_retry_s: float = 60.0) -> None:
         self.sampler_cfg = sampler
         self.direction = direction
         self.storage_cfg = storage
@@ -95,6 +97,7 @@ class OptunaSweeperImpl:
         self.custom_search_space = custom_search_space
         self.heartbeat_interval = float(heartbeat_interval)
         self.write_plots = write_plots
+        self.storage_retry_s = float(storage_retry_s)
         self.config: Optional[DictConfig] = None
         self.launcher: Any = None
         self.hydra_context: Any = None
@@ -130,6 +133,8 @@ class OptunaSweeperImpl:
         if not 0.0 <= self.max_failure_rate <= 1.0:
             raise SweepConfigError(
                 f"hydra.sweeper.max_failure_rate={self.max_failure_rate} must lie between 0.0 and 1.0.")
+        if self.storage_retry_s < 0:
+            raise SweepConfigError(f"hydra.sweeper.storage_retry_s={self.storage_retry_s} must be 0 or more.")
         if self.heartbeat_interval <= 0:
             raise SweepConfigError(f"hydra.sweeper.heartbeat_interval={self.heartbeat_interval} must be positive.")
 
@@ -201,9 +206,11 @@ class OptunaSweeperImpl:
                         "(jobs get current_trial() None)")
         spec, study_name = _study.resolve(self.config.hydra, os.getcwd())
         sweep_dir = Path(os.getcwd()) / str(self.config.hydra.sweep.dir)  # (an absolute dir stays itself)
+        if "://" in spec:  # a database that cannot be reached is refused before anything is written
+            _study.open_storage(spec, self.storage_retry_s)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         _outputs.atomic_write(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config).encode())
-        storage = _study.open_storage(spec)
+        storage = _study.open_storage(spec, self.storage_retry_s)
         study = optuna.create_study(storage=storage, study_name=study_name, sampler=sampler, pruner=pruner,
                                     directions=directions, load_if_exists=True)
         have = [d.name.lower() for d in study.directions]
@@ -279,6 +286,23 @@ class _SweepRun:
             self.study.enqueue_trial(dict(t.params), user_attrs={JOB_NUM_ATTR: job_num, REQUEUED_FROM_ATTR: t.number})
             log.warning("trial %d (job %s) was left RUNNING by a dead worker: marked FAIL and its parameters "
                         "queued again, in the same job directory", t.number, job_num)
+
+    def _wait_for_others(self, stop: StopOnSignal) -> bool:
+        """With none of its own trials left, wait while other workers' trials of the study run: their outcome
+        decides whether more trials are needed, and this worker's files then end with the study's final
+        state. True when there were any."""
+        waited = False
+        while stop.requested() is None:
+            self.recover_dead()
+            others = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if not others:
+                break
+            if not waited:
+                log.info("waiting for %d running trial(s) of other workers (%s)", len(others),
+                         ", ".join(f"#{t.number}" for t in others))
+                waited = True
+            time.sleep(min(1.0, self.impl.heartbeat_interval))
+        return waited
 
     # -- one trial
 
@@ -409,27 +433,40 @@ class _SweepRun:
                      self.n_trials, self._slots)
         self.heartbeat.start()
         running: Dict[Future, _Running] = {}
+        lost: Optional[StorageUnavailableError] = None
         try:
             with StopOnSignal() as stop, \
                     ThreadPoolExecutor(max_workers=self._slots, thread_name_prefix="optuna5-trial") as pool:
-                while True:
-                    while stop.requested() is None and not self._budget_spent() and len(running) < self._slots:
-                        self.recover_dead()
-                        counts = self._counts()
-                        if self._done(counts) + counts.get("RUNNING", 0) >= self.n_trials or self._grid_done():
+                try:
+                    while True:
+                        while stop.requested() is None and not self._budget_spent() and len(running) < self._slots:
+                            self.recover_dead()
+                            counts = self._counts()
+                            if self._done(counts) + counts.get("RUNNING", 0) >= self.n_trials or self._grid_done():
+                                break
+                            r = self._ask()
+                            if r is not None:
+                                running[pool.submit(self._launch, r)] = r
+                        if not running:
+                            if stop.requested() is None and not self._budget_spent() and self._wait_for_others(stop):
+                                continue  # their outcome decides whether more trials are needed
                             break
-                        r = self._ask()
-                        if r is not None:
-                            running[pool.submit(self._launch, r)] = r
-                    if not running:
-                        break
-                    finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        r = running.pop(fut)
-                        self._finish(r, fut.result())
+                        finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                        for fut in finished:
+                            r = running.pop(fut)
+                            self._finish(r, fut.result())
+                except StorageUnavailableError as exc:
+                    lost = exc
+                    if running:
+                        log.error("the study storage is unreachable: asking the %d running trial(s) to stop at "
+                                  "their next step", len(running))
+                        request_stop(signal.SIGTERM)
+                        wait(list(running))
                 signum = stop.requested()
         finally:
             self.heartbeat.stop()
+        if lost is not None:
+            raise lost
         if signum is not None:
             self.write_outputs()
             print(_stopped_line(signum, self.interrupted, self.sweep_dir), file=sys.stderr, flush=True)

@@ -91,7 +91,8 @@ class Heartbeat:
         value = stamp(self._interval)
         for trial_id in ids:
             try:
-                self._storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, value)
+                with _no_wait():  # a storage outage must not hold the beats of the other trials
+                    self._storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, value)
             except Exception as exc:  # finished meanwhile, or the storage hiccuped: the next beat retries
                 log.debug("heartbeat of trial id %s skipped: %s", trial_id, exc)
 
@@ -103,3 +104,9 @@ class Heartbeat:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _no_wait() -> Any:
+    from hydra_plugins.optuna5_sweeper._storage import no_wait
+
+    return no_wait()

@@ -11,11 +11,12 @@ import json
 import logging
 import math
 import os
-import re
 import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
+
+from hydra_plugins.optuna5_sweeper._study import hide_password
 
 log = logging.getLogger(__name__)
 
@@ -86,15 +87,10 @@ def trial_row(frozen: Any, sweep_dir: Path) -> Dict[str, Any]:
 
 def _sweep_json(storage: str, study_name: str, directions: Sequence[str], n_trials: int,
                 rows: List[Dict[str, Any]]) -> bytes:
-    doc = {"kind": "optuna-sweep", "schema_version": SCHEMA_VERSION, "storage": _hide_password(storage),
+    doc = {"kind": "optuna-sweep", "schema_version": SCHEMA_VERSION, "storage": hide_password(storage),
            "study_name": study_name, "host": socket.gethostname(), "directions": list(directions),
            "n_trials": n_trials, "trials": rows}
     return (json.dumps(doc, indent=2) + "\n").encode()
-
-
-def _hide_password(url: str) -> str:
-    """A storage URL with its password replaced by ***."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def _trials_csv(rows: List[Dict[str, Any]]) -> bytes:

@@ -60,3 +60,8 @@ class StopOnSignal:
     @staticmethod
     def requested() -> Optional[int]:
         return stop_requested()
+
+
+def request_stop(signum: int) -> None:
+    """Ask the running jobs to stop as if ``signum`` had been received (the sweep ends after them)."""
+    _set_stop(signum)

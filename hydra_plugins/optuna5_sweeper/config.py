@@ -208,6 +208,9 @@ class OptunaSweeperConf:
     custom_search_space: Optional[str] = None  # "module.function" called with (cfg, trial) for each trial
     heartbeat_interval: float = 30.0  # seconds between liveness stamps of running trials
     write_plots: bool = True  # Optuna's matplotlib plots in <sweep dir>/plots at the end of a sweep
+    # a database storage: seconds a lost connection (server restart, network) is retried with backoff before
+    # the sweep stops; a job's pruning reports that fail meanwhile are kept and sent later
+    storage_retry_s: float = 60.0
 
 
 def _open(node: Any) -> Any:

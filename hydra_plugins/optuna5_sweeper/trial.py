@@ -20,7 +20,10 @@ continues it. A job that ignores the request simply finishes and is told as usua
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Optional
+
+log = logging.getLogger(__name__)
 
 JOB_NUM_ATTR = "job_num"
 _STOP: dict = {"signum": None}
@@ -51,7 +54,7 @@ def current_trial() -> Optional[Any]:
     from hydra_plugins.optuna5_sweeper._study import make_pruner, open_storage, resolve
 
     spec, study_name = resolve(hc)
-    storage = open_storage(spec)
+    storage = open_storage(spec, sweeper.get("storage_retry_s"))
     try:
         study = optuna.load_study(study_name=study_name, storage=storage, pruner=make_pruner(sweeper.get("pruner")),
                                   sampler=optuna.samplers.RandomSampler())
@@ -62,8 +65,55 @@ def current_trial() -> Optional[Any]:
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     for frozen in running:
         if frozen.user_attrs.get(JOB_NUM_ATTR) == int(job_num):
-            return optuna.Trial(study, frozen._trial_id)
+            return ReportingTrial(optuna.Trial(study, frozen._trial_id))
     return None
+
+
+class ReportingTrial:
+    """An ``optuna.Trial`` whose ``report`` and ``should_prune`` never stop a job for a lost database
+    connection: a report that cannot be delivered is kept and sent with the next one, and ``should_prune``
+    answers False until the storage answers again. Everything else is the trial's own."""
+
+    def __init__(self, trial: Any) -> None:
+        self._trial = trial
+        self._pending: list = []  # (value, step) not delivered yet
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._trial, name)
+
+    def _deliver(self) -> bool:
+        from hydra_plugins.optuna5_sweeper._storage import is_transient, no_wait
+
+        while self._pending:
+            value, step = self._pending[0]
+            try:
+                with no_wait():
+                    self._trial.report(value, step)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("trial %d: report of step %s not delivered (%s); kept for the next report",
+                            self._trial.number, step, type(exc).__name__)
+                return False
+            self._pending.pop(0)
+        return True
+
+    def report(self, value: float, step: int) -> None:
+        self._pending.append((value, step))
+        self._deliver()
+
+    def should_prune(self) -> bool:
+        from hydra_plugins.optuna5_sweeper._storage import is_transient, no_wait
+
+        if not self._deliver():
+            return False
+        try:
+            with no_wait():
+                return bool(self._trial.should_prune())
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return False
 
 
 def stop_requested() -> Optional[int]:
