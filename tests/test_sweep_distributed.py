@@ -64,6 +64,17 @@ APP = textwrap.dedent('''
             pids.mkdir(exist_ok=True)
             (pids / str(os.getpid())).touch()
             wait_for(lambda: len(list(pids.iterdir())) >= 2, "a second worker process")
+        elif cfg.mode == "outage":
+            # train (report every 20 ms) until the test has restarted the database, then 3 steps more
+            step, end = 1, time.monotonic() + 120
+            while not (sync / "restarted").exists() and time.monotonic() < end:
+                trial.report(value + 1.0 / step, step)
+                trial.should_prune()
+                step += 1
+                time.sleep(0.02)
+            for _ in range(3):
+                trial.report(value + 1.0 / step, step)
+                step += 1
         elif cfg.mode == "slots":
             # job 1 overlaps job 0; job 0 only ends after job 2 has run, which needs job 1's freed slot
             if job == 1:
@@ -268,3 +279,78 @@ def test_two_worker_processes_share_one_postgres_study(tmp_path, postgres_url):
 
     _two_workers_one_study(tmp_path, 6, f"hydra.sweeper.storage={postgres_url}", "hydra.sweeper.study_name=shared",
                            load=load)
+
+
+def _wait_until(condition, what: str, procs, deadline_s: float = 120.0) -> None:
+    import time
+
+    end = time.monotonic() + deadline_s
+    while not condition():
+        dead = [p for p in procs if p.poll() is not None]
+        assert not dead, f"a worker ended (rc {dead[0].returncode}) before {what}"
+        assert time.monotonic() < end, f"gave up waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_a_database_restart_during_trials_is_ridden_out_and_each_worker_ends_consistent(tmp_path, postgres_server):
+    import socket
+
+    import yaml
+
+    url = postgres_server.create_database()
+    write_app(tmp_path)
+    sync = tmp_path / "sync"
+    dirs = [tmp_path / "sweep_a", tmp_path / "sweep_b"]  # two workers, each with its own sweep directory
+    overrides = ["mode=outage", "hydra.sweeper.n_trials=4", f"hydra.sweeper.storage={url}",
+                 "hydra.sweeper.study_name=outage"]
+    logs = [tmp_path / f"worker{i}.log" for i in range(2)]
+    procs = []
+    for d, log in zip(dirs, logs):
+        with open(log, "w") as fh:
+            procs.append(subprocess.Popen(sweep_cmd(tmp_path, d, *overrides), cwd=tmp_path, env=env(), stdout=fh,
+                                          stderr=subprocess.STDOUT, text=True))
+    try:
+        _wait_until(lambda: len(list(sync.glob("started_*"))) >= 2, "a trial running in each worker", procs)
+        postgres_server.restart()  # every pooled connection of both workers is cut
+        (sync / "restarted").touch()
+        for p, log in zip(procs, logs):
+            p.wait(timeout=240)
+            assert p.returncode == 0, log.read_text()[-4000:]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    study = optuna.load_study(study_name="outage", storage=url)
+    counted = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(counted) == 4, [(t.number, t.state.name, t.system_attrs.get("failure")) for t in study.trials]
+    assert all(t.state.name in ("COMPLETE",) or str(t.system_attrs.get("failure", "")).startswith("surplus")
+               for t in study.trials)
+    for t in counted:  # reports that failed during the outage were delivered later: no step is missing
+        steps = sorted(t.intermediate_values)
+        assert steps == list(range(len(steps))), (t.number, steps)
+    by_number = {t.number: t.state.name for t in study.trials}
+    best = study.best_trial
+    for d in dirs:
+        doc = json.loads((d / "sweep.json").read_text())
+        assert {r["number"]: r["state"] for r in doc["trials"]} == by_number, d
+        results = yaml.safe_load((d / "optimization_results.yaml").read_text())
+        assert results["best_trial_number"] == best.number
+        assert results["best_run_host"] == socket.gethostname()
+        run_dir = d / results["best_run_dir"]  # relative here, absolute when the other worker ran it
+        assert [r["trial"] for r in owners(run_dir.parent, int(run_dir.name))] == [best.number]
+
+
+def test_an_unreachable_database_is_one_paragraph_with_the_password_hidden(tmp_path):
+    # issue 16 item 8, the command as a user types it (train.py, the README's storage override)
+    url = "postgresql+psycopg2://u:secret@127.0.0.1:9/none"  # port 9: nothing listens
+    r = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", "hydra/sweeper=optuna",
+                        f"hydra.sweeper.storage={url}"], cwd=tmp_path, env=env() | {"HYDRA_FULL_ERROR": ""},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stdout + r.stderr
+    paragraph = r.stderr.strip().split("\n\n")[0]
+    assert "\n" not in paragraph
+    assert "postgresql+psycopg2://u:***@127.0.0.1:9/none cannot be reached" in paragraph
+    assert "Connection refused" in paragraph and "secret" not in r.stdout + r.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written: no sweep directory, no multirun.yaml
