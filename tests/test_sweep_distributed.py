@@ -64,6 +64,10 @@ APP = textwrap.dedent('''
             pids.mkdir(exist_ok=True)
             (pids / str(os.getpid())).touch()
             wait_for(lambda: len(list(pids.iterdir())) >= 2, "a second worker process")
+        elif cfg.mode == "hang":  # train "forever" (until a marker the test never writes)
+            (sync / f".pid_{job}").write_text(str(os.getpid()))
+            (sync / f".pid_{job}").rename(sync / f"pid_{job}")
+            wait_for(lambda: (sync / "never").exists(), "nothing", deadline_s=600)
         elif cfg.mode == "outage":
             # train (report every 20 ms) until the test has restarted the database, then 3 steps more
             step, end = 1, time.monotonic() + 120
@@ -354,3 +358,45 @@ def test_an_unreachable_database_is_one_paragraph_with_the_password_hidden(tmp_p
     assert "postgresql+psycopg2://u:***@127.0.0.1:9/none cannot be reached" in paragraph
     assert "Connection refused" in paragraph and "secret" not in r.stdout + r.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written: no sweep directory, no multirun.yaml
+
+
+def test_joblib_workers_end_when_the_sweep_process_is_killed(tmp_path):
+    # issue 16 item 14: kill -9 of the sweep process must not leave loky workers training
+    import signal
+    import time
+
+    write_app(tmp_path)
+    sync = tmp_path / "sync"
+    proc = subprocess.Popen(sweep_cmd(tmp_path, tmp_path / "sweep", "mode=hang", "hydra/launcher=joblib",
+                                      "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=2"),
+                            cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pids: list = []
+    try:
+        _wait_until(lambda: len(list(sync.glob("pid_*"))) == 2, "two jobs training in joblib workers", [proc])
+        pids = [int(f.read_text()) for f in sync.glob("pid_*")]
+        assert proc.pid not in pids
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+        def alive(pid: int) -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] if Path(
+                f"/proc/{pid}").exists() else "X"
+            return state not in ("Z", "X")  # a zombie has ended
+
+        end = time.monotonic() + 30
+        while any(alive(p) for p in pids):
+            assert time.monotonic() < end, f"joblib workers {[p for p in pids if alive(p)]} outlived the sweep"
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

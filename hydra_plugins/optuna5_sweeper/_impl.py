@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from hydra_plugins.optuna5_sweeper import _outputs, _study
-from hydra_plugins.optuna5_sweeper._liveness import Heartbeat, is_dead
+from hydra_plugins.optuna5_sweeper._liveness import EndsWithSweep, Heartbeat, is_dead
 from hydra_plugins.optuna5_sweeper._signals import StopOnSignal, exit_code, request_stop, signal_name
 from hydra_plugins.optuna5_sweeper._storage import StorageUnavailableError
 from hydra_plugins.optuna5_sweeper._space import SearchSpace, build_space, grid_of
@@ -109,8 +109,8 @@ class OptunaSweeperImpl:
 
         self.config = config
         self.hydra_context = hydra_context
-        self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config)
+        self.launcher = Plugins.instance().instantiate_launcher(  # jobs in other processes end with the sweep
+            hydra_context=hydra_context, task_function=EndsWithSweep(task_function, os.getpid()), config=config)
 
     def slots(self) -> int:
         from hydra._internal.core_plugins.basic_launcher import BasicLauncher

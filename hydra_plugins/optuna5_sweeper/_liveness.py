@@ -110,3 +110,51 @@ def _no_wait() -> Any:
     from hydra_plugins.optuna5_sweeper._storage import no_wait
 
     return no_wait()
+
+
+# ---- jobs in other processes (joblib/loky workers): they end when the sweep process dies
+
+PARENT_POLL_S = 0.5
+PARENT_GRACE_S = 30.0
+_watching: Dict[str, Any] = {}
+
+
+class EndsWithSweep:
+    """The task function as the launcher gets it: a job that runs in another process than the sweep's (a
+    joblib/loky worker) starts a watcher there, so a sweep killed with SIGKILL leaves no worker training.
+    When the sweep process is gone the watcher sends SIGTERM to its own process (a job that handles it
+    checkpoints and stops), and ends the process after ``PARENT_GRACE_S`` if it is still there."""
+
+    def __init__(self, task_function: Any, sweep_pid: int) -> None:
+        self.task_function = task_function
+        self.sweep_pid = sweep_pid
+        self.__name__ = getattr(task_function, "__name__", "task")
+
+    def __call__(self, cfg: Any) -> Any:
+        if os.getpid() != self.sweep_pid:
+            watch_sweep_process(self.sweep_pid)
+        return self.task_function(cfg)
+
+
+def watch_sweep_process(sweep_pid: int) -> None:
+    """Start (once per process) the thread that ends this process when ``sweep_pid`` is gone."""
+    if _watching.get("pid") == sweep_pid:
+        return
+    _watching["pid"] = sweep_pid
+    parent = os.getppid()
+
+    def gone() -> bool:  # reparented (the usual case: the sweep spawned this worker), or the pid is gone
+        return os.getppid() != parent or not _pid_alive(sweep_pid)
+
+    def run() -> None:
+        import signal
+        import time
+
+        while not gone():
+            time.sleep(PARENT_POLL_S)
+        log.warning("the sweep process (pid %d) is gone: stopping this job", sweep_pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(PARENT_GRACE_S)
+        os._exit(128 + signal.SIGTERM)
+
+    threading.Thread(target=run, name="optuna5-sweep-watch", daemon=True).start()
