@@ -2,7 +2,8 @@
 
 The Optuna sweeper rewrites ``<sweep dir>/sweep.json`` after every trial (kind ``optuna-sweep``,
 ``schema_version`` 1): the study's directions, the wanted ``n_trials`` and each trial's number, state,
-values and run directory (relative to the sweep dir). A trial's test metrics come from its run's
+values and run directory (relative to the sweep dir, or absolute with its ``host`` when another worker of
+the same study, with its own sweep directory, ran it). A trial's test metrics come from its run's
 ``report.json``: the objective is a validation or CV metric, the held-out test set is only reported.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -66,6 +68,15 @@ def trial_report(sweep_dir: Path, trial: dict[str, Any]) -> Optional[dict[str, A
         return None
 
 
+def run_location(trial: dict[str, Any]) -> str:
+    """Where a trial's run lives when another worker of the study ran it: `` in <dir>`` on this host,
+    `` on <host>:<dir>`` elsewhere; empty for a run inside this sweep directory."""
+    run_dir, host = str(trial.get("run_dir", "")), trial.get("host")
+    if host and host != socket.gethostname():
+        return f" on {host}:{run_dir}"
+    return f" in {run_dir}" if Path(run_dir).is_absolute() else ""
+
+
 def _num(v: Any) -> str:
     try:
         f = float(v)
@@ -93,7 +104,7 @@ def sweep_line(path: Path) -> str:
     if best is not None:
         report = trial_report(path, best) or {}
         name = (report.get("objective") or {}).get("name", "value")
-        best_text = f"{name}={_num(best['values'][0])} (trial {best.get('number')})"
+        best_text = f"{name}={_num(best['values'][0])} (trial {best.get('number')}{run_location(best)})"
         m = report.get("metrics") or {}
         if m:
             test_text = f"rmse {_num(m.get('rmse'))} mae {_num(m.get('mae'))}"
