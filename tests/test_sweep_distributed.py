@@ -400,3 +400,30 @@ def test_joblib_workers_end_when_the_sweep_process_is_killed(tmp_path):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_sigterm_to_a_joblib_sweep_stops_the_jobs_in_its_worker_processes(tmp_path):
+    # issue 16 item 6 under hydra/launcher=joblib: the jobs run in loky processes, which the signal to the
+    # sweep process does not reach by itself
+    import signal
+
+    write_app(tmp_path)
+    sync = tmp_path / "sync"
+    sweep_dir = tmp_path / "sweep"
+    proc = subprocess.Popen(sweep_cmd(tmp_path, sweep_dir, "mode=hang", "hydra/launcher=joblib",
+                                      "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=2"),
+                            cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_until(lambda: len(list(sync.glob("pid_*"))) == 2, "two jobs training in joblib workers", [proc])
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, out[-3000:] + err[-3000:]
+    assert "sweep stopped by SIGTERM: 2 running trial(s)" in err and "Traceback" not in out + err
+    study = journal_study(sweep_dir)
+    failed = [t for t in study.trials if t.state.name == "FAIL"]
+    assert sorted(t.system_attrs["failure"] for t in failed) == ["interrupted by SIGTERM"] * 2
+    assert len([t for t in study.trials if t.state.name == "WAITING"]) == 2  # queued again

@@ -15,6 +15,7 @@ import sys
 import threading
 from typing import Any, Dict, Optional
 
+from hydra_plugins.optuna5_sweeper._liveness import stop_file
 from hydra_plugins.optuna5_sweeper.trial import _set_stop, stop_requested
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class StopOnSignal:
 
     def _handler(self, signum: int, frame: Any) -> None:
         if stop_requested() is None:
-            _set_stop(signum)
+            request_stop(signum)
             log.warning("%s: stopping the running trial(s) at their next step (a second signal exits at once)",
                         signal_name(signum))
             return
@@ -48,6 +49,7 @@ class StopOnSignal:
 
     def __enter__(self) -> "StopOnSignal":
         _set_stop(None)
+        _remove(stop_file(os.getpid()))
         if threading.current_thread() is threading.main_thread():
             self._previous = {s: signal.signal(s, self._handler) for s in SIGNALS}
         return self
@@ -56,6 +58,7 @@ class StopOnSignal:
         for s, h in self._previous.items():
             signal.signal(s, h)
         self._previous = {}
+        _remove(stop_file(os.getpid()))
 
     @staticmethod
     def requested() -> Optional[int]:
@@ -63,5 +66,18 @@ class StopOnSignal:
 
 
 def request_stop(signum: int) -> None:
-    """Ask the running jobs to stop as if ``signum`` had been received (the sweep ends after them)."""
+    """Ask the running jobs to stop as if ``signum`` had been received (the sweep ends after them): the flag
+    for jobs in this process's threads, a file for jobs in worker processes (``_liveness.EndsWithSweep``)."""
     _set_stop(signum)
+    try:
+        with open(stop_file(os.getpid()), "w") as fh:
+            fh.write(str(int(signum)))
+    except OSError as exc:
+        log.warning("jobs in worker processes were not told to stop: %s", exc)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
