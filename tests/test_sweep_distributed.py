@@ -325,6 +325,8 @@ def test_a_database_restart_during_trials_is_ridden_out_and_each_worker_ends_con
             if p.poll() is None:
                 p.kill()
                 p.wait()
+    seen = "".join(log.read_text() for log in logs)
+    assert "retrying for up to" in seen or "not delivered" in seen  # the outage did hit the workers
     study = optuna.load_study(study_name="outage", storage=url)
     counted = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert len(counted) == 4, [(t.number, t.state.name, t.system_attrs.get("failure")) for t in study.trials]
@@ -427,3 +429,43 @@ def test_sigterm_to_a_joblib_sweep_stops_the_jobs_in_its_worker_processes(tmp_pa
     failed = [t for t in study.trials if t.state.name == "FAIL"]
     assert sorted(t.system_attrs["failure"] for t in failed) == ["interrupted by SIGTERM"] * 2
     assert len([t for t in study.trials if t.state.name == "WAITING"]) == 2  # queued again
+
+
+def test_storage_calls_retry_a_lost_connection_then_stop_in_one_paragraph(tmp_path, monkeypatch):
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    from hydra_plugins.optuna5_sweeper import _storage
+
+    storage = _storage.rdb_storage(f"sqlite:///{tmp_path / 'db.sqlite'}", retry_s=0.5)
+    study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "s")
+    calls = {"n": 0}
+    real = optuna.storages.RDBStorage.get_study_name_from_id
+
+    def flaky(self, sid):
+        calls["n"] += 1
+        if calls["n"] <= 2:  # the server restarts: two calls fail, the third reaches it
+            raise OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
+        return real(self, sid)
+
+    monkeypatch.setattr(optuna.storages.RDBStorage, "get_study_name_from_id", flaky)
+    monkeypatch.setattr(_storage.RetryingRDBStorage, "get_study_name_from_id",
+                        _storage._retrying("get_study_name_from_id", flaky))
+    assert storage.get_study_name_from_id(study_id) == "s" and calls["n"] == 3
+    with _storage.no_wait(), pytest.raises(OperationalError):  # a job's report: tried once
+        calls["n"] = 0
+        storage.get_study_name_from_id(study_id)
+
+    def down(self, sid):
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(_storage.RetryingRDBStorage, "get_study_name_from_id", _storage._retrying("x", down))
+    storage.url = "postgresql://u:secret@db/optuna"
+    t0 = time.monotonic()
+    with pytest.raises(_storage.StorageUnavailableError) as err:
+        storage.get_study_name_from_id(study_id)
+    assert time.monotonic() - t0 >= 0.5
+    text = str(err.value)
+    assert "postgresql://u:***@db/optuna" in text and "secret" not in text and "storage_retry_s" in text
+    assert "\n" not in text

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAIN = str(ROOT / "train.py")
 SWEEP = ["-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=1", "hydra.sweeper.write_plots=false",
          "sample_size=tiny", "model.params.n_estimators=600", "plots=false", "hydra.sweep.dir=sweep",
-         "model.params.max_depth=choice(3)"]
+         "model.params.max_depth=choice(3)", "evaluation.permutation_repeats=1"]
 ROUND = re.compile(r"fit: round (\d+)/600")
 
 
