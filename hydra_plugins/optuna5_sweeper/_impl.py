@@ -477,6 +477,9 @@ class _SweepRun:
             plots = _outputs.write_plots(self.sweep_dir, self.study, self.directions)
         summary = self.write_outputs(trials, plots)
         counts = self._counts()
+        if self._grid_done() and self._done(counts) < self.n_trials and not self._budget_spent():
+            log.info("sampler=grid: every point had its trial; %d of %d gave a result, %d failed",
+                     self._done(counts), self.n_trials, counts.get("FAIL", 0))
         if self._budget_spent() or (self.failures and not self._done(counts)):
             raise SweepFailedError(
                 f"{len(self.failures)} trial(s) failed (max_failure_rate={self.impl.max_failure_rate} of "
