@@ -76,12 +76,16 @@ def run_labels(records: Sequence[RunRecord], width: int = 40) -> list[str]:
                 same.setdefault(tuple(p), set()).add(repr(r.params.get(key)))
             if any(len(v) > 1 for v in same.values()):  # tells apart runs that look the same so far
                 for p, r in zip(parts, recs):
-                    p.append(f"{key.rsplit('.', 1)[-1]}={_value(r.params.get(key))}")
-    labels = [" · ".join(p) for p in parts]
-    for k, r in enumerate(recs):
+                    value = _value(r.params.get(key))
+                    p.append(value if key.endswith(".name") else f"{key.rsplit('.', 1)[-1]}={value}")
+    joined = [" · ".join(p) for p in parts]
+    labels = []
+    for text, r in zip(joined, recs):
         name = f"trial {r.trial.number}" if r.trial is not None else r.path.name
-        if not labels[k] or len(labels[k]) > width or labels.count(labels[k]) > 1:
-            labels[k] = name if not labels[k] or len(labels[k]) > width else f"{labels[k]} · {name}"
+        if not text or len(text) > width:
+            labels.append(name)
+        else:
+            labels.append(f"{text} · {name}" if joined.count(text) > 1 else text)
     return labels
 
 
