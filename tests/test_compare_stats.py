@@ -191,7 +191,7 @@ def test_an_unadjusted_hit_is_explained_when_the_adjustment_removes_it(tmp_path)
 
     pairs = pairwise(mae, names)
     hits = [p for (i, j), p in pairs.items() if i < j and p.p_value < 0.05 and not p.significant]
-    assert hits and all("HOLM over 15 pairs leaves it not significant" in p.note for p in hits)
+    assert hits and all("Holm over 15 pairs leaves it not significant" in p.note for p in hits)
     assert all(p.p_adjusted >= p.p_value for p in pairs.values())
 
 

@@ -413,15 +413,20 @@ def test_a_hydra_multirun_folder_without_trial_table_lists_its_runs(here, tmp_pa
     assert [r["run"] for r in doc["rows"]] == [str(root / "0"), str(root / "1")]
 
 
-def test_a_retried_trial_owns_the_run_directory_it_shares_with_the_failed_one(here, tmp_path, capsys):
-    root = tmp_path / "multirun" / "s2"
+def _one_run_sweep(here: Path, root: Path, folder: str, trials: list[dict]) -> Path:
+    """A sweep directory holding run ``a`` as job folder ``folder`` and a sweep.json with ``trials``."""
     root.mkdir(parents=True)
-    shutil.copytree(here / "a", root / "0")
+    shutil.copytree(here / "a", root / folder)
+    (root / "sweep.json").write_text(json.dumps({"kind": "optuna-sweep", "schema_version": 1, "directions": ["minimize"],
+                                                 "n_trials": len(trials), "trials": trials}))
+    return root
+
+
+def test_a_retried_trial_owns_the_run_directory_it_shares_with_the_failed_one(here, tmp_path, capsys):
     value = report(here / "a")["objective"]["value"]
-    trials = [{"number": 0, "job_num": 0, "state": "FAIL", "values": None, "params": {}, "run_dir": "0"},
-              {"number": 1, "job_num": 0, "state": "COMPLETE", "values": [value], "params": {}, "run_dir": "0"}]
-    (root / "sweep.json").write_text(json.dumps({"kind": "optuna-sweep", "schema_version": 1,
-                                                 "directions": ["minimize"], "n_trials": 1, "trials": trials}))
+    root = _one_run_sweep(here, tmp_path / "multirun" / "s2", "0", [
+        {"number": 0, "job_num": 0, "state": "FAIL", "values": None, "params": {}, "run_dir": "0"},
+        {"number": 1, "job_num": 0, "state": "COMPLETE", "values": [value], "params": {}, "run_dir": "0"}])
     rows = compare_json(capsys, str(root))["rows"]
     assert [(r["trial"], r["status"]) for r in rows] == [(0, "failed"), (1, "completed")]
     assert rows[1]["run"] == str(root / "0") and rows[1]["mae"] == report(here / "a")["metrics"]["mae"]
@@ -506,15 +511,11 @@ def test_a_recursive_glob_does_not_flood_the_terminal(here):
 # ---------------------------------------------------------------------------- trial folders (issue 16, item 20)
 def test_a_requeued_trial_is_shown_in_its_real_folder(here, tmp_path, capsys):
     """Trial 10 died and was re-queued as trial 11 in job folder 10: no row names a folder that does not exist."""
-    root = tmp_path / "multirun" / "s3"
-    root.mkdir(parents=True)
-    shutil.copytree(here / "a", root / "10")
     value = report(here / "a")["objective"]["value"]
-    trials = [{"number": 10, "job_num": 10, "state": "FAIL", "values": None, "params": {}, "run_dir": "10"},
-              {"number": 11, "job_num": 10, "state": "COMPLETE", "values": [value], "params": {}, "run_dir": "10"},
-              {"number": 12, "job_num": 12, "state": "FAIL", "values": None, "params": {}, "run_dir": "12"}]
-    (root / "sweep.json").write_text(json.dumps({"kind": "optuna-sweep", "schema_version": 1,
-                                                 "directions": ["minimize"], "n_trials": 3, "trials": trials}))
+    root = _one_run_sweep(here, tmp_path / "multirun" / "s3", "10", [
+        {"number": 10, "job_num": 10, "state": "FAIL", "values": None, "params": {}, "run_dir": "10"},
+        {"number": 11, "job_num": 10, "state": "COMPLETE", "values": [value], "params": {}, "run_dir": "10"},
+        {"number": 12, "job_num": 12, "state": "FAIL", "values": None, "params": {}, "run_dir": "12"}])
     rows = compare_json(capsys, str(root))["rows"]
     assert [(r["trial"], r["status"]) for r in rows] == [(10, "failed"), (11, "completed"), (12, "failed")]
     for r in rows:

@@ -284,7 +284,7 @@ def _note(p: PairStats, alpha: float, adjust: str, n_pairs: int) -> str:
     hl_excludes = p.hl_ci_low > 0 or p.hl_ci_high < 0
     notes = []
     if hl_excludes and not p.significant and p.p_value < alpha:
-        notes.append(f"the median interval excludes 0 (raw p {p.p_value:.3g}) but {adjust.upper()} over "
+        notes.append(f"the median interval excludes 0 (raw p {p.p_value:.3g}) but {ADJUSTMENTS[adjust].split(' (')[0]} over "
                      f"{n_pairs} pairs leaves it not significant")
     elif hl_excludes != (p.p_value < alpha):
         notes.append("ties or zero differences: the test used the normal approximation, the interval the "
