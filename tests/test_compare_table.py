@@ -525,3 +525,10 @@ def test_a_requeued_trial_is_shown_in_its_real_folder(here, tmp_path, capsys):
     assert rows[2]["run"] == str(root) and "job folder 12 was never created" in rows[2]["note"]
     assert run([str(root)]) == 0
     assert "trial-" not in capsys.readouterr().out
+
+
+def test_a_report_dir_that_is_a_file_is_refused_before_anything_is_written(here, tmp_path, capsys):
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(KaaykoError, match="is a file") as err:
+        run(["a", "c", "--format", "csv", "--output", str(tmp_path / "t.csv"), "--report", str(tmp_path / "taken")])
+    assert err.value.exit_code == 2 and not (tmp_path / "t.csv").exists() and capsys.readouterr().out == ""

@@ -137,9 +137,10 @@ def _check_targets(args: argparse.Namespace) -> None:
         raise CompareError("--format csv --win-rates needs --output PATH: a CSV holds one table, so the runs go to "
                            "PATH and the win rates (one row per pair of runs) beside it, to <stem>.win_rates.csv. "
                            "Add --output comparison.csv, or use --format json for both on stdout.")
-    if args.report is not None and args.report.exists() and not args.report.is_dir():
-        raise CompareError(f"--report {args.report} is a file; the report is a directory (comparison.md, "
-                           "comparison.html and plots/). Give a new or existing directory.")
+    if args.report is not None:
+        from kaayko_exp.compare.render import check_report_dir
+
+        check_report_dir(args.report)
 
 
 def report_skipped(skipped: Sequence[tuple[str, str]], *, verbose: bool, shown: int = 3) -> None:

@@ -285,6 +285,15 @@ def _interval(low: float, high: float) -> str:
     return f"[{_signed(low)}, {_signed(high)}]"
 
 
+def check_report_dir(out_dir: str | Path) -> Path:
+    """``out_dir`` as a Path, refused (ConfigError) when it is a file: the report is a directory."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--report {out_dir} is a file; the report is a directory (comparison.md, comparison.html "
+                          "and plots/). Give a new or existing directory.")
+    return out
+
+
 def write_report(out_dir: str | Path, records: Sequence[RunRecord], *,
                  table_rows: Sequence[Mapping[str, Any]], columns: Optional[Sequence[str]] = None,
                  metric: str = "mae", win_rates: Any = None, title: str = "Run comparison",
@@ -299,10 +308,7 @@ def write_report(out_dir: str | Path, records: Sequence[RunRecord], *,
     """
     from kaayko_exp.compare import plots, stats
 
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--report {out_dir} is a file; the report is a directory (comparison.md, comparison.html "
-                          "and plots/). Give a new or existing directory.")
+    out = check_report_dir(out_dir)
     plots_dir = out / PLOTS
     plots_dir.mkdir(parents=True, exist_ok=True)
     if win_rates is None:
