@@ -266,7 +266,7 @@ def mean_interval(diffs: np.ndarray, *, level: float = LEVEL) -> tuple[np.ndarra
     lakes all agree gets the point interval; NaN with one lake.
 
     Not a bootstrap: with 20 lakes and equally good runs, 95 % bootstrap intervals of the mean exclude 0 for
-    8–12 % of pairs (BCa 8–12 %, percentile 8–9 %) against 4–6 % for this one (README, "Honest win rates")."""
+    8–12 % of pairs (BCa the worst) against 4–5 % for this one (``python bench/bench_compare_intervals.py``)."""
     from scipy.stats import t as student
 
     d = np.atleast_2d(np.asarray(diffs, dtype=np.float64))
@@ -287,8 +287,8 @@ def _note(p: PairStats, alpha: float, adjust: str, n_pairs: int) -> str:
         notes.append(f"the median interval excludes 0 (raw p {p.p_value:.3g}) but {ADJUSTMENTS[adjust].split(' (')[0]} over "
                      f"{n_pairs} pairs leaves it not significant")
     elif hl_excludes != (p.p_value < alpha):
-        notes.append("ties or zero differences: the test used the normal approximation, the interval the "
-                     "signed-rank order statistics")
+        notes.append("ties or zero differences between lakes: the test's p and the interval's order statistics are "
+                     "not exactly dual here")
     mean_excludes = p.mean_ci_low > 0 or p.mean_ci_high < 0
     if p.significant and not mean_excludes:
         notes.append("the mean interval includes 0: a few lakes pull the mean, the test and the median speak of the "
