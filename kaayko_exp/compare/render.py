@@ -189,12 +189,12 @@ def win_rate_sections(doc: _Doc, win_rates: Any, plots_dir: Optional[Path] = Non
     doc.para("Runs are compared lake by lake only when their reports record the same split and held-out labels "
              "hashes and their prediction files agree on the labels row by row.")
     doc.items(win_rates.notes or ["No run has a recorded test set."])
+    if win_rates.groups:
+        doc.para(UNIT_NOTE)
     made: list[Path] = []
     multi = len(win_rates.groups) > 1
     for k, group in enumerate(win_rates.groups):
         made += _group_section(doc, group, k, plots_dir, multi=multi, level=level)
-    if win_rates.groups:
-        doc.para(UNIT_NOTE)
     return made
 
 
