@@ -55,8 +55,9 @@ EXACT_MAX_LAKES = 50  # the signed-rank test's exact null distribution up to thi
 ADJUSTMENTS = {"holm": "Holm (family-wise error)", "bh": "Benjamini–Hochberg (false discovery rate)"}
 DEFAULT_ADJUST = "holm"
 UNIT_NOTE = ("Unit: the held-out lake (each run's MAE per lake; one lake counts as much as another). Training-seed "
-             "variance is not included: each run is one seed, so a difference can come from the seeds alone; run "
-             "several seeds and use --group-by seed to see the spread over seeds.")
+             "variance is not included: each run is one seed, so a difference can come from the seeds alone. Run "
+             "several seeds and use --group-by seed: the table's mean ± std over seeds shows that spread (with "
+             "split=lakes the seed also draws the held-out lakes, so the spread covers the split too).")
 
 
 @dataclass
