@@ -491,20 +491,28 @@ def test_markdown_and_html_carry_the_win_rates(here, capsys):
 
 
 # ---------------------------------------------------------------------------- globs and skipped paths (issue 17)
-def test_a_recursive_glob_does_not_flood_the_terminal(here):
-    (here / "not-a-run").mkdir(exist_ok=True)
-    cmd = [sys.executable, "-m", "kaayko_exp.compare", "./**/", "--filter", "model=ridge", "--group-by",
-           "--format", "csv"]
+def test_a_recursive_glob_does_not_flood_the_terminal(here, tmp_path):
+    """The README's command over an outputs/ folder: runs (with checkpoints/, model/, predictions/ inside) and a
+    date folder that holds only a log. Folders inside runs are no candidates; the rest is one line on stderr."""
+    day = tmp_path / "outputs" / "2026-12-02"
+    for name, time_dir in (("d", "12-00-00"), ("a", "12-00-01")):
+        shutil.copytree(here / name, day / time_dir)
+    (day / "12-00-00" / "checkpoints").mkdir(exist_ok=True)
+    (tmp_path / "outputs" / "2026-12-03").mkdir()
+    (tmp_path / "outputs" / "2026-12-03" / "train.log").write_text("refused\n")
+    mae = report(here / "d")["metrics"]["mae"]
+    cmd = [sys.executable, "-m", "kaayko_exp.compare", "outputs/**/", "--filter", "model=xgboost", "--filter",
+           f"mae<{mae + 0.01:.4f}", "--group-by", "--format", "csv"]
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=here, timeout=300, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
-    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
-    assert rows and all(r["model"] == "ridge" for r in rows)
-    skipped = [line for line in proc.stderr.splitlines() if "skipped" in line]
-    assert len(skipped) == 1 and "--verbose" in skipped[0]
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))  # stdout holds the CSV and nothing else
+    assert [(r["run"], r["model"], float(r["mae"])) for r in rows] == [("outputs/2026-12-02/12-00-00", "xgboost", mae)]
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("skipped 1 path(s)") and "--verbose" in proc.stderr
     assert "checkpoints" not in proc.stderr and "predictions" not in proc.stderr  # folders inside runs
-    verbose = subprocess.run(cmd + ["--verbose"], capture_output=True, text=True, cwd=here, timeout=300, env=env)
-    assert "skipped not-a-run: is not a run or sweep directory" in verbose.stderr
+    verbose = subprocess.run(cmd + ["--verbose"], capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
+    assert verbose.stderr == "skipped outputs/2026-12-03: is not a run or sweep directory (no manifest.json in it or " \
+                             "below it)\n"
     assert proc.stdout == verbose.stdout
 
 
