@@ -26,7 +26,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from kaayko_exp import atomic
 from kaayko_exp.errors import RunDirError
-from kaayko_exp.evaluation.metrics import objective_value
 from kaayko_exp.models.callbacks import FitCallback, FitCallbacks
 from kaayko_exp.runs.rundir import RunDir
 from kaayko_exp.training.callbacks import ProgressLog
@@ -38,6 +37,7 @@ from kaayko_exp.training.pruning import (
     reporter_for,
     sweep_trial,
 )
+from kaayko_exp.training.objectives import metric_of, objective_names, task_value
 from kaayko_exp.training.validate import check_enough_data
 
 log = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ def _phase_width(ctx: Context) -> int:
 
 
 def _objective_metric(ctx: Context) -> str:
-    return str(ctx.cfg.evaluation.objective).partition("_")[2]
+    return metric_of(objective_names(ctx.cfg)[0])
 
 
 def _cross_validate(ctx: Context) -> Optional[dict[str, Any]]:
@@ -441,7 +441,7 @@ def execute(cfg: DictConfig, run: RunDir) -> float:
         run.set_status("failed", stage=current, error=f"{type(exc).__name__}: {exc}")
         raise
     run.set_status("completed")
-    return objective_value(ctx.results, cfg.evaluation.objective)
+    return task_value(ctx.results["objective"])
 
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:
