@@ -119,7 +119,8 @@ def _collect_sweep(sweep: Path, out: Collection, seen: set[Path]) -> None:
     for row in trials:
         folder = (sweep / row["run_dir"]).resolve() if row["run_dir"] else None
         owner = latest.get(row["run_dir"]) if row["run_dir"] else None
-        info = TrialInfo(sweep_dir=sweep.resolve(), number=row["number"], state=row["state"], values=row["values"])
+        info = TrialInfo(sweep_dir=sweep.resolve(), number=row["number"], state=row["state"], values=row["values"],
+                         pareto=row["pareto"])
         repeats = f"re-run of trial {row['run_dir']} in its folder" if folder is not None and \
             row["run_dir"] != str(row["number"]) else None
         if folder is not None and owner == row["number"] and (folder / MANIFEST).exists():
@@ -150,16 +151,18 @@ def _collect_sweep(sweep: Path, out: Collection, seen: set[Path]) -> None:
 
 def read_trials(sweep: Path) -> tuple[list[dict[str, Any]], Optional[str]]:
     """The sweeper's trials from ``sweep.json`` (read by :func:`kaayko_exp.runs.sweeps.read_sweep`):
-    ``[{"number", "state", "values", "params", "run_dir"}]`` and a problem (None when it reads cleanly)."""
-    from kaayko_exp.runs.sweeps import read_sweep
+    ``[{"number", "state", "values", "params", "run_dir", "pareto"}]`` and a problem (None when it reads cleanly)."""
+    from kaayko_exp.runs.sweeps import pareto_front, read_sweep
 
     if not (sweep / SWEEP_FILE).exists():
         return [], None
     try:
-        trials = read_sweep(sweep).get("trials") or []
+        data = read_sweep(sweep)
+        trials = data.get("trials") or []
+        front = {t.get("number") for t in pareto_front(data)}
         rows = [{"number": int(t["number"]), "state": str(t.get("state") or "").upper(),
                  "values": t.get("values"), "params": dict(t.get("params") or {}),
-                 "run_dir": str(t.get("run_dir") or "")} for t in trials]
+                 "run_dir": str(t.get("run_dir") or ""), "pareto": t["number"] in front} for t in trials]
     except (OSError, ValueError, TypeError, KeyError) as exc:
         return [], f"cannot be read ({type(exc).__name__}: {exc})"
     return rows, None

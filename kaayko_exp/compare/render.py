@@ -180,6 +180,20 @@ def _table_section(doc: _Doc, table_rows: Sequence[Mapping[str, Any]], columns: 
     doc.table(cols, [[row.get(c) for c in cols] for row in table_rows], text_cols=1)
 
 
+def _pareto_section(doc: _Doc, records: Sequence[RunRecord]) -> None:
+    """The Pareto front of a multi-objective sweep: its trials with their objective values."""
+    front = [r for r in records if r.trial is not None and r.trial.pareto]
+    if not front:
+        return
+    names = next((r.objective.get("names") for r in front if r.objective and r.objective.get("names")), None)
+    doc.heading(2, "Pareto front")
+    doc.para(f"Trials of the multi-objective sweep that no other complete trial beats in every objective"
+             f"{' (' + ', '.join(names) + ')' if names else ''}, as the sweeper's optimization_results.yaml lists "
+             "them.")
+    doc.items([f"trial {r.trial.number}: {', '.join(f'{v:.6g}' for v in r.trial.values or [])} ({r.shown})"
+               for r in front])
+
+
 def win_rate_sections(doc: _Doc, win_rates: Any, plots_dir: Optional[Path] = None, level: int = 2) -> list[Path]:
     """The test-set groups and, per group, the win-rate matrix, the pairwise statistics and the per-lake table of
     the best runs (the heatmaps too when ``plots_dir`` is given); returns the figures written."""
@@ -319,6 +333,7 @@ def write_report(out_dir: str | Path, records: Sequence[RunRecord], *,
     doc.para(f"{len(records)} run(s), read from their saved reports (no retraining). Held-out metrics are on each "
              "run's test set; win rates compare errors against the true labels, lake by lake.")
     _table_section(doc, table_rows, columns)
+    _pareto_section(doc, records)
     made: list[Path] = []
 
     bar = plots.plot_metric_per_run(records, metric, plots_dir / f"metric_{metric}.png")

@@ -108,7 +108,7 @@ def rerun_in_sweep(path: Path, cfg: DictConfig, overrides: list[str]) -> float:
     if status == "completed":
         run.verify()
         name, value = _saved_objective(run)
-        log.info("%s: completed earlier with the same config; reusing its result (%s=%.6g), not retraining",
+        log.info("%s: completed earlier with the same config; reusing its result (%s=%s), not retraining",
                  run.shown, name, value)
         return value
     if status == "pruned":
@@ -121,10 +121,12 @@ def rerun_in_sweep(path: Path, cfg: DictConfig, overrides: list[str]) -> float:
 
 def start(cfg: DictConfig, out_dir: Path, choices: dict[str, str], overrides: list[str]) -> float:
     from kaayko_exp.runs.rundir import RunDir
+    from kaayko_exp.training.objectives import note_alias
     from kaayko_exp.training.pipeline import STAGES, config_hash
     from kaayko_exp.training.pruning import report_every
 
     validate_train_config(cfg)
+    note_alias(cfg)
     report_every(cfg)
     run = RunDir.create(out_dir, stages=STAGES, config_hash=config_hash(cfg), choices=choices, overrides=overrides)
     return _execute(run, cfg, "start")
@@ -245,13 +247,14 @@ def _resume_locked(run: Any, cfg: DictConfig, overrides: list[str]) -> float:
 KEPT_ON_RESUME = tuple(k for k in RESULT_NEUTRAL if k != "resume")
 
 
-def _saved_objective(run: Any) -> tuple[str, float]:
-    """The objective a completed run's report.json recorded (read through the typed reader)."""
+def _saved_objective(run: Any) -> tuple[str, Any]:
+    """The objective a completed run's report.json recorded (read through the typed reader): its name and
+    what the task returns (a float, or a list for several objectives)."""
     from kaayko_exp.evaluation.report import read_report
+    from kaayko_exp.training.objectives import task_value
 
     objective = read_report(run.path).objective or {}
-    value = objective.get("value")
-    return str(objective.get("name")), float("nan") if value is None else float(value)
+    return str(objective.get("names") or objective.get("name")), task_value(objective)
 
 
 def resume_config(saved: DictConfig, cfg: DictConfig, overrides: list[str], path: Path) -> DictConfig:
