@@ -562,7 +562,8 @@ def _build_group(key: tuple[str, str], members: list[RunRecord], out: WinRates, 
     pairs = pairwise(mae, runs, alpha=alpha, adjust=adjust, interval=interval)
     return TestSetGroup(split_sha256=key[0], labels_sha256=key[1], runs=runs,
                         lakes=kept[0].lakes, lake_mae=mae, lake_rows=np.asarray(kept[0].lake_rows), pairs=pairs,
-                        n_rows=kept[0].n_rows, alpha=alpha, adjust=adjust, interval=interval, records=[s.record for s in kept])
+                        n_rows=kept[0].n_rows, alpha=alpha, adjust=adjust, interval=interval,
+                        records=[s.record for s in kept])
 
 
 def _mirror(p: PairStats) -> PairStats:
