@@ -11,7 +11,7 @@ import pytest
 
 from kaayko_exp.compare.records import RunRecord
 from kaayko_exp.compare.stats import (adjust_p, hodges_lehmann, mean_interval, pair_differences, pair_stats,
-                                      significant_pairs, wilcoxon_p, win_rates)
+                                      pairwise, significant_pairs, wilcoxon_p, win_rates)
 
 LAKES = ("Alpha", "Bravo", "Charlie", "Delta")
 SPLIT = "5" * 64
@@ -274,3 +274,66 @@ def test_a_large_group_keeps_the_best_runs_and_names_the_others(tmp_path):
     reasons = dict(result.left_out)
     assert set(reasons) == {"outputs/r3", "outputs/r4"}
     assert "the 3 with the lowest mean per-lake MAE" in reasons["outputs/r4"]
+
+
+# ---------------------------------------------------------------------------------------- --interval bca
+def _scipy_bca(d: np.ndarray) -> tuple[float, float]:
+    """The BCa interval of the mean of one row, straight from scipy (same resamples and seed as the tool)."""
+    import inspect
+
+    from scipy.stats import bootstrap
+
+    from kaayko_exp.compare.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+
+    seed_kw = "rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state"
+    ci = bootstrap((d,), np.mean, n_resamples=BOOTSTRAP_RESAMPLES, method="BCa", confidence_level=0.95,
+                   **{seed_kw: np.random.default_rng(BOOTSTRAP_SEED)}).confidence_interval
+    return float(ci.low), float(ci.high)
+
+
+def test_bca_intervals_are_scipy_bootstrap_per_pair_whatever_else_is_in_the_matrix():
+    """More pairs than one scipy call takes: each pair's interval is scipy's BCa for that pair alone."""
+    rng = np.random.default_rng(5)
+    mae = rng.gamma(2.0, 0.02, size=(12, 1)) * np.exp(rng.normal(0.0, 0.3, size=(12, 8)))  # 28 pairs
+    i_idx, j_idx, d = pair_differences(mae)
+    low, high = mean_interval(d, method="bca")
+    t_low, t_high = mean_interval(d, method="t")
+    for k in (0, 17, 27):
+        assert (low[k], high[k]) == pytest.approx(_scipy_bca(d[k]), rel=1e-9, abs=1e-15)
+    assert not np.allclose(low, t_low)  # a different interval, not the t one renamed
+    pairs = pairwise(mae, [f"r{k}" for k in range(8)], interval="bca")
+    k = 17
+    p = pairs[(int(i_idx[k]), int(j_idx[k]))]
+    assert (p.mean_ci_low, p.mean_ci_high) == pytest.approx((low[k], high[k]), rel=1e-12)
+    mirrored = pairs[(int(j_idx[k]), int(i_idx[k]))]
+    assert (mirrored.mean_ci_low, mirrored.mean_ci_high) == pytest.approx((-high[k], -low[k]), rel=1e-12)
+    with pytest.raises(ValueError, match="unknown interval 'bootstrap'; one of t, bca"):
+        mean_interval(d, method="bootstrap")
+
+
+@pytest.mark.parametrize("mae_i, mae_j, expected", [
+    ([0.2, 0.3, 0.4, 0.5], [0.1, 0.2, 0.3, 0.4], (0.1, 0.1)),  # every lake differs by the same amount
+    ([0.3, 0.3, 0.3], [0.3, 0.3, 0.3], (0.0, 0.0)),  # identical runs
+    ([0.3], [0.1], (None, None)),  # one lake: no interval
+])
+def test_bca_on_degenerate_pairs_neither_crashes_nor_warns(mae_i, mae_j, expected):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = pair_stats(mae_i, mae_j, interval="bca")
+    got = p.to_dict()["mean_ci_low"], p.to_dict()["mean_ci_high"]
+    if expected[0] is None:
+        assert got == (None, None)
+    else:
+        assert got == pytest.approx(expected)
+
+
+def test_a_bca_interval_scipy_cannot_form_is_named_in_the_note(monkeypatch):
+    """Should scipy give no BCa interval for a pair of several lakes, the note says so instead of 'n/a' alone."""
+    from kaayko_exp.compare import stats
+
+    monkeypatch.setattr(stats, "bootstrap_interval", lambda d, **kw: (np.full(len(d), np.nan),) * 2)
+    p = pair_stats([0.1, 0.2, 0.3, 0.5, 0.4], [0.2, 0.3, 0.4, 0.3, 0.6], interval="bca")
+    assert p.to_dict()["mean_ci_low"] is None
+    assert "no mean interval" in p.note and "--interval t" in p.note

@@ -490,6 +490,65 @@ def test_markdown_and_html_carry_the_win_rates(here, capsys):
     assert any(row[:2] == ["run", "vs"] for row in parser.rows)
 
 
+def test_the_mean_interval_method_is_named_in_every_format(here, capsys, tmp_path):
+    """Default t; ``--interval bca`` gives scipy's BCa bootstrap for the pair, computed here from the files."""
+    import inspect
+
+    from scipy.stats import bootstrap
+
+    from kaayko_exp.compare.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+
+    t_group = compare_json(capsys, "a", "c", "d", "--win-rates")["win_rates"]["groups"][0]
+    assert t_group["interval"] == "t" and "Student-t" in t_group["interval_note"]
+    bca_group = compare_json(capsys, "a", "c", "d", "--win-rates", "--interval", "bca")["win_rates"]["groups"][0]
+    assert bca_group["interval"] == "bca" and "BCa bootstrap" in bca_group["interval_note"]
+    assert "bench/bench_compare_intervals.py" in bca_group["interval_note"]
+    lake_mae = {}
+    for name in ("a", "c"):
+        pred = pd.read_parquet(here / name / "predictions" / "test.parquet")
+        lake_mae[name] = (pred["prediction"] - pred["paddle_score"]).abs().groupby(pred["lake"].astype(str)).mean()
+    d = (lake_mae["a"] - lake_mae["c"]).to_numpy()
+    seed_kw = "rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state"
+    ci = bootstrap((d,), np.mean, n_resamples=BOOTSTRAP_RESAMPLES, method="BCa",
+                   **{seed_kw: np.random.default_rng(BOOTSTRAP_SEED)}).confidence_interval
+    bca = {(p["i"], p["j"]): p for p in bca_group["pairs"]}[("a", "c")]
+    t = {(p["i"], p["j"]): p for p in t_group["pairs"]}[("a", "c")]
+    assert (bca["mean_ci_low"], bca["mean_ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-9)
+    assert (bca["mean_ci_low"], bca["mean_ci_high"]) != pytest.approx((t["mean_ci_low"], t["mean_ci_high"]))
+    again = compare_json(capsys, "a", "c", "d", "--win-rates", "--interval", "bca")["win_rates"]["groups"][0]
+    assert again["pairs"] == bca_group["pairs"]  # a fixed seed: the same runs give the same intervals
+
+    for interval, label in (("t", "t"), ("bca", "BCa")):
+        out = tmp_path / f"{interval}.csv"
+        assert run(["a", "c", "--format", "csv", "--win-rates", "--output", str(out), "--interval", interval]) == 0
+        pairs = list(csv.DictReader((tmp_path / f"{interval}.win_rates.csv").open()))
+        assert {p["interval"] for p in pairs} == {interval}
+        assert run(["a", "c", "--format", "markdown", "--win-rates", "--interval", interval]) == 0
+        md = capsys.readouterr().out
+        assert f"| 95 % CI ({label}) |" in md
+        assert ("BCa bootstrap 95 % interval" in md) == (interval == "bca")
+        assert run(["a", "c", "--format", "html", "--win-rates", "--interval", interval]) == 0
+        assert f"95 % CI ({label})" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as err:
+        run(["a", "c", "--win-rates", "--interval", "percentile"])
+    assert err.value.code == 2 and "invalid choice: 'percentile'" in capsys.readouterr().err
+
+
+def test_help_says_why_t_is_the_default_interval(capsys):
+    import re
+
+    from kaayko_exp.compare.stats import BOOTSTRAP_RESAMPLES, INTERVAL_MEASURED
+
+    with pytest.raises(SystemExit):
+        run(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--interval {t,bca}" in text
+    assert "t is the default because" in text and "bench/bench_compare_intervals.py" in text
+    measured = re.findall(r"\d+\.\d+–\d+\.\d+ %", INTERVAL_MEASURED)
+    assert len(measured) == 2 and all(m in text for m in measured)  # the numbers the notes print
+    assert f"{BOOTSTRAP_RESAMPLES} resamples" in text
+
+
 # ---------------------------------------------------------------------------- globs and skipped paths (issue 17)
 def test_a_recursive_glob_does_not_flood_the_terminal(here, tmp_path):
     """The README's command over an outputs/ folder: runs (with checkpoints/, model/, predictions/ inside) and a

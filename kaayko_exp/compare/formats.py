@@ -215,7 +215,7 @@ def to_json(table: Table, win_rates: Any = None) -> str:
 #: columns of :func:`win_rates_csv`: the test set, the pair, then :class:`kaayko_exp.compare.stats.PairStats`
 PAIR_FIELDS = ("split_sha256", "labels_sha256", "run", "vs", "n_lakes", "wins", "losses", "ties", "win_rate",
                "hl_diff", "hl_ci_low", "hl_ci_high", "mean_diff", "mean_ci_low", "mean_ci_high", "p_value",
-               "p_adjusted", "adjust", "alpha", "significant", "note")
+               "p_adjusted", "adjust", "alpha", "significant", "interval", "note")
 
 
 def win_rates_csv(wr: Any) -> str:
@@ -227,7 +227,7 @@ def win_rates_csv(wr: Any) -> str:
     for g in wr.groups:
         for (_, _), p in sorted(g.pairs.items()):
             row = dict(p.to_dict(), run=p.i, vs=p.j, split_sha256=g.split_sha256, labels_sha256=g.labels_sha256,
-                       adjust=g.adjust, alpha=g.alpha)
+                       adjust=g.adjust, alpha=g.alpha, interval=g.interval)
             writer.writerow({k: "" if row.get(k) is None else repr(row[k]) if isinstance(row[k], float) else row[k]
                              for k in PAIR_FIELDS})
     return buf.getvalue()

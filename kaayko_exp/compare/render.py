@@ -215,7 +215,7 @@ def win_rate_sections(doc: _Doc, win_rates: Any, plots_dir: Optional[Path] = Non
 def _group_section(doc: _Doc, g: Any, index: int, plots_dir: Optional[Path], *, multi: bool,
                    level: int = 2) -> list[Path]:
     from kaayko_exp.compare import plots
-    from kaayko_exp.compare.stats import ADJUSTMENTS
+    from kaayko_exp.compare.stats import ADJUSTMENTS, INTERVALS
 
     suffix = f"_{index + 1}" if multi else ""
     labels = [f"R{k + 1}" for k in range(len(g.runs))]
@@ -241,9 +241,9 @@ def _group_section(doc: _Doc, g: Any, index: int, plots_dir: Optional[Path], *, 
     doc.para("Δ: the first run's MAE minus the second's, lake by lake (negative: the first run has the lower error). "
              "Median Δ is the Hodges–Lehmann shift (median of the Walsh averages), the quantity the signed-rank test "
              "tests; its 95 % interval inverts that test, so it excludes 0 exactly when the raw p is below "
-             f"{g.alpha:g} (distinct, non-zero differences). Mean Δ has a Student-t 95 % interval over lakes; one lake "
-             f"with a large error can move it. 'Significant' uses the {adjust}-adjusted p over the {g.n_pairs} "
-             "pair(s) of the matrix; the note says why an interval and the decision disagree.")
+             f"{g.alpha:g} (distinct, non-zero differences). {g.interval_note()} One lake with a large error can "
+             f"move the mean. 'Significant' uses the {adjust}-adjusted p over the {g.n_pairs} pair(s) of the matrix; "
+             "the note says why an interval and the decision disagree.")
     pair_rows, pair_marks = [], []
     for i in range(len(labels)):
         for j in range(i + 1, len(labels)):
@@ -254,7 +254,7 @@ def _group_section(doc: _Doc, g: Any, index: int, plots_dir: Optional[Path], *, 
                               _interval(p.mean_ci_low, p.mean_ci_high), p.note])
             pair_marks.append([""] * 9 + ["" if p.significant else "ns"] + ["", "", "wrap"])
     doc.table(["run", "vs", "lakes", "wins/losses/ties", "win rate", "median Δ", "95 % CI (signed-rank)",
-               "Wilcoxon p", f"{adjust} p", "significant", "mean Δ", "95 % CI (t)", "note"],
+               "Wilcoxon p", f"{adjust} p", "significant", "mean Δ", f"95 % CI ({INTERVALS[g.interval]})", "note"],
               pair_rows, pair_marks, text_cols=2)
     if len(g.lakes) < 6:
         doc.para(f"With {len(g.lakes)} lakes the Wilcoxon test cannot reach p < 0.05 (two-sided, exact): no "
@@ -311,13 +311,14 @@ def check_report_dir(out_dir: str | Path) -> Path:
 def write_report(out_dir: str | Path, records: Sequence[RunRecord], *,
                  table_rows: Sequence[Mapping[str, Any]], columns: Optional[Sequence[str]] = None,
                  metric: str = "mae", win_rates: Any = None, title: str = "Run comparison",
-                 adjust: str = "holm") -> dict[str, Any]:
+                 adjust: str = "holm", interval: str = "t") -> dict[str, Any]:
     """Write comparison.md, comparison.html and plots/*.png under ``out_dir``; return their paths.
 
     ``table_rows``/``columns``: the comparison table as the CLI built it (one dict per row; ``columns``
     the order, default: keys in first-seen order). ``metric``: the headline metric of the per-run bar
     plot and the sweep plots. ``win_rates``: a :class:`kaayko_exp.compare.stats.WinRates` already
-    computed for ``records`` (computed here, p-values adjusted by ``adjust``, when None).
+    computed for ``records`` (computed here, p-values adjusted by ``adjust``, mean intervals by ``interval``,
+    when None).
     Returns ``{"markdown": Path, "html": Path, "plots": [Path, …]}``.
     """
     from kaayko_exp.compare import plots, stats
@@ -326,7 +327,7 @@ def write_report(out_dir: str | Path, records: Sequence[RunRecord], *,
     plots_dir = out / PLOTS
     plots_dir.mkdir(parents=True, exist_ok=True)
     if win_rates is None:
-        win_rates = stats.win_rates(records, adjust=adjust)
+        win_rates = stats.win_rates(records, adjust=adjust, interval=interval)
 
     doc = _Doc()
     doc.heading(1, title)

@@ -16,8 +16,9 @@ come from the seeds alone; ``--group-by seed`` over several seeds shows the spre
   its distribution-free 95 % interval from the signed-rank statistic (the Walsh averages between the
   test's critical counts). It is the shift the signed-rank test tests, so with distinct non-zero
   differences the interval excludes 0 exactly when the raw p is below alpha;
-* ``mean_diff``: the mean of d over lakes with a Student-t 95 % interval over lakes (see
-  :func:`mean_interval` for why not a bootstrap). One lake with a large error can pull the mean while
+* ``mean_diff``: the mean of d over lakes with a 95 % interval over lakes, by ``INTERVALS``: Student-t
+  (``t``, the default) or the BCa bootstrap (``bca``, ``scipy.stats.bootstrap``); see
+  :func:`mean_interval` for why t is the default. One lake with a large error can pull the mean while
   the median shift points the other way: the table shows both and says so in ``note``;
 * ``p_value``: the paired Wilcoxon signed-rank test over lakes (``scipy.stats.wilcoxon``, two-sided;
   exact with at most ``EXACT_MAX_LAKES`` lakes and no zero difference, else the normal approximation);
@@ -54,6 +55,16 @@ EXACT_MAX_LAKES = 50  # the signed-rank test's exact null distribution up to thi
 #: p-value adjustments over the pairs of one matrix: name -> what it controls
 ADJUSTMENTS = {"holm": "Holm (family-wise error)", "bh": "Benjamini–Hochberg (false discovery rate)"}
 DEFAULT_ADJUST = "holm"
+#: intervals of a pair's mean difference over lakes: name -> its label in tables (``interval_note`` says more)
+INTERVALS = {"t": "t", "bca": "BCa"}
+DEFAULT_INTERVAL = "t"
+BOOTSTRAP_RESAMPLES = 9999
+BOOTSTRAP_SEED = 0  # a fixed seed: the same runs give the same BCa intervals
+_BOOTSTRAP_PAIRS = 16  # pairs per scipy call: bounded memory (pairs × resamples × lakes floats)
+#: why ``t`` is the default (measured by the script it names)
+INTERVAL_MEASURED = ("between equally good runs on 20 lakes, 95 % BCa intervals of the mean exclude 0 for "
+                     "7.6–11.4 % of pairs and Student-t ones for 3.9–5.3 % (nominal 5 %; "
+                     "python bench/bench_compare_intervals.py)")
 UNIT_NOTE = ("Unit: the held-out lake (each run's MAE per lake; one lake counts as much as another). Training-seed "
              "variance is not included: each run is one seed, so a difference can come from the seeds alone. Run "
              "several seeds and use --group-by seed: the table's mean ± std over seeds shows that spread (with "
@@ -75,7 +86,7 @@ class PairStats:
     hl_ci_low: float  # signed-rank (distribution-free) 95 % interval of hl_diff; ±inf when too few lakes
     hl_ci_high: float
     mean_diff: float  # mean over lakes of MAE_i − MAE_j
-    mean_ci_low: float  # Student-t 95 % interval over lakes (NaN with one lake)
+    mean_ci_low: float  # 95 % interval over lakes by the group's ``interval`` (NaN with one lake)
     mean_ci_high: float
     p_value: float  # Wilcoxon signed-rank, two-sided, raw
     p_adjusted: float  # adjusted over the pairs of the matrix
@@ -101,6 +112,7 @@ class TestSetGroup:
     n_rows: int
     alpha: float = DEFAULT_ALPHA
     adjust: str = DEFAULT_ADJUST
+    interval: str = DEFAULT_INTERVAL  # the mean difference's interval: one of ``INTERVALS``
     records: list[RunRecord] = field(default_factory=list)  # the runs behind ``runs``, same order
 
     @property
@@ -115,6 +127,10 @@ class TestSetGroup:
         """One sentence: the test, the adjustment over the matrix and what "significant" means."""
         return (f"Significant: paired Wilcoxon signed-rank test over lakes, p adjusted by {ADJUSTMENTS[self.adjust]} "
                 f"over the {self.n_pairs} pair(s) of this matrix, adjusted p < {self.alpha:g}.")
+
+    def interval_note(self) -> str:
+        """One sentence: how the mean difference's 95 % interval is computed."""
+        return interval_note(self.interval)
 
     def win_rate_matrix(self) -> np.ndarray:
         """``m[i, j]``: share of lakes where run i has the lower MAE than run j (NaN on the diagonal)."""
@@ -141,7 +157,8 @@ class TestSetGroup:
         return {"split_sha256": self.split_sha256, "labels_sha256": self.labels_sha256, "runs": list(self.runs),
                 "n_rows": self.n_rows, "lakes": list(self.lakes), "lake_rows": [int(x) for x in self.lake_rows],
                 "lake_mae": [[float(v) for v in row] for row in self.lake_mae],
-                "alpha": self.alpha, "adjust": self.adjust, "n_pairs": self.n_pairs,
+                "alpha": self.alpha, "adjust": self.adjust, "interval": self.interval,
+                "interval_note": self.interval_note(), "n_pairs": self.n_pairs,
                 "pairs": [p.to_dict() for (i, j), p in sorted(self.pairs.items())]}
 
 
@@ -262,12 +279,27 @@ def hodges_lehmann(diffs: np.ndarray, *, level: float = LEVEL) -> tuple[np.ndarr
     return est, low, high
 
 
-def mean_interval(diffs: np.ndarray, *, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
-    """Student-t interval of the mean of each row of per-lake differences (lakes as the sample): a row whose
-    lakes all agree gets the point interval; NaN with one lake.
+def interval_note(method: str) -> str:
+    """One sentence naming the mean difference's interval ``method`` (one of ``INTERVALS``)."""
+    if method == "bca":
+        return (f"Mean Δ: BCa bootstrap 95 % interval over lakes (scipy.stats.bootstrap, {BOOTSTRAP_RESAMPLES} "
+                f"resamples, seed {BOOTSTRAP_SEED}); less reliable than Student-t with few lakes: "
+                f"{INTERVAL_MEASURED}.")
+    return "Mean Δ: Student-t 95 % interval over lakes."
 
-    Not a bootstrap: with 20 lakes and equally good runs, 95 % bootstrap intervals of the mean exclude 0 for
-    8–12 % of pairs (BCa the worst) against 4–5 % for this one (``python bench/bench_compare_intervals.py``)."""
+
+def mean_interval(diffs: np.ndarray, *, level: float = LEVEL, method: str = DEFAULT_INTERVAL
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The 95 % interval of the mean of each row of per-lake differences (lakes as the sample), by ``method``:
+    ``t`` (Student-t) or ``bca`` (:func:`bootstrap_interval`). A row whose lakes all agree gets the point
+    interval; NaN with one lake.
+
+    ``t`` is the default, by measurement: ``INTERVAL_MEASURED`` (BCa intervals exclude 0 about twice as often as
+    their nominal 5 % between equally good runs on 20 lakes)."""
+    if method not in INTERVALS:
+        raise ValueError(f"unknown interval {method!r}; one of {', '.join(INTERVALS)}")
+    if method == "bca":
+        return bootstrap_interval(diffs, level=level)
     from scipy.stats import t as student
 
     d = np.atleast_2d(np.asarray(diffs, dtype=np.float64))
@@ -278,6 +310,47 @@ def mean_interval(diffs: np.ndarray, *, level: float = LEVEL) -> tuple[np.ndarra
     half = student.ppf(0.5 + level / 2.0, n - 1) * d.std(axis=1, ddof=1) / math.sqrt(n)
     half[np.ptp(d, axis=1) <= TIE_TOLERANCE] = 0.0
     return mean - half, mean + half
+
+
+def bootstrap_interval(diffs: np.ndarray, *, level: float = LEVEL, kind: str = "BCa",
+                       n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap interval (``scipy.stats.bootstrap``, ``kind``: BCa or percentile) of the mean of each row of
+    per-lake differences, resampling lakes.
+
+    Rows go to scipy vectorised, a few at a time, each call seeded afresh with ``seed``: every row is resampled
+    with the same lake indices, so a row's interval is what ``scipy.stats.bootstrap`` gives for that row alone
+    with the same seed and resamples, whatever else is in the matrix. A row whose lakes all agree gets the point
+    interval (every resample has that mean); one lake gives NaN; an interval scipy cannot form (BCa's
+    bias correction undefined) is NaN, without warnings."""
+    from scipy.stats import bootstrap
+
+    d = np.atleast_2d(np.asarray(diffs, dtype=np.float64))
+    mean = d.mean(axis=1)
+    low, high = np.full_like(mean, np.nan), np.full_like(mean, np.nan)
+    if d.shape[1] < 2:
+        return low, high
+    flat = np.ptp(d, axis=1) <= TIE_TOLERANCE
+    low[flat] = high[flat] = mean[flat]
+    rows = np.flatnonzero(~flat)
+    for start in range(0, rows.size, _BOOTSTRAP_PAIRS):
+        part = rows[start:start + _BOOTSTRAP_PAIRS]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a degenerate resampling distribution: NaN, named in the pair's note
+            ci = bootstrap((d[part],), np.mean, axis=-1, vectorized=True, n_resamples=n_resamples,
+                           confidence_level=level, method=kind, **{_seed_keyword(): np.random.default_rng(seed)}
+                           ).confidence_interval
+        low[part], high[part] = ci.low, ci.high
+    return low, high
+
+
+def _seed_keyword() -> str:
+    """``scipy.stats.bootstrap`` takes ``rng`` from scipy 1.15, ``random_state`` before."""
+    import inspect
+
+    from scipy.stats import bootstrap
+
+    return "rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state"
 
 
 def _note(p: PairStats, alpha: float, adjust: str, n_pairs: int) -> str:
@@ -291,7 +364,10 @@ def _note(p: PairStats, alpha: float, adjust: str, n_pairs: int) -> str:
         notes.append("ties or zero differences between lakes: the test's p and the interval's order statistics are "
                      "not exactly dual here")
     mean_excludes = p.mean_ci_low > 0 or p.mean_ci_high < 0
-    if p.significant and not mean_excludes:
+    if p.n_lakes > 1 and (math.isnan(p.mean_ci_low) or math.isnan(p.mean_ci_high)):
+        notes.append("no mean interval: the bootstrap's resampled means are too lumpy for BCa (few distinct "
+                     "differences); --interval t gives one")
+    elif p.significant and not mean_excludes:
         notes.append("the mean interval includes 0: a few lakes pull the mean, the test and the median speak of the "
                      "typical lake")
     elif np.sign(p.mean_diff) * np.sign(p.hl_diff) < 0:
@@ -300,13 +376,14 @@ def _note(p: PairStats, alpha: float, adjust: str, n_pairs: int) -> str:
 
 
 def pairwise(lake_mae: np.ndarray, runs: Sequence[str], *, alpha: float = DEFAULT_ALPHA,
-             adjust: str = DEFAULT_ADJUST) -> dict[tuple[int, int], PairStats]:
+             adjust: str = DEFAULT_ADJUST, interval: str = DEFAULT_INTERVAL) -> dict[tuple[int, int], PairStats]:
     """Every ordered pair of the runs (columns of ``lake_mae``, lakes × runs): win rate, Hodges–Lehmann shift with
-    its signed-rank interval, mean with its t interval, raw and adjusted Wilcoxon p, the decision and a note."""
+    its signed-rank interval, mean with its ``interval`` interval, raw and adjusted Wilcoxon p, the decision and a
+    note. Pair (j, i) mirrors pair (i, j), i < j (its interval is the negated one)."""
     i_idx, j_idx, d = pair_differences(lake_mae)
     raw, adjusted, significant = significant_pairs(lake_mae, alpha=alpha, adjust=adjust)
     hl, hl_low, hl_high = hodges_lehmann(d)
-    mean_low, mean_high = mean_interval(d)
+    mean_low, mean_high = mean_interval(d, method=interval)
     n_pairs = len(i_idx)
     out: dict[tuple[int, int], PairStats] = {}
     for k, (i, j) in enumerate(zip(i_idx.tolist(), j_idx.tolist())):
@@ -325,13 +402,13 @@ def pairwise(lake_mae: np.ndarray, runs: Sequence[str], *, alpha: float = DEFAUL
 
 
 def pair_stats(mae_i: Sequence[float], mae_j: Sequence[float], *, i: str = "i", j: str = "j",
-               alpha: float = DEFAULT_ALPHA) -> PairStats:
+               alpha: float = DEFAULT_ALPHA, interval: str = DEFAULT_INTERVAL) -> PairStats:
     """Run i against run j alone (a family of one pair: nothing to adjust)."""
     a = np.asarray(mae_i, dtype=np.float64)
     b = np.asarray(mae_j, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or a.size == 0:
         raise ValueError(f"per-lake MAE vectors must be non-empty and of one length, got {a.shape} and {b.shape}")
-    return pairwise(np.column_stack([a, b]), [i, j], alpha=alpha)[(0, 1)]
+    return pairwise(np.column_stack([a, b]), [i, j], alpha=alpha, interval=interval)[(0, 1)]
 
 
 # ------------------------------------------------------------------------------------------- grouping
@@ -381,16 +458,19 @@ def _per_lake_mae(frame: Any) -> tuple[list[str], np.ndarray, np.ndarray]:
 
 
 def win_rates(records: Sequence[RunRecord], *, alpha: float = DEFAULT_ALPHA, adjust: str = DEFAULT_ADJUST,
-              max_runs: int = DEFAULT_MAX_RUNS) -> WinRates:
+              interval: str = DEFAULT_INTERVAL, max_runs: int = DEFAULT_MAX_RUNS) -> WinRates:
     """Group runs by test set and compute the pairwise per-lake statistics inside each group of ≥ 2 runs.
 
     Runs that are not ``completed``, have no ``test_set`` block, no readable predictions, or labels
     that differ from the rest of their group are left out with the reason (``WinRates.left_out``);
     ``WinRates.notes`` has one sentence per group formed and per run left out. A group of more than
     ``max_runs`` runs keeps the ``max_runs`` with the lowest mean per-lake MAE (the others are named).
-    P-values are adjusted per group (``adjust``: one of ``ADJUSTMENTS``) over its pairs.
+    P-values are adjusted per group (``adjust``: one of ``ADJUSTMENTS``) over its pairs; the mean difference's
+    interval is ``interval`` (one of ``INTERVALS``).
     Prediction files are read one at a time and reduced to per-lake MAE (memory stays small).
     """
+    if interval not in INTERVALS:
+        raise ValueError(f"unknown interval {interval!r}; one of {', '.join(INTERVALS)}")
     out = WinRates()
     by_key: dict[tuple[str, str], list[RunRecord]] = {}
     for rec in records:
@@ -419,7 +499,7 @@ def win_rates(records: Sequence[RunRecord], *, alpha: float = DEFAULT_ALPHA, adj
                 out.left_out.append((rec.shown, f"it is the only run on test set split {_short(key[0])}, labels "
                                      f"{_short(key[1])}: nothing to compare it with"))
             continue
-        group = _build_group(key, members, out, alpha=alpha, adjust=adjust,
+        group = _build_group(key, members, out, alpha=alpha, adjust=adjust, interval=interval,
                              max_runs=max_runs)
         if group is not None:
             out.groups.append(group)
@@ -445,7 +525,7 @@ class _Scored:
 
 
 def _build_group(key: tuple[str, str], members: list[RunRecord], out: WinRates, *,
-                 alpha: float, adjust: str, max_runs: int) -> Optional[TestSetGroup]:
+                 alpha: float, adjust: str, interval: str, max_runs: int) -> Optional[TestSetGroup]:
     by_digest: dict[str, list[_Scored]] = {}
     for rec in members:
         frame, reason = _read_predictions(rec)
@@ -479,10 +559,11 @@ def _build_group(key: tuple[str, str], members: list[RunRecord], out: WinRates, 
         kept = [kept[k] for k in best]
     mae = np.column_stack([s.mae for s in kept])
     runs = [s.record.shown for s in kept]
-    pairs = pairwise(mae, runs, alpha=alpha, adjust=adjust)
+    pairs = pairwise(mae, runs, alpha=alpha, adjust=adjust, interval=interval)
     return TestSetGroup(split_sha256=key[0], labels_sha256=key[1], runs=runs,
                         lakes=kept[0].lakes, lake_mae=mae, lake_rows=np.asarray(kept[0].lake_rows), pairs=pairs,
-                        n_rows=kept[0].n_rows, alpha=alpha, adjust=adjust, records=[s.record for s in kept])
+                        n_rows=kept[0].n_rows, alpha=alpha, adjust=adjust, interval=interval,
+                        records=[s.record for s in kept])
 
 
 def _mirror(p: PairStats) -> PairStats:
