@@ -20,7 +20,6 @@ import logging
 import os
 import shutil
 import socket
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -447,7 +446,7 @@ class RunDir:
         while target.exists():
             n += 1
             target = base / f"{name}.{n}"
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=base))
+        tmp = atomic.fresh_path(base, f".{name}.", directory=True)
         try:
             write(tmp)
             for f in tmp.rglob("*"):
