@@ -29,14 +29,19 @@ def _log_to_files(exc: KaaykoError) -> None:
             handler.handle(record)
 
 
+def _is_resume(cfg: Any) -> bool:
+    from omegaconf import DictConfig, OmegaConf
+
+    return isinstance(cfg, DictConfig) and bool(OmegaConf.select(cfg, "resume", default=None))
+
+
 def _tidy_failed_start(cfg: Any) -> Optional[str]:
     """Remove what Hydra and a fresh run wrote before a user mistake stopped them (see training.failed_start)."""
     try:
         from hydra.core.hydra_config import HydraConfig
-        from omegaconf import OmegaConf
 
         hc = HydraConfig.get()
-        if OmegaConf.select(cfg, "resume", default=None):
+        if _is_resume(cfg):
             return None  # a resume's directory holds an existing run
         from kaayko_exp.training.failed_start import tidy
 
@@ -60,8 +65,10 @@ def task(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except KaaykoError as exc:
-            _log_to_files(exc)
-            note = _tidy_failed_start(args[0] if args else kwargs.get("cfg"))
+            cfg = args[0] if args else kwargs.get("cfg")
+            if not _is_resume(cfg):  # a refused resume writes nothing, not even to its run's log
+                _log_to_files(exc)
+            note = _tidy_failed_start(cfg)
             report_user_error(exc, note)
             sys.exit(EXIT_USER_ERROR)
 
@@ -84,30 +91,43 @@ def run_entry_point(main: Callable[[], Any]) -> None:
 def resume_argv(argv: list[str]) -> list[str]:
     """Point Hydra's run directory at ``resume=<dir>`` so a resume logs into the same run.
 
-    ``.hydra/`` of the first start is kept (``hydra.output_subdir=null``) and
-    ``train.log`` is appended to. A sweep directory (it has Hydra's ``multirun.yaml`` and
-    no run manifest) re-launches that multirun instead: see :func:`sweep_resume_argv`.
+    The target is checked first, before Hydra creates or writes anything: it must be a run
+    directory (a folder inside a run, an empty folder or a date folder is refused). ``.hydra/``
+    of the first start is never rewritten (``hydra.output_subdir=null``, also when the command
+    names ``hydra.run.dir=<the same dir>``) and ``train.log`` is appended to. A sweep directory
+    (it has Hydra's ``multirun.yaml`` and no run manifest) re-launches that multirun instead:
+    see :func:`sweep_resume_argv`.
     """
     target = next((a.split("=", 1)[1] for a in argv[1:] if a.startswith("resume=")), None)
     if not target:
         return argv
-    from kaayko_exp.runs.rundir import MANIFEST
+    from kaayko_exp.errors import ConfigError, RunDirError
+    from kaayko_exp.runs.rundir import MANIFEST, RunDir
 
     path = Path(target).expanduser()
     if path.is_dir() and (path / MULTIRUN_FILE).is_file() and not (path / MANIFEST).exists():
         return sweep_resume_argv(argv, path)
     if any(a in ("-m", "--multirun") for a in argv[1:]):
         return argv
-    if any(a.startswith(("hydra.run.dir=", "hydra.output_subdir=")) for a in argv[1:]):
-        return argv
     if not path.is_dir():
-        from kaayko_exp.errors import RunDirError
-
         raise RunDirError(
             f"resume={target}: no such run directory. Pass the path of a run under outputs/ "
             "(list them with `python -m kaayko_exp.runs list`)."
         )
-    return [*argv, f"hydra.run.dir={path.resolve()}", "hydra.output_subdir=null"]
+    RunDir.open(path)  # reads the manifest only: a refusal here leaves everything as it was
+    rest = []
+    for arg in argv[1:]:
+        key, _, value = arg.partition("=")
+        if _key(arg) == "hydra.run.dir" and Path(value).expanduser().resolve() == path.resolve():
+            continue  # the run's own directory, as this function sets it
+        if _key(arg) in ("hydra.run.dir", "hydra.output_subdir"):
+            raise ConfigError(
+                f"resume={target} continues the run in its own directory and never rewrites its saved config, "
+                f"so {arg} cannot be given with it. Nothing was changed. Run `python train.py resume={target}` "
+                "(a new directory needs a new run, without resume=)."
+            )
+        rest.append(arg)
+    return [argv[0], *rest, f"hydra.run.dir={path.resolve()}", "hydra.output_subdir=null"]
 
 
 MULTIRUN_FILE = "multirun.yaml"
