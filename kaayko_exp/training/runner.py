@@ -1,9 +1,11 @@
 """Start a run or resume one: the body of ``train.py``.
 
 A fresh run validates the config, creates the manifest in Hydra's output
-directory and executes the pipeline. ``resume=<dir>`` reloads that run's saved
-config, refuses overrides that would change its result, verifies every artifact
-and continues where the manifest says it stopped.
+directory (with the hash of the config Hydra saved) and executes the pipeline.
+``resume=<dir>`` reloads that run's saved config, verified against that hash,
+refuses overrides that would change its result, verifies every artifact and
+continues where the manifest says it stopped. Which directory a command may
+write to is decided earlier, before Hydra writes: see :mod:`kaayko_exp.training.target`.
 
 Inside a sweep (Hydra multirun) a job whose directory already holds a run of the
 same config hash (a resumed sweep, a re-queued trial) reuses it: a completed run
