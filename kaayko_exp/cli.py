@@ -1,18 +1,19 @@
 """Entry-point plumbing shared by train.py and predict.py.
 
 User mistakes (:class:`KaaykoError`, and Hydra's own composition errors such as
-an unknown group option or a mistyped key) end with one paragraph on stderr and
-exit status 2; bugs keep their traceback.
+an unknown group option or a mistyped key, see :mod:`kaayko_exp.config_errors`)
+end with one paragraph on stderr and exit status 2; bugs keep their traceback.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from kaayko_exp.errors import KaaykoError, report_user_error
+from kaayko_exp.errors import ConfigError, KaaykoError, report_user_error
 
 EXIT_USER_ERROR = 2
 
@@ -62,6 +63,7 @@ def task(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         global _task_started
         _task_started = True
+        _restore_full_error()
         try:
             return fn(*args, **kwargs)
         except KaaykoError as exc:
@@ -75,17 +77,54 @@ def task(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+_FULL_ERROR = "HYDRA_FULL_ERROR"
+_outer_full_error: Optional[str] = None  # the user's HYDRA_FULL_ERROR while run_entry_point holds it at "1"
+
+
+def _restore_full_error() -> None:
+    """Give HYDRA_FULL_ERROR back its own value (Hydra reports errors after the task started as it always does)."""
+    global _outer_full_error
+    if _outer_full_error is not None:
+        if _outer_full_error == "":
+            os.environ.pop(_FULL_ERROR, None)
+        else:
+            os.environ[_FULL_ERROR] = _outer_full_error
+        _outer_full_error = None
+
+
 def run_entry_point(main: Callable[[], Any]) -> None:
-    """Call a ``@hydra.main`` function; Hydra's composition errors exit with status 2."""
+    """Call a ``@hydra.main`` function; Hydra's composition errors become one paragraph (see
+    :mod:`kaayko_exp.config_errors`) and exit with status 2.
+
+    Until the task starts Hydra raises its errors here instead of printing them
+    (``HYDRA_FULL_ERROR=1``), unless the user set that variable to see them in full.
+    """
+    global _outer_full_error
+    debugging = os.environ.get(_FULL_ERROR) == "1"
+    if not debugging:
+        _outer_full_error = os.environ.get(_FULL_ERROR, "")
+        os.environ[_FULL_ERROR] = "1"
     try:
         main()
     except SystemExit as exc:
         if exc.code == 1 and not _task_started:
             sys.exit(EXIT_USER_ERROR)  # Hydra already printed what is wrong with the config
         raise
-    except KaaykoError as exc:  # raised while preparing argv
+    except KaaykoError as exc:  # raised while preparing argv, or by a sweeper before any task ran
         report_user_error(exc)
         sys.exit(EXIT_USER_ERROR)
+    except Exception as exc:
+        if debugging or _task_started:
+            raise
+        from kaayko_exp.config_errors import explain
+
+        text = explain(exc)
+        if text is None:
+            raise
+        report_user_error(ConfigError(text))
+        sys.exit(EXIT_USER_ERROR)
+    finally:
+        _restore_full_error()
 
 
 def resume_argv(argv: list[str]) -> list[str]:
