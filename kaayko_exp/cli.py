@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from kaayko_exp.errors import ConfigError, KaaykoError, report_user_error
+from kaayko_exp.errors import KaaykoError, report_user_error
 
 EXIT_USER_ERROR = 2
 
@@ -116,12 +116,10 @@ def run_entry_point(main: Callable[[], Any]) -> None:
     except Exception as exc:
         if debugging or _task_started:
             raise
-        from kaayko_exp.config_errors import explain
+        from kaayko_exp.config_errors import report
 
-        text = explain(exc)
-        if text is None:
+        if not report(exc):
             raise
-        report_user_error(ConfigError(text))
         sys.exit(EXIT_USER_ERROR)
     finally:
         _restore_full_error()

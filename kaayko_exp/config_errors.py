@@ -4,8 +4,8 @@ Hydra reports a mistyped key with OmegaConf internals (``Key 'max_dept' is not i
 struct ... object_type=dict``), an unknown group option with its config search
 path, a malformed argument with its grammar's parser message. :func:`explain`
 turns each into a sentence that names the argument, suggests the close match
-(difflib) and says how to fix it; the entry points (:mod:`kaayko_exp.cli`) print it
-and exit 2.
+(difflib) and says how to fix it; :func:`report` prints it for the entry points
+(:mod:`kaayko_exp.cli`), which exit 2.
 """
 
 from __future__ import annotations
@@ -69,10 +69,28 @@ def missing_option(exc: BaseException) -> Optional[str]:
     return text + f" Its options: {', '.join(options) or '(none)'}."
 
 
+def report(exc: BaseException) -> bool:
+    """Print ``exc`` as one paragraph on stderr when it is a Hydra / OmegaConf error; False (nothing printed)
+    for anything else. Composition errors get :func:`explain`'s fix; another Hydra error (a sweeper's, say)
+    its own message, as Hydra prints it."""
+    from kaayko_exp.errors import ConfigError, report_user_error
+
+    text = explain(exc)
+    if text is not None:
+        report_user_error(ConfigError(text))
+        return True
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(exc, (HydraException, OmegaConfBaseException)):
+        print(" ".join(str(exc).split()), file=sys.stderr, flush=True)
+        return True
+    return False
+
+
 def explain(exc: BaseException) -> Optional[str]:
-    """One paragraph for a Hydra / OmegaConf error raised while composing the config; None for anything else."""
-    from hydra.errors import (ConfigCompositionException, HydraException, MissingConfigException,
-                              OverrideParseException)
+    """One paragraph for an error Hydra raised while composing the config; None for anything else."""
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
     if isinstance(exc, MissingConfigException):
@@ -92,7 +110,6 @@ def explain(exc: BaseException) -> Optional[str]:
         what = _first_line(exc).rstrip(".").removeprefix("Error merging override ")
         return (f"{what}: {_first_line(getattr(cause, 'msg', cause)).rstrip('.')}. Give the key a value "
                 f"of its type; `python {_program()} --cfg job` shows the current values.")
-    if isinstance(exc, (HydraException, OmegaConfBaseException)):
-        text = str(exc).split("Config search path:")[0]
-        return " ".join(text.split())
+    if isinstance(exc, MissingConfigException):
+        return " ".join(str(exc).split("Config search path:")[0].split())
     return None
