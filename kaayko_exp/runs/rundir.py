@@ -195,7 +195,7 @@ class RunDir:
             if run is not None:
                 raise RunDirError(
                     f"{shown(path)} is a folder inside the run {shown(run)}, not a run directory. Nothing was "
-                    f"changed. Pass the run directory itself, e.g. `python train.py resume={shown(run)}`."
+                    f"changed. Pass the run directory itself: {shown(run)}."
                 )
             inner = sorted(p.parent for p in path.glob(f"*/{MANIFEST}"))
             if inner:
