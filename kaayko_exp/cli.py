@@ -154,7 +154,7 @@ def resume_argv(argv: list[str]) -> list[str]:
     RunDir.open(path)  # reads the manifest only: a refusal here leaves everything as it was
     rest = []
     for arg in argv[1:]:
-        key, _, value = arg.partition("=")
+        value = arg.partition("=")[2]
         if _key(arg) == "hydra.run.dir" and Path(value).expanduser().resolve() == path.resolve():
             continue  # the run's own directory, as this function sets it
         if _key(arg) in ("hydra.run.dir", "hydra.output_subdir"):
