@@ -16,6 +16,7 @@ from omegaconf import OmegaConf, open_dict
 from kaayko_exp.cli import resume_argv, task
 from kaayko_exp.errors import RunDirError
 from kaayko_exp.models.callbacks import FitCallback
+from kaayko_exp.runs.rundir import RunDir
 from kaayko_exp.training import pipeline
 from kaayko_exp.training.interrupts import RunInterrupted
 from kaayko_exp.training.runner import rerun_in_sweep, sweep_threads
@@ -194,8 +195,7 @@ def test_overrides_given_on_a_sweep_resume_win_over_the_saved_ones(tmp_path, mon
 def test_resume_of_a_plain_run_dir_is_unchanged(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "outputs" / "2026-01-02" / "03-04-05"
-    run.mkdir(parents=True)
-    (run / "manifest.json").write_text("{}")
+    RunDir.create(run, stages=["fit"], config_hash="h", choices={}, overrides=[])
     argv = resume_argv(["train.py", "resume=outputs/2026-01-02/03-04-05"])
     assert argv == ["train.py", "resume=outputs/2026-01-02/03-04-05", f"hydra.run.dir={run.resolve()}",
                     "hydra.output_subdir=null"]

@@ -11,8 +11,8 @@ import json
 import logging
 import math
 import os
+import secrets
 import socket
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -24,9 +24,17 @@ SCHEMA_VERSION = 1
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync, rename over ``path``, fsync the directory."""
+    """Write ``data`` to a temporary file beside ``path``, fsync, rename over ``path``, fsync the directory.
+
+    The file gets the mode the umask gives an ordinary file (readable by others under umask 022)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    while True:  # exclusive creation like tempfile.mkstemp, but with 0666 less the umask rather than 0600
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

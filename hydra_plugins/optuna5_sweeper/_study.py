@@ -101,7 +101,10 @@ def _rdb_storage(spec: str, retry_s: Optional[float]) -> Any:
 
 
 def directions_of(direction: Any) -> List[str]:
+    """``hydra.sweeper.direction`` as a list of names; null (not given) is Optuna's default, minimize."""
     direction = _plain(direction)
+    if direction is None:
+        return ["minimize"]
     items = direction if isinstance(direction, (list, tuple)) else [direction]
     out = []
     for d in items:

@@ -194,7 +194,9 @@ class OptunaSweeperConf:
     defaults: List[Any] = field(default_factory=lambda: list(_DEFAULTS))
 
     sampler: Any = None  # a sampler config (group hydra/sweeper/sampler) or a bare name: tpe, random, ...
-    direction: Any = "minimize"  # minimize | maximize | a list of them (a Pareto front)
+    # minimize | maximize | a list of them (a Pareto front); null: minimize, unless the application fills it in
+    # before the sweep (e.g. a Hydra callback's on_multirun_start deriving it from the objective it returns)
+    direction: Any = None
     # null: optuna JournalStorage in <sweep dir>/optuna.journal; a path ending in .journal/.log: a journal
     # file there; any RDB URL (postgresql://..., sqlite:///...) is handed to optuna unchanged
     storage: Optional[Any] = None

@@ -58,6 +58,26 @@ def best_trial(data: dict[str, Any]) -> Optional[dict[str, Any]]:
     return pick(done, key=lambda t: t["values"][0])
 
 
+def pareto_front(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The COMPLETE trials of a multi-objective sweep that no other COMPLETE trial dominates (at least as good
+    in every direction and better in one), in trial order; empty for a single direction."""
+    directions = [str(d).lower() for d in data.get("directions") or ["minimize"]]
+    if len(directions) < 2:
+        return []
+    sign = [-1.0 if d == "maximize" else 1.0 for d in directions]  # every objective as "lower is better"
+    done = []
+    for t in data.get("trials") or []:
+        vals = t.get("values") or []
+        if t.get("state") == "COMPLETE" and len(vals) == len(sign) and all(
+                isinstance(v, (int, float)) and math.isfinite(v) for v in vals):
+            done.append((t, [s * float(v) for s, v in zip(sign, vals)]))
+
+    def dominates(a: list[float], b: list[float]) -> bool:
+        return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+    return [t for t, v in done if not any(dominates(w, v) for _, w in done)]
+
+
 def trial_report(sweep_dir: Path, trial: dict[str, Any]) -> Optional[dict[str, Any]]:
     run_dir = trial.get("run_dir")
     if run_dir is None:
@@ -109,8 +129,8 @@ def sweep_line(path: Path) -> str:
         if m:
             test_text = f"rmse {_num(m.get('rmse'))} mae {_num(m.get('mae'))}"
     elif len(data.get("directions") or []) > 1:
-        front = [t for t in trials if t.get("state") == "COMPLETE"]
-        best_text = f"pareto front: see optimization_results.yaml ({len(front)} complete)"
+        front = pareto_front(data)
+        best_text = f"Pareto front of {len(front)}: trials {', '.join(str(t.get('number')) for t in front)}"
     return f"{'optuna':<12} {progress:<40} {best_text:<30} {test_text:<34} {path}"
 
 
