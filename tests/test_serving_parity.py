@@ -180,3 +180,14 @@ def test_every_path_refuses_the_same_invalid_values_with_the_same_message(predic
             row = {**base, col: value}
             scored = predictor.predict(pd.DataFrame([row]))["raw_score"].iloc[0]
             assert predictor.predict_one(row)["raw_score"] == scored, (col, value)
+
+
+def test_a_short_request_is_told_what_get_model_requires(server):
+    with urllib.request.urlopen(server + "/model", timeout=30) as resp:
+        info = json.loads(resp.read())
+    sent = {"lake": "Lake Mead", "datetime": "2025-07-01 14:00", "temp_c": 24.0}
+    status, body = _post(server, json.dumps(sent).encode())
+    assert status == 422
+    named = body["error"].split("lacks the required columns ", 1)[1].split(". ", 1)[0].split(", ")
+    assert named == [c for c in info["required_columns"] if c not in sent]
+    assert not set(named) & set(info["optional_columns"])  # e.g. estimated_wave_height_m: derived from wind_kph

@@ -179,6 +179,16 @@ def _derive(col: str, cols: dict[str, np.ndarray], ctx: dict, plan: "InputPlan",
     raise KeyError(col)  # pragma: no cover - DERIVABLE and _derive list the same columns
 
 
+def _to_send(col: str, avail: set[str]) -> list[str]:
+    """What a caller must add to have ``col``: nothing when it is available, the column itself when it cannot be
+    derived, else what its first derivation lacks (so a message names the same columns as ``describe``)."""
+    if col in avail:
+        return []
+    if col not in DERIVABLE:
+        return [col]
+    return [r for i in DERIVABLE[col][0] for r in _to_send(i, avail)]
+
+
 # --------------------------------------------------------------------------- the plan
 class InputPlan:
     """Which columns a predictor needs, which it derives from what, and the rules to check them.
@@ -232,7 +242,7 @@ class InputPlan:
                 for alt in DERIVABLE[col]:
                     if all(i in avail for i in alt):
                         queue += [i for i in alt if i not in wanted]
-        missing = [c for c in self.needed if c not in avail]
+        missing = list(dict.fromkeys(r for c in self.needed for r in _to_send(c, avail)))
         check = [c for c in wanted if c in have]
         check += [c for c in schema.ID_COLUMNS if c in have and c not in check]
         if len(self._resolved) < 256:
@@ -264,10 +274,10 @@ class InputPlan:
 
 def _missing_error(plan: InputPlan, missing: list[str], where: str = "") -> PredictionInputError:
     hints = []
-    if any(c in missing for c in ("latitude", "longitude", "lake_region", "lake_type", "base_lake_name")):
+    if "lake" in missing:
         hints.append("send 'lake' (a catalogue name) or 'latitude' and 'longitude' to have the lake context "
                      "derived")
-    if any(c in missing for c in ("month", "day_of_year", "season", "season_intensity")):
+    if "datetime" in missing:
         hints.append("send 'datetime' (local time) to have the calendar fields derived")
     return PredictionInputError(
         f"{where}The input lacks the required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}. "
