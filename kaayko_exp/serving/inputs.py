@@ -281,7 +281,8 @@ def _missing_error(plan: InputPlan, missing: list[str], where: str = "") -> Pred
         hints.append("send 'datetime' (local time) to have the calendar fields derived")
     return PredictionInputError(
         f"{where}The input lacks the required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}. "
-        "This model and its safety layer need them; add them to every row"
+        f"This model and its safety layer need {'them' if len(missing) > 1 else 'it'}; add "
+        f"{'them' if len(missing) > 1 else 'it'} to every row"
         + (f" ({'; '.join(hints)})" if hints else "") + ". GET /model (Predictor.info()) lists what is required.")
 
 
