@@ -344,6 +344,13 @@ def _validate_fast(row: dict, plan: InputPlan) -> dict[str, Any] | None:
     return clean
 
 
+def _unread_ids(plan: InputPlan, derive: list[str]) -> set[str]:
+    """The identifiers (lake, datetime) that neither the model nor a derivation reads: only carried to the
+    output, so a row may leave them empty (null) on every path."""
+    inputs = {i for c in derive for alt in DERIVABLE[c] for i in alt}
+    return {c for c in schema.ID_COLUMNS if c not in plan.needed and c not in inputs}
+
+
 def validate_row(row: Any, plan: InputPlan, index: int | None = None) -> dict[str, Any]:
     """Check one request row and return a clean dict of the needed columns (derived ones filled).
 
@@ -358,14 +365,12 @@ def validate_row(row: Any, plan: InputPlan, index: int | None = None) -> dict[st
             f"A prediction request{_where(index)} must be a JSON object of column -> value, got "
             f"{type(row).__name__}.")
     check, derive, missing = plan.resolve(k for k in row if k in RULES)
-    inputs = {i for c in derive for alt in DERIVABLE[c] for i in alt}
-    for k, v in row.items():  # null is refused, not treated as absent ...
-        if k in RULES and (v is None or (isinstance(v, float) and math.isnan(v))):
-            if k in schema.ID_COLUMNS and k not in plan.needed and k not in inputs:
-                continue  # ... except in an identifier nothing reads (as an empty cell of a frame)
-            _clean_value(k, v, index)
-    check = [c for c in check if c not in schema.ID_COLUMNS or c in plan.needed or c in inputs or row[c] is not None
-             and not (isinstance(row[c], float) and math.isnan(row[c]))]
+    empty = [k for k, v in row.items() if k in RULES and (v is None or (isinstance(v, float) and math.isnan(v)))]
+    unread = _unread_ids(plan, derive)  # may be empty, as in a frame's empty cell; any other null is refused
+    for k in empty:
+        if k not in unread:
+            _clean_value(k, row[k], index)
+    check = [c for c in check if c not in unread or c not in empty]
     if missing:
         raise _missing_error(plan, missing, "" if index is None else f"Row {index}: ")
     clean = {c: _clean_value(c, row[c], index) for c in check}
@@ -404,10 +409,10 @@ def validate_frame(frame: Any, plan: InputPlan, offset: int = 0) -> Any:
 
     frame = frame.reset_index(drop=True)
     out: dict[str, Any] = {}
-    inputs = {i for c in derive for alt in DERIVABLE[c] for i in alt}
+    unread = _unread_ids(plan, derive)
     for col in check:
         s = frame[col]
-        if col in schema.ID_COLUMNS and col not in plan.needed and col not in inputs and s.isna().any():
+        if col in unread and s.isna().any():
             s = s.dropna()  # only an identifier here: rows may leave it empty
         coerced = coerce_column(s, col, "The input", error=PredictionInputError, null_fix=_null_fix(col),
                                 where=lambda pos, s=s: where(int(frame.index.get_loc(s.index[pos]))))
