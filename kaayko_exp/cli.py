@@ -1,7 +1,7 @@
 """Entry-point plumbing shared by train.py and predict.py.
 
 User mistakes (:class:`KaaykoError`, and Hydra's own composition errors such as
-an unknown group option or a mistyped key, see :mod:`kaayko_exp.config_errors`)
+an unknown group option or a mistyped key, see :func:`kaayko_exp.errors.explain`)
 end with one paragraph on stderr and exit status 2; bugs keep their traceback.
 """
 
@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from kaayko_exp.errors import KaaykoError, report_user_error
+from kaayko_exp.errors import EXIT_USER_ERROR, KaaykoError, report_user_error
 
-EXIT_USER_ERROR = 2
 
 _task_started = False
 
@@ -106,7 +105,7 @@ def _restore_full_error() -> None:
 
 def run_entry_point(main: Callable[[], Any]) -> None:
     """Call a ``@hydra.main`` function; Hydra's composition errors become one paragraph (see
-    :mod:`kaayko_exp.config_errors`) and exit with status 2.
+    :func:`kaayko_exp.errors.explain`) and exit with status 2.
 
     Until the task starts Hydra raises its errors here instead of printing them
     (``HYDRA_FULL_ERROR=1``), unless the user set that variable to see them in full.
@@ -128,7 +127,7 @@ def run_entry_point(main: Callable[[], Any]) -> None:
     except Exception as exc:
         if debugging or _task_started:
             raise
-        from kaayko_exp.config_errors import report
+        from kaayko_exp.errors import report_config_error as report
 
         if not report(exc):
             raise

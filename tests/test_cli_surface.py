@@ -19,7 +19,7 @@ QUICK = ["plots=false", "evaluation.permutation_repeats=1", "evaluation.permutat
 def test_predict_help_is_its_own():
     out = cli("predict.py", ["--help"])
     assert out.returncode == 0
-    for word in ("kaayko-exp predict", "Examples", "run=", "input=", "row=", "serve.port", "safety=kaayko|off"):
+    for word in ("kaayko-exp predict", "Examples", "run=", "input=", "row=", "serve.port", "safety=kaayko|kaayko_original|off"):
         assert word in out.stdout, word
     for training_only in ("sample_size", "checkpointing", "Config groups"):
         assert training_only not in out.stdout, training_only

@@ -83,7 +83,7 @@ class SweepCheck(Callback):
     """``on_multirun_start``: :func:`check_sweep`; a user mistake ends the command (one paragraph, exit 2)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from kaayko_exp.cli import EXIT_USER_ERROR
+        from kaayko_exp.errors import EXIT_USER_ERROR
         from kaayko_exp.errors import KaaykoError, report_user_error
 
         try:
