@@ -102,8 +102,10 @@ class OptunaSweeperImpl:
     def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
 
+        from hydra_plugins.optuna5_sweeper._compose import wrap
+
         self.config = config
-        self.hydra_context = hydra_context
+        self.hydra_context = hydra_context = wrap(hydra_context)  # jobs' configs composed once, then patched
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config)
 
