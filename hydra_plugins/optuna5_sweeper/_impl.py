@@ -16,7 +16,7 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
-from hydra_plugins.optuna5_sweeper import _outputs, _study
+from hydra_plugins.optuna5_sweeper import _logs, _outputs, _study
 from hydra_plugins.optuna5_sweeper._liveness import Heartbeat, is_dead
 from hydra_plugins.optuna5_sweeper._space import SearchSpace, build_space, grid_of
 from hydra_plugins.optuna5_sweeper.errors import (
@@ -182,6 +182,8 @@ class OptunaSweeperImpl:
 
     def sweep(self, arguments: List[str]) -> Any:
         assert self.config is not None
+        _logs.route_optuna_logs()
+        _logs.quiet_joblib_launcher()
         self._check_settings()
         space = build_space(self.params, arguments)
         self.check_space(space)
@@ -299,10 +301,13 @@ class _SweepRun:
         return sum(1 for n in counted if n < number) >= self.n_trials
 
     def _launch(self, r: _Running) -> Any:
+        _logs.set_job(r.job_num)
         try:
             return self.impl.launcher.launch([r.overrides], initial_job_idx=r.job_num)[0]
         except BaseException as exc:  # the launcher itself broke (or the job called sys.exit)
             return exc
+        finally:
+            _logs.set_job(None)
 
     def _finish(self, r: _Running, ret: Any) -> None:
         from hydra.core.utils import JobStatus
