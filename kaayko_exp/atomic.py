@@ -2,7 +2,10 @@
 
 Every file kaayko-exp writes goes through here: a temporary file in the target's
 directory, fsync, rename over the target, fsync the directory. A kill at any
-instant leaves either the old file or the new one, never a torn one.
+instant leaves either the old file or the new one, never a torn one. Files and
+directories get the modes ``open()`` and ``mkdir()`` would give them (0666 / 0777
+less the umask), not ``tempfile``'s private 0600 / 0700, so teammates and services
+can read what a run writes.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -36,9 +39,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = fresh_path(target.parent, f".{target.name}.", ".tmp", directory=False)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
@@ -48,6 +49,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def fresh_path(parent: Path, prefix: str, suffix: str = "", *, directory: bool) -> Path:
+    """Create an empty file (or directory) with an unused name in ``parent`` and return its path.
+
+    Like ``tempfile.mkstemp``/``mkdtemp`` (exclusive creation, random name), but with the mode
+    the umask gives an ordinary file or directory.
+    """
+    for _ in range(100):
+        candidate = Path(parent) / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            if directory:
+                os.mkdir(candidate, 0o777)
+            else:
+                os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"no unused temporary name for {prefix}*{suffix} in {parent}")
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -1,13 +1,14 @@
 """Entry-point plumbing shared by train.py and predict.py.
 
 User mistakes (:class:`KaaykoError`, and Hydra's own composition errors such as
-an unknown group option or a mistyped key) end with one paragraph on stderr and
-exit status 2; bugs keep their traceback.
+an unknown group option or a mistyped key, see :mod:`kaayko_exp.config_errors`)
+end with one paragraph on stderr and exit status 2; bugs keep their traceback.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -29,20 +30,37 @@ def _log_to_files(exc: KaaykoError) -> None:
             handler.handle(record)
 
 
+def _is_resume(cfg: Any) -> bool:
+    from omegaconf import DictConfig, OmegaConf
+
+    return isinstance(cfg, DictConfig) and bool(OmegaConf.select(cfg, "resume", default=None))
+
+
 def _tidy_failed_start(cfg: Any) -> Optional[str]:
     """Remove what Hydra and a fresh run wrote before a user mistake stopped them (see training.failed_start)."""
     try:
         from hydra.core.hydra_config import HydraConfig
-        from omegaconf import OmegaConf
 
         hc = HydraConfig.get()
-        if OmegaConf.select(cfg, "resume", default=None):
+        if _is_resume(cfg):
             return None  # a resume's directory holds an existing run
         from kaayko_exp.training.failed_start import tidy
 
         return tidy(Path(hc.runtime.output_dir), hc.output_subdir)
     except (ValueError, OSError):  # no Hydra context (tests calling the task directly) / a file in use
         return None
+
+
+class UserErrorExit(SystemExit):
+    """Exit status 2 after a user error was reported; its text is the error, so a sweeper that catches the
+    exit of one trial records why that trial failed (and goes on with the others)."""
+
+    def __init__(self, exc: KaaykoError) -> None:
+        super().__init__(EXIT_USER_ERROR)
+        self.error = f"{exc.kind}: {exc}"
+
+    def __str__(self) -> str:
+        return self.error
 
 
 def task(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -57,57 +75,108 @@ def task(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         global _task_started
         _task_started = True
+        _restore_full_error()
         try:
             return fn(*args, **kwargs)
         except KaaykoError as exc:
-            _log_to_files(exc)
-            note = _tidy_failed_start(args[0] if args else kwargs.get("cfg"))
+            cfg = args[0] if args else kwargs.get("cfg")
+            if not _is_resume(cfg):  # a refused resume writes nothing, not even to its run's log
+                _log_to_files(exc)
+            note = _tidy_failed_start(cfg)
             report_user_error(exc, note)
-            sys.exit(EXIT_USER_ERROR)
+            raise UserErrorExit(exc) from None
 
     return wrapper
 
 
+_FULL_ERROR = "HYDRA_FULL_ERROR"
+_outer_full_error: Optional[str] = None  # the user's HYDRA_FULL_ERROR while run_entry_point holds it at "1"
+
+
+def _restore_full_error() -> None:
+    """Give HYDRA_FULL_ERROR back its own value (Hydra reports errors after the task started as it always does)."""
+    global _outer_full_error
+    if _outer_full_error is not None:
+        if _outer_full_error == "":
+            os.environ.pop(_FULL_ERROR, None)
+        else:
+            os.environ[_FULL_ERROR] = _outer_full_error
+        _outer_full_error = None
+
+
 def run_entry_point(main: Callable[[], Any]) -> None:
-    """Call a ``@hydra.main`` function; Hydra's composition errors exit with status 2."""
+    """Call a ``@hydra.main`` function; Hydra's composition errors become one paragraph (see
+    :mod:`kaayko_exp.config_errors`) and exit with status 2.
+
+    Until the task starts Hydra raises its errors here instead of printing them
+    (``HYDRA_FULL_ERROR=1``), unless the user set that variable to see them in full.
+    """
+    global _outer_full_error
+    debugging = os.environ.get(_FULL_ERROR) == "1"
+    if not debugging:
+        _outer_full_error = os.environ.get(_FULL_ERROR, "")
+        os.environ[_FULL_ERROR] = "1"
     try:
         main()
     except SystemExit as exc:
         if exc.code == 1 and not _task_started:
             sys.exit(EXIT_USER_ERROR)  # Hydra already printed what is wrong with the config
         raise
-    except KaaykoError as exc:  # raised while preparing argv
+    except KaaykoError as exc:  # raised while preparing argv, or by a sweeper before any task ran
         report_user_error(exc)
         sys.exit(EXIT_USER_ERROR)
+    except Exception as exc:
+        if debugging or _task_started:
+            raise
+        from kaayko_exp.config_errors import report
+
+        if not report(exc):
+            raise
+        sys.exit(EXIT_USER_ERROR)
+    finally:
+        _restore_full_error()
 
 
 def resume_argv(argv: list[str]) -> list[str]:
     """Point Hydra's run directory at ``resume=<dir>`` so a resume logs into the same run.
 
-    ``.hydra/`` of the first start is kept (``hydra.output_subdir=null``) and
-    ``train.log`` is appended to. A sweep directory (it has Hydra's ``multirun.yaml`` and
-    no run manifest) re-launches that multirun instead: see :func:`sweep_resume_argv`.
+    The target is checked first, before Hydra creates or writes anything: it must be a run
+    directory (a folder inside a run, an empty folder or a date folder is refused). ``.hydra/``
+    of the first start is never rewritten (``hydra.output_subdir=null``, also when the command
+    names ``hydra.run.dir=<the same dir>``) and ``train.log`` is appended to. A sweep directory
+    (it has Hydra's ``multirun.yaml`` and no run manifest) re-launches that multirun instead:
+    see :func:`sweep_resume_argv`.
     """
     target = next((a.split("=", 1)[1] for a in argv[1:] if a.startswith("resume=")), None)
     if not target:
         return argv
-    from kaayko_exp.runs.rundir import MANIFEST
+    from kaayko_exp.errors import ConfigError, RunDirError
+    from kaayko_exp.runs.rundir import MANIFEST, RunDir
 
     path = Path(target).expanduser()
     if path.is_dir() and (path / MULTIRUN_FILE).is_file() and not (path / MANIFEST).exists():
         return sweep_resume_argv(argv, path)
     if any(a in ("-m", "--multirun") for a in argv[1:]):
         return argv
-    if any(a.startswith(("hydra.run.dir=", "hydra.output_subdir=")) for a in argv[1:]):
-        return argv
     if not path.is_dir():
-        from kaayko_exp.errors import RunDirError
-
         raise RunDirError(
             f"resume={target}: no such run directory. Pass the path of a run under outputs/ "
             "(list them with `python -m kaayko_exp.runs list`)."
         )
-    return [*argv, f"hydra.run.dir={path.resolve()}", "hydra.output_subdir=null"]
+    RunDir.open(path)  # reads the manifest only: a refusal here leaves everything as it was
+    rest = []
+    for arg in argv[1:]:
+        value = arg.partition("=")[2]
+        if _key(arg) == "hydra.run.dir" and Path(value).expanduser().resolve() == path.resolve():
+            continue  # the run's own directory, as this function sets it
+        if _key(arg) in ("hydra.run.dir", "hydra.output_subdir"):
+            raise ConfigError(
+                f"resume={target} continues the run in its own directory and never rewrites its saved config, "
+                f"so {arg} cannot be given with it. Nothing was changed. Run `python train.py resume={target}` "
+                "(a new directory needs a new run, without resume=)."
+            )
+        rest.append(arg)
+    return [argv[0], *rest, f"hydra.run.dir={path.resolve()}", "hydra.output_subdir=null"]
 
 
 MULTIRUN_FILE = "multirun.yaml"

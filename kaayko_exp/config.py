@@ -74,7 +74,9 @@ class EvaluationConfig:
     permutation_max_rows: int = 2_000  # permutation importance on a seeded sample of at most this many test rows
     in_sample_max_rows: Optional[int] = 50_000  # in-sample (training-row) metrics on a seeded sample; null: all
     permutation_repeats: int = 3
-    objective: str = "val_rmse"  # value returned to sweepers: <val|cv>_<metric> (test/external: reported only)
+    # value returned to sweepers: <val|cv>_<metric> (test/external: reported only), or a list of them (one per
+    # direction of a multi-objective sweep); see kaayko_exp/training/objectives.py
+    objective: Any = "val_rmse"
 
 
 @dataclass
@@ -151,6 +153,8 @@ class TrainConfig:
     cache_dir: str = "outputs/.cache"
     resume: Optional[str] = None  # path of a run directory to finish
     plots: bool = True
+    # lightning-hydra-template's name for evaluation.objective (an alias, for hparams_search files written for it)
+    optimized_metric: Any = None
 
 
 # --- predict.py ------------------------------------------------------------------------

@@ -84,11 +84,25 @@ class PostgresServer:
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
         self._as_server_user([str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", SUPERUSER,
                               "--auth=trust", "--encoding=UTF8", "--no-sync"])
+        self._pg_ctl_start()
+
+    def _pg_ctl_start(self) -> None:
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root} "
                    "-c fsync=off -c max_connections=100")
         self._as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
                               "-o", options, "-w", "-t", "60", "start"])
         self.started = True
+
+    def restart(self) -> float:
+        """Stop the server at once (every client connection is cut, as in a crash or failover) and start it
+        again on the same port; returns the seconds it was down."""
+        import time
+
+        t0 = time.monotonic()
+        self._as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
+        self.started = False
+        self._pg_ctl_start()
+        return time.monotonic() - t0
 
     def create_database(self) -> str:
         """A fresh database; returns its SQLAlchemy URL."""

@@ -8,6 +8,7 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_compare_stats import make_run
 
@@ -184,3 +185,59 @@ def test_the_per_run_plot_follows_a_validation_metric_too(tmp_path):
     assert plot_metric_per_run(runs, "val_rmse", tmp_path / "val.png") == tmp_path / "val.png"
     assert (tmp_path / "val.png").stat().st_size > 1000
     assert plot_metric_per_run(runs, "cv_rmse", tmp_path / "cv.png") is None  # no run has CV
+
+
+def test_bars_are_labelled_by_what_differs_between_the_runs(tmp_path, monkeypatch):
+    from kaayko_exp.compare import plots
+
+    recs = [make_run(tmp_path, f"{m}-{size}", [0.1] * 4, write=False, model=m, metrics={"mae": mae},
+                     choices={"model": m, "sample_size": size, "split": "lakes"},
+                     params={"model.name": m, "sample_size.name": size, "seed": 42})
+            for m, size, mae in (("xgboost", "large", 0.02), ("histgb", "large", 0.03), ("xgboost", "tiny", 0.09))]
+    drawn = {}
+
+    def keep(fig, path):  # the figure as drawn, before it is written and closed
+        drawn["ticks"] = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+        return path
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    plots.plot_metric_per_run(recs, "mae", tmp_path / "bars.png")
+    assert drawn["ticks"] == ["xgboost · large", "histgb · large", "xgboost · tiny"]
+    # runs of one model that differ in a parameter, and two identical ones told apart by their folders
+    same = [make_run(tmp_path, f"d{k}", [0.1] * 4, write=False, model="xgboost", metrics={"mae": 0.1},
+                     choices={"model": "xgboost"}, params={"model.params.max_depth": depth, "seed": 42})
+            for k, depth in enumerate((3, 6, 6))]
+    assert plots.run_labels(same) == ["max_depth=3", "max_depth=6 · d1", "max_depth=6 · d2"]
+
+
+@pytest.mark.parametrize("k", [2, 3, 7])
+def test_the_win_rate_title_clears_its_colour_bar(k):
+    from kaayko_exp.compare.plots import win_rate_figure
+    from kaayko_exp.evaluation.plots import pyplot
+
+    m = np.full((k, k), 0.5)
+    np.fill_diagonal(m, np.nan)
+    fig = win_rate_figure([f"outputs/multirun/2026-12-04/20-06-53/{i}" for i in range(k)], m, np.zeros((k, k), bool))
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        title = fig._suptitle.get_window_extent(renderer)
+        colour_bar = fig.axes[-1].get_tightbbox(renderer)
+        assert not title.overlaps(colour_bar)
+        assert title.x0 >= 0 and title.x1 <= fig.bbox.width  # not cut off at the figure's edge
+    finally:
+        pyplot().close(fig)
+
+
+def test_the_pair_table_shows_the_median_shift_its_interval_and_adjusted_p(tmp_path):
+    records, rows = _family_runs(tmp_path)
+    out = write_report(tmp_path / "report", records, table_rows=rows)
+    md = out["markdown"].read_text(encoding="utf-8")
+    header = next(line for line in md.splitlines() if line.startswith("| run | vs |"))
+    for col in ("median Δ", "95 % CI (signed-rank)", "Wilcoxon p", "Holm p", "significant", "mean Δ", "95 % CI (t)"):
+        assert f"| {col} |" in header
+    assert "over the 3 pair(s) of this matrix" in md
+    assert "Unit: the held-out lake" in md and "Training-seed variance is not included" in md
+    # a vs b: d = -0.1, -0.2, -0.3, +0.4: Hodges–Lehmann -0.125, and 4 lakes give an unbounded interval
+    assert re.search(r"\| R1 \| R2 \| 4 \| 3/1/0 \| 0\.75 \| -0\.1250 \| \(−∞, \+∞\) \|", md)
+    assert "- R1: xgboost — outputs/a" in md  # runs named by what differs, with their folder

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from kaayko_exp.compare.records import RunRecord
-from kaayko_exp.compare.stats import bootstrap_ci, pair_stats, wilcoxon_p, win_rates
+from kaayko_exp.compare.stats import (adjust_p, hodges_lehmann, mean_interval, pair_differences, pair_stats,
+                                      pairwise, significant_pairs, wilcoxon_p, win_rates)
 
 LAKES = ("Alpha", "Bravo", "Charlie", "Delta")
 SPLIT = "5" * 64
@@ -60,8 +61,11 @@ def test_run_better_on_three_of_four_lakes_has_win_rate_three_quarters(tmp_path)
     assert ab.p_value == pytest.approx(14 / 16) and not ab.significant
     m = g.win_rate_matrix()
     assert m[0, 1] == 0.75 and m[1, 0] == 0.25 and np.isnan(m[0, 0])
-    assert ab.ci_low <= ab.mean_diff <= ab.ci_high
-    assert -0.3 - 1e-12 <= ab.ci_low and ab.ci_high <= 0.4 + 1e-12  # a mean of resampled lakes stays in range
+    assert ab.mean_ci_low <= ab.mean_diff <= ab.mean_ci_high
+    # d = -0.1, -0.2, -0.3, +0.4; the 10 Walsh averages sorted: -.3 -.25 -.2 -.2 -.15 -.1 .05 .1 .15 .4
+    assert ab.hl_diff == pytest.approx(-0.125) and ba.hl_diff == pytest.approx(0.125)
+    # with 4 lakes no data can reject at 0.05: the interval that inverts the test is unbounded
+    assert (ab.hl_ci_low, ab.hl_ci_high) == (-np.inf, np.inf)
     assert g.n_rows == 8 and list(g.lake_rows) == [2, 2, 2, 2]
 
 
@@ -76,7 +80,8 @@ def test_every_lake_better_by_exactly_a_tenth_gives_a_degenerate_interval(tmp_pa
     b = make_run(tmp_path, "b", [0.1, 0.2, 0.3, 0.4])
     p = win_rates([a, b]).groups[0].pairs[(0, 1)]
     assert p.mean_diff == pytest.approx(0.1)
-    assert p.ci_low == pytest.approx(0.1) and p.ci_high == pytest.approx(0.1)
+    assert p.mean_ci_low == pytest.approx(0.1) and p.mean_ci_high == pytest.approx(0.1)
+    assert p.hl_diff == pytest.approx(0.1)
     assert p.win_rate == 0.0
     # four lakes, all one sign: the smallest two-sided exact p is 2 / 2**4; not significant at 0.05
     assert p.p_value == pytest.approx(0.125) and not p.significant
@@ -98,11 +103,96 @@ def test_six_lakes_all_won_is_significant_five_is_not():
     assert not five.significant and five.p_value == pytest.approx(2 / 32)
 
 
-def test_bootstrap_is_seeded():
-    d = [0.3, -0.1, 0.2, 0.05, -0.02, 0.4]
-    assert bootstrap_ci(d, seed=3) == bootstrap_ci(d, seed=3)
-    low, high = bootstrap_ci(d, seed=3)
-    assert min(d) <= low < np.mean(d) < high <= max(d)
+def test_mean_interval_is_the_student_t_interval_over_lakes():
+    from scipy.stats import t
+
+    low, high = mean_interval(np.array([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]))
+    half = t.ppf(0.975, 5) * np.std([1, 2, 3, 4, 5, 6], ddof=1) / np.sqrt(6)
+    assert (low[0], high[0]) == pytest.approx((3.5 - half, 3.5 + half))
+
+
+def test_holm_and_benjamini_hochberg_adjustments():
+    # Holm: sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04, then running maximum
+    np.testing.assert_allclose(adjust_p([0.01, 0.04, 0.03, 0.005], "holm"), [0.03, 0.06, 0.06, 0.02])
+    # BH: p(k) * m / k = 0.02, 0.02, 0.04, 0.04, then running minimum from the top
+    np.testing.assert_allclose(adjust_p([0.01, 0.04, 0.03, 0.005], "bh"), [0.02, 0.04, 0.04, 0.02])
+    with pytest.raises(ValueError, match="unknown p-value adjustment"):
+        adjust_p([0.1], "bonferonni")
+
+
+def test_the_median_interval_excludes_zero_exactly_when_the_raw_test_rejects():
+    """The interval beside the test speaks of the same thing: it inverts the signed-rank test."""
+    from scipy.stats import wilcoxon
+
+    rng = np.random.default_rng(11)
+    checked = 0
+    for n in [*range(6, 41), 60, 90]:  # exact null up to 50 lakes, the normal approximation above
+        for shift in (0.0, 0.3, 0.6, 1.0):
+            d = rng.standard_t(3, size=n) + shift
+            p = wilcoxon(d).pvalue
+            _, low, high = hodges_lehmann(d[None, :])
+            assert (p < 0.05) == (low[0] > 0 or high[0] < 0), (n, shift, p, low, high)
+            checked += p < 0.05
+    assert checked > 30  # both outcomes were exercised
+
+
+def _equal_runs(rng: np.random.Generator, lakes: int = 20, runs: int = 10) -> np.ndarray:
+    """Per-lake MAE of equally good runs: a lake difficulty shared by all runs, times run-by-lake noise."""
+    return rng.gamma(2.0, 0.02, size=(lakes, 1)) * np.exp(rng.normal(0.0, 0.15, size=(lakes, runs)))
+
+
+def test_family_wise_error_stays_at_its_level_with_equal_runs():
+    """10 equally good runs on 20 lakes: 45 pairs per matrix. Unadjusted, most matrices show a 'significant'
+    pair; with Holm, at most about alpha of them do, and the pairs' intervals exclude 0 about 5 % of the time."""
+    rng = np.random.default_rng(2024)
+    n_matrices, raw_any, holm_any, bh_any = 300, 0, 0, 0
+    hl_out = mean_out = pairs = 0
+    for _ in range(n_matrices):
+        mae = _equal_runs(rng)
+        raw, _, sig = significant_pairs(mae, alpha=0.05, adjust="holm")
+        raw_any += bool(np.any(raw < 0.05))
+        holm_any += bool(np.any(sig))
+        bh_any += bool(np.any(significant_pairs(mae, alpha=0.05, adjust="bh")[2]))
+        _, _, d = pair_differences(mae)
+        _, low, high = hodges_lehmann(d)
+        hl_out += int(np.sum((low > 0) | (high < 0)))
+        m_low, m_high = mean_interval(d)
+        mean_out += int(np.sum((m_low > 0) | (m_high < 0)))
+        pairs += d.shape[0]
+    assert raw_any / n_matrices > 0.5  # the problem the adjustment solves
+    assert holm_any / n_matrices <= 0.05 + 0.025  # 300 matrices: one standard error is about 0.013
+    assert bh_any / n_matrices <= 0.05 + 0.025  # all nulls true: the FDR is the FWER
+    assert hl_out / pairs <= 0.05 + 0.01
+    assert mean_out / pairs <= 0.05 + 0.01
+
+
+def test_a_lake_that_pulls_the_mean_is_named_beside_a_significant_median():
+    """The issue's case: the typical lake favours run a, one lake (0.1435 vs 0.0848) pulls the mean the other way."""
+    rng = np.random.default_rng(5)
+    b = rng.uniform(0.02, 0.06, size=20)
+    a = b - rng.uniform(0.001, 0.004, size=20)
+    a[0], b[0] = 0.1435, 0.0848
+    p = pair_stats(a, b)
+    assert p.significant and p.p_adjusted == p.p_value  # one pair: nothing to adjust
+    assert p.hl_diff < 0 and p.hl_ci_high < 0  # the median interval agrees with the test
+    assert p.mean_ci_low < 0 < p.mean_ci_high  # the mean's does not ...
+    assert "a few lakes pull the mean" in p.note  # ... and the table says why
+
+
+def test_an_unadjusted_hit_is_explained_when_the_adjustment_removes_it(tmp_path):
+    rng = np.random.default_rng(8)
+    for _ in range(200):
+        mae = _equal_runs(rng, runs=6)
+        raw, adjusted, sig = significant_pairs(mae)
+        if np.any((raw < 0.05) & ~sig):
+            break
+    names = [f"r{k}" for k in range(6)]
+    from kaayko_exp.compare.stats import pairwise
+
+    pairs = pairwise(mae, names)
+    hits = [p for (i, j), p in pairs.items() if i < j and p.p_value < 0.05 and not p.significant]
+    assert hits and all("Holm over 15 pairs leaves it not significant" in p.note for p in hits)
+    assert all(p.p_adjusted >= p.p_value for p in pairs.values())
 
 
 # ---------------------------------------------------------------------------------------- grouping
@@ -168,12 +258,13 @@ def test_prediction_file_without_the_label_column_is_named(tmp_path):
 def test_a_pair_read_both_ways_agrees_and_matches_the_standalone_statistics(tmp_path):
     a = make_run(tmp_path, "a", [0.1, 0.25, 0.3, 0.7])
     b = make_run(tmp_path, "b", [0.2, 0.4, 0.6, 0.4])
-    g = win_rates([a, b], seed=7).groups[0]
+    g = win_rates([a, b]).groups[0]
     ab, ba = g.pairs[(0, 1)], g.pairs[(1, 0)]
     assert (ba.wins, ba.losses, ba.win_rate, ba.p_value) == (ab.losses, ab.wins, 1 - ab.win_rate, ab.p_value)
-    assert (ba.ci_low, ba.ci_high) == pytest.approx((-ab.ci_high, -ab.ci_low))
-    alone = pair_stats([0.1, 0.25, 0.3, 0.7], [0.2, 0.4, 0.6, 0.4], seed=7)
-    assert (alone.ci_low, alone.ci_high) == pytest.approx((ab.ci_low, ab.ci_high))
+    assert (ba.mean_ci_low, ba.mean_ci_high) == pytest.approx((-ab.mean_ci_high, -ab.mean_ci_low))
+    assert ba.hl_diff == -ab.hl_diff
+    alone = pair_stats([0.1, 0.25, 0.3, 0.7], [0.2, 0.4, 0.6, 0.4])
+    assert (alone.mean_ci_low, alone.mean_ci_high) == pytest.approx((ab.mean_ci_low, ab.mean_ci_high))
 
 
 def test_a_large_group_keeps_the_best_runs_and_names_the_others(tmp_path):
@@ -183,3 +274,66 @@ def test_a_large_group_keeps_the_best_runs_and_names_the_others(tmp_path):
     reasons = dict(result.left_out)
     assert set(reasons) == {"outputs/r3", "outputs/r4"}
     assert "the 3 with the lowest mean per-lake MAE" in reasons["outputs/r4"]
+
+
+# ---------------------------------------------------------------------------------------- --interval bca
+def _scipy_bca(d: np.ndarray) -> tuple[float, float]:
+    """The BCa interval of the mean of one row, straight from scipy (same resamples and seed as the tool)."""
+    import inspect
+
+    from scipy.stats import bootstrap
+
+    from kaayko_exp.compare.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+
+    seed_kw = "rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state"
+    ci = bootstrap((d,), np.mean, n_resamples=BOOTSTRAP_RESAMPLES, method="BCa", confidence_level=0.95,
+                   **{seed_kw: np.random.default_rng(BOOTSTRAP_SEED)}).confidence_interval
+    return float(ci.low), float(ci.high)
+
+
+def test_bca_intervals_are_scipy_bootstrap_per_pair_whatever_else_is_in_the_matrix():
+    """More pairs than one scipy call takes: each pair's interval is scipy's BCa for that pair alone."""
+    rng = np.random.default_rng(5)
+    mae = rng.gamma(2.0, 0.02, size=(12, 1)) * np.exp(rng.normal(0.0, 0.3, size=(12, 8)))  # 28 pairs
+    i_idx, j_idx, d = pair_differences(mae)
+    low, high = mean_interval(d, method="bca")
+    t_low, t_high = mean_interval(d, method="t")
+    for k in (0, 17, 27):
+        assert (low[k], high[k]) == pytest.approx(_scipy_bca(d[k]), rel=1e-9, abs=1e-15)
+    assert not np.allclose(low, t_low)  # a different interval, not the t one renamed
+    pairs = pairwise(mae, [f"r{k}" for k in range(8)], interval="bca")
+    k = 17
+    p = pairs[(int(i_idx[k]), int(j_idx[k]))]
+    assert (p.mean_ci_low, p.mean_ci_high) == pytest.approx((low[k], high[k]), rel=1e-12)
+    mirrored = pairs[(int(j_idx[k]), int(i_idx[k]))]
+    assert (mirrored.mean_ci_low, mirrored.mean_ci_high) == pytest.approx((-high[k], -low[k]), rel=1e-12)
+    with pytest.raises(ValueError, match="unknown interval 'bootstrap'; one of t, bca"):
+        mean_interval(d, method="bootstrap")
+
+
+@pytest.mark.parametrize("mae_i, mae_j, expected", [
+    ([0.2, 0.3, 0.4, 0.5], [0.1, 0.2, 0.3, 0.4], (0.1, 0.1)),  # every lake differs by the same amount
+    ([0.3, 0.3, 0.3], [0.3, 0.3, 0.3], (0.0, 0.0)),  # identical runs
+    ([0.3], [0.1], (None, None)),  # one lake: no interval
+])
+def test_bca_on_degenerate_pairs_neither_crashes_nor_warns(mae_i, mae_j, expected):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = pair_stats(mae_i, mae_j, interval="bca")
+    got = p.to_dict()["mean_ci_low"], p.to_dict()["mean_ci_high"]
+    if expected[0] is None:
+        assert got == (None, None)
+    else:
+        assert got == pytest.approx(expected)
+
+
+def test_a_bca_interval_scipy_cannot_form_is_named_in_the_note(monkeypatch):
+    """Should scipy give no BCa interval for a pair of several lakes, the note says so instead of 'n/a' alone."""
+    from kaayko_exp.compare import stats
+
+    monkeypatch.setattr(stats, "bootstrap_interval", lambda d, **kw: (np.full(len(d), np.nan),) * 2)
+    p = pair_stats([0.1, 0.2, 0.3, 0.5, 0.4], [0.2, 0.3, 0.4, 0.3, 0.6], interval="bca")
+    assert p.to_dict()["mean_ci_low"] is None
+    assert "no mean interval" in p.note and "--interval t" in p.note

@@ -277,8 +277,11 @@ def test_damaged_and_foreign_input_is_listed_and_skipped(here, odd, capsys):
     assert set(reasons) == {"torn", "dvc", "empty", "notes.txt", "missing-dir"}
     assert "damaged" in reasons["torn"] and "not a kaayko-exp run manifest" in reasons["dvc"]
     assert "does not exist" in reasons["missing-dir"] and "file" in reasons["notes.txt"]
-    for name in reasons:
-        assert name in captured.err  # also listed on stderr for the table formats
+    assert captured.err.count("skipped") == 1 and "skipped 5 path(s)" in captured.err  # one summary line
+    assert run([*args, "--format", "json", "--verbose"]) == 0
+    err = capsys.readouterr().err
+    for name, reason in reasons.items():
+        assert f"{name}: {reason}" in err  # --verbose lists each with its reason
 
     assert run([*args, "--format", "json", "--hide-failed"]) == 0
     assert [r["run"] for r in json.loads(capsys.readouterr().out)["rows"]] == ["a"]
@@ -410,16 +413,189 @@ def test_a_hydra_multirun_folder_without_trial_table_lists_its_runs(here, tmp_pa
     assert [r["run"] for r in doc["rows"]] == [str(root / "0"), str(root / "1")]
 
 
-def test_a_retried_trial_owns_the_run_directory_it_shares_with_the_failed_one(here, tmp_path, capsys):
-    root = tmp_path / "multirun" / "s2"
+def _one_run_sweep(here: Path, root: Path, folder: str, trials: list[dict]) -> Path:
+    """A sweep directory holding run ``a`` as job folder ``folder`` and a sweep.json with ``trials``."""
     root.mkdir(parents=True)
-    shutil.copytree(here / "a", root / "0")
+    shutil.copytree(here / "a", root / folder)
+    (root / "sweep.json").write_text(json.dumps({"kind": "optuna-sweep", "schema_version": 1, "directions": ["minimize"],
+                                                 "n_trials": len(trials), "trials": trials}))
+    return root
+
+
+def test_a_retried_trial_owns_the_run_directory_it_shares_with_the_failed_one(here, tmp_path, capsys):
     value = report(here / "a")["objective"]["value"]
-    trials = [{"number": 0, "job_num": 0, "state": "FAIL", "values": None, "params": {}, "run_dir": "0"},
-              {"number": 1, "job_num": 0, "state": "COMPLETE", "values": [value], "params": {}, "run_dir": "0"}]
-    (root / "sweep.json").write_text(json.dumps({"kind": "optuna-sweep", "schema_version": 1,
-                                                 "directions": ["minimize"], "n_trials": 1, "trials": trials}))
+    root = _one_run_sweep(here, tmp_path / "multirun" / "s2", "0", [
+        {"number": 0, "job_num": 0, "state": "FAIL", "values": None, "params": {}, "run_dir": "0"},
+        {"number": 1, "job_num": 0, "state": "COMPLETE", "values": [value], "params": {}, "run_dir": "0"}])
     rows = compare_json(capsys, str(root))["rows"]
     assert [(r["trial"], r["status"]) for r in rows] == [(0, "failed"), (1, "completed")]
     assert rows[1]["run"] == str(root / "0") and rows[1]["mae"] == report(here / "a")["metrics"]["mae"]
     assert rows[0]["mae"] is None
+
+
+# ---------------------------------------------------------------------------- win rates in every format (issue 16)
+def test_json_with_win_rates_is_one_json_document(here, capsys):
+    assert run(["a", "c", "d", "--format", "json", "--win-rates"]) == 0
+    doc = json.loads(capsys.readouterr().out)  # nothing but JSON on stdout
+    wr = doc["win_rates"]
+    assert wr["unit"] == "held-out lake" and "Training-seed variance" in wr["unit_note"]
+    group = wr["groups"][0]
+    assert group["runs"] == ["a", "c", "d"] and group["adjust"] == "holm" and group["n_pairs"] == 3
+    pairs = {(p["i"], p["j"]): p for p in group["pairs"]}
+    assert len(pairs) == 6
+    # the per-lake MAE the pairs rest on: recomputed here from the prediction files
+    lake_mae = {}
+    for name in ("a", "c"):
+        pred = pd.read_parquet(here / name / "predictions" / "test.parquet")
+        lake_mae[name] = (pred["prediction"] - pred["paddle_score"]).abs().groupby(pred["lake"].astype(str)).mean()
+    d = (lake_mae["a"] - lake_mae["c"]).to_numpy()
+    ac = pairs[("a", "c")]
+    assert ac["mean_diff"] == pytest.approx(float(d.mean()))
+    assert ac["wins"] == int((d < 0).sum()) and ac["n_lakes"] == len(d)
+    assert ac["p_adjusted"] >= ac["p_value"] and ac["significant"] == (ac["p_adjusted"] < 0.05)
+
+    assert run(["a", "c", "d", "--format", "json", "--win-rates", "--output", "c.json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert json.loads((here / "c.json").read_text())["win_rates"]["groups"][0]["runs"] == ["a", "c", "d"]
+
+
+def test_csv_win_rates_go_to_a_second_file_and_never_onto_stdout(here, capsys, tmp_path):
+    with pytest.raises(KaaykoError, match="needs --output PATH") as err:
+        run(["a", "c", "--format", "csv", "--win-rates"])
+    assert err.value.exit_code == 2 and capsys.readouterr().out == ""
+    out = tmp_path / "cmp.csv"
+    assert run(["a", "c", "d", "--format", "csv", "--win-rates", "--output", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "cmp.win_rates.csv" in captured.err
+    assert [r["run"] for r in csv.DictReader(out.open())] == ["a", "c", "d"]
+    pairs = list(csv.DictReader((tmp_path / "cmp.win_rates.csv").open()))
+    assert len(pairs) == 6 and {(p["run"], p["vs"]) for p in pairs} >= {("a", "c"), ("c", "a")}
+    for p in pairs:
+        assert float(p["p_adjusted"]) >= float(p["p_value"]) and p["adjust"] == "holm"
+        assert p["significant"] in ("True", "False") and p["win_rate"] and p["hl_diff"]
+
+
+def test_markdown_and_html_carry_the_win_rates(here, capsys):
+    assert run(["a", "c", "d", "--format", "markdown", "--win-rates"]) == 0
+    md = capsys.readouterr().out
+    assert "## Win rates over held-out lakes" in md and "| run | vs | lakes |" in md and "Holm p" in md
+    assert "Per-lake win rates" not in md  # no text matrix after the markdown
+    assert run(["a", "c", "d", "--format", "html", "--win-rates"]) == 0
+    page = capsys.readouterr().out
+    parser = _Cells()
+    parser.feed(page)
+    parser.close()
+    assert page.rstrip().endswith("</html>") and "Win-rate matrix" in page
+    assert any(row[:2] == ["run", "vs"] for row in parser.rows)
+
+
+def test_the_mean_interval_method_is_named_in_every_format(here, capsys, tmp_path):
+    """Default t; ``--interval bca`` gives scipy's BCa bootstrap for the pair, computed here from the files."""
+    import inspect
+
+    from scipy.stats import bootstrap
+
+    from kaayko_exp.compare.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+
+    t_group = compare_json(capsys, "a", "c", "d", "--win-rates")["win_rates"]["groups"][0]
+    assert t_group["interval"] == "t" and "Student-t" in t_group["interval_note"]
+    bca_group = compare_json(capsys, "a", "c", "d", "--win-rates", "--interval", "bca")["win_rates"]["groups"][0]
+    assert bca_group["interval"] == "bca" and "BCa bootstrap" in bca_group["interval_note"]
+    assert "bench/bench_compare_intervals.py" in bca_group["interval_note"]
+    lake_mae = {}
+    for name in ("a", "c"):
+        pred = pd.read_parquet(here / name / "predictions" / "test.parquet")
+        lake_mae[name] = (pred["prediction"] - pred["paddle_score"]).abs().groupby(pred["lake"].astype(str)).mean()
+    d = (lake_mae["a"] - lake_mae["c"]).to_numpy()
+    seed_kw = "rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state"
+    ci = bootstrap((d,), np.mean, n_resamples=BOOTSTRAP_RESAMPLES, method="BCa",
+                   **{seed_kw: np.random.default_rng(BOOTSTRAP_SEED)}).confidence_interval
+    bca = {(p["i"], p["j"]): p for p in bca_group["pairs"]}[("a", "c")]
+    t = {(p["i"], p["j"]): p for p in t_group["pairs"]}[("a", "c")]
+    assert (bca["mean_ci_low"], bca["mean_ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-9)
+    assert (bca["mean_ci_low"], bca["mean_ci_high"]) != pytest.approx((t["mean_ci_low"], t["mean_ci_high"]))
+    again = compare_json(capsys, "a", "c", "d", "--win-rates", "--interval", "bca")["win_rates"]["groups"][0]
+    assert again["pairs"] == bca_group["pairs"]  # a fixed seed: the same runs give the same intervals
+
+    for interval, label in (("t", "t"), ("bca", "BCa")):
+        out = tmp_path / f"{interval}.csv"
+        assert run(["a", "c", "--format", "csv", "--win-rates", "--output", str(out), "--interval", interval]) == 0
+        pairs = list(csv.DictReader((tmp_path / f"{interval}.win_rates.csv").open()))
+        assert {p["interval"] for p in pairs} == {interval}
+        assert run(["a", "c", "--format", "markdown", "--win-rates", "--interval", interval]) == 0
+        md = capsys.readouterr().out
+        assert f"| 95 % CI ({label}) |" in md
+        assert ("BCa bootstrap 95 % interval" in md) == (interval == "bca")
+        assert run(["a", "c", "--format", "html", "--win-rates", "--interval", interval]) == 0
+        assert f"95 % CI ({label})" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as err:
+        run(["a", "c", "--win-rates", "--interval", "percentile"])
+    assert err.value.code == 2 and "invalid choice: 'percentile'" in capsys.readouterr().err
+
+
+def test_help_says_why_t_is_the_default_interval(capsys):
+    import re
+
+    from kaayko_exp.compare.stats import BOOTSTRAP_RESAMPLES, INTERVAL_MEASURED
+
+    with pytest.raises(SystemExit):
+        run(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--interval {t,bca}" in text
+    assert "t is the default because" in text and "bench/bench_compare_intervals.py" in text
+    measured = re.findall(r"\d+\.\d+–\d+\.\d+ %", INTERVAL_MEASURED)
+    assert len(measured) == 2 and all(m in text for m in measured)  # the numbers the notes print
+    assert f"{BOOTSTRAP_RESAMPLES} resamples" in text
+
+
+# ---------------------------------------------------------------------------- globs and skipped paths (issue 17)
+def test_a_recursive_glob_does_not_flood_the_terminal(here, tmp_path):
+    """The README's command over an outputs/ folder: runs (with checkpoints/, model/, predictions/ inside) and a
+    date folder that holds only a log. Folders inside runs are no candidates; the rest is one line on stderr."""
+    day = tmp_path / "outputs" / "2026-12-02"
+    for name, time_dir in (("d", "12-00-00"), ("a", "12-00-01")):
+        shutil.copytree(here / name, day / time_dir)
+    (day / "12-00-00" / "checkpoints").mkdir(exist_ok=True)
+    (tmp_path / "outputs" / "2026-12-03").mkdir()
+    (tmp_path / "outputs" / "2026-12-03" / "train.log").write_text("refused\n")
+    mae = report(here / "d")["metrics"]["mae"]
+    cmd = [sys.executable, "-m", "kaayko_exp.compare", "outputs/**/", "--filter", "model=xgboost", "--filter",
+           f"mae<{mae + 0.01:.4f}", "--group-by", "--format", "csv"]
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))  # stdout holds the CSV and nothing else
+    assert [(r["run"], r["model"], float(r["mae"])) for r in rows] == [("outputs/2026-12-02/12-00-00", "xgboost", mae)]
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("skipped 1 path(s)") and "--verbose" in proc.stderr
+    assert "checkpoints" not in proc.stderr and "predictions" not in proc.stderr  # folders inside runs
+    verbose = subprocess.run(cmd + ["--verbose"], capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
+    assert verbose.stderr == "skipped outputs/2026-12-03: is not a run or sweep directory (no manifest.json in it or " \
+                             "below it)\n"
+    assert proc.stdout == verbose.stdout
+
+
+# ---------------------------------------------------------------------------- trial folders (issue 16, item 20)
+def test_a_requeued_trial_is_shown_in_its_real_folder(here, tmp_path, capsys):
+    """Trial 10 died and was re-queued as trial 11 in job folder 10: no row names a folder that does not exist."""
+    value = report(here / "a")["objective"]["value"]
+    root = _one_run_sweep(here, tmp_path / "multirun" / "s3", "10", [
+        {"number": 10, "job_num": 10, "state": "FAIL", "values": None, "params": {}, "run_dir": "10"},
+        {"number": 11, "job_num": 10, "state": "COMPLETE", "values": [value], "params": {}, "run_dir": "10"},
+        {"number": 12, "job_num": 12, "state": "FAIL", "values": None, "params": {}, "run_dir": "12"}])
+    rows = compare_json(capsys, str(root))["rows"]
+    assert [(r["trial"], r["status"]) for r in rows] == [(10, "failed"), (11, "completed"), (12, "failed")]
+    for r in rows:
+        assert Path(r["run"]).is_dir(), r  # every row names a folder that exists
+    assert rows[0]["run"] == rows[1]["run"] == str(root / "10")
+    assert "now holds trial 11" in rows[0]["note"] and "re-run of trial 10" in rows[1]["note"]
+    assert rows[2]["run"] == str(root) and "job folder 12 was never created" in rows[2]["note"]
+    assert run([str(root)]) == 0
+    assert "trial-" not in capsys.readouterr().out
+
+
+def test_a_report_dir_that_is_a_file_is_refused_before_anything_is_written(here, tmp_path, capsys):
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(KaaykoError, match="is a file") as err:
+        run(["a", "c", "--format", "csv", "--output", str(tmp_path / "t.csv"), "--report", str(tmp_path / "taken")])
+    assert err.value.exit_code == 2 and not (tmp_path / "t.csv").exists() and capsys.readouterr().out == ""

@@ -109,11 +109,11 @@ def test_fractional_integer_and_unknown_vocabulary(tmp_path):
 def test_missing_or_non_numeric_target(tmp_path):
     df = _raw()
     df.loc[3, "paddle_score"] = np.nan
-    assert "target paddle_score is empty in 1 row" in _error(tmp_path, df)
+    assert "column 'paddle_score' is null at data row 4 (1 such value)" in _error(tmp_path, df)
     df = _raw().astype({"paddle_score": object})
     df.loc[4, "paddle_score"] = "good"
     text = _error(tmp_path, df)
-    assert "target" in text and "'good'" in text
+    assert "'paddle_score' must be a number, got text 'good'" in text
 
 
 def test_out_of_range_value(tmp_path):

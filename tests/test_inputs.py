@@ -88,14 +88,14 @@ def test_null_is_named_as_null_not_missing(table):
         validate_row(row, plan)
     frame = table.head(10).copy()
     frame.loc[3, "uv"] = np.nan
-    with pytest.raises(PredictionInputError, match=r"'uv' is empty in 1 row.*row 3"):
+    with pytest.raises(PredictionInputError, match=r"'uv' is null at row 3 \(1 such value\)"):
         validate_frame(frame, plan)
 
 
 def test_training_data_refuses_missing_values_too():
     frame = pd.read_csv(SAMPLE / "Windermere" / "2019-12.csv")
     frame.loc[5, "uv"] = np.nan
-    with pytest.raises(DataError, match=r"'uv' is empty in 1 row.*data row 6"):
+    with pytest.raises(DataError, match=r"'uv' is null at data row 6 \(1 such value\)"):
         validate.validate_frame(frame, "w.csv")
 
 

@@ -305,3 +305,67 @@ def test_chunked_histgb_fits_in_threads_keep_their_own_work(data, tmp_path):
     assert np.array_equal(results[2].predict(data["Xte"]), plain_alone.predict(data["Xte"]))
     for name in ("_bin_data", "_raw_predict"):
         assert name not in HistGradientBoostingRegressor.__dict__
+
+
+def test_xgboost_reads_validation_scores_by_metric_name(data, tmp_path):
+    """eval_metric=mae (issue 16, item 4): the callbacks still get the validation RMSE, early stopping watches
+    the MAE, and model.json names each score by its metric."""
+    from kaayko_exp.models.callbacks import FitCallback
+
+    class Scores(FitCallback):
+        def __init__(self):
+            self.seen = {}
+
+        def wants_score(self, key, done, total):
+            return True
+
+        def after_step(self, key, done, total, score=None, save=None):
+            self.seen[done] = score
+
+    scores = Scores()
+    cfg = cfg_for("xgboost", eval_metric="mae", early_stopping_rounds=3, learning_rate=0.6, n_estimators=200)
+    model = build_model(cfg, seed=7, n_jobs=1, n_rows=len(data["ytr"]))
+    model.fit(data["Xtr"], data["ytr"], spec=data["spec"], callbacks=[scores], X_val=data["Xva"], y_val=data["yva"])
+    info, y = model.info, data["yva"]
+    kept = info["best_iteration"] + 1
+    assert info["rounds_run"] == kept + 3 < 200  # stopped 3 rounds after its best
+    for done in (1, kept // 2 + 1, kept):  # the score a callback got after `done` rounds is that model's RMSE
+        pred = model.booster[:done].inplace_predict(data["Xva"]).astype(np.float64)
+        assert scores.seen[done] == pytest.approx(rmse(y, pred), rel=1e-5)
+    pred = model.predict(data["Xva"])
+    assert info["early_stopping_metric"] == "mae"
+    assert info["val_rmse"] == pytest.approx(rmse(y, pred), rel=1e-5)
+    assert info["val_mae"] == info["best_val_mae"] == pytest.approx(float(np.mean(np.abs(y - pred))), rel=1e-5)
+    model.save(tmp_path / "m")
+    assert load_model(tmp_path / "m").info["val_rmse"] == info["val_rmse"]
+
+
+def test_chunked_histgb_uses_sklearns_own_path_where_a_private_method_differs(data, tmp_path, monkeypatch):
+    """scikit-learn changes the private methods the chunk reuse calls (1.9 added sample_weight to _bin_data; on
+    1.5-1.8 the reuse crashed every chunked fit). A method whose signature lacks a parameter the reuse passes is
+    not patched: each chunk bins on its own (slower), and the model is the same."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.ensemble._hist_gradient_boosting import binning
+
+    from kaayko_exp.models import trees
+
+    original_bin_data = HistGradientBoostingRegressor._bin_data
+
+    def other_signature(self, X, *args, **kwargs):  # no parameter named is_training_data
+        return original_bin_data(self, X, *args, **kwargs)
+
+    calls = []
+    fit_transform = binning._BinMapper.fit_transform
+
+    def counting(self, X, *args, **kw):
+        calls.append(X.shape)
+        return fit_transform(self, X, *args, **kw)
+
+    monkeypatch.setattr(HistGradientBoostingRegressor, "_bin_data", other_signature)
+    monkeypatch.setattr(binning._BinMapper, "fit_transform", counting)
+    monkeypatch.setattr(trees, "_API", {})  # detected afresh
+    model = fit("histgb", data, hooks=DiskHooks(tmp_path, every=10))  # 40 iterations in 4 chunks
+    assert model.estimator.n_iter_ == 40 and len(calls) == 4  # sklearn's own binning, once per chunk
+    assert HistGradientBoostingRegressor.__dict__["_bin_data"] is other_signature  # never patched
+    monkeypatch.undo()
+    assert np.array_equal(model.predict(data["Xte"]), fit("histgb", data).predict(data["Xte"]))

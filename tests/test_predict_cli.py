@@ -173,3 +173,18 @@ def test_serve_command_answers_health_and_predict(run_dir):
         proc.wait(timeout=30)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_a_batch_input_that_is_no_table_names_the_input_key(run_dir, tmp_path):
+    res = cli("predict.py", [f"run={run_dir}", "input=README.md", f"output={tmp_path / 'o.parquet'}"])
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "README.md is neither a .csv nor a .parquet file. Point input at" in res.stderr
+    assert "data.path" not in res.stderr and not (tmp_path / "o.parquet").exists()
+
+
+def test_help_lists_every_safety_option():
+    res = cli("predict.py", ["--help"])
+    assert res.returncode == 0
+    line = next(x for x in res.stdout.splitlines() if x.strip().startswith("safety="))
+    options = line.split()[0].removeprefix("safety=").split("|")
+    assert sorted(options) == sorted(p.stem for p in (ROOT / "conf" / "safety").glob("*.yaml"))

@@ -109,7 +109,8 @@ def test_missing_derived_inputs_are_named(predictor, test_rows):
     row = row_dict(test_rows, 0)
     for col in ("lake", "latitude", "longitude"):
         del row[col]
-    with pytest.raises(PredictionInputError, match=r"latitude.*send 'lake'"):
+    with pytest.raises(PredictionInputError, match=r"lacks the required column lake\. .*send 'lake' \(a catalogue "
+                       r"name\) or 'latitude' and 'longitude'"):
         predictor.predict_one(row)
 
 

@@ -124,12 +124,12 @@ def test_clean_deletes_checkpoints_of_old_completed_runs_only(tmp_path, capsys):
     printed = capsys.readouterr().out
     for run in (old, older, newest):  # recent is the newest completed run (kept); newest's is 20 days old
         assert not (run.path / "checkpoints").exists()
-        assert f"delete {run.path / 'checkpoints' / 'fit' / '0000040'}" in printed
+        assert f"deleted {run.path / 'checkpoints' / 'fit' / '0000040'}" in printed
         reopened = RunDir.open(run.path)
         assert reopened.manifest["checkpoints"] == [] and reopened.manifest["events"][-1]["event"] == "clean"
         assert (run.path / "model" / "model.ubj").is_file() and (run.path / "report.json").is_file()
         reopened.verify()  # final artifacts untouched
-    assert f"delete {old.path / 'checkpoints' / 'fit' / '.0000060.leftover'}" in printed
+    assert f"deleted {old.path / 'checkpoints' / 'fit' / '.0000060.leftover'}" in printed
     assert files_under(recent.path) == before[recent.path]
     assert files_under(broken.path) == before[broken.path]
 
@@ -291,3 +291,48 @@ def test_clear_cache_counts_datasets_and_leaves_one_being_built(tmp_path, capsys
     assert "1 cached dataset" in capsys.readouterr().out and list(cache.iterdir()) == []
     _, info = get_or_build(cache, "k3", lambda: pd.DataFrame({"a": range(3)}))
     assert info["hit"] is False  # rebuilt, under a fresh lock file
+
+
+def test_list_aligns_every_column_and_sorts_trial_folders_by_number(tmp_path, capsys):
+    sweep = tmp_path / "outputs" / "multirun" / "2025-01-02" / "09-00-00"
+    for trial in ("2", "10", "1"):
+        make_run(sweep / trial, days_old=0.1)
+    long = make_run(sweep / "11", status="interrupted", until="fit", checkpoints=(), days_old=0.1)
+    long.add_checkpoint("ensemble_member_random_forest", 120, 300, lambda d: (d / "m.skops").write_bytes(b"m"),
+                        keep_last=5)
+    assert main(["list", str(tmp_path / "outputs")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.rsplit("/", 1)[1] for line in lines[1:]] == ["1", "2", "10", "11"]
+    assert "fit interrupted ensemble_member_random_forest 120/300" in lines[-1]
+    for column in ("PROGRESS", "METRIC", "PATH"):  # each column starts where its heading does, on every line
+        at = lines[0].index(column)
+        assert all(line[at - 1] == " " and line[at] != " " for line in lines[1:]), column
+    end = lines[0].index("AGE") + 3  # the age is right-aligned under its heading
+    assert all(line[end - 1] != " " and line[end] == " " for line in lines[1:])
+    assert {line.index(str(sweep)) for line in lines[1:]} == {lines[0].index("PATH")}
+
+
+def test_repair_names_a_file_that_two_stages_record_once(tmp_path, capsys):
+    run = make_run(tmp_path / "r")
+    # as in the pipeline: the export stage records the fitted model again (model/model.ubj is fit's file)
+    run.manifest["stages"]["export"]["artifacts"] += run.manifest["stages"]["fit"]["artifacts"]
+    atomic.write_json(run.path / "manifest.json", run.manifest)
+    _flip_byte(run.path / "model" / "model.ubj")
+    assert main(["repair", str(run.path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("model/model.ubj") == 1 and "bad: model/model.ubj (modified" in printed
+
+
+def test_clear_cache_and_clean_say_deleted_after_deleting(tmp_path, capsys):
+    cache = tmp_path / ".cache"
+    cache.mkdir()
+    (cache / "stray.parquet").write_bytes(b"y" * 10)
+    assert main(["clear-cache", "--cache-dir", str(cache), "--dry-run"]) == 0
+    assert f"would delete {cache / 'stray.parquet'} (10 B)" in capsys.readouterr().out
+    assert main(["clear-cache", "--cache-dir", str(cache)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert f"deleted {cache / 'stray.parquet'} (10 B)" in out and not any(x.startswith("delete ") for x in out)
+    old = make_run(tmp_path / "outputs" / "old", days_old=30)
+    assert main(["clean", str(tmp_path / "outputs"), "--keep-last", "0", "--models"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"deleted {old.path}/ (whole run") and not old.path.exists()

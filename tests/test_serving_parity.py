@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from predict_helpers import held_out, predictor, row_dict, run_dir  # noqa: F401  (shared fixtures)
@@ -126,3 +127,67 @@ def test_model_lists_exactly_what_is_required(predictor, server):
 def test_deeply_nested_json_is_a_400(server):
     status, body = _post(server, b"[" * 200_000 + b"]" * 200_000)
     assert status == 400 and "too deeply" in body["error"]
+
+
+# Invalid values by the kind of column (kaayko_exp.data.validate.RULES): every path must refuse each one.
+INVALID = {
+    "number": ["12", True, float("inf"), -1e6, 1e6, None, [1.0]],
+    "whole": [45.5, "50", False, -1e6, None],
+    "flag": [0.5, 2, -1, "1", None],
+    "category": ["NORTH", 5, None],
+    "text": [5, 2.5, None],
+    "datetime": ["yesterday", "2025-13-01 10:00", 5, None],
+}
+# Valid spellings the two paths must both accept (and score alike).
+VALID = {"is_day": [True, 1.0, 0], "will_it_rain": [False], "humidity": [50.0, 50], "cloud": [np.int64(20)]}
+
+
+def _refusal(call) -> str:
+    from kaayko_exp.errors import PredictionInputError
+
+    with pytest.raises(PredictionInputError) as exc:
+        call()
+    return str(exc.value)
+
+
+def test_every_path_refuses_the_same_invalid_values_with_the_same_message(predictor, rows):
+    from kaayko_exp.data.validate import RULES
+
+    base = rows[0]  # a full row: every column the model and the safety layer read is given
+    columns = [c for c in RULES if c in base and (c in predictor.plan.needed or c in ("lake", "datetime"))]
+    assert {"is_day", "humidity", "wind_dir", "condition", "datetime", "temp_c"} <= set(columns)
+    checked = 0
+    for col in columns:
+        for value in INVALID[RULES[col].kind]:
+            row = {**base, col: value}
+            if value is None and col in ("lake", "datetime") and col not in predictor.plan.needed:
+                # an identifier nothing reads may be empty on every path (a batch file's empty cell)
+                assert col not in predictor.predict_one(row)
+                assert predictor.predict(pd.DataFrame([row]))[col].isna().all()
+                continue
+            one = _refusal(lambda: predictor.predict_one(row))
+            many = _refusal(lambda: predictor.predict_many([base, row]))
+            frame = _refusal(lambda: predictor.predict(pd.DataFrame([base, row])))
+            assert one.startswith(f"Field '{col}' "), one
+            # the same words on every path; only where the value sits is said differently
+            assert many == one.replace(f"Field '{col}' ", f"Field '{col}' (row 1) ", 1), (col, value)
+            assert frame == one.replace(f"Field '{col}' ", f"The input: column '{col}' ", 1).replace(
+                ". ", " at row 1 (1 such value). ", 1), (col, value)
+            checked += 1
+    assert checked >= 5 * len(columns)
+    for col, values in VALID.items():
+        for value in values:
+            row = {**base, col: value}
+            scored = predictor.predict(pd.DataFrame([row]))["raw_score"].iloc[0]
+            assert predictor.predict_one(row)["raw_score"] == scored, (col, value)
+
+
+def test_a_short_request_is_told_what_get_model_requires(server):
+    with urllib.request.urlopen(server + "/model", timeout=30) as resp:
+        info = json.loads(resp.read())
+    sent = {"lake": "Lake Mead", "datetime": "2025-07-01 14:00", "temp_c": 24.0}
+    status, body = _post(server, json.dumps(sent).encode())
+    assert status == 422
+    named = body["error"].split("lacks the required columns ", 1)[1].split(". ", 1)[0].split(", ")
+    assert named == [c for c in info["required_columns"] if c not in sent]
+    assert not set(named) & set(info["optional_columns"])  # e.g. estimated_wave_height_m: derived from wind_kph

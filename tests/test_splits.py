@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import make_frame
 from omegaconf import OmegaConf
@@ -107,3 +108,19 @@ def test_cv_folds_group_by_lake(frame):
         cv_folds(groups, 9, seed=0)
     with pytest.raises(ConfigError):
         cv_folds(groups, 1, seed=0)
+
+
+def test_a_fold_keeps_a_share_of_its_own_training_lakes_for_early_stopping(frame):
+    from kaayko_exp.features.splits import fold_validation
+
+    groups = frame["lake"].astype(str).to_numpy()
+    codes = pd.factorize(pd.Series(groups))[0]
+    for i, (tr, va) in enumerate(cv_folds(groups, 2, seed=3)):
+        fit, stop = fold_validation(codes, tr, 0.25, seed=3, fold=i)
+        assert np.array_equal(np.sort(np.concatenate([fit, stop])), np.sort(tr))  # only the fold's training rows
+        lakes_fit, lakes_stop = set(groups[fit]), set(groups[stop])
+        assert lakes_stop and lakes_fit and not lakes_fit & lakes_stop  # whole lakes
+        assert not lakes_stop & set(groups[va])
+        assert len(lakes_stop) == max(1, round(0.25 * len(set(groups[tr]))))
+        again = fold_validation(codes, tr, 0.25, seed=3, fold=i)
+        assert np.array_equal(again[1], stop)  # seeded: a resumed fold gets the same rows

@@ -64,6 +64,21 @@ APP = textwrap.dedent('''
             pids.mkdir(exist_ok=True)
             (pids / str(os.getpid())).touch()
             wait_for(lambda: len(list(pids.iterdir())) >= 2, "a second worker process")
+        elif cfg.mode == "hang":  # train "forever" (until a marker the test never writes)
+            (sync / f".pid_{job}").write_text(str(os.getpid()))
+            (sync / f".pid_{job}").rename(sync / f"pid_{job}")
+            wait_for(lambda: (sync / "never").exists(), "nothing", deadline_s=600)
+        elif cfg.mode == "outage":
+            # train (report every 20 ms) until the test has restarted the database, then 3 steps more
+            step, end = 1, time.monotonic() + 120
+            while not (sync / "restarted").exists() and time.monotonic() < end:
+                trial.report(value + 1.0 / step, step)
+                trial.should_prune()
+                step += 1
+                time.sleep(0.02)
+            for _ in range(3):
+                trial.report(value + 1.0 / step, step)
+                step += 1
         elif cfg.mode == "slots":
             # job 1 overlaps job 0; job 0 only ends after job 2 has run, which needs job 1's freed slot
             if job == 1:
@@ -268,3 +283,189 @@ def test_two_worker_processes_share_one_postgres_study(tmp_path, postgres_url):
 
     _two_workers_one_study(tmp_path, 6, f"hydra.sweeper.storage={postgres_url}", "hydra.sweeper.study_name=shared",
                            load=load)
+
+
+def _wait_until(condition, what: str, procs, deadline_s: float = 120.0) -> None:
+    import time
+
+    end = time.monotonic() + deadline_s
+    while not condition():
+        dead = [p for p in procs if p.poll() is not None]
+        assert not dead, f"a worker ended (rc {dead[0].returncode}) before {what}"
+        assert time.monotonic() < end, f"gave up waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_a_database_restart_during_trials_is_ridden_out_and_each_worker_ends_consistent(tmp_path, postgres_server):
+    import socket
+
+    import yaml
+
+    url = postgres_server.create_database()
+    write_app(tmp_path)
+    sync = tmp_path / "sync"
+    dirs = [tmp_path / "sweep_a", tmp_path / "sweep_b"]  # two workers, each with its own sweep directory
+    overrides = ["mode=outage", "hydra.sweeper.n_trials=4", f"hydra.sweeper.storage={url}",
+                 "hydra.sweeper.study_name=outage"]
+    logs = [tmp_path / f"worker{i}.log" for i in range(2)]
+    procs = []
+    for d, log in zip(dirs, logs):
+        with open(log, "w") as fh:
+            procs.append(subprocess.Popen(sweep_cmd(tmp_path, d, *overrides), cwd=tmp_path, env=env(), stdout=fh,
+                                          stderr=subprocess.STDOUT, text=True))
+    try:
+        _wait_until(lambda: len(list(sync.glob("started_*"))) >= 2, "a trial running in each worker", procs)
+        postgres_server.restart()  # every pooled connection of both workers is cut
+        (sync / "restarted").touch()
+        for p, log in zip(procs, logs):
+            p.wait(timeout=240)
+            assert p.returncode == 0, log.read_text()[-4000:]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    seen = "".join(log.read_text() for log in logs)
+    assert "retrying for up to" in seen or "not delivered" in seen  # the outage did hit the workers
+    study = optuna.load_study(study_name="outage", storage=url)
+    counted = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(counted) == 4, [(t.number, t.state.name, t.system_attrs.get("failure")) for t in study.trials]
+    assert all(t.state.name in ("COMPLETE",) or str(t.system_attrs.get("failure", "")).startswith("surplus")
+               for t in study.trials)
+    for t in counted:  # reports that failed during the outage were delivered later: no step is missing
+        steps = sorted(t.intermediate_values)
+        assert steps == list(range(len(steps))), (t.number, steps)
+    by_number = {t.number: t.state.name for t in study.trials}
+    best = study.best_trial
+    for d in dirs:
+        doc = json.loads((d / "sweep.json").read_text())
+        assert {r["number"]: r["state"] for r in doc["trials"]} == by_number, d
+        results = yaml.safe_load((d / "optimization_results.yaml").read_text())
+        assert results["best_trial_number"] == best.number
+        assert results["best_run_host"] == socket.gethostname()
+        run_dir = d / results["best_run_dir"]  # relative here, absolute when the other worker ran it
+        assert [r["trial"] for r in owners(run_dir.parent, int(run_dir.name))] == [best.number]
+
+
+def test_an_unreachable_database_is_one_paragraph_with_the_password_hidden(tmp_path):
+    # issue 16 item 8, the command as a user types it (train.py, the README's storage override)
+    url = "postgresql+psycopg2://u:secret@127.0.0.1:9/none"  # port 9: nothing listens
+    r = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", "hydra/sweeper=optuna",
+                        f"hydra.sweeper.storage={url}"], cwd=tmp_path, env=env() | {"HYDRA_FULL_ERROR": ""},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stdout + r.stderr
+    paragraph = r.stderr.strip().split("\n\n")[0]
+    assert "\n" not in paragraph
+    assert "postgresql+psycopg2://u:***@127.0.0.1:9/none cannot be reached" in paragraph
+    assert "Connection refused" in paragraph and "secret" not in r.stdout + r.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written: no sweep directory, no multirun.yaml
+
+
+def test_joblib_workers_end_when_the_sweep_process_is_killed(tmp_path):
+    # issue 16 item 14: kill -9 of the sweep process must not leave loky workers training
+    import signal
+    import time
+
+    write_app(tmp_path)
+    sync = tmp_path / "sync"
+    proc = subprocess.Popen(sweep_cmd(tmp_path, tmp_path / "sweep", "mode=hang", "hydra/launcher=joblib",
+                                      "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=2"),
+                            cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pids: list = []
+    try:
+        _wait_until(lambda: len(list(sync.glob("pid_*"))) == 2, "two jobs training in joblib workers", [proc])
+        pids = [int(f.read_text()) for f in sync.glob("pid_*")]
+        assert proc.pid not in pids
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+        def alive(pid: int) -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] if Path(
+                f"/proc/{pid}").exists() else "X"
+            return state not in ("Z", "X")  # a zombie has ended
+
+        end = time.monotonic() + 30
+        while any(alive(p) for p in pids):
+            assert time.monotonic() < end, f"joblib workers {[p for p in pids if alive(p)]} outlived the sweep"
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_sigterm_to_a_joblib_sweep_stops_the_jobs_in_its_worker_processes(tmp_path):
+    # issue 16 item 6 under hydra/launcher=joblib: the jobs run in loky processes, which the signal to the
+    # sweep process does not reach by itself
+    import signal
+
+    write_app(tmp_path)
+    sync = tmp_path / "sync"
+    sweep_dir = tmp_path / "sweep"
+    proc = subprocess.Popen(sweep_cmd(tmp_path, sweep_dir, "mode=hang", "hydra/launcher=joblib",
+                                      "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=2"),
+                            cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_until(lambda: len(list(sync.glob("pid_*"))) == 2, "two jobs training in joblib workers", [proc])
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, out[-3000:] + err[-3000:]
+    assert "sweep stopped by SIGTERM: 2 running trial(s)" in err and "Traceback" not in out + err
+    study = journal_study(sweep_dir)
+    failed = [t for t in study.trials if t.state.name == "FAIL"]
+    assert sorted(t.system_attrs["failure"] for t in failed) == ["interrupted by SIGTERM"] * 2
+    assert len([t for t in study.trials if t.state.name == "WAITING"]) == 2  # queued again
+
+
+def test_storage_calls_retry_a_lost_connection_then_stop_in_one_paragraph(tmp_path, monkeypatch):
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    from hydra_plugins.optuna5_sweeper import _storage
+
+    storage = _storage.rdb_storage(f"sqlite:///{tmp_path / 'db.sqlite'}", retry_s=0.5)
+    study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "s")
+    calls = {"n": 0}
+    real = optuna.storages.RDBStorage.get_study_name_from_id
+
+    def flaky(self, sid):
+        calls["n"] += 1
+        if calls["n"] <= 2:  # the server restarts: two calls fail, the third reaches it
+            raise OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
+        return real(self, sid)
+
+    monkeypatch.setattr(optuna.storages.RDBStorage, "get_study_name_from_id", flaky)
+    monkeypatch.setattr(_storage.RetryingRDBStorage, "get_study_name_from_id",
+                        _storage._retrying("get_study_name_from_id", flaky))
+    assert storage.get_study_name_from_id(study_id) == "s" and calls["n"] == 3
+    with _storage.no_wait(), pytest.raises(OperationalError):  # a job's report: tried once
+        calls["n"] = 0
+        storage.get_study_name_from_id(study_id)
+
+    def down(self, sid):
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(_storage.RetryingRDBStorage, "get_study_name_from_id", _storage._retrying("x", down))
+    storage.url = "postgresql://u:secret@db/optuna"
+    t0 = time.monotonic()
+    with pytest.raises(_storage.StorageUnavailableError) as err:
+        storage.get_study_name_from_id(study_id)
+    assert time.monotonic() - t0 >= 0.5
+    text = str(err.value)
+    assert "postgresql://u:***@db/optuna" in text and "secret" not in text and "storage_retry_s" in text
+    assert "\n" not in text

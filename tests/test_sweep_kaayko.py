@@ -16,6 +16,7 @@ from omegaconf import OmegaConf, open_dict
 from kaayko_exp.cli import resume_argv, task
 from kaayko_exp.errors import RunDirError
 from kaayko_exp.models.callbacks import FitCallback
+from kaayko_exp.runs.rundir import RunDir
 from kaayko_exp.training import pipeline
 from kaayko_exp.training.interrupts import RunInterrupted
 from kaayko_exp.training.runner import rerun_in_sweep, sweep_threads
@@ -194,8 +195,7 @@ def test_overrides_given_on_a_sweep_resume_win_over_the_saved_ones(tmp_path, mon
 def test_resume_of_a_plain_run_dir_is_unchanged(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "outputs" / "2026-01-02" / "03-04-05"
-    run.mkdir(parents=True)
-    (run / "manifest.json").write_text("{}")
+    RunDir.create(run, stages=["fit"], config_hash="h", choices={}, overrides=[])
     argv = resume_argv(["train.py", "resume=outputs/2026-01-02/03-04-05"])
     assert argv == ["train.py", "resume=outputs/2026-01-02/03-04-05", f"hydra.run.dir={run.resolve()}",
                     "hydra.output_subdir=null"]
@@ -287,3 +287,30 @@ def test_a_real_pruner_stops_the_jobs_and_their_runs_say_pruned(tmp_path):
         assert man["status"] == "pruned"
         assert [e["step"] for e in man["events"] if e["event"] == "pruned"] == [10]
         assert max(c["done"] for c in man["checkpoints"]) == 10  # no round after the pruning decision
+
+
+def test_runs_list_names_where_a_best_trial_run_by_another_worker_lives(tmp_path, capsys):
+    # issue 16 item 11: two workers of one study, each with its own sweep directory; the best trial ran in B's
+    import socket
+
+    from kaayko_exp.runs.cli import main
+
+    a, b = tmp_path / "a" / "sweep", tmp_path / "b" / "sweep"
+    (a / "0").mkdir(parents=True)
+    (b / "1").mkdir(parents=True)
+    (b / "1" / "report.json").write_text(json.dumps({"objective": {"name": "val_rmse"},
+                                                      "metrics": {"rmse": 0.31, "mae": 0.2}}))
+    here = socket.gethostname()
+    for sweep, rows in ((a, [_trial(0, "COMPLETE", 0.5, "0") | {"host": here},
+                             _trial(1, "COMPLETE", 0.3, str(b / "1")) | {"host": here}]),
+                        (b, [_trial(0, "COMPLETE", 0.5, "/remote/a/sweep/0") | {"host": "gpu7"},
+                             _trial(1, "COMPLETE", 0.3, "1") | {"host": here}])):
+        (sweep / "sweep.json").write_text(json.dumps({
+            "kind": "optuna-sweep", "schema_version": 1, "storage": "postgresql://db/optuna", "study_name": "t",
+            "directions": ["minimize"], "n_trials": 2, "trials": rows}))
+    assert main(["list", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    line_a = next(ln for ln in lines if ln.endswith(str(a)))
+    assert f"val_rmse=0.3000 (trial 1 in {b / '1'})" in line_a and "rmse 0.3100" in line_a
+    line_b = next(ln for ln in lines if ln.endswith(str(b)))
+    assert "val_rmse=0.3000 (trial 1)" in line_b

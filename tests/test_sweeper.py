@@ -78,7 +78,7 @@ def test_pruned_job_stops_at_once_and_outputs_are_written(tmp_path):
     assert rows[9.0]["state"] == "PRUNED" and rows[9.0]["steps"] == 1 and rows[2.0]["steps"] == 8
     assert (sweep / rows[2.0]["run_dir"]).is_dir()
     csv_lines = (sweep / "trials.csv").read_text().splitlines()
-    assert csv_lines[0] == "number,state,values,params_x,steps,duration_s,run_dir"
+    assert csv_lines[0] == "number,state,values,params_x,steps,duration_s,run_dir,failure"
     assert len(csv_lines) == 3
     assert (sweep / "plots" / "optimization_history.png").stat().st_size > 0
     assert "plots/optimization_history.png" in (sweep / "sweep_report.md").read_text()
@@ -217,3 +217,39 @@ def test_two_workers_with_the_same_seed_draw_different_params(tmp_path):
     trials = load(tmp_path).get_trials()
     params = [(t.params["x"], t.params["y"]) for t in trials]
     assert len(params) >= 6 and len(set(params)) == len(params), params
+
+
+class _GrowingStudy:
+    """A study that another worker adds a better COMPLETE trial to between any two reads of its trials."""
+
+    def __init__(self, study):
+        self._study = study
+
+    def __getattr__(self, name):
+        return getattr(self._study, name)
+
+    def get_trials(self, *args, **kwargs):
+        self._study.enqueue_trial({"x": 0.0})
+        t = self._study.ask({"x": optuna.distributions.FloatDistribution(-10, 10)})
+        self._study.tell(t, -float(t.number))
+        return self._study.get_trials(*args, **kwargs)
+
+
+def test_the_four_sweep_files_describe_one_snapshot_of_the_study(tmp_path):
+    import csv
+    from types import SimpleNamespace
+
+    from hydra_plugins.optuna5_sweeper._impl import _SweepRun
+
+    study = optuna.create_study(study_name="s")
+    growing = _GrowingStudy(study)
+    run = _SweepRun(SimpleNamespace(heartbeat_interval=30.0, max_failure_rate=0.25), growing, "mem", tmp_path,
+                    ["minimize"], 10, None, None)
+    run.write_outputs()
+    listed = json.loads((tmp_path / "sweep.json").read_text())["trials"]
+    rows = list(csv.DictReader((tmp_path / "trials.csv").open()))
+    assert [int(r["number"]) for r in rows] == [t["number"] for t in listed]
+    best = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
+    assert best["best_trial_number"] == max(t["number"] for t in listed)  # the best of the listed trials
+    report = (tmp_path / "sweep_report.md").read_text()
+    assert f"COMPLETE {len(listed)}." in report and f"trial {best['best_trial_number']}," in report

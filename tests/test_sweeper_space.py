@@ -135,6 +135,7 @@ def test_storage_spec(tmp_path):
 def test_directions():
     assert _study.directions_of("maximize") == ["maximize"]
     assert _study.directions_of(["minimize", "maximize"]) == ["minimize", "maximize"]
+    assert _study.directions_of(None) == ["minimize"]  # not given (an application may fill it in first)
     with pytest.raises(SweepConfigError):
         _study.directions_of("max")
 

@@ -121,6 +121,36 @@ def test_run_directory_holds_the_contract(tmp_path):
     assert (run_dir / "model" / "feature_spec.json").is_file()
 
 
+def test_cv_folds_early_stop_as_the_final_fit_does(tmp_path, monkeypatch):
+    """early_stopping_rounds with CV (issue 16, item 5): every fold stops early on validation lakes of its own
+    training part, as the final fit does on split.val_fraction's lakes; the fold is scored on its held-out lakes."""
+    from kaayko_exp.models.callbacks import FitCallback
+    from kaayko_exp.training import pipeline
+
+    class Rounds(FitCallback):
+        def __init__(self):
+            self.last, self.scored = {}, set()
+
+        def after_step(self, key, done, total, score=None, save=None):
+            self.last[key] = (done, total)
+            if score is not None:
+                self.scored.add(key)
+
+    rounds = Rounds()
+    build = pipeline.build_fit_callbacks
+    monkeypatch.setattr(pipeline, "build_fit_callbacks", lambda *a, **kw: [*build(*a, **kw), rounds])
+    _, run_dir = train_in_process(tmp_path, ["model=xgboost", "model.params.n_estimators=200",
+                                             "model.params.learning_rate=0.6", "model.params.early_stopping_rounds=3",
+                                             "evaluation.cv_folds=2"])
+    assert set(rounds.last) == {"cv/fold0", "cv/fold1", "fit"}
+    for key, (done, total) in rounds.last.items():
+        assert total == 200 and done < 200, key  # every fit stopped early
+        assert key in rounds.scored, key
+    folds = report(run_dir)["cv"]["folds"]
+    assert [f["rounds"] for f in folds] == [rounds.last["cv/fold0"][0], rounds.last["cv/fold1"][0]]
+    assert all(f["n_early_stopping"] > 0 for f in folds)
+
+
 def test_external_test_set_is_scored(tmp_path):
     data = Path(__file__).parent / "data" / "kaayko_sample"
     _, run_dir = train_in_process(tmp_path, ["model=rule", f"evaluation.external={data}"])

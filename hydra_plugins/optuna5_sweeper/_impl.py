@@ -7,6 +7,8 @@ import logging
 import math
 import os
 import re
+import signal
+import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -17,7 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from hydra_plugins.optuna5_sweeper import _logs, _outputs, _study
-from hydra_plugins.optuna5_sweeper._liveness import Heartbeat, is_dead
+from hydra_plugins.optuna5_sweeper._liveness import EndsWithSweep, Heartbeat, is_dead
+from hydra_plugins.optuna5_sweeper._signals import StopOnSignal, exit_code, request_stop, signal_name
+from hydra_plugins.optuna5_sweeper._storage import StorageUnavailableError
 from hydra_plugins.optuna5_sweeper._space import SearchSpace, build_space, grid_of
 from hydra_plugins.optuna5_sweeper.errors import (
     SearchSpaceError,
@@ -80,7 +84,7 @@ class OptunaSweeperImpl:
     def __init__(self, sampler: Any, direction: Any, storage: Any, study_name: Optional[str], n_trials: int,
                  n_jobs: int, max_failure_rate: float, pruner: Any, params: Optional[DictConfig],
                  custom_search_space: Optional[str], heartbeat_interval: float = 30.0,
-                 write_plots: bool = True) -> None:
+                 write_plots: bool = True, storage_retry_s: float = 60.0) -> None:
         self.sampler_cfg = sampler
         self.direction = direction
         self.storage_cfg = storage
@@ -93,6 +97,7 @@ class OptunaSweeperImpl:
         self.custom_search_space = custom_search_space
         self.heartbeat_interval = float(heartbeat_interval)
         self.write_plots = write_plots
+        self.storage_retry_s = float(storage_retry_s)
         self.config: Optional[DictConfig] = None
         self.launcher: Any = None
         self.hydra_context: Any = None
@@ -106,8 +111,8 @@ class OptunaSweeperImpl:
 
         self.config = config
         self.hydra_context = hydra_context = wrap(hydra_context)  # jobs' configs composed once, then patched
-        self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config)
+        self.launcher = Plugins.instance().instantiate_launcher(  # jobs in other processes end with the sweep
+            hydra_context=hydra_context, task_function=EndsWithSweep(task_function, os.getpid()), config=config)
 
     def slots(self) -> int:
         from hydra._internal.core_plugins.basic_launcher import BasicLauncher
@@ -130,6 +135,8 @@ class OptunaSweeperImpl:
         if not 0.0 <= self.max_failure_rate <= 1.0:
             raise SweepConfigError(
                 f"hydra.sweeper.max_failure_rate={self.max_failure_rate} must lie between 0.0 and 1.0.")
+        if self.storage_retry_s < 0:
+            raise SweepConfigError(f"hydra.sweeper.storage_retry_s={self.storage_retry_s} must be 0 or more.")
         if self.heartbeat_interval <= 0:
             raise SweepConfigError(f"hydra.sweeper.heartbeat_interval={self.heartbeat_interval} must be positive.")
 
@@ -203,9 +210,11 @@ class OptunaSweeperImpl:
                         "(jobs get current_trial() None)")
         spec, study_name = _study.resolve(self.config.hydra, os.getcwd())
         sweep_dir = Path(os.getcwd()) / str(self.config.hydra.sweep.dir)  # (an absolute dir stays itself)
+        if "://" in spec:  # a database that cannot be reached is refused before anything is written
+            _study.open_storage(spec, self.storage_retry_s)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         _outputs.atomic_write(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config).encode())
-        storage = _study.open_storage(spec)
+        storage = _study.open_storage(spec, self.storage_retry_s)
         study = optuna.create_study(storage=storage, study_name=study_name, sampler=sampler, pruner=pruner,
                                     directions=directions, load_if_exists=True)
         have = [d.name.lower() for d in study.directions]
@@ -215,6 +224,7 @@ class OptunaSweeperImpl:
                 "Use the same direction, or another study_name / sweep directory."
             )
         run = _SweepRun(self, study, spec, sweep_dir, directions, n_trials, space, custom)
+        run.grid_size = n_trials if grid is not None else None
         return run.go()
 
 
@@ -232,6 +242,8 @@ class _SweepRun:
         self.space = space
         self.custom = custom
         self.failures: List[str] = []
+        self.interrupted: List[_Running] = []
+        self.grid_size: Optional[int] = None
         self.durations: List[float] = []
         self.heartbeat = Heartbeat(study._storage, impl.heartbeat_interval)
 
@@ -245,6 +257,15 @@ class _SweepRun:
 
     def _done(self, counts: Dict[str, int]) -> int:
         return counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
+
+    def _grid_done(self) -> bool:
+        """Every grid point has had its trial (a failed point is not drawn again) and none is queued."""
+        if self.grid_size is None:
+            return False
+        trials = self.study.get_trials(deepcopy=False)
+        if any(t.state == TrialState.WAITING for t in trials):
+            return False
+        return len({t.system_attrs["grid_id"] for t in trials if "grid_id" in t.system_attrs}) >= self.grid_size
 
     def _budget_spent(self) -> bool:
         return len(self.failures) > self.impl.max_failure_rate * self.n_trials
@@ -270,6 +291,23 @@ class _SweepRun:
             log.warning("trial %d (job %s) was left RUNNING by a dead worker: marked FAIL and its parameters "
                         "queued again, in the same job directory", t.number, job_num)
 
+    def _wait_for_others(self, stop: StopOnSignal) -> bool:
+        """With none of its own trials left, wait while other workers' trials of the study run: their outcome
+        decides whether more trials are needed, and this worker's files then end with the study's final
+        state. True when there were any."""
+        waited = False
+        while stop.requested() is None:
+            self.recover_dead()
+            others = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if not others:
+                break
+            if not waited:
+                log.info("waiting for %d running trial(s) of other workers (%s)", len(others),
+                         ", ".join(f"#{t.number}" for t in others))
+                waited = True
+            time.sleep(min(1.0, self.impl.heartbeat_interval))
+        return waited
+
     # -- one trial
 
     def _ask(self) -> Optional[_Running]:
@@ -278,6 +316,7 @@ class _SweepRun:
         if job_num is None:
             job_num = trial.number
             trial.set_user_attr(JOB_NUM_ATTR, job_num)
+        trial.set_user_attr(_outputs.RUN_AT_ATTR, _outputs.run_at(self.sweep_dir))
         self.heartbeat.add(trial._trial_id)
         if self._surplus(trial.number):  # another worker took the last slot at the same moment
             self.heartbeat.remove(trial._trial_id)
@@ -316,7 +355,14 @@ class _SweepRun:
         duration = time.monotonic() - r.started
         values: Optional[List[float]] = None
         message = ""
-        if isinstance(ret, BaseException):
+        signum = StopOnSignal.requested()
+        if signum is not None and _ended_by_stop(ret):
+            self._interrupted(r, signum, duration)
+            return
+        if isinstance(ret, SystemExit):  # the job's own exit (e.g. a config error it reported): this trial only
+            state, message = TrialState.FAIL, f"the job exited with status {ret.code}" + (
+                f": {ret}" if str(ret) != str(ret.code) else "")
+        elif isinstance(ret, BaseException):
             state, message = TrialState.FAIL, f"{type(ret).__name__}: {ret}"
         elif ret.status == JobStatus.FAILED:
             exc = ret._return_value
@@ -338,14 +384,25 @@ class _SweepRun:
             self.failures.append(f"trial {r.trial.number} (job {r.job_num}): {message}")
         self._progress(r, state, values, message, duration)
 
+    def _interrupted(self, r: _Running, signum: int, duration: float) -> None:
+        """A job stopped by the sweep's stop request: FAIL (not a failure of its config) and queued again, so
+        the next sweep in this directory continues it in the same job directory."""
+        t = r.trial
+        self.study._storage.set_trial_system_attr(t._trial_id, FAILURE_ATTR, f"interrupted by {signal_name(signum)}")
+        self.study.tell(t, state=TrialState.FAIL, skip_if_finished=True)
+        self.study.enqueue_trial(dict(t.params), user_attrs={JOB_NUM_ATTR: r.job_num, REQUEUED_FROM_ATTR: t.number})
+        self.interrupted.append(r)
+        log.warning("trial %d (job %d) interrupted by %s after %.1fs: marked FAIL and queued again", t.number,
+                    r.job_num, signal_name(signum), duration)
+
     # -- reporting
 
     def _progress(self, r: _Running, state: Any, values: Optional[List[float]], message: str,
                   duration: float) -> None:
-        counts = self._counts()
-        done = self._done(counts)
+        trials = self.study.get_trials(deepcopy=False)  # one snapshot: the line and the files agree
+        summary = self.write_outputs(trials)
+        done = sum(1 for t in trials if t.state.name in ("COMPLETE", "PRUNED"))
         best = ""
-        summary = _outputs.best_summary(self.study, self.directions)
         if summary and "best_value" in summary:
             best = f", best {summary['best_value']:.6g} (trial {summary['best_trial_number']})"
         elif summary:
@@ -357,22 +414,17 @@ class _SweepRun:
                 f"COMPLETE values {values}", "PRUNED": "PRUNED", "FAIL": f"FAIL ({message})"}[state.name]
         log.info("trial %d/%d: #%d (job %d) %s in %.1fs%s, ETA %s", done, self.n_trials, r.trial.number,
                  r.job_num, what, duration, best, _fmt_eta(eta) if remaining else "done")
-        self.write_outputs(summary)
 
-    def write_outputs(self, summary: Any = _MISSING, plots: Sequence[str] = ()) -> None:
-        trials = self.study.get_trials(deepcopy=False)
-        rows = [_outputs.trial_row(t, self.sweep_dir) for t in trials if t.state.name != "WAITING"]
-        if summary is _MISSING:
-            summary = _outputs.best_summary(self.study, self.directions)
+    def write_outputs(self, trials: Optional[Sequence[Any]] = None, plots: Sequence[str] = ()) -> Any:
+        """The sweep files from one snapshot of the study (``trials``, or a fresh one); returns its summary."""
+        if trials is None:
+            trials = self.study.get_trials(deepcopy=False)
         try:
-            _outputs.write_sweep_json(self.sweep_dir, self.spec, self.study.study_name, self.directions,
-                                      self.n_trials, rows)
-            _outputs.write_trials_csv(self.sweep_dir, rows)
-            _outputs.write_results_yaml(self.sweep_dir, summary)
-            _outputs.write_report(self.sweep_dir, self.study.study_name, self.directions, self.n_trials, rows,
-                                  summary, plots)
+            return _outputs.write_outputs(self.sweep_dir, self.spec, self.study.study_name, self.directions,
+                                          self.n_trials, trials, plots)
         except OSError as exc:
             log.warning("sweep outputs not written: %s", exc)
+            return _outputs.summary_of(trials, self.study.study_name, self.directions, self.sweep_dir)
 
     # -- the loop
 
@@ -388,37 +440,53 @@ class _SweepRun:
                      self.n_trials, self._slots)
         self.heartbeat.start()
         running: Dict[Future, _Running] = {}
-        stopping: Optional[BaseException] = None
+        lost: Optional[StorageUnavailableError] = None
         try:
-            with ThreadPoolExecutor(max_workers=self._slots, thread_name_prefix="optuna5-trial") as pool:
-                while True:
-                    while stopping is None and not self._budget_spent() and len(running) < self._slots:
-                        self.recover_dead()
-                        counts = self._counts()
-                        if self._done(counts) + counts.get("RUNNING", 0) >= self.n_trials:
+            with StopOnSignal() as stop, \
+                    ThreadPoolExecutor(max_workers=self._slots, thread_name_prefix="optuna5-trial") as pool:
+                try:
+                    while True:
+                        while stop.requested() is None and not self._budget_spent() and len(running) < self._slots:
+                            self.recover_dead()
+                            counts = self._counts()
+                            if self._done(counts) + counts.get("RUNNING", 0) >= self.n_trials or self._grid_done():
+                                break
+                            r = self._ask()
+                            if r is not None:
+                                running[pool.submit(self._launch, r)] = r
+                        if not running:
+                            if stop.requested() is None and not self._budget_spent() and self._wait_for_others(stop):
+                                continue  # their outcome decides whether more trials are needed
                             break
-                        r = self._ask()
-                        if r is not None:
-                            running[pool.submit(self._launch, r)] = r
-                    if not running:
-                        break
-                    finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        r = running.pop(fut)
-                        ret = fut.result()
-                        self._finish(r, ret)
-                        if isinstance(ret, (SystemExit, KeyboardInterrupt)) and stopping is None:
-                            stopping = ret
+                        finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                        for fut in finished:
+                            r = running.pop(fut)
+                            self._finish(r, fut.result())
+                except StorageUnavailableError as exc:
+                    lost = exc
+                    if running:
+                        log.error("the study storage is unreachable: asking the %d running trial(s) to stop at "
+                                  "their next step", len(running))
+                        request_stop(signal.SIGTERM)
+                        wait(list(running))
+                signum = stop.requested()
         finally:
             self.heartbeat.stop()
-        if stopping is not None:
-            raise stopping
-        summary = _outputs.best_summary(self.study, self.directions)
+        if lost is not None:
+            raise lost
+        if signum is not None:
+            self.write_outputs()
+            print(_stopped_line(signum, self.interrupted, self.sweep_dir), file=sys.stderr, flush=True)
+            sys.exit(exit_code(signum))
+        trials = self.study.get_trials(deepcopy=False)
         plots: List[str] = []
-        if self.impl.write_plots and summary is not None:
+        if self.impl.write_plots and any(t.state == TrialState.COMPLETE for t in trials):
             plots = _outputs.write_plots(self.sweep_dir, self.study, self.directions)
-        self.write_outputs(summary, plots)
+        summary = self.write_outputs(trials, plots)
         counts = self._counts()
+        if self._grid_done() and self._done(counts) < self.n_trials and not self._budget_spent():
+            log.info("sampler=grid: every point had its trial; %d of %d gave a result, %d failed",
+                     self._done(counts), self.n_trials, counts.get("FAIL", 0))
         if self._budget_spent() or (self.failures and not self._done(counts)):
             raise SweepFailedError(
                 f"{len(self.failures)} trial(s) failed (max_failure_rate={self.impl.max_failure_rate} of "
@@ -426,9 +494,27 @@ class _SweepRun:
                 f"{self.failures[0]}"
             )
         if summary is not None and "best_value" in summary:
-            log.info("best value %s at trial %d (run dir %s): %s", summary["best_value"],
-                     summary["best_trial_number"], summary["best_run_dir"], summary["best_params"])
+            log.info("best value %s at trial %d (run dir %s on %s): %s", summary["best_value"],
+                     summary["best_trial_number"], summary["best_run_dir"], summary["best_run_host"],
+                     summary["best_params"])
         return summary
+
+
+def _stopped_line(signum: int, interrupted: List[_Running], sweep_dir: Path) -> str:
+    jobs = ", ".join(str(r.job_num) for r in interrupted)
+    stopped = (f"{len(interrupted)} running trial(s) stopped at their next step and queued again (job dir "
+               f"{jobs})") if interrupted else "no trial was running"
+    return (f"sweep stopped by {signal_name(signum)}: {stopped}; run the same command with "
+            f"hydra.sweep.dir={sweep_dir} to continue the study")
+
+
+def _ended_by_stop(ret: Any) -> bool:
+    """Whether a job's outcome, after a stop request, is its stop (anything but a result or a pruning)."""
+    from hydra.core.utils import JobStatus
+
+    if isinstance(ret, BaseException):
+        return True
+    return ret.status == JobStatus.FAILED and not is_pruned(ret._return_value)
 
 
 def _fmt_eta(seconds: float) -> str:

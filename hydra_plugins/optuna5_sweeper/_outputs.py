@@ -11,9 +11,12 @@ import json
 import logging
 import math
 import os
-import tempfile
+import secrets
+import socket
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
+
+from hydra_plugins.optuna5_sweeper._study import hide_password
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +24,17 @@ SCHEMA_VERSION = 1
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync, rename over ``path``, fsync the directory."""
+    """Write ``data`` to a temporary file beside ``path``, fsync, rename over ``path``, fsync the directory.
+
+    The file gets the mode the umask gives an ordinary file (readable by others under umask 022)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    while True:  # exclusive creation like tempfile.mkstemp, but with 0666 less the umask rather than 0600
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -46,69 +57,105 @@ def _num(x: Any) -> Any:
     return x
 
 
+RUN_AT_ATTR = "run_at"  # user attr of a trial: {"host", "sweep_dir"} of the worker that launched its job
+
+
+def run_at(sweep_dir: Path) -> Dict[str, str]:
+    return {"host": socket.gethostname(), "sweep_dir": str(Path(sweep_dir).resolve())}
+
+
+def run_location(frozen: Any, sweep_dir: Path) -> tuple:
+    """(run_dir, host) of a trial's job: its job number relative to ``sweep_dir`` when this worker's sweep
+    directory on this host holds it, else the absolute directory on the host that ran it."""
+    job_num = frozen.user_attrs.get("job_num", frozen.number)
+    where = frozen.user_attrs.get(RUN_AT_ATTR)
+    here = run_at(sweep_dir)
+    if not isinstance(where, dict) or where == here:
+        return str(job_num), here["host"]
+    return str(Path(str(where.get("sweep_dir"))) / str(job_num)), str(where.get("host"))
+
+
 def trial_row(frozen: Any, sweep_dir: Path) -> Dict[str, Any]:
     job_num = frozen.user_attrs.get("job_num", frozen.number)
     duration = frozen.duration.total_seconds() if frozen.duration is not None else None
+    run_dir, host = run_location(frozen, sweep_dir)
     return {
         "number": frozen.number,
         "job_num": job_num,
         "state": frozen.state.name,
         "values": [_num(v) for v in frozen.values] if frozen.values is not None else None,
         "params": {k: _num(v) for k, v in frozen.params.items()},
-        "run_dir": str(job_num),
+        "run_dir": run_dir,
+        "host": host,
         "steps": len(frozen.intermediate_values),
         "duration_s": round(duration, 3) if duration is not None else None,
+        "failure": frozen.system_attrs.get("failure") if frozen.state.name == "FAIL" else None,
     }
 
 
-def write_sweep_json(sweep_dir: Path, storage: str, study_name: str, directions: Sequence[str], n_trials: int,
-                     rows: List[Dict[str, Any]]) -> None:
-    doc = {"kind": "optuna-sweep", "schema_version": SCHEMA_VERSION, "storage": storage, "study_name": study_name,
-           "directions": list(directions), "n_trials": n_trials, "trials": rows}
-    atomic_write(sweep_dir / "sweep.json", (json.dumps(doc, indent=2) + "\n").encode())
+def _sweep_json(storage: str, study_name: str, directions: Sequence[str], n_trials: int,
+                rows: List[Dict[str, Any]]) -> bytes:
+    doc = {"kind": "optuna-sweep", "schema_version": SCHEMA_VERSION, "storage": hide_password(storage),
+           "study_name": study_name, "host": socket.gethostname(), "directions": list(directions),
+           "n_trials": n_trials, "trials": rows}
+    return (json.dumps(doc, indent=2) + "\n").encode()
 
 
-def write_trials_csv(sweep_dir: Path, rows: List[Dict[str, Any]]) -> None:
+def _trials_csv(rows: List[Dict[str, Any]]) -> bytes:
     names: List[str] = []
     for row in rows:
         names += [k for k in row["params"] if k not in names]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["number", "state", "values", *[f"params_{n}" for n in names], "steps", "duration_s", "run_dir"])
+    w.writerow(["number", "state", "values", *[f"params_{n}" for n in names], "steps", "duration_s", "run_dir",
+                "failure"])
     for row in rows:
         values = "" if row["values"] is None else ";".join(repr(v) for v in row["values"])
         w.writerow([row["number"], row["state"], values, *[row["params"].get(n, "") for n in names],
-                    row["steps"], "" if row["duration_s"] is None else row["duration_s"], row["run_dir"]])
-    atomic_write(sweep_dir / "trials.csv", buf.getvalue().encode())
+                    row["steps"], "" if row["duration_s"] is None else row["duration_s"], row["run_dir"],
+                    row["failure"] or ""])
+    return buf.getvalue().encode()
 
 
-def best_summary(study: Any, directions: Sequence[str]) -> Optional[Dict[str, Any]]:
-    """The best trial (or the Pareto front), None before the first COMPLETE trial."""
-    import optuna
+def _dominates(a: Sequence[float], b: Sequence[float], signs: Sequence[int]) -> bool:
+    pairs = [(s * x, s * y) for x, y, s in zip(a, b, signs)]
+    return all(x <= y for x, y in pairs) and any(x < y for x, y in pairs)
 
-    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+
+def summary_of(trials: Sequence[Any], study_name: str, directions: Sequence[str],
+               sweep_dir: Path) -> Optional[Dict[str, Any]]:
+    """The best trial (or the Pareto front) of a snapshot of the study's trials, None before the first COMPLETE."""
+    done = [t for t in trials if t.state.name == "COMPLETE" and t.values is not None]
+    if not done:
         return None
+    signs = [1 if d == "minimize" else -1 for d in directions]
     if len(directions) == 1:
-        best = study.best_trial
-        return {"name": study.study_name, "directions": list(directions), "best_params": dict(best.params),
-                "best_value": best.value, "best_trial_number": best.number,
-                "best_run_dir": str(best.user_attrs.get("job_num", best.number))}
-    front = [{"number": t.number, "params": dict(t.params), "values": list(t.values),
-              "run_dir": str(t.user_attrs.get("job_num", t.number))} for t in study.best_trials]
-    return {"name": study.study_name, "directions": list(directions), "solutions": front}
+        best = min(done, key=lambda t: (signs[0] * t.values[0], t.number))
+        run_dir, host = run_location(best, sweep_dir)
+        return {"name": study_name, "directions": list(directions), "best_params": dict(best.params),
+                "best_value": best.values[0], "best_trial_number": best.number, "best_run_dir": run_dir,
+                "best_run_host": host}
+    front = [t for t in done if not any(_dominates(o.values, t.values, signs) for o in done)]
+    solutions = []
+    for t in front:
+        run_dir, host = run_location(t, sweep_dir)
+        solutions.append({"number": t.number, "params": dict(t.params), "values": list(t.values),
+                          "run_dir": run_dir, "host": host})
+    return {"name": study_name, "directions": list(directions), "solutions": solutions}
 
 
-def write_results_yaml(sweep_dir: Path, summary: Optional[Dict[str, Any]]) -> None:
+def best_summary(study: Any, directions: Sequence[str], sweep_dir: Path) -> Optional[Dict[str, Any]]:
+    return summary_of(study.get_trials(deepcopy=False), study.study_name, directions, sweep_dir)
+
+
+def _results_yaml(summary: Dict[str, Any]) -> bytes:
     from omegaconf import OmegaConf
 
-    if summary is None:
-        return
-    text = OmegaConf.to_yaml(OmegaConf.create(summary))
-    atomic_write(sweep_dir / "optimization_results.yaml", text.encode())
+    return OmegaConf.to_yaml(OmegaConf.create(summary)).encode()
 
 
-def write_report(sweep_dir: Path, study_name: str, directions: Sequence[str], n_trials: int,
-                 rows: List[Dict[str, Any]], summary: Optional[Dict[str, Any]], plots: Sequence[str]) -> None:
+def _report(study_name: str, directions: Sequence[str], n_trials: int, rows: List[Dict[str, Any]],
+            summary: Optional[Dict[str, Any]], plots: Sequence[str]) -> bytes:
     counts: Dict[str, int] = {}
     for row in rows:
         counts[row["state"]] = counts.get(row["state"], 0) + 1
@@ -117,7 +164,8 @@ def write_report(sweep_dir: Path, study_name: str, directions: Sequence[str], n_
              f"States: {', '.join(f'{k} {v}' for k, v in sorted(counts.items())) or 'none yet'}.", ""]
     if summary and "best_value" in summary:
         lines += [f"Best value **{summary['best_value']}** (trial {summary['best_trial_number']}, "
-                  f"run dir `{summary['best_run_dir']}`), params `{summary['best_params']}`.", ""]
+                  f"run dir `{summary['best_run_dir']}` on {summary['best_run_host']}), "
+                  f"params `{summary['best_params']}`.", ""]
     elif summary:
         lines += [f"Pareto front: {len(summary['solutions'])} trial(s): "
                   f"{', '.join(str(s['number']) for s in summary['solutions'])}.", ""]
@@ -128,7 +176,26 @@ def write_report(sweep_dir: Path, study_name: str, directions: Sequence[str], n_
                      f"{row['duration_s']} | {row['run_dir']} | {row['params']} |")
     if plots:
         lines += ["", "## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots]
-    atomic_write(sweep_dir / "sweep_report.md", ("\n".join(lines) + "\n").encode())
+    return ("\n".join(lines) + "\n").encode()
+
+
+OUTPUT_FILES = ("sweep.json", "trials.csv", "optimization_results.yaml", "sweep_report.md")
+
+
+def write_outputs(sweep_dir: Path, storage: str, study_name: str, directions: Sequence[str], n_trials: int,
+                  trials: Sequence[Any], plots: Sequence[str] = ()) -> Optional[Dict[str, Any]]:
+    """The four sweep files from ONE snapshot of the study's trials, all rendered before any is replaced, so
+    they always describe the same trials. Returns the snapshot's best summary."""
+    rows = [trial_row(t, sweep_dir) for t in trials if t.state.name != "WAITING"]
+    summary = summary_of(trials, study_name, directions, sweep_dir)
+    files = {"sweep.json": _sweep_json(storage, study_name, directions, n_trials, rows),
+             "trials.csv": _trials_csv(rows),
+             "sweep_report.md": _report(study_name, directions, n_trials, rows, summary, plots)}
+    if summary is not None:
+        files["optimization_results.yaml"] = _results_yaml(summary)
+    for name, data in files.items():
+        atomic_write(sweep_dir / name, data)
+    return summary
 
 
 _PLOTS = ("optimization_history", "param_importances", "parallel_coordinate", "intermediate_values", "slice")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -20,6 +21,11 @@ _JOURNAL_SUFFIXES = (".journal", ".log", ".jsonl")
 
 def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def hide_password(url: str) -> str:
+    """A storage URL with its password replaced by ***."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", str(url))
 
 
 def storage_spec(storage: Any, sweep_dir: str, cwd: str) -> str:
@@ -49,13 +55,14 @@ def storage_spec(storage: Any, sweep_dir: str, cwd: str) -> str:
 _STORAGES: Dict[str, Any] = {}
 
 
-def open_storage(spec: str) -> Any:
-    """One storage object per process and spec (journal storages are thread-safe)."""
+def open_storage(spec: str, retry_s: Optional[float] = None) -> Any:
+    """One storage object per process and spec (journal storages are thread-safe). A database storage retries
+    transient errors for ``retry_s`` seconds (``_storage``)."""
     if spec not in _STORAGES:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         if "://" in spec:
-            _STORAGES[spec] = _rdb_storage(spec)
+            _STORAGES[spec] = _rdb_storage(spec, retry_s)
         else:
             Path(spec).parent.mkdir(parents=True, exist_ok=True)
             _STORAGES[spec] = JournalStorage(JournalFileBackend(spec))
@@ -66,14 +73,15 @@ def open_storage(spec: str) -> Any:
 _SCHEMA_LOCK = 0x0B7A5E
 
 
-def _rdb_storage(spec: str) -> Any:
-    """An Optuna RDBStorage. On PostgreSQL the first connection of each worker holds an advisory lock
+def _rdb_storage(spec: str, retry_s: Optional[float]) -> Any:
+    """A retrying Optuna RDBStorage. On PostgreSQL the first connection of each worker holds an advisory lock
     while Optuna creates its tables: workers starting together on an empty database would otherwise
     race to create them and all but one die with a unique-constraint violation."""
-    import optuna
+    from hydra_plugins.optuna5_sweeper._storage import DEFAULT_RETRY_S, is_transient, rdb_storage, unavailable
 
+    retry_s = DEFAULT_RETRY_S if retry_s is None else float(retry_s)
     if not spec.startswith(("postgresql", "postgres:")):
-        return optuna.storages.RDBStorage(spec)
+        return rdb_storage(spec, retry_s)
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(spec)
@@ -81,15 +89,22 @@ def _rdb_storage(spec: str) -> Any:
         with engine.connect() as conn:
             conn.execute(sqlalchemy.text(f"SELECT pg_advisory_lock({_SCHEMA_LOCK})"))
             try:
-                return optuna.storages.RDBStorage(spec)
+                return rdb_storage(spec, retry_s)
             finally:
                 conn.execute(sqlalchemy.text(f"SELECT pg_advisory_unlock({_SCHEMA_LOCK})"))
+    except Exception as exc:
+        if is_transient(exc):
+            raise unavailable(spec, exc, 0.0) from None
+        raise
     finally:
         engine.dispose()
 
 
 def directions_of(direction: Any) -> List[str]:
+    """``hydra.sweeper.direction`` as a list of names; null (not given) is Optuna's default, minimize."""
     direction = _plain(direction)
+    if direction is None:
+        return ["minimize"]
     items = direction if isinstance(direction, (list, tuple)) else [direction]
     out = []
     for d in items:

@@ -194,7 +194,9 @@ class OptunaSweeperConf:
     defaults: List[Any] = field(default_factory=lambda: list(_DEFAULTS))
 
     sampler: Any = None  # a sampler config (group hydra/sweeper/sampler) or a bare name: tpe, random, ...
-    direction: Any = "minimize"  # minimize | maximize | a list of them (a Pareto front)
+    # minimize | maximize | a list of them (a Pareto front); null: minimize, unless the application fills it in
+    # before the sweep (e.g. a Hydra callback's on_multirun_start deriving it from the objective it returns)
+    direction: Any = None
     # null: optuna JournalStorage in <sweep dir>/optuna.journal; a path ending in .journal/.log: a journal
     # file there; any RDB URL (postgresql://..., sqlite:///...) is handed to optuna unchanged
     storage: Optional[Any] = None
@@ -208,6 +210,9 @@ class OptunaSweeperConf:
     custom_search_space: Optional[str] = None  # "module.function" called with (cfg, trial) for each trial
     heartbeat_interval: float = 30.0  # seconds between liveness stamps of running trials
     write_plots: bool = True  # Optuna's matplotlib plots in <sweep dir>/plots at the end of a sweep
+    # a database storage: seconds a lost connection (server restart, network) is retried with backoff before
+    # the sweep stops; a job's pruning reports that fail meanwhile are kept and sent later
+    storage_retry_s: float = 60.0
 
 
 def _open(node: Any) -> Any:

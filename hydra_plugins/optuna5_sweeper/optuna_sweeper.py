@@ -15,12 +15,12 @@ class OptunaSweeper(Sweeper):
     def __init__(self, sampler: Any, direction: Any, storage: Optional[Any], study_name: Optional[str],
                  n_trials: int, n_jobs: int, max_failure_rate: float, pruner: Any = None,
                  params: Optional[DictConfig] = None, custom_search_space: Optional[str] = None,
-                 heartbeat_interval: float = 30.0, write_plots: bool = True) -> None:
+                 heartbeat_interval: float = 30.0, write_plots: bool = True, storage_retry_s: float = 60.0) -> None:
         from hydra_plugins.optuna5_sweeper._impl import OptunaSweeperImpl
 
         self.sweeper = OptunaSweeperImpl(sampler, direction, storage, study_name, n_trials, n_jobs,
                                          max_failure_rate, pruner, params, custom_search_space,
-                                         heartbeat_interval, write_plots)
+                                         heartbeat_interval, write_plots, storage_retry_s)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)

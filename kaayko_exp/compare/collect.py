@@ -5,8 +5,11 @@ Reads only ``manifest.json``, ``report.json`` (through :func:`read_report`) and
 take seconds. A sweep directory (one with the ``sweep.json`` from the
 sweeper, or any folder of run directories) expands to its runs; the trial table adds
 each trial's number, state and objective value, and trials without a run directory
-still get a row with their state. Damaged or foreign directories are listed in
-:attr:`Collection.skipped` with the reason, never silently dropped.
+still get a row with their state. A trial's row shows its real job folder (``<sweep>/<job_num>``:
+the trial number, or for a trial re-queued after its worker died, the folder of the trial it
+repeats). Damaged or foreign directories are listed in :attr:`Collection.skipped` with the reason,
+never silently dropped; folders inside a run directory that a glob matches (``checkpoints/``,
+``model/``) are not candidates at all.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any, Iterable, Optional
 
 from kaayko_exp.compare.records import RunRecord, TrialInfo
 from kaayko_exp.errors import KaaykoError
-from kaayko_exp.runs.discover import find_runs
+from kaayko_exp.runs.discover import find_runs, is_run_dir
 from kaayko_exp.runs.rundir import MANIFEST, RunDir, shown
 from kaayko_exp.runs.sweeps import SWEEP_FILE
 
@@ -51,8 +54,15 @@ def collect(inputs: Iterable[str]) -> Collection:
                 out.skipped.append((text, "the pattern matches nothing"))
                 continue
         for path in paths:
+            if len(paths) > 1 and _inside_run(path):  # a glob's match inside a run: part of that run
+                continue
             _collect_path(path, out, seen)
     return out
+
+
+def _inside_run(path: Path) -> bool:
+    """``path`` lies inside a run directory (``<run>/checkpoints``, ``<run>/model/…``)."""
+    return any(is_run_dir(parent) for parent in path.resolve().parents)
 
 
 def _collect_path(path: Path, out: Collection, seen: set[Path]) -> None:
@@ -62,10 +72,13 @@ def _collect_path(path: Path, out: Collection, seen: set[Path]) -> None:
     if not path.is_dir():
         out.skipped.append((shown(path), "is a file, not a run or sweep directory"))
         return
+    if path.resolve() in seen:  # met before, through a folder above it or another pattern
+        return
     if (path / MANIFEST).exists():
         _add(read_run(path), out, seen)
         return
     if (path / SWEEP_FILE).exists():
+        seen.add(path.resolve())
         _collect_sweep(path, out, seen)
         return
     if (path / ".hydra").is_dir():
@@ -79,8 +92,9 @@ def _collect_path(path: Path, out: Collection, seen: set[Path]) -> None:
     for run in runs:
         parent = run.parent
         if (parent / SWEEP_FILE).exists():  # a sweep below: with its trials
-            if parent not in sweeps:
+            if parent not in sweeps and parent.resolve() not in seen:
                 sweeps.add(parent)
+                seen.add(parent.resolve())
                 _collect_sweep(parent, out, seen)
         else:
             _collect_path(run, out, seen)
@@ -99,26 +113,37 @@ def _collect_sweep(sweep: Path, out: Collection, seen: set[Path]) -> None:
     if problem:
         out.skipped.append((shown(sweep / SWEEP_FILE), problem))
     listed: set[Path] = set()
-    # a trial retried after its worker died runs again in the same directory: that run is the latest trial's
+    # A trial re-queued after its worker died runs again in the job folder of the trial it repeats (the folder
+    # is named by job number, which is the trial number except for such a re-run): the latest trial owns it.
     latest = {row["run_dir"]: row["number"] for row in sorted(trials, key=lambda r: r["number"]) if row["run_dir"]}
     for row in trials:
-        retried_as = latest.get(row["run_dir"]) if row["run_dir"] else None
-        run_dir = (sweep / row["run_dir"]).resolve() if row["run_dir"] and retried_as == row["number"] else None
-        info = TrialInfo(sweep_dir=sweep.resolve(), number=row["number"], state=row["state"], values=row["values"])
-        if run_dir is not None and (run_dir / MANIFEST).exists():
-            listed.add(run_dir)
-            rec = read_run(run_dir)
+        folder = (sweep / row["run_dir"]).resolve() if row["run_dir"] else None
+        owner = latest.get(row["run_dir"]) if row["run_dir"] else None
+        info = TrialInfo(sweep_dir=sweep.resolve(), number=row["number"], state=row["state"], values=row["values"],
+                         pareto=row["pareto"])
+        repeats = f"re-run of trial {row['run_dir']} in its folder" if folder is not None and \
+            row["run_dir"] != str(row["number"]) else None
+        if folder is not None and owner == row["number"] and (folder / MANIFEST).exists():
+            listed.add(folder)
+            rec = read_run(folder)
             if isinstance(rec, RunRecord):
                 rec.trial = info
+                rec.note = rec.note or repeats
             _add(rec, out, seen)
             continue
         status = TRIAL_STATUS.get(row["state"], row["state"].lower() or "unknown")
-        path = run_dir or sweep.resolve() / f"trial-{row['number']}"
-        rec = RunRecord(path=path, shown=shown(path), status=status, trial=info, params=row["params"],
-                        note=f"retried as trial {retried_as}" if retried_as not in (None, row["number"])
-                        else "no run directory for this trial" if run_dir is None
-                        else f"its run directory has no {MANIFEST}")
-        _add(rec, out, seen)
+        if folder is None:
+            note = "the sweep records no job folder for this trial"
+        elif owner != row["number"]:
+            note = f"its folder {shown(folder)} now holds trial {owner}, which re-ran it"
+        elif folder.is_dir():
+            note = f"its folder {shown(folder)} has no {MANIFEST}"
+        else:
+            note = f"its job folder {row['run_dir']} was never created (the trial ended before its job started)"
+        # a row for the trial itself: its real folder, or the sweep directory when it has none; never a made-up name
+        path = folder if folder is not None and folder.is_dir() else sweep.resolve()
+        out.records.append(RunRecord(path=path, shown=shown(path), status=status, trial=info, params=row["params"],
+                                     note=note))
     for run in sorted(p for p in sweep.iterdir() if p.is_dir() and (p / MANIFEST).exists()):
         if run.resolve() not in listed:  # a run of the sweep the trial table does not (yet) list
             _add(read_run(run), out, seen)
@@ -126,16 +151,18 @@ def _collect_sweep(sweep: Path, out: Collection, seen: set[Path]) -> None:
 
 def read_trials(sweep: Path) -> tuple[list[dict[str, Any]], Optional[str]]:
     """The sweeper's trials from ``sweep.json`` (read by :func:`kaayko_exp.runs.sweeps.read_sweep`):
-    ``[{"number", "state", "values", "params", "run_dir"}]`` and a problem (None when it reads cleanly)."""
-    from kaayko_exp.runs.sweeps import read_sweep
+    ``[{"number", "state", "values", "params", "run_dir", "pareto"}]`` and a problem (None when it reads cleanly)."""
+    from kaayko_exp.runs.sweeps import pareto_front, read_sweep
 
     if not (sweep / SWEEP_FILE).exists():
         return [], None
     try:
-        trials = read_sweep(sweep).get("trials") or []
+        data = read_sweep(sweep)
+        trials = data.get("trials") or []
+        front = {t.get("number") for t in pareto_front(data)}
         rows = [{"number": int(t["number"]), "state": str(t.get("state") or "").upper(),
                  "values": t.get("values"), "params": dict(t.get("params") or {}),
-                 "run_dir": str(t.get("run_dir") or "")} for t in trials]
+                 "run_dir": str(t.get("run_dir") or ""), "pareto": t["number"] in front} for t in trials]
     except (OSError, ValueError, TypeError, KeyError) as exc:
         return [], f"cannot be read ({type(exc).__name__}: {exc})"
     return rows, None

@@ -4,6 +4,11 @@
 precision (a group's metric becomes ``<metric>`` = mean plus ``<metric>_std`` and
 ``<metric>_n`` columns in CSV, ``{"mean", "std", "n"}`` in JSON); ``html`` is one
 self-contained page.
+
+With win rates (:class:`kaayko_exp.compare.stats.WinRates`), every format carries them whole: the
+text matrix after the table, markdown and HTML sections (the report's, without figures), a
+``win_rates`` object in JSON, and for CSV a second table, one row per ordered pair
+(:func:`win_rates_csv`), since one CSV holds one table.
 """
 
 from __future__ import annotations
@@ -23,13 +28,14 @@ FORMATS = ("table", "markdown", "csv", "json", "html")
 _MAX_CELL = 40
 
 
-def render(table: Table, fmt: str) -> str:
+def render(table: Table, fmt: str, win_rates: Any = None) -> str:
+    """The table in ``fmt``, with ``win_rates`` in it too when given (CSV: see :func:`win_rates_csv`)."""
     try:
-        fn: Callable[[Table], str] = {"table": to_text, "markdown": to_markdown, "csv": to_csv, "json": to_json,
-                                      "html": to_html}[fmt]
+        fn: Callable[..., str] = {"table": to_text, "markdown": to_markdown, "csv": to_csv, "json": to_json,
+                                  "html": to_html}[fmt]
     except KeyError:
         raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}") from None
-    return fn(table)
+    return fn(table) if fmt == "csv" else fn(table, win_rates)
 
 
 def write(path: str | Path, text: str) -> Path:
@@ -73,7 +79,7 @@ def _cells(table: Table) -> list[list[str]]:
 
 
 # ---------------------------------------------------------------------------- formats
-def to_text(table: Table) -> str:
+def to_text(table: Table, win_rates: Any = None) -> str:
     header = [c.label for c in table.columns]
     body = _cells(table)
     widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(header)]
@@ -84,10 +90,39 @@ def to_text(table: Table) -> str:
 
     out = [line(header), line(["-" * w for w in widths]), *(line(r) for r in body)]
     out += _footer(table)
-    return "\n".join(out) + "\n"
+    return "\n".join(out) + "\n" + (win_rate_text(win_rates) if win_rates is not None else "")
 
 
-def to_markdown(table: Table) -> str:
+def win_rate_text(wr: Any) -> str:
+    """The win-rate matrices as plain text: ``m[i, j]`` is the share of lakes where row i beats column j;
+    ``*`` marks a difference the adjusted paired test finds significant."""
+    from kaayko_exp.compare.stats import UNIT_NOTE
+
+    lines = ["", "Per-lake win rates (row beats column on this share of held-out lakes; * significant):"]
+    for g in wr.groups:
+        m, sig = g.win_rate_matrix(), g.significance_matrix()
+        lines += ["", f"test set {g.name}: {len(g.runs)} runs, {len(g.lakes)} lakes"]
+        width = max(len(r) for r in g.runs)
+        lines.append(" " * width + "  " + "  ".join(f"{k:>7}" for k in range(len(g.runs))))
+        for i, run in enumerate(g.runs):
+            cells = ["      —" if i == j else f"{m[i, j]:6.0%}{'*' if sig[i, j] else ' '}" for j in range(len(g.runs))]
+            lines.append(f"{run:<{width}}  " + "  ".join(cells) + f"   [{i}]")
+        lines.append(g.method_note())
+    if wr.groups:
+        lines.append(UNIT_NOTE)
+    lines += [f"- {note}" for note in wr.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _win_rate_doc(wr: Any) -> Any:
+    from kaayko_exp.compare.render import _Doc, win_rate_sections
+
+    doc = _Doc()
+    win_rate_sections(doc, wr, plots_dir=None)
+    return doc
+
+
+def to_markdown(table: Table, win_rates: Any = None) -> str:
     def esc(text: str) -> str:
         return text.replace("|", "\\|")
 
@@ -96,7 +131,12 @@ def to_markdown(table: Table) -> str:
                            for c in table.columns) + "|"
     body = ["| " + " | ".join(esc(x) for x in r) + " |" for r in _cells(table)]
     foot = _footer(table)
-    return "\n".join([header, align, *body] + ([""] + foot if foot else [])) + "\n"
+    text = "\n".join([header, align, *body] + ([""] + foot if foot else [])) + "\n"
+    if win_rates is not None:
+        from kaayko_exp.compare.render import to_markdown as doc_markdown
+
+        text += "\n" + doc_markdown(_win_rate_doc(win_rates), Path("."))
+    return text
 
 
 def _footer(table: Table) -> list[str]:
@@ -152,7 +192,7 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def to_json(table: Table) -> str:
+def to_json(table: Table, win_rates: Any = None) -> str:
     rows = []
     for row in table.rows:
         out = {_name(c): _json_value(row.get(c.key)) for c in table.columns}
@@ -167,10 +207,38 @@ def to_json(table: Table) -> str:
         "group_by": table.group_by,
         "skipped": [{"path": p, "reason": r} for p, r in table.skipped],
     }
+    if win_rates is not None:
+        doc["win_rates"] = win_rates.to_dict()
     return json.dumps(doc, indent=2, default=str) + "\n"
 
 
-def to_html(table: Table) -> str:
+#: columns of :func:`win_rates_csv`: the test set, the pair, then :class:`kaayko_exp.compare.stats.PairStats`
+PAIR_FIELDS = ("split_sha256", "labels_sha256", "run", "vs", "n_lakes", "wins", "losses", "ties", "win_rate",
+               "hl_diff", "hl_ci_low", "hl_ci_high", "mean_diff", "mean_ci_low", "mean_ci_high", "p_value",
+               "p_adjusted", "adjust", "alpha", "significant", "interval", "note")
+
+
+def win_rates_csv(wr: Any) -> str:
+    """The win rates as one CSV table in long form: one row per ordered pair of runs of each test-set group
+    (an unbounded interval end is empty)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=PAIR_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for g in wr.groups:
+        for (_, _), p in sorted(g.pairs.items()):
+            row = dict(p.to_dict(), run=p.i, vs=p.j, split_sha256=g.split_sha256, labels_sha256=g.labels_sha256,
+                       adjust=g.adjust, alpha=g.alpha, interval=g.interval)
+            writer.writerow({k: "" if row.get(k) is None else repr(row[k]) if isinstance(row[k], float) else row[k]
+                             for k in PAIR_FIELDS})
+    return buf.getvalue()
+
+
+def win_rates_path(output: Path) -> Path:
+    """Where ``--format csv --output PATH`` puts the win rates: beside PATH, ``<stem>.win_rates<suffix>``."""
+    return output.with_name(f"{output.stem}.win_rates{output.suffix or '.csv'}")
+
+
+def to_html(table: Table, win_rates: Any = None) -> str:
     e = html.escape
     head = "".join(f"<th>{e(c.label)}</th>" for c in table.columns)
     right = [c.kind in ("metric", "delta", "number", "count") for c in table.columns]
@@ -184,6 +252,15 @@ def to_html(table: Table) -> str:
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>kaayko-exp comparison</title>"
             "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
             "th,td{border:1px solid #ccc;padding:.25em .6em}td.num{text-align:right;font-variant-numeric:"
-            "tabular-nums}th{background:#f3f3f3}</style></head><body>\n<h1>kaayko-exp comparison</h1>\n"
+            "tabular-nums}th{background:#f3f3f3}td.ns{color:#888}td.wrap{white-space:normal}</style></head><body>\n"
+            "<h1>kaayko-exp comparison</h1>\n"
             f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>\n{notes}{skipped}\n"
-            "</body></html>\n")
+            f"{_win_rate_html(win_rates)}</body></html>\n")
+
+
+def _win_rate_html(wr: Any) -> str:
+    if wr is None:
+        return ""
+    from kaayko_exp.compare.render import html_blocks
+
+    return "\n".join(html_blocks(_win_rate_doc(wr))) + "\n"

@@ -8,7 +8,8 @@
 * :func:`plot_learning_curve` — when runs differ only in sample size: held-out MAE and class accuracy
   against training rows (log x), one line per otherwise-identical set of runs (e.g. per model).
 
-The helpers :func:`varied_params` and :func:`learning_curve_lines` decide what is drawn; they are pure.
+The helpers :func:`varied_params`, :func:`run_labels` and :func:`learning_curve_lines` decide what is
+drawn; they are pure.
 """
 
 from __future__ import annotations
@@ -56,6 +57,40 @@ def varied_params(records: Sequence[RunRecord], *, ignore_prefixes: Sequence[str
         if len(values) > 1:
             out.append(key)
     return out
+
+
+def run_labels(records: Sequence[RunRecord], width: int = 40) -> list[str]:
+    """What tells each run apart from the others, e.g. ``xgboost · large``: the group choices that differ
+    between the runs, then the parameters that differ between runs with the same choices (``max_depth=3``),
+    then, where that is still not unique or too long, the trial number or the run folder's name."""
+    recs = list(records)
+    choices = sorted({k for r in recs for k in r.choices if len({x.choices.get(k) for x in recs}) > 1},
+                     key=lambda k: (k != "model", k))
+    parts = [[str(r.choices.get(k, "–")) for k in choices] for r in recs]
+    if len({tuple(p) for p in parts}) < len(recs):
+        for key in varied_params(recs):
+            if key.split(".", 1)[0] in choices:  # follows a choice already shown (model.*, sample_size.*)
+                continue
+            same: dict[tuple[str, ...], set[str]] = {}
+            for p, r in zip(parts, recs):
+                same.setdefault(tuple(p), set()).add(repr(r.params.get(key)))
+            if any(len(v) > 1 for v in same.values()):  # tells apart runs that look the same so far
+                for p, r in zip(parts, recs):
+                    value = _value(r.params.get(key))
+                    p.append(value if key.endswith(".name") else f"{key.rsplit('.', 1)[-1]}={value}")
+    joined = [" · ".join(p) for p in parts]
+    labels = []
+    for text, r in zip(joined, recs):
+        name = f"trial {r.trial.number}" if r.trial is not None else r.path.name
+        if not text or len(text) > width:
+            labels.append(name)
+        else:
+            labels.append(f"{text} · {name}" if joined.count(text) > 1 else text)
+    return labels
+
+
+def _value(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else "–" if v is None else str(v)
 
 
 def _sample_size_varies(records: Sequence[RunRecord]) -> bool:
@@ -120,7 +155,7 @@ def plot_metric_per_run(records: Sequence[RunRecord], metric: str, path: Path) -
                     yerr=[float(r.cv_std.get(metric) or 0.0) for _, r in cv], fmt="o", color="#C44E52",
                     capsize=4, label=f"CV {metric}: mean ± std over folds")
     ax.set_xticks(x)
-    ax.set_xticklabels([_short(r.shown) for r in rows], rotation=45, ha="right", fontsize=8)
+    ax.set_xticklabels(run_labels(rows), rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(metric + (" (lower is better)" if lower else ""))
     ax.set_title(f"{metric} per run" + (f" (the best {MAX_BARS} of {total})" if total > len(rows) else ""))
     ax.legend(fontsize=8)
@@ -145,11 +180,19 @@ def plot_lake_heatmap(lakes: Sequence[str], runs: Sequence[str], lake_mae: np.nd
     return save_figure(fig, path)
 
 
-def plot_win_rate_heatmap(runs: Sequence[str], matrix: np.ndarray, significant: np.ndarray, path: Path) -> Path:
+def plot_win_rate_heatmap(runs: Sequence[str], matrix: np.ndarray, significant: np.ndarray, path: Path, *,
+                          method: str = "Holm-adjusted") -> Path:
     """Row i, column j: share of lakes where run i has the lower MAE than run j; "ns": not significant."""
+    return save_figure(win_rate_figure(runs, matrix, significant, method=method), path)
+
+
+def win_rate_figure(runs: Sequence[str], matrix: np.ndarray, significant: np.ndarray, *,
+                    method: str = "Holm-adjusted") -> Any:
+    """The win-rate heatmap as a matplotlib figure; the title sits above the plot and its colour bar."""
     plt = pyplot()
     m = np.asarray(matrix, dtype=np.float64)
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.8 * len(runs) + 2.5), max(4.0, 0.8 * len(runs) + 1.5)))
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * len(runs) + 3.0), max(4.4, 0.8 * len(runs) + 2.0)),
+                           layout="constrained")
     im = ax.imshow(np.ma.masked_invalid(m), vmin=0.0, vmax=1.0, cmap="RdBu")
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
@@ -165,8 +208,8 @@ def plot_win_rate_heatmap(runs: Sequence[str], matrix: np.ndarray, significant: 
     ax.set_xlabel("against run (column)")
     ax.set_ylabel("run (row)")
     fig.colorbar(im, ax=ax, label="share of lakes with the lower MAE")
-    ax.set_title("Win rate over held-out lakes (ns: Wilcoxon p ≥ 0.05)")
-    return save_figure(fig, path)
+    fig.suptitle(f"Win rate over held-out lakes\nns: not significant ({method} Wilcoxon p ≥ 0.05)", fontsize=10)
+    return fig
 
 
 def _axis_values(values: list[Any]) -> tuple[np.ndarray, Optional[list[str]]]:

@@ -19,6 +19,7 @@ class TrialInfo:
     number: int
     state: str  # COMPLETE | PRUNED | FAIL | RUNNING | WAITING
     values: Optional[list[float]] = None
+    pareto: bool = False  # on the Pareto front of a multi-objective sweep
 
 
 @dataclass

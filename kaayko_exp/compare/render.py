@@ -39,6 +39,7 @@ table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.85em; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; } td.text, th.text { text-align: left; }
 td.ns { color: #888; } td.best { font-weight: bold; background: #e8f4e8; }
+td.wrap { white-space: normal; text-align: left; min-width: 16em; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; display: block; }
 p.note { color: #555; font-size: 0.9em; } ul { font-size: 0.9em; }
 """
@@ -132,6 +133,15 @@ def to_html(doc: _Doc, title: str) -> str:
     e = html.escape
     parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
              f"<title>{e(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>"]
+    parts += html_blocks(doc)
+    parts += ["</body>", "</html>"]
+    return "\n".join(parts) + "\n"
+
+
+def html_blocks(doc: _Doc) -> list[str]:
+    """The document's blocks as HTML elements (figures embedded), without the page around them."""
+    e = html.escape
+    parts: list[str] = []
     for kind, body in doc.blocks:
         if kind == "h":
             parts.append(f"<h{body[0]}>{e(body[1])}</h{body[0]}>")
@@ -157,8 +167,7 @@ def to_html(doc: _Doc, title: str) -> str:
             data = base64.b64encode(body.path.read_bytes()).decode("ascii")
             parts.append(f'<figure><img alt="{e(body.title)}" src="data:image/png;base64,{data}">'
                          f"<figcaption>{e(body.title)}</figcaption></figure>")
-    parts += ["</body>", "</html>"]
-    return "\n".join(parts) + "\n"
+    return parts
 
 
 # ------------------------------------------------------------------------------------------ sections
@@ -171,20 +180,55 @@ def _table_section(doc: _Doc, table_rows: Sequence[Mapping[str, Any]], columns: 
     doc.table(cols, [[row.get(c) for c in cols] for row in table_rows], text_cols=1)
 
 
-def _group_section(doc: _Doc, g: Any, index: int, plots_dir: Path, *, multi: bool) -> list[Path]:
+def _pareto_section(doc: _Doc, records: Sequence[RunRecord]) -> None:
+    """The Pareto front of a multi-objective sweep: its trials with their objective values."""
+    front = [r for r in records if r.trial is not None and r.trial.pareto]
+    if not front:
+        return
+    names = next((r.objective.get("names") for r in front if r.objective and r.objective.get("names")), None)
+    doc.heading(2, "Pareto front")
+    doc.para(f"Trials of the multi-objective sweep that no other complete trial beats in every objective"
+             f"{' (' + ', '.join(names) + ')' if names else ''}, as the sweeper's optimization_results.yaml lists "
+             "them.")
+    doc.items([f"trial {r.trial.number}: {', '.join(f'{v:.6g}' for v in r.trial.values or [])} ({r.shown})"
+               for r in front])
+
+
+def win_rate_sections(doc: _Doc, win_rates: Any, plots_dir: Optional[Path] = None, level: int = 2) -> list[Path]:
+    """The test-set groups and, per group, the win-rate matrix, the pairwise statistics and the per-lake table of
+    the best runs (the heatmaps too when ``plots_dir`` is given); returns the figures written."""
+    from kaayko_exp.compare.stats import UNIT_NOTE
+
+    doc.heading(level, "Test sets")
+    doc.para("Runs are compared lake by lake only when their reports record the same split and held-out labels "
+             "hashes and their prediction files agree on the labels row by row.")
+    doc.items(win_rates.notes or ["No run has a recorded test set."])
+    if win_rates.groups:
+        doc.para(UNIT_NOTE)
+    made: list[Path] = []
+    multi = len(win_rates.groups) > 1
+    for k, group in enumerate(win_rates.groups):
+        made += _group_section(doc, group, k, plots_dir, multi=multi, level=level)
+    return made
+
+
+def _group_section(doc: _Doc, g: Any, index: int, plots_dir: Optional[Path], *, multi: bool,
+                   level: int = 2) -> list[Path]:
     from kaayko_exp.compare import plots
+    from kaayko_exp.compare.stats import ADJUSTMENTS, INTERVALS
 
     suffix = f"_{index + 1}" if multi else ""
     labels = [f"R{k + 1}" for k in range(len(g.runs))]
-    doc.heading(2, f"Win rates on test set {g.name}" if multi else "Win rates over held-out lakes")
+    adjust = ADJUSTMENTS[g.adjust].split(" (")[0]
+    doc.heading(level, f"Win rates on test set {g.name}" if multi else "Win rates over held-out lakes")
     doc.para(f"{len(g.runs)} runs evaluated on the same {g.n_rows:,} held-out rows ({len(g.lakes)} lakes; split "
              f"hash {g.split_sha256[:12]}…, labels hash {g.labels_sha256[:12]}…, labels checked row by row).")
-    doc.items([f"{lab}: {run}" for lab, run in zip(labels, g.runs)])
+    names = plots.run_labels(g.records) if len(g.records) == len(g.runs) else [""] * len(g.runs)
+    doc.items([f"{lab}: {name} — {run}" if name else f"{lab}: {run}" for lab, name, run in zip(labels, names, g.runs)])
 
-    doc.heading(3, "Win-rate matrix")
+    doc.heading(level + 1, "Win-rate matrix")
     doc.para("Row run against column run: the share of held-out lakes where the row run has the lower MAE (a tie "
-             f"counts one half). 'ns': the paired Wilcoxon signed-rank test over lakes gives p ≥ {g.alpha:g}, the "
-             "difference is not significant.")
+             f"counts one half). 'ns': not significant. {g.method_note()}")
     m, sig = g.win_rate_matrix(), g.significance_matrix()
     rows, marks = [], []
     for i, lab in enumerate(labels):
@@ -193,26 +237,32 @@ def _group_section(doc: _Doc, g: Any, index: int, plots_dir: Path, *, multi: boo
         marks.append([""] + ["" if i == j or sig[i, j] else "ns" for j in range(len(labels))])
     doc.table([""] + labels, rows, marks)
 
-    doc.heading(3, "Pairwise differences")
-    doc.para("Δ MAE: mean over lakes of the first run's MAE minus the second's (negative: the first run has the lower "
-             "error), with a bootstrap 95 % confidence interval over lakes.")
+    doc.heading(level + 1, "Pairwise differences")
+    doc.para("Δ: the first run's MAE minus the second's, lake by lake (negative: the first run has the lower error). "
+             "Median Δ is the Hodges–Lehmann shift (median of the Walsh averages), the quantity the signed-rank test "
+             "tests; its 95 % interval inverts that test, so it excludes 0 exactly when the raw p is below "
+             f"{g.alpha:g} (distinct, non-zero differences). {g.interval_note()} One lake with a large error can "
+             f"move the mean. 'Significant' uses the {adjust}-adjusted p over the {g.n_pairs} pair(s) of the matrix; "
+             "the note says why an interval and the decision disagree.")
     pair_rows, pair_marks = [], []
     for i in range(len(labels)):
         for j in range(i + 1, len(labels)):
             p = g.pairs[(i, j)]
             pair_rows.append([labels[i], labels[j], p.n_lakes, f"{p.wins}/{p.losses}/{p.ties}", f"{p.win_rate:.2f}",
-                              _signed(p.mean_diff), f"[{_signed(p.ci_low)}, {_signed(p.ci_high)}]",
-                              f"{p.p_value:.3g}", "yes" if p.significant else "no (ns)"])
-            pair_marks.append([""] * 8 + ["" if p.significant else "ns"])
-    doc.table(["run", "vs", "lakes", "wins/losses/ties", "win rate", "Δ MAE", "95 % CI", "Wilcoxon p",
-               "significant"], pair_rows, pair_marks, text_cols=2)
+                              _signed(p.hl_diff), _interval(p.hl_ci_low, p.hl_ci_high), f"{p.p_value:.3g}",
+                              f"{p.p_adjusted:.3g}", "yes" if p.significant else "no (ns)", _signed(p.mean_diff),
+                              _interval(p.mean_ci_low, p.mean_ci_high), p.note])
+            pair_marks.append([""] * 9 + ["" if p.significant else "ns"] + ["", "", "wrap"])
+    doc.table(["run", "vs", "lakes", "wins/losses/ties", "win rate", "median Δ", "95 % CI (signed-rank)",
+               "Wilcoxon p", f"{adjust} p", "significant", "mean Δ", f"95 % CI ({INTERVALS[g.interval]})", "note"],
+              pair_rows, pair_marks, text_cols=2)
     if len(g.lakes) < 6:
         doc.para(f"With {len(g.lakes)} lakes the Wilcoxon test cannot reach p < 0.05 (two-sided, exact): no "
-                 "difference can be called significant on this test set.")
+                 "difference can be called significant on this test set, and the median's 95 % interval is unbounded.")
 
     mean = g.mean_lake_mae()
     best = [int(k) for k in np.argsort(mean, kind="stable")[:BEST_RUNS]]
-    doc.heading(3, "Per-lake MAE of the best runs")
+    doc.heading(level + 1, "Per-lake MAE of the best runs")
     doc.para(f"The {len(best)} runs with the lowest MAE averaged over lakes; the lowest MAE on each lake is bold.")
     shown = range(len(g.lakes))
     if len(g.lakes) > MAX_LAKES:  # the lakes with the most held-out rows, in name order
@@ -231,41 +281,60 @@ def _group_section(doc: _Doc, g: Any, index: int, plots_dir: Path, *, multi: boo
     lake_marks.append([""] * (len(best) + 3))
     doc.table(["lake", "rows"] + [labels[k] for k in best] + ["best"], lake_rows, lake_marks, text_cols=1)
 
-    made = [plots.plot_win_rate_heatmap(labels, m, sig, plots_dir / f"win_rate{suffix}.png"),
+    if plots_dir is None:
+        return []
+    made = [plots.plot_win_rate_heatmap(labels, m, sig, plots_dir / f"win_rate{suffix}.png",
+                                        method=f"{adjust}-adjusted"),
             plots.plot_lake_heatmap(g.lakes, labels, g.lake_mae, plots_dir / f"lake_mae{suffix}.png")]
     doc.figure(Figure("Win-rate heatmap", made[0]))
     doc.figure(Figure("Per-lake MAE heatmap", made[1]))
     return made
 
 
+def _interval(low: float, high: float) -> str:
+    if math.isnan(low) or math.isnan(high):
+        return "n/a"
+    if math.isinf(low) or math.isinf(high):
+        return "(−∞, +∞)"
+    return f"[{_signed(low)}, {_signed(high)}]"
+
+
+def check_report_dir(out_dir: str | Path) -> Path:
+    """``out_dir`` as a Path, refused (ConfigError) when it is a file: the report is a directory."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--report {out_dir} is a file; the report is a directory (comparison.md, comparison.html "
+                          "and plots/). Give a new or existing directory.")
+    return out
+
+
 def write_report(out_dir: str | Path, records: Sequence[RunRecord], *,
                  table_rows: Sequence[Mapping[str, Any]], columns: Optional[Sequence[str]] = None,
                  metric: str = "mae", win_rates: Any = None, title: str = "Run comparison",
-                 resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+                 adjust: str = "holm", interval: str = "t") -> dict[str, Any]:
     """Write comparison.md, comparison.html and plots/*.png under ``out_dir``; return their paths.
 
     ``table_rows``/``columns``: the comparison table as the CLI built it (one dict per row; ``columns``
     the order, default: keys in first-seen order). ``metric``: the headline metric of the per-run bar
     plot and the sweep plots. ``win_rates``: a :class:`kaayko_exp.compare.stats.WinRates` already
-    computed for ``records`` (computed here with ``resamples``/``seed`` when None).
+    computed for ``records`` (computed here, p-values adjusted by ``adjust``, mean intervals by ``interval``,
+    when None).
     Returns ``{"markdown": Path, "html": Path, "plots": [Path, …]}``.
     """
     from kaayko_exp.compare import plots, stats
 
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--report {out_dir} is a file; the report is a directory (comparison.md, comparison.html "
-                          "and plots/). Give a new or existing directory.")
+    out = check_report_dir(out_dir)
     plots_dir = out / PLOTS
     plots_dir.mkdir(parents=True, exist_ok=True)
     if win_rates is None:
-        win_rates = stats.win_rates(records, resamples=resamples, seed=seed)
+        win_rates = stats.win_rates(records, adjust=adjust, interval=interval)
 
     doc = _Doc()
     doc.heading(1, title)
     doc.para(f"{len(records)} run(s), read from their saved reports (no retraining). Held-out metrics are on each "
              "run's test set; win rates compare errors against the true labels, lake by lake.")
     _table_section(doc, table_rows, columns)
+    _pareto_section(doc, records)
     made: list[Path] = []
 
     bar = plots.plot_metric_per_run(records, metric, plots_dir / f"metric_{metric}.png")
@@ -273,13 +342,7 @@ def write_report(out_dir: str | Path, records: Sequence[RunRecord], *,
         made.append(bar)
         doc.figure(Figure(f"Held-out {metric} per run (CV mean ± std where present)", bar))
 
-    doc.heading(2, "Test sets")
-    doc.para("Runs are compared lake by lake only when their reports record the same split and held-out labels "
-             "hashes and their prediction files agree on the labels row by row.")
-    doc.items(win_rates.notes or ["No run has a recorded test set."])
-    multi = len(win_rates.groups) > 1
-    for k, group in enumerate(win_rates.groups):
-        made += _group_section(doc, group, k, plots_dir, multi=multi)
+    made += win_rate_sections(doc, win_rates, plots_dir)
 
     curve = plots.plot_learning_curve(records, plots_dir / "learning_curve.png")
     if curve is not None:

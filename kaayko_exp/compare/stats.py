@@ -5,15 +5,27 @@ the split assignment and of the held-out labels (``RunRecord.test_set``); runs a
 pair, and inside a group the labels read back from each run's ``predictions/test.parquet`` must
 agree row for row. :func:`win_rates` says which groups it formed and why runs were left out.
 
-For every ordered pair of runs (i, j) in a group, over the held-out lakes:
+For every ordered pair of runs (i, j) in a group the unit of analysis is the held-out lake: each
+run's MAE on each lake, and d = MAE_i − MAE_j per lake (negative: run i has the lower error).
+Training-seed variance is not in these numbers: each run is one training seed, so a difference can
+come from the seeds alone; ``--group-by seed`` over several seeds shows the spread over seeds.
 
-* ``win_rate``: share of lakes where run i has the lower MAE; a tie (|Δ| ≤ ``TIE_TOLERANCE``)
+* ``win_rate``: share of lakes where run i has the lower MAE; a tie (|d| ≤ ``TIE_TOLERANCE``)
   counts one half and is counted in ``ties``;
-* ``mean_diff``: mean over lakes of MAE_i − MAE_j (negative: run i has the lower error), with a
-  percentile bootstrap 95 % confidence interval over lakes (seeded numpy);
-* ``p_value``: a paired Wilcoxon signed-rank test over lakes (``scipy.stats.wilcoxon``, two-sided);
-  ``significant`` is ``p_value < alpha``. With few lakes no difference can be significant (4 lakes:
-  the smallest two-sided p is 0.125) and the table says so.
+* ``hl_diff``: the Hodges–Lehmann difference, the median of the Walsh averages (d_a + d_b) / 2, with
+  its distribution-free 95 % interval from the signed-rank statistic (the Walsh averages between the
+  test's critical counts). It is the shift the signed-rank test tests, so with distinct non-zero
+  differences the interval excludes 0 exactly when the raw p is below alpha;
+* ``mean_diff``: the mean of d over lakes with a 95 % interval over lakes, by ``INTERVALS``: Student-t
+  (``t``, the default) or the BCa bootstrap (``bca``, ``scipy.stats.bootstrap``); see
+  :func:`mean_interval` for why t is the default. One lake with a large error can pull the mean while
+  the median shift points the other way: the table shows both and says so in ``note``;
+* ``p_value``: the paired Wilcoxon signed-rank test over lakes (``scipy.stats.wilcoxon``, two-sided;
+  exact with at most ``EXACT_MAX_LAKES`` lakes and no zero difference, else the normal approximation);
+  ``p_adjusted``: adjusted over the k(k−1)/2 pairs of the matrix (``ADJUSTMENTS``: Holm, which keeps
+  the family-wise error at alpha, by default; Benjamini–Hochberg, which keeps the false discovery rate
+  at alpha); ``significant`` is ``p_adjusted < alpha``. With few lakes no difference can be
+  significant (4 lakes: the smallest two-sided p is 0.125) and the table says so.
 
 Prediction files are read only here, only the three columns needed, and only for runs that have a
 test set to compare on.
@@ -22,6 +34,8 @@ test set to compare on.
 from __future__ import annotations
 
 import hashlib
+import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
@@ -34,9 +48,27 @@ LABEL = "paddle_score"
 PREDICTION = "prediction"
 COLUMNS = (LAKE, LABEL, PREDICTION)
 TIE_TOLERANCE = 1e-12
-DEFAULT_RESAMPLES = 2000
 DEFAULT_ALPHA = 0.05
 DEFAULT_MAX_RUNS = 30  # runs in one matrix: pairs grow as the square
+LEVEL = 0.95
+EXACT_MAX_LAKES = 50  # the signed-rank test's exact null distribution up to this many lakes (as scipy's "auto")
+#: p-value adjustments over the pairs of one matrix: name -> what it controls
+ADJUSTMENTS = {"holm": "Holm (family-wise error)", "bh": "Benjamini–Hochberg (false discovery rate)"}
+DEFAULT_ADJUST = "holm"
+#: intervals of a pair's mean difference over lakes: name -> its label in tables (``interval_note`` says more)
+INTERVALS = {"t": "t", "bca": "BCa"}
+DEFAULT_INTERVAL = "t"
+BOOTSTRAP_RESAMPLES = 9999
+BOOTSTRAP_SEED = 0  # a fixed seed: the same runs give the same BCa intervals
+_BOOTSTRAP_PAIRS = 16  # pairs per scipy call: bounded memory (pairs × resamples × lakes floats)
+#: why ``t`` is the default (measured by the script it names)
+INTERVAL_MEASURED = ("between equally good runs on 20 lakes, 95 % BCa intervals of the mean exclude 0 for "
+                     "7.6–11.4 % of pairs and Student-t ones for 3.9–5.3 % (nominal 5 %; "
+                     "python bench/bench_compare_intervals.py)")
+UNIT_NOTE = ("Unit: the held-out lake (each run's MAE per lake; one lake counts as much as another). Training-seed "
+             "variance is not included: each run is one seed, so a difference can come from the seeds alone. Run "
+             "several seeds and use --group-by seed: the table's mean ± std over seeds shows that spread (with "
+             "split=lakes the seed also draws the held-out lakes, so the spread covers the split too).")
 
 
 @dataclass
@@ -50,11 +82,20 @@ class PairStats:
     losses: int
     ties: int
     win_rate: float  # (wins + ties / 2) / n_lakes
+    hl_diff: float  # Hodges–Lehmann: median of the Walsh averages of MAE_i − MAE_j
+    hl_ci_low: float  # signed-rank (distribution-free) 95 % interval of hl_diff; ±inf when too few lakes
+    hl_ci_high: float
     mean_diff: float  # mean over lakes of MAE_i − MAE_j
-    ci_low: float
-    ci_high: float
-    p_value: float
-    significant: bool
+    mean_ci_low: float  # 95 % interval over lakes by the group's ``interval`` (NaN with one lake)
+    mean_ci_high: float
+    p_value: float  # Wilcoxon signed-rank, two-sided, raw
+    p_adjusted: float  # adjusted over the pairs of the matrix
+    significant: bool  # p_adjusted < alpha
+    note: str = ""  # why the interval and the decision seem to disagree, when they do
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values (an unbounded or missing interval end is None)."""
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in self.__dict__.items()}
 
 
 @dataclass
@@ -70,10 +111,26 @@ class TestSetGroup:
     pairs: dict[tuple[int, int], PairStats]  # ordered pairs of run indexes, i != j
     n_rows: int
     alpha: float = DEFAULT_ALPHA
+    adjust: str = DEFAULT_ADJUST
+    interval: str = DEFAULT_INTERVAL  # the mean difference's interval: one of ``INTERVALS``
+    records: list[RunRecord] = field(default_factory=list)  # the runs behind ``runs``, same order
 
     @property
     def name(self) -> str:
         return f"split {self.split_sha256[:8]}…, labels {self.labels_sha256[:8]}…"
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.runs) * (len(self.runs) - 1) // 2
+
+    def method_note(self) -> str:
+        """One sentence: the test, the adjustment over the matrix and what "significant" means."""
+        return (f"Significant: paired Wilcoxon signed-rank test over lakes, p adjusted by {ADJUSTMENTS[self.adjust]} "
+                f"over the {self.n_pairs} pair(s) of this matrix, adjusted p < {self.alpha:g}.")
+
+    def interval_note(self) -> str:
+        """One sentence: how the mean difference's 95 % interval is computed."""
+        return interval_note(self.interval)
 
     def win_rate_matrix(self) -> np.ndarray:
         """``m[i, j]``: share of lakes where run i has the lower MAE than run j (NaN on the diagonal)."""
@@ -84,7 +141,7 @@ class TestSetGroup:
         return m
 
     def significance_matrix(self) -> np.ndarray:
-        """``s[i, j]``: the Wilcoxon difference between runs i and j is significant (False on the diagonal)."""
+        """``s[i, j]``: the adjusted test finds runs i and j different (False on the diagonal)."""
         k = len(self.runs)
         s = np.zeros((k, k), dtype=bool)
         for (i, j), p in self.pairs.items():
@@ -95,6 +152,15 @@ class TestSetGroup:
         """Each run's MAE averaged over lakes (every lake weighs the same)."""
         return self.lake_mae.mean(axis=0)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The group as JSON values: runs, lakes, per-lake MAE, and every ordered pair."""
+        return {"split_sha256": self.split_sha256, "labels_sha256": self.labels_sha256, "runs": list(self.runs),
+                "n_rows": self.n_rows, "lakes": list(self.lakes), "lake_rows": [int(x) for x in self.lake_rows],
+                "lake_mae": [[float(v) for v in row] for row in self.lake_mae],
+                "alpha": self.alpha, "adjust": self.adjust, "interval": self.interval,
+                "interval_note": self.interval_note(), "n_pairs": self.n_pairs,
+                "pairs": [p.to_dict() for (i, j), p in sorted(self.pairs.items())]}
+
 
 @dataclass
 class WinRates:
@@ -104,68 +170,245 @@ class WinRates:
     left_out: list[tuple[str, str]] = field(default_factory=list)  # (run shown, reason)
     notes: list[str] = field(default_factory=list)  # one line per group formed and per run left out
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"unit": "held-out lake", "unit_note": UNIT_NOTE, "level": LEVEL,
+                "groups": [g.to_dict() for g in self.groups],
+                "left_out": [{"run": r, "reason": why} for r, why in self.left_out], "notes": list(self.notes)}
+
 
 # ------------------------------------------------------------------------------------------- statistics
-def pair_stats(mae_i: Sequence[float], mae_j: Sequence[float], *, i: str = "i", j: str = "j",
-               resamples: int = DEFAULT_RESAMPLES, seed: int = 0, alpha: float = DEFAULT_ALPHA,
-               boot_diffs: Optional[np.ndarray] = None) -> PairStats:
-    """Win rate, mean difference with a bootstrap CI, and Wilcoxon p-value for two per-lake MAE vectors.
+def pair_differences(lake_mae: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run indexes ``i < j`` of every unordered pair and the per-lake differences ``MAE_i − MAE_j`` (pairs × lakes),
+    with differences within ``TIE_TOLERANCE`` set to exactly 0."""
+    mae = np.asarray(lake_mae, dtype=np.float64)
+    if mae.ndim != 2 or mae.shape[0] == 0:
+        raise ValueError(f"per-lake MAE must be lakes × runs and non-empty, got shape {mae.shape}")
+    i, j = np.triu_indices(mae.shape[1], 1)
+    d = (mae[:, i] - mae[:, j]).T
+    d[np.abs(d) <= TIE_TOLERANCE] = 0.0
+    return i, j, d
 
-    ``boot_diffs``: bootstrap means of the differences already drawn (a group draws one set of
-    resampled lakes for all its pairs); drawn here with ``resamples``/``seed`` when None.
-    """
+
+def _exact(d: np.ndarray) -> np.ndarray:
+    """Per row: the exact signed-rank null is used (no zero difference, at most ``EXACT_MAX_LAKES`` lakes; as
+    scipy's "auto" does)."""
+    return np.all(d != 0, axis=-1) & (d.shape[-1] <= EXACT_MAX_LAKES)
+
+
+def signed_rank_p(diffs: np.ndarray) -> np.ndarray:
+    """Two-sided Wilcoxon signed-rank p-values of each row of per-lake differences (1.0 for an all-zero row)."""
+    from scipy.stats import wilcoxon
+
+    d = np.atleast_2d(np.asarray(diffs, dtype=np.float64))
+    p = np.ones(d.shape[0])
+    nonzero = np.any(d != 0, axis=-1)
+    exact = _exact(d)
+    for mask, method in ((nonzero & exact, "exact"), (nonzero & ~exact, "asymptotic")):
+        if mask.any():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # few non-zero lakes under the approximation
+                res = wilcoxon(d[mask], zero_method="wilcox", alternative="two-sided", method=method, axis=-1)
+            p[mask] = np.nan_to_num(np.asarray(res.pvalue, dtype=np.float64), nan=1.0)
+    return p
+
+
+def wilcoxon_p(diffs: Sequence[float]) -> float:
+    """Two-sided paired Wilcoxon signed-rank p-value of one vector of per-lake differences."""
+    return float(signed_rank_p(np.asarray(diffs, dtype=np.float64)[None, :])[0])
+
+
+def adjust_p(p: Sequence[float], method: str = DEFAULT_ADJUST) -> np.ndarray:
+    """``p`` adjusted for the family it forms: Holm's step-down (family-wise error) or Benjamini–Hochberg
+    (false discovery rate, ``scipy.stats.false_discovery_control``)."""
+    p = np.asarray(p, dtype=np.float64)
+    if method not in ADJUSTMENTS:
+        raise ValueError(f"unknown p-value adjustment {method!r}; one of {', '.join(ADJUSTMENTS)}")
+    if p.size == 0:
+        return p.copy()
+    if method == "bh":
+        from scipy.stats import false_discovery_control
+
+        return np.asarray(false_discovery_control(p, method="bh"), dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    m = p.size
+    stepped = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty_like(p)
+    out[order] = stepped
+    return out
+
+
+def significant_pairs(lake_mae: np.ndarray, *, alpha: float = DEFAULT_ALPHA, adjust: str = DEFAULT_ADJUST
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every unordered pair of runs (the order of :func:`pair_differences`): raw p, adjusted p, significant."""
+    _, _, d = pair_differences(lake_mae)
+    raw = signed_rank_p(d)
+    adjusted = adjust_p(raw, adjust)
+    return raw, adjusted, adjusted < alpha
+
+
+def _signed_rank_cut(n: int, alpha: float) -> int:
+    """How many Walsh averages the two-sided signed-rank test at ``alpha`` cuts from each end: the largest count
+    ``c`` with 2·P(T ≤ c − 1) < alpha under the null (0: no data can reject, the interval is unbounded)."""
+    m = n * (n + 1) // 2
+    if n <= EXACT_MAX_LAKES:
+        counts = np.zeros(m + 1)
+        counts[0] = 1.0
+        for r in range(1, n + 1):  # the exact null: each rank in T with probability 1/2
+            counts[r:] = counts[r:] + counts[:-r].copy()
+        cdf = np.cumsum(counts) / counts.sum()
+        return int(np.sum(2.0 * cdf < alpha))
+    from scipy.stats import norm
+
+    sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24.0)
+    return max(0, int(math.ceil(m / 2.0 - norm.ppf(1.0 - alpha / 2.0) * sd)))
+
+
+def hodges_lehmann(diffs: np.ndarray, *, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of per-lake differences: the Hodges–Lehmann shift (median of the Walsh averages) and the
+    distribution-free interval that inverts the signed-rank test at 1 − ``level``."""
+    d = np.atleast_2d(np.asarray(diffs, dtype=np.float64))
+    n = d.shape[1]
+    a, b = np.triu_indices(n)  # a <= b: every Walsh average, each lake with itself too
+    cut = _signed_rank_cut(n, 1.0 - level)
+    est, low, high = (np.empty(d.shape[0]) for _ in range(3))
+    for start in range(0, d.shape[0], 64):  # bounded memory with many lakes
+        walsh = np.sort((d[start:start + 64, a] + d[start:start + 64, b]) / 2.0, axis=1)
+        est[start:start + 64] = np.median(walsh, axis=1)
+        low[start:start + 64] = walsh[:, cut - 1] if cut > 0 else -np.inf
+        high[start:start + 64] = walsh[:, walsh.shape[1] - cut] if cut > 0 else np.inf
+    return est, low, high
+
+
+def interval_note(method: str) -> str:
+    """One sentence naming the mean difference's interval ``method`` (one of ``INTERVALS``)."""
+    if method == "bca":
+        return (f"Mean Δ: BCa bootstrap 95 % interval over lakes (scipy.stats.bootstrap, {BOOTSTRAP_RESAMPLES} "
+                f"resamples, seed {BOOTSTRAP_SEED}); less reliable than Student-t with few lakes: "
+                f"{INTERVAL_MEASURED}.")
+    return "Mean Δ: Student-t 95 % interval over lakes."
+
+
+def mean_interval(diffs: np.ndarray, *, level: float = LEVEL, method: str = DEFAULT_INTERVAL
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The 95 % interval of the mean of each row of per-lake differences (lakes as the sample), by ``method``:
+    ``t`` (Student-t) or ``bca`` (:func:`bootstrap_interval`). A row whose lakes all agree gets the point
+    interval; NaN with one lake.
+
+    ``t`` is the default, by measurement: ``INTERVAL_MEASURED`` (BCa intervals exclude 0 about twice as often as
+    their nominal 5 % between equally good runs on 20 lakes)."""
+    if method not in INTERVALS:
+        raise ValueError(f"unknown interval {method!r}; one of {', '.join(INTERVALS)}")
+    if method == "bca":
+        return bootstrap_interval(diffs, level=level)
+    from scipy.stats import t as student
+
+    d = np.atleast_2d(np.asarray(diffs, dtype=np.float64))
+    n = d.shape[1]
+    mean = d.mean(axis=1)
+    if n < 2:
+        return np.full_like(mean, np.nan), np.full_like(mean, np.nan)
+    half = student.ppf(0.5 + level / 2.0, n - 1) * d.std(axis=1, ddof=1) / math.sqrt(n)
+    half[np.ptp(d, axis=1) <= TIE_TOLERANCE] = 0.0
+    return mean - half, mean + half
+
+
+def bootstrap_interval(diffs: np.ndarray, *, level: float = LEVEL, kind: str = "BCa",
+                       n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap interval (``scipy.stats.bootstrap``, ``kind``: BCa or percentile) of the mean of each row of
+    per-lake differences, resampling lakes.
+
+    Rows go to scipy vectorised, a few at a time, each call seeded afresh with ``seed``: every row is resampled
+    with the same lake indices, so a row's interval is what ``scipy.stats.bootstrap`` gives for that row alone
+    with the same seed and resamples, whatever else is in the matrix. A row whose lakes all agree gets the point
+    interval (every resample has that mean); one lake gives NaN; an interval scipy cannot form (BCa's
+    bias correction undefined) is NaN, without warnings."""
+    from scipy.stats import bootstrap
+
+    d = np.atleast_2d(np.asarray(diffs, dtype=np.float64))
+    mean = d.mean(axis=1)
+    low, high = np.full_like(mean, np.nan), np.full_like(mean, np.nan)
+    if d.shape[1] < 2:
+        return low, high
+    flat = np.ptp(d, axis=1) <= TIE_TOLERANCE
+    low[flat] = high[flat] = mean[flat]
+    rows = np.flatnonzero(~flat)
+    for start in range(0, rows.size, _BOOTSTRAP_PAIRS):
+        part = rows[start:start + _BOOTSTRAP_PAIRS]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a degenerate resampling distribution: NaN, named in the pair's note
+            ci = bootstrap((d[part],), np.mean, axis=-1, vectorized=True, n_resamples=n_resamples,
+                           confidence_level=level, method=kind, **{_seed_keyword(): np.random.default_rng(seed)}
+                           ).confidence_interval
+        low[part], high[part] = ci.low, ci.high
+    return low, high
+
+
+def _seed_keyword() -> str:
+    """``scipy.stats.bootstrap`` takes ``rng`` from scipy 1.15, ``random_state`` before."""
+    import inspect
+
+    from scipy.stats import bootstrap
+
+    return "rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state"
+
+
+def _note(p: PairStats, alpha: float, adjust: str, n_pairs: int) -> str:
+    """Why the pair's intervals and its decision seem to disagree ('' when they do not)."""
+    hl_excludes = p.hl_ci_low > 0 or p.hl_ci_high < 0
+    notes = []
+    if hl_excludes and not p.significant and p.p_value < alpha:
+        notes.append(f"the median interval excludes 0 (raw p {p.p_value:.3g}) but {ADJUSTMENTS[adjust].split(' (')[0]} over "
+                     f"{n_pairs} pairs leaves it not significant")
+    elif hl_excludes != (p.p_value < alpha):
+        notes.append("ties or zero differences between lakes: the test's p and the interval's order statistics are "
+                     "not exactly dual here")
+    mean_excludes = p.mean_ci_low > 0 or p.mean_ci_high < 0
+    if p.n_lakes > 1 and (math.isnan(p.mean_ci_low) or math.isnan(p.mean_ci_high)):
+        notes.append("no mean interval: the bootstrap's resampled means are too lumpy for BCa (few distinct "
+                     "differences); --interval t gives one")
+    elif p.significant and not mean_excludes:
+        notes.append("the mean interval includes 0: a few lakes pull the mean, the test and the median speak of the "
+                     "typical lake")
+    elif np.sign(p.mean_diff) * np.sign(p.hl_diff) < 0:
+        notes.append("mean and median point opposite ways: a few lakes pull the mean")
+    return "; ".join(notes)
+
+
+def pairwise(lake_mae: np.ndarray, runs: Sequence[str], *, alpha: float = DEFAULT_ALPHA,
+             adjust: str = DEFAULT_ADJUST, interval: str = DEFAULT_INTERVAL) -> dict[tuple[int, int], PairStats]:
+    """Every ordered pair of the runs (columns of ``lake_mae``, lakes × runs): win rate, Hodges–Lehmann shift with
+    its signed-rank interval, mean with its ``interval`` interval, raw and adjusted Wilcoxon p, the decision and a
+    note. Pair (j, i) mirrors pair (i, j), i < j (its interval is the negated one)."""
+    i_idx, j_idx, d = pair_differences(lake_mae)
+    raw, adjusted, significant = significant_pairs(lake_mae, alpha=alpha, adjust=adjust)
+    hl, hl_low, hl_high = hodges_lehmann(d)
+    mean_low, mean_high = mean_interval(d, method=interval)
+    n_pairs = len(i_idx)
+    out: dict[tuple[int, int], PairStats] = {}
+    for k, (i, j) in enumerate(zip(i_idx.tolist(), j_idx.tolist())):
+        row = d[k]
+        wins, losses = int(np.sum(row < 0)), int(np.sum(row > 0))
+        ties = int(row.size - wins - losses)
+        p = PairStats(i=runs[i], j=runs[j], n_lakes=int(row.size), wins=wins, losses=losses, ties=ties,
+                      win_rate=(wins + 0.5 * ties) / row.size, hl_diff=float(hl[k]), hl_ci_low=float(hl_low[k]),
+                      hl_ci_high=float(hl_high[k]), mean_diff=float(row.mean()), mean_ci_low=float(mean_low[k]),
+                      mean_ci_high=float(mean_high[k]), p_value=float(raw[k]), p_adjusted=float(adjusted[k]),
+                      significant=bool(significant[k]))
+        p.note = _note(p, alpha, adjust, n_pairs)
+        out[(i, j)] = p
+        out[(j, i)] = _mirror(p)
+    return out
+
+
+def pair_stats(mae_i: Sequence[float], mae_j: Sequence[float], *, i: str = "i", j: str = "j",
+               alpha: float = DEFAULT_ALPHA, interval: str = DEFAULT_INTERVAL) -> PairStats:
+    """Run i against run j alone (a family of one pair: nothing to adjust)."""
     a = np.asarray(mae_i, dtype=np.float64)
     b = np.asarray(mae_j, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or a.size == 0:
         raise ValueError(f"per-lake MAE vectors must be non-empty and of one length, got {a.shape} and {b.shape}")
-    d = a - b
-    tie = np.abs(d) <= TIE_TOLERANCE
-    wins = int(np.sum(~tie & (d < 0)))
-    losses = int(np.sum(~tie & (d > 0)))
-    ties = int(np.sum(tie))
-    n = int(d.size)
-    if boot_diffs is None:
-        low, high = bootstrap_ci(d, resamples=resamples, seed=seed)
-    else:
-        low, high = _percentiles(boot_diffs)
-    p = wilcoxon_p(np.where(tie, 0.0, d))
-    return PairStats(i=i, j=j, n_lakes=n, wins=wins, losses=losses, ties=ties, win_rate=(wins + 0.5 * ties) / n,
-                     mean_diff=float(np.mean(d)), ci_low=low, ci_high=high, p_value=p,
-                     significant=bool(p < alpha))
-
-
-def bootstrap_ci(diffs: Sequence[float], *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
-                 level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of ``diffs``, resampling the lakes with replacement."""
-    d = np.asarray(diffs, dtype=np.float64)
-    return _percentiles(bootstrap_means(d[:, None], resamples=resamples, seed=seed)[:, 0], level)
-
-
-def bootstrap_means(values: np.ndarray, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:
-    """Column means of ``values`` (lakes × runs) over ``resamples`` resamplings of the lakes: (resamples, runs)."""
-    v = np.asarray(values, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, v.shape[0], size=(int(resamples), v.shape[0]))
-    counts = np.zeros((int(resamples), v.shape[0]))
-    np.add.at(counts, (np.arange(int(resamples))[:, None], idx), 1.0)  # how often each lake was drawn
-    return counts @ v / v.shape[0]
-
-
-def _percentiles(means: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(np.asarray(means, dtype=np.float64), [tail, 1.0 - tail])
-    return float(low), float(high)
-
-
-def wilcoxon_p(diffs: Sequence[float]) -> float:
-    """Two-sided paired Wilcoxon signed-rank p-value of per-lake differences; 1.0 when every difference is 0."""
-    from scipy.stats import wilcoxon
-
-    d = np.asarray(diffs, dtype=np.float64)
-    if not np.any(d != 0):
-        return 1.0
-    result = wilcoxon(d, zero_method="wilcox", alternative="two-sided")
-    return float(result.pvalue)
+    return pairwise(np.column_stack([a, b]), [i, j], alpha=alpha, interval=interval)[(0, 1)]
 
 
 # ------------------------------------------------------------------------------------------- grouping
@@ -214,16 +457,20 @@ def _per_lake_mae(frame: Any) -> tuple[list[str], np.ndarray, np.ndarray]:
     return [str(x) for x in mae.index], mae.to_numpy(dtype=np.float64), by.size().to_numpy()
 
 
-def win_rates(records: Sequence[RunRecord], *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
-              alpha: float = DEFAULT_ALPHA, max_runs: int = DEFAULT_MAX_RUNS) -> WinRates:
+def win_rates(records: Sequence[RunRecord], *, alpha: float = DEFAULT_ALPHA, adjust: str = DEFAULT_ADJUST,
+              interval: str = DEFAULT_INTERVAL, max_runs: int = DEFAULT_MAX_RUNS) -> WinRates:
     """Group runs by test set and compute the pairwise per-lake statistics inside each group of ≥ 2 runs.
 
     Runs that are not ``completed``, have no ``test_set`` block, no readable predictions, or labels
     that differ from the rest of their group are left out with the reason (``WinRates.left_out``);
     ``WinRates.notes`` has one sentence per group formed and per run left out. A group of more than
     ``max_runs`` runs keeps the ``max_runs`` with the lowest mean per-lake MAE (the others are named).
+    P-values are adjusted per group (``adjust``: one of ``ADJUSTMENTS``) over its pairs; the mean difference's
+    interval is ``interval`` (one of ``INTERVALS``).
     Prediction files are read one at a time and reduced to per-lake MAE (memory stays small).
     """
+    if interval not in INTERVALS:
+        raise ValueError(f"unknown interval {interval!r}; one of {', '.join(INTERVALS)}")
     out = WinRates()
     by_key: dict[tuple[str, str], list[RunRecord]] = {}
     for rec in records:
@@ -252,7 +499,8 @@ def win_rates(records: Sequence[RunRecord], *, resamples: int = DEFAULT_RESAMPLE
                 out.left_out.append((rec.shown, f"it is the only run on test set split {_short(key[0])}, labels "
                                      f"{_short(key[1])}: nothing to compare it with"))
             continue
-        group = _build_group(key, members, out, resamples=resamples, seed=seed, alpha=alpha, max_runs=max_runs)
+        group = _build_group(key, members, out, alpha=alpha, adjust=adjust, interval=interval,
+                             max_runs=max_runs)
         if group is not None:
             out.groups.append(group)
 
@@ -276,8 +524,8 @@ class _Scored:
     n_rows: int
 
 
-def _build_group(key: tuple[str, str], members: list[RunRecord], out: WinRates, *, resamples: int, seed: int,
-                 alpha: float, max_runs: int) -> Optional[TestSetGroup]:
+def _build_group(key: tuple[str, str], members: list[RunRecord], out: WinRates, *,
+                 alpha: float, adjust: str, interval: str, max_runs: int) -> Optional[TestSetGroup]:
     by_digest: dict[str, list[_Scored]] = {}
     for rec in members:
         frame, reason = _read_predictions(rec)
@@ -311,21 +559,16 @@ def _build_group(key: tuple[str, str], members: list[RunRecord], out: WinRates, 
         kept = [kept[k] for k in best]
     mae = np.column_stack([s.mae for s in kept])
     runs = [s.record.shown for s in kept]
-    boot = bootstrap_means(mae, resamples=resamples, seed=seed)  # one set of resampled lakes for every pair
-    pairs: dict[tuple[int, int], PairStats] = {}
-    for i in range(len(runs)):
-        for j in range(i + 1, len(runs)):
-            p = pair_stats(mae[:, i], mae[:, j], i=runs[i], j=runs[j], alpha=alpha,
-                           boot_diffs=boot[:, i] - boot[:, j])
-            pairs[(i, j)] = p
-            pairs[(j, i)] = _mirror(p)
+    pairs = pairwise(mae, runs, alpha=alpha, adjust=adjust, interval=interval)
     return TestSetGroup(split_sha256=key[0], labels_sha256=key[1], runs=runs,
                         lakes=kept[0].lakes, lake_mae=mae, lake_rows=np.asarray(kept[0].lake_rows), pairs=pairs,
-                        n_rows=kept[0].n_rows, alpha=alpha)
+                        n_rows=kept[0].n_rows, alpha=alpha, adjust=adjust, interval=interval,
+                        records=[s.record for s in kept])
 
 
 def _mirror(p: PairStats) -> PairStats:
     """Run j against run i, from run i against run j."""
     return PairStats(i=p.j, j=p.i, n_lakes=p.n_lakes, wins=p.losses, losses=p.wins, ties=p.ties,
-                     win_rate=1.0 - p.win_rate, mean_diff=-p.mean_diff, ci_low=-p.ci_high, ci_high=-p.ci_low,
-                     p_value=p.p_value, significant=p.significant)
+                     win_rate=1.0 - p.win_rate, hl_diff=-p.hl_diff, hl_ci_low=-p.hl_ci_high, hl_ci_high=-p.hl_ci_low,
+                     mean_diff=-p.mean_diff, mean_ci_low=-p.mean_ci_high, mean_ci_high=-p.mean_ci_low,
+                     p_value=p.p_value, p_adjusted=p.p_adjusted, significant=p.significant, note=p.note)

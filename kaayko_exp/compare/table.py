@@ -110,6 +110,8 @@ def build_table(records: Sequence[RunRecord], opts: TableOptions,
     if any(r.trial for r in records):
         columns += [Column("trial", "trial", "text"), Column("state", "state", "text"),
                     Column("trial_value", "value", "metric")]
+        if any(r.trial and len(r.trial.values or ()) > 1 for r in records):  # a multi-objective sweep
+            columns += [Column("trial_values", "values", "text"), Column("pareto", "Pareto front", "text")]
     columns.append(Column("model", "model", "text"))
     hidden = set(group_keys or ())
     choice_keys = _keys([r.choices for r in records], opts.all_params, hidden | {"model"})
@@ -208,6 +210,9 @@ def _row(group: list[RunRecord], choice_keys: list[str], param_keys: list[str], 
     }
     if first.trial is not None and len(group) == 1:
         row["trial"], row["state"] = first.trial.number, first.trial.state
+        if len(first.trial.values or ()) > 1:
+            row["trial_values"] = "; ".join("-" if v is None else f"{float(v):.4g}" for v in first.trial.values)
+            row["pareto"] = "yes" if first.trial.pareto else ""
     row["trial_value"] = _agg([r.value("trial_value") for r in group])
     for k in choice_keys:
         row[f"choice:{k}"] = _common([r.choices.get(k) for r in group])

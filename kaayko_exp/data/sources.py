@@ -25,20 +25,23 @@ TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 _HASH_CONTENT_BELOW = 4 << 20  # files smaller than this are fingerprinted by content
 
 
-def _kind(path: Path) -> str:
+def _kind(path: Path, key: str = "data.path") -> str:
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return "csv"
     if suffix in (".parquet", ".pq"):
         return "parquet"
     raise DataError(
-        f"{path} is neither a .csv nor a .parquet file. Point data.path at a directory of "
+        f"{path} is neither a .csv nor a .parquet file. Point {key} at a directory of "
         "<Lake>/<YYYY-MM>.csv files, a .csv file, a .parquet file or a glob such as 'data/*.parquet'."
     )
 
 
-def list_files(path: str | os.PathLike) -> list[Path]:
-    """The table files behind ``path`` (directory, file or glob), sorted; raises DataError if none."""
+def list_files(path: str | os.PathLike, key: str = "data.path") -> list[Path]:
+    """The table files behind ``path`` (directory, file or glob), sorted; raises DataError if none.
+
+    ``key`` names the setting the path came from in messages (``data.path`` for training, ``input`` for
+    ``predict.py``)."""
     text = os.fspath(path)
     p = Path(text).expanduser()
     if p.is_dir():
@@ -47,25 +50,25 @@ def list_files(path: str | os.PathLike) -> list[Path]:
         if not files:
             raise DataError(
                 f"The directory {p} contains no .csv or .parquet files. The Kaayko collector writes "
-                "<dir>/<Lake>/<YYYY-MM>.csv; point data.path at that directory."
+                f"<dir>/<Lake>/<YYYY-MM>.csv; point {key} at that directory."
             )
         return files
     if p.is_file():
-        _kind(p)
+        _kind(p, key)
         return [p]
     if glob.has_magic(text):
         files = sorted(Path(f) for f in glob.glob(os.path.expanduser(text), recursive=True) if Path(f).is_file())
         if not files:
             raise DataError(
                 f"The pattern {text!r} matches no files. Check the path and quote the glob so the shell "
-                "does not expand it (data.path='data/*.parquet')."
+                f"does not expand it ({key}='data/*.parquet')."
             )
         for f in files:
-            _kind(f)
+            _kind(f, key)
         return files
     raise DataError(
         f"The data path {text!r} does not exist (resolved to {p.resolve()}). Check the spelling; relative "
-        "paths are relative to the directory you started from, e.g. data.path=../shared/data/kaayko_sample."
+        f"paths are relative to the directory you started from, e.g. {key}=../shared/data/kaayko_sample."
     )
 
 
@@ -109,12 +112,12 @@ def read_table(path: str | os.PathLike, *, require_target: bool = True) -> pd.Da
     return table
 
 
-def iter_table_batches(path: str | os.PathLike, batch_size: int,
-                       columns: Iterable[str] | None = None) -> Iterator[pd.DataFrame]:
+def iter_table_batches(path: str | os.PathLike, batch_size: int, columns: Iterable[str] | None = None,
+                       key: str = "data.path") -> Iterator[pd.DataFrame]:
     """Stream the table at ``path`` in validated batches of at most ``batch_size`` rows.
 
     ``columns``: read (and check) only these columns where the file has them; others are
-    never read, so a gap in a column the caller does not use is no error.
+    never read, so a gap in a column the caller does not use is no error. ``key``: as in :func:`list_files`.
 
     Parquet files are read with ``ParquetFile.iter_batches``, CSV files in chunks, a
     directory file by file; the target is not required (prediction inputs). Memory
@@ -123,8 +126,8 @@ def iter_table_batches(path: str | os.PathLike, batch_size: int,
     if batch_size <= 0:
         raise ValueError("batch_size must be positive")
     wanted = None if columns is None else set(columns)
-    for f in list_files(path):
-        kind = _kind(f)
+    for f in list_files(path, key):
+        kind = _kind(f, key)
         if kind == "parquet":
             import pyarrow.parquet as pq
 

@@ -18,6 +18,8 @@ Policies shared by training data and every prediction path (the serving input po
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -40,6 +42,7 @@ VOCABULARIES = {**FIXED_VOCABULARIES, "skill_level": SKILL_LEVELS}
 FLAG_COLUMNS = ("is_day", "will_it_rain", "will_it_snow")
 # A trailing UTC offset of an ISO-8601 timestamp: dropped (local wall-clock time wins).
 _OFFSET = r"(?<=:\d\d)(?:\.\d+)?(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+_OFFSET_RE = re.compile(_OFFSET)
 
 
 def plain(value: Any) -> str:
@@ -117,113 +120,226 @@ def _check_columns(df: pd.DataFrame, origin: str, require_target: bool) -> list[
     return list(COLUMNS)
 
 
-def _numeric(raw: pd.Series, col: str, origin: str, error: type, where: Callable[[int], str]) -> pd.Series:
-    what = "the target" if col == TARGET else f"column '{col}'"
+# --------------------------------------------------------------------------- the column rules
+UNITS: dict[str, str] = {
+    "temp_c": "°C", "wind_kph": "km/h", "humidity": "%", "cloud": "%", "uv": "index", "precip_mm": "mm",
+    "pressure_mb": "hPa", "dew_point_c": "°C", "feelslike_c": "°C", "gust_kph": "km/h", "vis_km": "km",
+    "estimated_water_temp_c": "°C", "estimated_wave_height_m": "m", "latitude": "degrees",
+    "longitude": "degrees", "datetime": "local time YYYY-MM-DD HH:MM",
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one column is checked: the one table read by the frame checks (:func:`coerce_column`: training
+    data, prediction frames and batch files) and the value checks (:func:`check_value`: prediction rows)."""
+
+    column: str
+    kind: str  # number | whole | flag (0/1) | category (fixed vocabulary) | text | datetime
+    unit: str | None
+    low: float
+    high: float
+    vocabulary: tuple[str, ...] | None
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in ("number", "whole", "flag")
+
+    @property
+    def whole(self) -> bool:
+        """Whole numbers only (integer columns, and the 0/1 flags)."""
+        return self.kind in ("whole", "flag")
+
+
+def _kind(col: str) -> str:
+    if col == "datetime":
+        return "datetime"
+    if col in FLAG_COLUMNS:
+        return "flag"
+    if DTYPES[col] == "category":
+        return "category" if col in VOCABULARIES else "text"
+    return "whole" if DTYPES[col].startswith("int") else "number"
+
+
+RULES: dict[str, Rule] = {c: Rule(c, _kind(c), UNITS.get(c), *RANGES.get(c, (-math.inf, math.inf)),
+                                  VOCABULARIES.get(c)) for c in COLUMNS}
+
+# What each check tells the user to do (the same on every path).
+_FIX = {
+    "null": "Every row needs a value there: missing values are refused on every path (training and prediction), "
+            "never imputed.",
+    "number": "Send plain numbers (no quotes); fix or drop those rows.",
+    "finite": "Send finite numbers; fix or drop those rows.",
+    "range": "Check the unit and the value (the Kaayko table uses °C, km/h, mm, hPa, km); out-of-range values are "
+             "refused, not clipped.",
+    "whole": "Send whole numbers (0 or 1 for a flag); round or fix those values.",
+    "text": "Send the names as strings.",
+    "vocabulary": "Fix the spelling or drop those rows.",
+    "datetime": "Send the lake's local time as text, e.g. 2025-07-01 14:00.",
+}
+
+
+def _got(value: Any) -> str:
+    return f"text {plain(value)}" if isinstance(value, str) else plain(value)
+
+
+def _problem(rule: Rule, check: str, value: Any) -> str:
+    """The one wording of a failed check (``value``: the first offending value)."""
+    if check == "null":
+        return "is null"
+    if check == "number":
+        return f"must be a number, got {_got(value)}"
+    if check == "finite":
+        return f"must be a finite number, got {plain(value)}"
+    if check == "range":
+        unit = f" {rule.unit}" if rule.unit else ""
+        return f"is {plain(value)}, outside the plausible range {rule.low:g} to {rule.high:g}{unit}"
+    if check == "whole":
+        return f"must be a whole number, got {plain(value)}"
+    if check == "text":
+        return f"must be text, got {_got(value)}"
+    if check == "vocabulary":
+        return f"is {plain(value)}, not one of {', '.join(rule.vocabulary or ())}"
+    return f"is {plain(value)}, not a local time like '2025-07-01 14:00'"  # datetime
+
+
+def is_local_time(text: str) -> bool:
+    """Whether ``text`` is a timestamp :func:`local_datetimes` reads (numpy first: no pandas for one value)."""
+    core = _OFFSET_RE.sub("", text.strip()).replace(" ", "T")
+    try:
+        np.datetime64(core, "m")
+        return True
+    except ValueError:
+        return not pd.isna(local_datetimes(pd.Series([text], dtype=object)).iloc[0])
+
+
+def check_value(col: str, value: Any, *, error: type, subject: str, null_fix: str = "") -> Any:
+    """Check one value against ``RULES[col]`` (the checks of :func:`coerce_column`, in the same order, with the
+    same words); return it as a plain float or str. ``subject`` starts the message (e.g. ``Field 'uv'``)."""
+    rule = RULES[col]
+
+    def fail(check: str, shown: Any = value) -> None:
+        raise error(f"{subject} {_problem(rule, check, shown)}. {_FIX[check]}{null_fix if check == 'null' else ''}")
+
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        fail("null")
+    if rule.numeric:
+        if isinstance(value, (bool, np.bool_)):
+            if rule.kind != "flag":
+                fail("number")
+            number = float(value)
+        elif isinstance(value, (int, float, np.integer, np.floating)):
+            number = float(value)
+        else:
+            fail("number")
+        if math.isnan(number):
+            fail("null")
+        if math.isinf(number):
+            fail("finite", number)
+        if not rule.low <= number <= rule.high:
+            fail("range", number)
+        if rule.whole and not number.is_integer():
+            fail("whole", number)
+        return number
+    if rule.kind == "datetime":
+        if not (isinstance(value, str) and is_local_time(value)):
+            fail("datetime")
+        return value
+    if not isinstance(value, str):
+        fail("text")
+    if rule.vocabulary is not None and value not in rule.vocabulary:
+        fail("vocabulary")
+    return value
+
+
+class _Column:
+    """Raises the first failed check of one column of a frame, naming its first row and how many fail."""
+
+    def __init__(self, col: str, origin: str, error: type, where: Callable[[int], str], null_fix: str = ""):
+        self.rule, self.origin, self.error, self.where, self.null_fix = RULES[col], origin, error, where, null_fix
+
+    def fail_if(self, check: str, bad: np.ndarray, values: Any) -> None:
+        if not bad.any():
+            return
+        pos = int(np.flatnonzero(bad)[0])
+        n = int(bad.sum())
+        shown = values[pos] if isinstance(values, np.ndarray) else values.iloc[pos]
+        raise self.error(
+            f"{self.origin}: column '{self.rule.column}' {_problem(self.rule, check, shown)} at {self.where(pos)} "
+            f"({n} such value{'s' if n > 1 else ''}). {_FIX[check]}{self.null_fix if check == 'null' else ''}"
+            + (" A table without scores can only be used for prediction." if self.rule.column == TARGET else ""))
+
+
+def _numeric(raw: pd.Series, c: _Column) -> pd.Series:
+    rule = c.rule
+    c.fail_if("null", raw.isna().to_numpy(), raw)
     if pd.api.types.is_bool_dtype(raw.dtype):
-        if col not in FLAG_COLUMNS and col != TARGET:
-            raise error(f"{origin}: {what} must be numeric ({DTYPES[col]}) but holds true/false values. "
-                        "Send numbers.")
+        c.fail_if("number", np.full(len(raw), rule.kind != "flag"), raw)
         raw = raw.astype(np.int8)
-    values = raw if pd.api.types.is_numeric_dtype(raw.dtype) else pd.to_numeric(raw, errors="coerce")
-    bad = values.isna().to_numpy() & raw.notna().to_numpy()
-    if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
-        raise error(
-            f"{origin}: {what} must be numeric ({DTYPES[col]}) but holds non-numeric values, "
-            f"e.g. {plain(raw.iloc[pos])} at {where(pos)} ({int(bad.sum())} such value(s)). "
-            f"Fix or drop those rows so '{col}' contains only numbers."
-        )
-    arr = values.to_numpy(dtype=np.float64, na_value=np.nan)
-    missing = ~np.isfinite(arr)
-    if missing.any():
-        pos = int(np.flatnonzero(missing)[0])
-        what = "the target paddle_score" if col == TARGET else f"column '{col}'"
-        raise error(
-            f"{origin}: {what} is empty in {int(missing.sum())} row(s) (null, NaN or infinite), first at "
-            f"{where(pos)}. Every row needs a value there; missing values are refused on every path (training "
-            "and prediction), never imputed. Fill or drop those rows"
-            + (" (a table without scores can only be used for prediction)." if col == TARGET else ".")
-        )
-    lo, hi = RANGES.get(col, (-np.inf, np.inf))
-    out = (arr < lo) | (arr > hi)
-    if out.any():
-        pos = int(np.flatnonzero(out)[0])
-        raise error(
-            f"{origin}: column '{col}' has {int(out.sum())} value(s) outside the plausible range [{lo:g}, {hi:g}], "
-            f"e.g. {plain(arr[pos])} at {where(pos)}. Check the unit of that column (the Kaayko table uses °C, "
-            "km/h, mm, hPa, km) or drop those rows; out-of-range values are refused, not clipped."
-        )
-    if DTYPES[col].startswith("int"):
-        frac = np.abs(arr - np.round(arr)) > 1e-9
-        if frac.any():
-            pos = int(np.flatnonzero(frac)[0])
-            raise error(
-                f"{origin}: column '{col}' must hold whole numbers but has e.g. {plain(arr[pos])} "
-                f"at {where(pos)}. Round or fix those values."
-            )
-    return pd.Series(arr, index=raw.index).astype(DTYPES[col])
+    if pd.api.types.is_numeric_dtype(raw.dtype) and not isinstance(raw.dtype, pd.CategoricalDtype):
+        arr = raw.to_numpy(dtype=np.float64)
+    else:  # text, objects, categories: only numbers (and true/false in a flag) pass
+        obj = raw.to_numpy(dtype=object)
+        flag = rule.kind == "flag"
+        ok = np.fromiter((isinstance(v, (int, float, np.integer, np.floating)) and
+                          (flag or not isinstance(v, (bool, np.bool_))) for v in obj), dtype=bool, count=len(obj))
+        if not ok.all():
+            # name text that is no number at all before numbers written as text (a CSV column with one bad value)
+            text = np.fromiter((isinstance(v, str) for v in obj), dtype=bool, count=len(obj))
+            junk = text & pd.to_numeric(pd.Series(obj), errors="coerce").isna().to_numpy()
+            c.fail_if("number", junk if junk.any() else ~ok, obj)
+        arr = np.asarray([float(v) for v in obj], dtype=np.float64)
+    c.fail_if("null", np.isnan(arr), arr)
+    c.fail_if("finite", np.isinf(arr), arr)
+    c.fail_if("range", (arr < rule.low) | (arr > rule.high), arr)
+    if rule.whole:
+        c.fail_if("whole", arr != np.round(arr), arr)
+    return pd.Series(arr, index=raw.index).astype(DTYPES[rule.column])
 
 
-def _datetime(raw: pd.Series, origin: str, error: type, where: Callable[[int], str]) -> pd.Series:
+def _datetime(raw: pd.Series, c: _Column) -> pd.Series:
+    c.fail_if("null", raw.isna().to_numpy(), raw)
     values = local_datetimes(raw)
-    bad = values.isna().to_numpy()
-    if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
-        raise error(
-            f"{origin}: column 'datetime' must hold local times like '2024-06-01 14:00' but has "
-            f"{plain(raw.iloc[pos])} at {where(pos)} ({int(bad.sum())} such value(s)). Fix or drop those rows."
-        )
+    c.fail_if("datetime", values.isna().to_numpy(), raw)
     return values
 
 
-def _categorical(raw: pd.Series, col: str, origin: str, error: type, where: Callable[[int], str]) -> pd.Series:
-    missing = raw.isna().to_numpy()
-    if missing.any():
-        raise error(
-            f"{origin}: column '{col}' is empty (null) in {int(missing.sum())} row(s), first at "
-            f"{where(int(np.flatnonzero(missing)[0]))}. Every row needs a value there; fill or drop those rows."
-        )
+def _categorical(raw: pd.Series, c: _Column) -> pd.Series:
+    c.fail_if("null", raw.isna().to_numpy(), raw)
     if isinstance(raw.dtype, pd.CategoricalDtype):
-        if not all(isinstance(c, str) for c in raw.cat.categories):
-            raw = raw.astype("str")
-    else:
-        if not (pd.api.types.is_string_dtype(raw.dtype) or raw.dtype == object):
-            raise error(f"{origin}: column '{col}' must hold text (e.g. category names) but holds "
-                        f"{raw.dtype} values such as {plain(raw.iloc[0])}. Send the names as strings.")
-        nonstr = (np.zeros(len(raw), dtype=bool) if raw.dtype != object
-                  else ~np.fromiter((type(v) is str for v in raw.to_numpy()), dtype=bool, count=len(raw)))
-        if nonstr.any():
-            pos = int(np.flatnonzero(nonstr)[0])
-            raise error(f"{origin}: column '{col}' must hold text but has {plain(raw.iloc[pos])} at "
-                        f"{where(pos)}. Send the names as strings.")
-    vocab = VOCABULARIES.get(col)
+        if not all(isinstance(v, str) for v in raw.cat.categories):
+            raw = raw.astype(object)
+    if not isinstance(raw.dtype, pd.CategoricalDtype):
+        if raw.dtype == object:
+            c.fail_if("text", ~np.fromiter((type(v) is str for v in raw.to_numpy()), dtype=bool, count=len(raw)), raw)
+        elif not pd.api.types.is_string_dtype(raw.dtype):
+            c.fail_if("text", np.ones(len(raw), dtype=bool), raw)
+    vocab = c.rule.vocabulary
     if vocab is not None:
         levels = raw.cat.categories if isinstance(raw.dtype, pd.CategoricalDtype) else pd.unique(raw)
-        unknown = [v for v in levels if v not in vocab and (raw == v).any()]
+        unknown = [v for v in levels if v not in vocab]
         if unknown:
-            bad = (raw == unknown[0]).to_numpy()
-            raise error(
-                f"{origin}: column '{col}' has the unknown value {plain(unknown[0])} at "
-                f"{where(int(np.flatnonzero(bad)[0]))}; allowed values are {', '.join(vocab)}. Fix the spelling "
-                "or drop those rows."
-            )
+            c.fail_if("vocabulary", raw.isin(unknown).to_numpy(), raw)
     return raw.astype("category")
 
 
 def coerce_column(raw: pd.Series, col: str, origin: str, *, error: type = DataError,
-                  where: Callable[[int], str] = _data_row) -> pd.Series:
-    """Check one schema column (type, missing values, range, vocabulary) and coerce it to its dtype.
+                  where: Callable[[int], str] = _data_row, null_fix: str = "") -> pd.Series:
+    """Check one schema column against ``RULES[col]`` (missing values, type, range, whole numbers, vocabulary)
+    and coerce it to its dtype.
 
-    The one vectorised implementation of the column rules of ``schema`` (used for training
-    data and for prediction frames). ``error`` is the exception class raised; ``where(pos)``
-    names the row at position ``pos`` in messages.
+    The one vectorised implementation of the column rules (training data, prediction frames and batch files);
+    :func:`check_value` runs the same checks, in the same order and with the same words, on one value.
+    ``error`` is the exception class raised; ``where(pos)`` names the row at position ``pos`` in messages;
+    ``null_fix`` is added to the message about a missing value.
     """
-    dtype = DTYPES[col]
-    if col == "datetime":
-        return _datetime(raw, origin, error, where)
-    if dtype == "category":
-        return _categorical(raw, col, origin, error, where)
-    return _numeric(raw, col, origin, error, where)
+    checks = _Column(col, origin, error, where, null_fix)
+    kind = RULES[col].kind
+    if kind == "datetime":
+        return _datetime(raw, checks)
+    if kind in ("category", "text"):
+        return _categorical(raw, checks)
+    return _numeric(raw, checks)
 
 
 def validate_frame(df: pd.DataFrame, origin: str, *, require_target: bool = True) -> pd.DataFrame:
@@ -254,5 +370,5 @@ def validate_frame(df: pd.DataFrame, origin: str, *, require_target: bool = True
     return frame[[c for c in COLUMNS if c in frame]]
 
 
-__all__ = ["coerce_column", "local_datetimes", "plain", "validate_frame", "VOCABULARIES",
+__all__ = ["RULES", "Rule", "UNITS", "check_value", "coerce_column", "is_local_time", "local_datetimes", "plain", "validate_frame", "VOCABULARIES",
            "LABEL_DERIVED", "DERIVED_COLUMNS"]

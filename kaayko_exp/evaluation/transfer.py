@@ -20,6 +20,7 @@ with the per-lake transfer table in it, and exits 1 when a fidelity check fails.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -119,12 +121,20 @@ def leave_one_lake_out(real: pd.DataFrame, *, size: str | int = "medium", seed: 
     from kaayko_exp.data import synthetic
 
     rows = _rows_for(size, synthetic.DEFAULT_TOTAL_ROWS)
+    parts = [(name, part) for name, part in real.groupby(real["lake"].astype(str), sort=True, observed=True)
+             if not lakes or name in lakes]
     out = []
-    for name, part in real.groupby(real["lake"].astype(str), sort=True, observed=True):
-        if lakes and name not in lakes:
-            continue
-        out.append(score_lake(part.reset_index(drop=True), rows=rows, seed=seed, model=model, features=features,
-                              params=params))
+    started = time.perf_counter()
+    for i, (name, part) in enumerate(parts, 1):
+        # each held-out lake trains its own model (minutes at large sizes): say which one runs, and its result
+        log.info("[%d/%d] %s: training %s on %s synthetic rows without it, then scoring its %s real rows",
+                 i, len(parts), name, model, f"{rows:,}", f"{len(part):,}")
+        res = score_lake(part.reset_index(drop=True), rows=rows, seed=seed, model=model, features=features,
+                         params=params)
+        log.info("[%d/%d] %s: MAE %.4f, class accuracy %.4f, within ±0.5 %.4f (%.1f s; %.0f s in all)", i,
+                 len(parts), name, res.mae, res.class_accuracy, res.within_half, res.seconds,
+                 time.perf_counter() - started)
+        out.append(res)
     return out
 
 
@@ -144,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="also write the per-lake results as JSON here")
     ap.add_argument("--report", default=None, metavar="DIR", help="also write the fidelity report with this table to DIR")
     args = ap.parse_args(argv)
+    if not logging.getLogger().handlers:  # progress on stderr; the table alone on stdout
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
     from kaayko_exp.data.sources import read_table
     from kaayko_exp.errors import KaaykoError

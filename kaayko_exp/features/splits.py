@@ -7,7 +7,8 @@
 
 In every kind, ``val`` is a seeded ``val_fraction`` of the *training* lakes (whole
 lakes), disjoint from ``train``; it serves early stopping and intermediate scores.
-:func:`cv_folds` is GroupKFold by lake for cross-validation on the training part.
+:func:`cv_folds` is GroupKFold by lake for cross-validation on the training part; :func:`fold_validation`
+keeps a share of a fold's training lakes apart for early stopping, as ``val`` does for the final fit.
 """
 
 from __future__ import annotations
@@ -189,3 +190,15 @@ def cv_folds(groups: Iterable[Any], k: int, seed: int) -> list[tuple[np.ndarray,
         load[f] += sizes[g]
     row_fold = fold_of[codes]
     return [(np.flatnonzero(row_fold != f), np.flatnonzero(row_fold == f)) for f in range(k)]
+
+
+def fold_validation(codes: np.ndarray, train_idx: np.ndarray, val_fraction: float, seed: int,
+                    fold: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split CV fold ``fold``'s training positions ``train_idx`` (``codes``: every position's lake code) into
+    (fit rows, validation rows): a seeded ``val_fraction`` of the fold's training lakes, whole lakes, as the
+    final fit's ``val`` is a share of the training lakes. Folds then early-stop as the final fit does."""
+    lakes = np.unique(codes[train_idx])
+    rng = np.random.default_rng([int(seed), 0x1F, int(fold)])
+    val_lakes = _val_lakes(lakes, val_fraction, rng)
+    is_val = np.isin(codes[train_idx], val_lakes)
+    return train_idx[~is_val], train_idx[is_val]

@@ -147,6 +147,11 @@ class Model:
         model (the ensemble) reports none of its own, its members' sub-fits report theirs."""
         return 1
 
+    def stops_early_on_validation(self) -> bool:
+        """Whether the fit stops early on its validation rows (``X_val``), so a fit without them trains
+        differently (cross-validation folds then get validation lakes of their own)."""
+        return False
+
     def predict(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -112,6 +112,12 @@ class EnsembleModel(Model):
     def steps(self) -> int:
         return 0  # the members' sub-fits report the steps
 
+    def stops_early_on_validation(self) -> bool:
+        from kaayko_exp.models import build_model
+
+        return any(build_model(mcfg, seed=self.seed, n_jobs=1, n_rows=self.n_rows).stops_early_on_validation()
+                   for _, mcfg in self.member_configs(self._cfg))
+
     def _fit(self, X, y, *, spec, callbacks, X_val, y_val, key) -> None:
         from kaayko_exp.models import build_model, load_model
 

@@ -21,6 +21,9 @@ TRUSTED_TYPES: frozenset[str] = frozenset({
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "functools.partial",  # histgb keeps partial(check_array, ...); the wrapped function is vetted separately
     "sklearn.utils.validation.check_array",
+    # scikit-learn 1.5-1.6: histgb's category encoder (a ColumnTransformer) keeps its remainder columns in this
+    # list subclass (plain data: column indices)
+    "sklearn.compose._column_transformer._RemainderColsList",
 })
 
 _ZIP_MAGIC = b"PK\x03\x04"

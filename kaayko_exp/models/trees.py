@@ -219,12 +219,53 @@ _PATCH_USERS = 0
 _ORIGINALS: dict[str, Any] = {}
 
 
-def _bin_data(est, X, sample_weight, is_training_data):
+# The private HistGradientBoostingRegressor methods the chunk reuse and the validation sums call, with the
+# parameters they must take. Their signatures change between scikit-learn versions (1.9 added sample_weight to
+# _bin_data); what is not there as expected is not used, and sklearn's own public path runs instead.
+_PRIVATE_API = {
+    "_bin_data": ("X", "is_training_data"),
+    "_raw_predict": ("X", "n_threads"),
+    "_predict_iterations": ("X", "predictors", "raw_predictions", "is_binned", "n_threads"),
+    "_preprocess_X": ("X", "reset"),
+}
+_API: dict[str, bool] = {}
+
+
+def _private_api(*names: str) -> bool:
+    """Whether the installed scikit-learn's HistGradientBoostingRegressor has each of the private methods
+    ``names`` with the parameters the chunked fit passes them (``inspect.signature``; checked once)."""
+    if not _API:
+        import inspect
+
+        from sklearn.ensemble import HistGradientBoostingRegressor as cls
+
+        try:
+            from sklearn.utils._openmp_helpers import _openmp_effective_n_threads  # noqa: F401
+            helper = True
+        except ImportError:  # pragma: no cover - moved in some future version
+            helper = False
+        for name, wanted in _PRIVATE_API.items():
+            try:
+                params = inspect.signature(getattr(cls, name)).parameters
+            except (AttributeError, TypeError, ValueError):
+                params = {}
+            _API[name] = helper and all(p in params for p in wanted)
+        missing = [n for n, ok in _API.items() if not ok]
+        if missing:
+            logger.info("histgb: scikit-learn's %s differ from what the chunk reuse calls; sklearn's own path is "
+                        "used for them (same model, slower chunked fits)", ", ".join(missing))
+    return all(_API[n] for n in names)
+
+
+def _bin_data(est, X, *args, **kwargs):
+    # sklearn's own arguments, whatever their order: (X, is_training_data) up to 1.8, (X, sample_weight,
+    # is_training_data) since 1.9
+    is_training_data = _ORIGINALS["bin_data_signature"].bind(est, X, *args, **kwargs).arguments["is_training_data"]
     cache = _WORK.cache
     if cache is not None and is_training_data and "binned" in cache and cache["shape"] == X.shape:
         est._bin_mapper = cache["mapper"]
         return cache["binned"]
-    out = _ORIGINALS["bin_data"](est, X, sample_weight, is_training_data)
+    out = _ORIGINALS["bin_data"](est, X, *args, **kwargs)
     if cache is not None and is_training_data:
         cache.update(binned=out, mapper=est._bin_mapper, shape=X.shape)
     return out
@@ -265,14 +306,17 @@ def _reuse_training_work(*, enabled: bool) -> Iterator[None]:
     given, the fit's training matrix, with the same seed.
     """
     global _PATCH_USERS
-    if not enabled:
+    if not enabled or not _private_api("_bin_data", "_raw_predict", "_predict_iterations"):
         yield
         return
+    import inspect
+
     from sklearn.ensemble import HistGradientBoostingRegressor as cls
 
     with _PATCH_LOCK:
         if _PATCH_USERS == 0:
             _ORIGINALS.update(bin_data=cls._bin_data, raw_predict=cls._raw_predict,
+                              bin_data_signature=inspect.signature(cls._bin_data),
                               own={n: cls.__dict__.get(n) for n in ("_bin_data", "_raw_predict")})
             cls._bin_data, cls._raw_predict = _bin_data, _raw_predict
         _PATCH_USERS += 1
@@ -338,6 +382,8 @@ class HistGBModel(_ChunkedTrees):
         the raw sum is the prediction). Falls back to ``predict`` where sklearn's internals differ."""
         if X_val is None:
             return None
+        if not _private_api("_preprocess_X", "_predict_iterations"):
+            return super()._val_score(X_val, y_val, None)
         est = self.estimator
         try:
             from sklearn.utils._openmp_helpers import _openmp_effective_n_threads

@@ -58,6 +58,33 @@ def _share(params: Mapping[str, Any], key: str) -> None:
         raise ConfigError(f"model.params.{key}={v!r} must be a share in (0, 1].")
 
 
+def _eval_metrics(params: Mapping[str, Any]) -> list[str]:
+    """``eval_metric`` as a list (default ``rmse``); as in XGBoost, the last one is the early-stopping metric."""
+    value = params.get("eval_metric")
+    if value is None:
+        return ["rmse"]
+    return [str(m) for m in value] if isinstance(value, (list, tuple)) else [str(value)]
+
+
+#: XGBoost metrics where higher is better (prefixes, as ``ndcg@5``); every other one is minimised
+MAXIMISED_METRICS = ("auc", "aucpr", "map", "ndcg", "pre")
+
+
+def _parse_eval(text: str) -> dict[str, float]:
+    """``"[12]\tval-mae:0.40\tval-rmse:0.51"`` -> ``{"mae": 0.40, "rmse": 0.51}`` (scores read by name)."""
+    out: dict[str, float] = {}
+    for part in text.strip().split("\t")[1:]:
+        name, _, value = part.rpartition(":")
+        out[name.split("-", 1)[1]] = float(value)
+    return out
+
+
+def _best(history: list[float], better: Any) -> int:
+    """Index of the first best value of ``history`` (``better``: min or max)."""
+    target = better(history)
+    return history.index(target)
+
+
 class XGBoostModel(Model):
     step_unit = "round"
     family = "xgboost"
@@ -83,7 +110,8 @@ class XGBoostModel(Model):
     # ------------------------------------------------------------------ fit
     def _booster_params(self, n_features: int) -> tuple[dict[str, Any], int]:
         p = {k: v for k, v in self.params.items() if k in BOOSTER_PARAMS and v is not None}
-        p.setdefault("eval_metric", "rmse")
+        # the callbacks read the validation RMSE whatever the early-stopping metric: both are evaluated
+        p["eval_metric"] = list(dict.fromkeys([*_eval_metrics(self.params), "rmse"]))
         p.update(seed=self.seed, seed_per_iteration=True, nthread=self.n_jobs)
         k = n_features
         cs = float(self.params.get("colsample_bytree", 1.0) or 1.0)
@@ -95,6 +123,9 @@ class XGBoostModel(Model):
 
     def steps(self) -> int:
         return int(self.params["n_estimators"])
+
+    def stops_early_on_validation(self) -> bool:
+        return bool(self.params.get("early_stopping_rounds"))
 
     def _fit(self, X, y, *, spec, callbacks, X_val, y_val, key) -> None:
         import xgboost as xgb
@@ -114,7 +145,10 @@ class XGBoostModel(Model):
                                        feature_types=ftypes, enable_categorical=True, max_bin=max_bin,
                                        nthread=self.n_jobs)
         caches = [dtrain] + ([dval] if dval is not None else [])
-        done, history = 0, []
+        # history: the early-stopping metric (eval_metric's last) per scored round; rmse_history: the val RMSE
+        es_metric = _eval_metrics(self.params)[-1]
+        better = max if es_metric.startswith(MAXIMISED_METRICS) else min
+        done, history, rmse_history = 0, [], []
         restored = callbacks.restore(key)
         if restored is not None:
             directory, done = restored
@@ -123,7 +157,8 @@ class XGBoostModel(Model):
                 raise RunDirError(f"The checkpoint in {directory} holds {start.num_boosted_rounds()} rounds, the "
                                   f"manifest says {done}: it is inconsistent. Start a fresh run.")
             state = json.loads((Path(directory) / STATE_FILE).read_text(encoding="utf-8"))
-            history = [float(v) for v in state.get("val_rmse", [])]
+            history = [float(v) for v in state.get("val_history", state.get("val_rmse", []))]
+            rmse_history = [float(v) for v in state.get("val_rmse", [])]
             bst = xgb.Booster(params, caches, model_file=start)
             logger.info("xgboost: resuming at round %d/%d", done, total)
         else:
@@ -143,30 +178,38 @@ class XGBoostModel(Model):
             # the validation rows are scored where something reads the score: every round for early
             # stopping, else the callbacks' due steps (progress, pruning) and the last round
             if dval is not None and (esr or i + 1 == total or callbacks.wants_score(key, i + 1, total)):
-                score = float(bst.eval_set([(dval, "val")], iteration=i).rsplit(":", 1)[1])
-                history.append(score)
-                if esr and len(history) - 1 - int(np.argmin(history)) >= int(esr):
+                scores = _parse_eval(bst.eval_set([(dval, "val")], iteration=i))
+                score = scores["rmse"]
+                history.append(scores[es_metric])
+                rmse_history.append(score)
+                if esr and len(history) - 1 - _best(history, better) >= int(esr):
                     stop = True
-            callbacks.after_step(key, i + 1, total, score, self._partial_saver(bst, history))
+            callbacks.after_step(key, i + 1, total, score, self._partial_saver(bst, history, rmse_history))
             if stop:
                 break
+        kept = len(history) - 1
         if esr and history:
-            best = int(np.argmin(history))
-            self.info.update(best_iteration=best, best_val_rmse=history[best], rounds_run=len(history))
-            if best + 1 < bst.num_boosted_rounds():
-                logger.info("xgboost: early stopping keeps %d rounds (val_rmse %.4f)", best + 1, history[best])
-                bst = bst[: best + 1]
+            kept = _best(history, better)
+            self.info.update(best_iteration=kept, rounds_run=len(history), early_stopping_metric=es_metric,
+                             **{f"best_val_{es_metric}": history[kept]})
+            if kept + 1 < bst.num_boosted_rounds():
+                logger.info("xgboost: early stopping keeps %d rounds (val_%s %.4f)", kept + 1, es_metric,
+                            history[kept])
+                bst = bst[: kept + 1]
         if history:
-            self.info["val_rmse"] = history[-1] if not esr else history[int(np.argmin(history))]
+            self.info["val_rmse"] = rmse_history[kept]
+            if es_metric != "rmse":
+                self.info[f"val_{es_metric}"] = history[kept]
         bst.set_param({"device": "cpu"})  # predictions on host arrays
         self.booster = bst
 
     @staticmethod
-    def _partial_saver(bst, history):
+    def _partial_saver(bst, history, rmse_history):
         def save(directory: Path) -> None:
             XGBoostModel._write_booster(bst, Path(directory))
             atomic.write_json(Path(directory) / STATE_FILE,
-                              {"rounds": bst.num_boosted_rounds(), "val_rmse": list(history)})
+                              {"rounds": bst.num_boosted_rounds(), "val_history": list(history),
+                               "val_rmse": list(rmse_history)})
         return save
 
     @staticmethod

@@ -54,7 +54,7 @@ def clean_runs(roots: Iterable[Path], *, older_than: float, keep_last: int, dry_
             result.skipped.append((path, f"status {run.manifest.get('status')}: only completed runs are cleaned"))
     completed.sort(key=lambda r: (finished_at(r.manifest).timestamp() if finished_at(r.manifest) else 0.0),
                    reverse=True)
-    verb = "would delete" if dry_run else "delete"
+    verb = "would delete" if dry_run else "deleted"  # each line is printed once its deletion is done
     for i, run in enumerate(completed):
         age = age_seconds(run.manifest)
         if i < keep_last:
@@ -65,19 +65,19 @@ def clean_runs(roots: Iterable[Path], *, older_than: float, keep_last: int, dry_
             continue
         if models:
             size = tree_bytes(run.path)
-            echo(f"{verb} {run.path}/ (whole run: model, report, plots, checkpoints; {format_bytes(size)})")
-            result.deleted.append((run.path, size))
             if not dry_run:
                 shutil.rmtree(run.path)
+            echo(f"{verb} {run.path}/ (whole run: model, report, plots, checkpoints; {format_bytes(size)})")
+            result.deleted.append((run.path, size))
             continue
-        for target in _checkpoint_paths(run):
-            size = tree_bytes(target)
-            echo(f"{verb} {target} ({format_bytes(size)})")
-            result.deleted.append((target, size))
+        targets = [(target, tree_bytes(target)) for target in _checkpoint_paths(run)]
         if not dry_run and (run.manifest["checkpoints"] or (run.path / CHECKPOINT_DIR).exists()):
             gone = run.drop_checkpoints("")
             shutil.rmtree(run.path / CHECKPOINT_DIR, ignore_errors=True)
             run.event("clean", deleted=gone or [CHECKPOINT_DIR])
+        for target, size in targets:
+            echo(f"{verb} {target} ({format_bytes(size)})")
+            result.deleted.append((target, size))
     total = format_bytes(result.freed)
     echo(f"{'would free' if dry_run else 'freed'} {total} in {len(result.deleted)} item(s); "
          f"kept the newest {len(result.kept)} completed run(s) untouched"
@@ -118,7 +118,7 @@ def clear_cache(cache_dir: Path, *, dry_run: bool = False, echo: Callable[[str],
         )
     from kaayko_exp.data.cache import entry_lock
 
-    verb = "would delete" if dry_run else "delete"
+    verb = "would delete" if dry_run else "deleted"  # each line is printed once its deletion is done
     datasets_dir = cache_dir / DATASETS
     freed, datasets, busy = 0, 0, []
     for key, files in _dataset_entries(datasets_dir).items():
@@ -143,10 +143,10 @@ def clear_cache(cache_dir: Path, *, dry_run: bool = False, echo: Callable[[str],
     others = [e for e in entries_of(cache_dir) if e != datasets_dir]
     for item in others:
         size = tree_bytes(item)
-        echo(f"{verb} {item} ({format_bytes(size)})")
-        freed += size
         if not dry_run:
             _delete(item)
+        echo(f"{verb} {item} ({format_bytes(size)})")
+        freed += size
     if not dry_run and datasets_dir.is_dir() and not any(datasets_dir.iterdir()):
         datasets_dir.rmdir()
     parts = [f"{datasets} cached dataset{'' if datasets == 1 else 's'}"]

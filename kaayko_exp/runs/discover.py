@@ -29,7 +29,8 @@ def is_run_dir(path: Path) -> bool:
 
 
 def find_runs(roots: Iterable[str | os.PathLike]) -> list[Path]:
-    """Run directories at or below ``roots`` (sweeps included), sorted by path.
+    """Run directories at or below ``roots`` (sweeps included), sorted by path (:func:`natural_key`: trial
+    ``2`` before ``10``).
 
     Directories whose name starts with a dot (``outputs/.cache``) are not searched,
     nor is anything inside a run directory.
@@ -51,7 +52,12 @@ def find_runs(roots: Iterable[str | os.PathLike]) -> list[Path]:
                 dirnames[:] = []
                 continue
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-    return sorted(found)
+    return sorted(found, key=natural_key)
+
+
+def natural_key(path: str | os.PathLike) -> tuple:
+    """Sort key of a path that orders numbered folders by number: ``.../2`` before ``.../10``."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in Path(path).parts)
 
 
 def parse_time(text: Any) -> Optional[_dt.datetime]:

@@ -101,11 +101,14 @@ def _repair(run: RunDir, *, dry_run: bool) -> RepairResult:
     result = RepairResult()
     first_bad: Optional[int] = None
     stages = run.stage_names()
+    seen: set[str] = set()  # a file several stages record (fit's model is also export's) is reported once
     for i, name in enumerate(stages):
         for art in run.stage(name).get("artifacts") or []:
             problem = artifact_problem(run, art)
             if problem:
-                result.bad_artifacts.append((art["path"], problem))
+                if art["path"] not in seen:
+                    result.bad_artifacts.append((art["path"], problem))
+                    seen.add(art["path"])
                 first_bad = i if first_bad is None else first_bad
     if first_bad is not None:
         result.reset_stages = [s for s in stages[first_bad:] if run.stage(s).get("status") != "pending"

@@ -20,7 +20,6 @@ import logging
 import os
 import shutil
 import socket
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -91,6 +90,31 @@ def _try_flock(fd: int) -> bool:
     return True
 
 
+SAVED_CONFIG = ".hydra/config.yaml"  # the config Hydra saved at the start; a resume reloads it
+# What a start writes into its directory: a directory holding one of them belongs to an earlier start.
+_STARTED = (MANIFEST, ".hydra", "multirun.yaml")
+
+
+def occupied(path: str | os.PathLike) -> Optional[RunDirError]:
+    """The refusal for starting a new run in ``path`` when an earlier start (a run, Hydra's saved
+    config, a sweep) already wrote there; None when the directory is free (or absent)."""
+    path = Path(path).expanduser()
+    found = [name for name in _STARTED if (path / name).exists()]
+    if not found:
+        return None
+    if MANIFEST in found:
+        return RunDirError(
+            f"{shown(path)} already holds a run (it has a {MANIFEST}), so a new run cannot start there. To "
+            f"finish it run `python train.py resume={shown(path)}`; to start another run choose "
+            "a new directory (e.g. leave hydra.run.dir at its default)."
+        )
+    return RunDirError(
+        f"{shown(path)} already holds {' and '.join(found)} from an earlier start, which a new run would "
+        "overwrite, so it is refused. Choose a new directory (e.g. leave hydra.run.dir at "
+        "its default), or remove that one if it holds nothing you need."
+    )
+
+
 def _damaged(path: Path, problem: str) -> RunDirError:
     return RunDirError(
         f"{shown(path)} is not a usable run directory: {problem} Nothing was changed. If the run's results matter, "
@@ -121,14 +145,13 @@ class RunDir:
         config_hash: str,
         choices: dict[str, str],
         overrides: list[str],
+        saved_config_hash: Optional[str] = None,
     ) -> "RunDir":
+        """A new run in ``path``. ``config_hash`` is the composed config's; ``saved_config_hash`` the same
+        hash of the config file a resume will reload (:data:`SAVED_CONFIG`), verified before it is used."""
         path = Path(path).expanduser().resolve()
         if (path / MANIFEST).exists():
-            raise RunDirError(
-                f"{shown(path)} already holds a run (it has a {MANIFEST}). To finish it run "
-                f"`python train.py resume={shown(path)}`; to start another run choose a new directory "
-                "(e.g. leave hydra.run.dir at its default)."
-            )
+            raise occupied(path)  # type: ignore[misc]
         path.mkdir(parents=True, exist_ok=True)
         ts = now_iso()
         manifest = {
@@ -140,7 +163,8 @@ class RunDir:
             "updated": ts,
             "owner": None,
             "package": package_versions(),
-            "config": {"hash": config_hash, "choices": dict(choices), "overrides": list(overrides)},
+            "config": {"hash": config_hash, "saved_hash": saved_config_hash, "choices": dict(choices),
+                       "overrides": list(overrides)},
             "data": {},
             "stages": {s: {"status": "pending", "artifacts": [], "detail": {}} for s in stages},
             "checkpoints": [],
@@ -167,6 +191,18 @@ class RunDir:
 
         mpath = path / MANIFEST
         if not mpath.exists():
+            run = next((p for p in path.parents if (p / MANIFEST).is_file()), None)
+            if run is not None:
+                raise RunDirError(
+                    f"{shown(path)} is a folder inside the run {shown(run)}, not a run directory. Nothing was "
+                    f"changed. Pass the run directory itself: {shown(run)}."
+                )
+            inner = sorted(p.parent for p in path.glob(f"*/{MANIFEST}"))
+            if inner:
+                raise RunDirError(
+                    f"{shown(path)} holds runs but is not one itself. Nothing was changed. Pass one of them, e.g. "
+                    f"{shown(inner[-1])} (list them with `python -m kaayko_exp.runs list {shown(path)}`)."
+                )
             hint = " It has a .hydra/ folder, so it may be a run that died before its first manifest write." \
                 if (path / ".hydra").is_dir() else ""
             raise _damaged(path, f"it has no {MANIFEST}.{hint}")
@@ -447,7 +483,7 @@ class RunDir:
         while target.exists():
             n += 1
             target = base / f"{name}.{n}"
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=base))
+        tmp = atomic.fresh_path(base, f".{name}.", directory=True)
         try:
             write(tmp)
             for f in tmp.rglob("*"):

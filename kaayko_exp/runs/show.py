@@ -92,19 +92,32 @@ def sample_text(manifest: dict[str, Any]) -> str:
     return f"{choice} ({rows:,} rows)" if isinstance(rows, int) else str(choice)
 
 
-HEADER = f"{'STATUS':<12} {'MODEL':<14} {'SAMPLE':<22} {'PROGRESS':<26} {'METRIC':<24} {'AGE':>5}  PATH"
+COLUMNS = ("STATUS", "MODEL", "SAMPLE", "PROGRESS", "METRIC", "AGE")
 
 
-def list_line(path: Path) -> str:
-    """One line for a run directory; a damaged one reads ``damaged: <why>``."""
+def list_cells(path: Path) -> tuple[str, ...] | str:
+    """The ``list`` cells of a run directory (see :data:`COLUMNS`); a damaged one is ``damaged: <why>``."""
     try:
         run = RunDir.open(path)
     except KaaykoError as exc:
-        return f"{_damage_reason(path, str(exc))}  {path}"
+        return _damage_reason(path, str(exc))
     m = run.manifest
     model = (m.get("config") or {}).get("choices", {}).get("model", "?")
-    return (f"{shown_status(m):<12} {model:<14} {sample_text(m):<22} {progress(m):<26} "
-            f"{key_metric(path, m):<24} {format_age(age_seconds(m)):>5}  {path}")
+    return (shown_status(m), str(model), sample_text(m), progress(m), key_metric(path, m),
+            format_age(age_seconds(m)))
+
+
+def _table(rows: list[tuple[tuple[str, ...] | str, Path]]) -> list[str]:
+    """Aligned lines: each column as wide as its widest cell (the age right-aligned), then the path."""
+    cells = [c for c, _ in rows if not isinstance(c, str)]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(COLUMNS)]
+
+    def line(values: tuple[str, ...], path: str) -> str:
+        text = " ".join(v.rjust(w) if i == len(COLUMNS) - 1 else v.ljust(w)
+                        for i, (v, w) in enumerate(zip(values, widths)))
+        return f"{text}  {path}"
+
+    return [line(COLUMNS, "PATH"), *(f"{c}  {p}" if isinstance(c, str) else line(c, str(p)) for c, p in rows)]
 
 
 def _damage_reason(path: Path, message: str) -> str:
@@ -117,7 +130,11 @@ def _damage_reason(path: Path, message: str) -> str:
 
 
 def list_lines(paths: list[Path]) -> list[str]:
-    return [HEADER, *(list_line(p) for p in paths)]
+    """The header and one line per run, in :func:`~kaayko_exp.runs.discover.natural_key` order (trial ``2``
+    before ``10``), every column as wide as its widest cell."""
+    from kaayko_exp.runs.discover import natural_key
+
+    return _table([(list_cells(p), p) for p in sorted(paths, key=natural_key)])
 
 
 # ---------------------------------------------------------------------------- status

@@ -2,7 +2,8 @@
 
 The Optuna sweeper rewrites ``<sweep dir>/sweep.json`` after every trial (kind ``optuna-sweep``,
 ``schema_version`` 1): the study's directions, the wanted ``n_trials`` and each trial's number, state,
-values and run directory (relative to the sweep dir). A trial's test metrics come from its run's
+values and run directory (relative to the sweep dir, or absolute with its ``host`` when another worker of
+the same study, with its own sweep directory, ran it). A trial's test metrics come from its run's
 ``report.json``: the objective is a validation or CV metric, the held-out test set is only reported.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -56,6 +58,26 @@ def best_trial(data: dict[str, Any]) -> Optional[dict[str, Any]]:
     return pick(done, key=lambda t: t["values"][0])
 
 
+def pareto_front(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The COMPLETE trials of a multi-objective sweep that no other COMPLETE trial dominates (at least as good
+    in every direction and better in one), in trial order; empty for a single direction."""
+    directions = [str(d).lower() for d in data.get("directions") or ["minimize"]]
+    if len(directions) < 2:
+        return []
+    sign = [-1.0 if d == "maximize" else 1.0 for d in directions]  # every objective as "lower is better"
+    done = []
+    for t in data.get("trials") or []:
+        vals = t.get("values") or []
+        if t.get("state") == "COMPLETE" and len(vals) == len(sign) and all(
+                isinstance(v, (int, float)) and math.isfinite(v) for v in vals):
+            done.append((t, [s * float(v) for s, v in zip(sign, vals)]))
+
+    def dominates(a: list[float], b: list[float]) -> bool:
+        return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+    return [t for t, v in done if not any(dominates(w, v) for _, w in done)]
+
+
 def trial_report(sweep_dir: Path, trial: dict[str, Any]) -> Optional[dict[str, Any]]:
     run_dir = trial.get("run_dir")
     if run_dir is None:
@@ -64,6 +86,15 @@ def trial_report(sweep_dir: Path, trial: dict[str, Any]) -> Optional[dict[str, A
         return json.loads((Path(sweep_dir) / str(run_dir) / "report.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def run_location(trial: dict[str, Any]) -> str:
+    """Where a trial's run lives when another worker of the study ran it: `` in <dir>`` on this host,
+    `` on <host>:<dir>`` elsewhere; empty for a run inside this sweep directory."""
+    run_dir, host = str(trial.get("run_dir", "")), trial.get("host")
+    if host and host != socket.gethostname():
+        return f" on {host}:{run_dir}"
+    return f" in {run_dir}" if Path(run_dir).is_absolute() else ""
 
 
 def _num(v: Any) -> str:
@@ -93,13 +124,13 @@ def sweep_line(path: Path) -> str:
     if best is not None:
         report = trial_report(path, best) or {}
         name = (report.get("objective") or {}).get("name", "value")
-        best_text = f"{name}={_num(best['values'][0])} (trial {best.get('number')})"
+        best_text = f"{name}={_num(best['values'][0])} (trial {best.get('number')}{run_location(best)})"
         m = report.get("metrics") or {}
         if m:
             test_text = f"rmse {_num(m.get('rmse'))} mae {_num(m.get('mae'))}"
     elif len(data.get("directions") or []) > 1:
-        front = [t for t in trials if t.get("state") == "COMPLETE"]
-        best_text = f"pareto front: see optimization_results.yaml ({len(front)} complete)"
+        front = pareto_front(data)
+        best_text = f"Pareto front of {len(front)}: trials {', '.join(str(t.get('number')) for t in front)}"
     return f"{'optuna':<12} {progress:<40} {best_text:<30} {test_text:<34} {path}"
 
 

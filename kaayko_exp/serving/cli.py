@@ -50,7 +50,8 @@ def rewrite_row_argument(argv: list[str]) -> list[str]:
     rewritten into a Hydra quoted string (``row='{...}'``) that :func:`_read_row` decodes;
     single quotes and ``$`` inside it are written as JSON escapes so neither Hydra's
     quoting nor OmegaConf's interpolation touches them. Hydra's own form
-    (``'row={temp_c: 22.5}'``) is not JSON and passes unchanged.
+    (``'row={temp_c: 22.5}'``) is not JSON and passes unchanged; a value that is neither (a
+    malformed JSON object) raises :class:`PredictionInputError` with JSON's own diagnosis.
     """
     out = []
     for arg in argv:
@@ -61,12 +62,26 @@ def rewrite_row_argument(argv: list[str]) -> list[str]:
                     try:
                         obj = json.loads(value)
                     except (ValueError, RecursionError):
-                        break  # not JSON: Hydra's grammar (or its error) applies
+                        if not _hydra_accepts(arg):  # neither JSON nor Hydra's form: say what is wrong as JSON
+                            _json_object(value, prefix)
+                        break  # Hydra's own form
                     text = json.dumps(obj, ensure_ascii=False, allow_nan=False)
                     arg = prefix + "'" + text.replace("'", "\\u0027").replace("$", "\\u0024") + "'"
                 break
         out.append(arg)
     return out
+
+
+def _hydra_accepts(arg: str) -> bool:
+    """Whether ``arg`` parses as a Hydra override (e.g. ``row={temp_c: 22.5}``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        OverridesParser.create().parse_override(arg)
+    except HydraException:  # the grammar's syntax error (OverrideParseException is one)
+        return False
+    return True
 
 
 def _json_object(text: str, where: str) -> dict[str, Any]:

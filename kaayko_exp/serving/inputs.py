@@ -6,9 +6,10 @@
 * **Rules** (:data:`RULES`, built from :mod:`kaayko_exp.data.schema`): per column its
   kind (number, whole number, 0/1 flag, category, timestamp, text), unit, plausible range
   (inclusive; out-of-range values are refused, never clipped), fixed vocabulary, and the
-  columns it can be derived from. Frames are checked column-wise by
-  :func:`kaayko_exp.data.validate.coerce_column` (the loader's own checks), single rows
-  value by value against the same rules.
+  columns it can be derived from. The table and its checks live in :mod:`kaayko_exp.data.validate`
+  (``RULES``): frames are checked column-wise by ``coerce_column`` (the loader's own checks),
+  single rows value by value by ``check_value`` - the same checks in the same order with the
+  same words, so a value one path refuses the other refuses with the same message.
 * **Required**: the columns the model's FeatureSpec and the safety layer read, minus
   those that can be derived. A minimal request is a ``lake`` (a catalogue name) or
   ``latitude`` + ``longitude``, a ``datetime`` (local time), and the weather fields
@@ -43,22 +44,13 @@
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
 from kaayko_exp.data import label, schema
-from kaayko_exp.data.validate import _OFFSET, FLAG_COLUMNS, plain
+from kaayko_exp.data.validate import _OFFSET_RE, RULES as _ALL_RULES, UNITS, check_value, plain
 from kaayko_exp.errors import PredictionInputError
-
-UNITS: dict[str, str] = {
-    "temp_c": "°C", "wind_kph": "km/h", "humidity": "%", "cloud": "%", "uv": "index", "precip_mm": "mm",
-    "pressure_mb": "hPa", "dew_point_c": "°C", "feelslike_c": "°C", "gust_kph": "km/h", "vis_km": "km",
-    "estimated_water_temp_c": "°C", "estimated_wave_height_m": "m", "latitude": "degrees",
-    "longitude": "degrees", "datetime": "local time YYYY-MM-DD HH:MM",
-}
 
 _LAKE = ("lake",)
 _COORDS = ("latitude", "longitude")
@@ -83,39 +75,11 @@ DERIVABLE: dict[str, tuple[tuple[str, ...], ...]] = {
                                 "hemisphere"),),
 }
 DERIVE_ORDER: tuple[str, ...] = tuple(DERIVABLE)  # inputs always come earlier
-_OFFSET_RE = re.compile(_OFFSET)
 
 
-@dataclass(frozen=True)
-class Rule:
-    """How one input column is checked and where it can come from."""
-
-    column: str
-    kind: str  # number | whole | flag | category | datetime | text
-    unit: str | None
-    low: float
-    high: float
-    vocabulary: frozenset | None
-    derived_from: tuple[tuple[str, ...], ...]
-
-
-def _kind(col: str) -> str:
-    if col == "datetime":
-        return "datetime"
-    if col in FLAG_COLUMNS:
-        return "flag"
-    dtype = schema.DTYPES[col]
-    if dtype == "category":
-        return "category" if col in schema.FIXED_VOCABULARIES else "text"
-    return "whole" if dtype.startswith("int") else "number"
-
-
-RULES: dict[str, Rule] = {
-    c: Rule(c, _kind(c), UNITS.get(c), *schema.RANGES.get(c, (-math.inf, math.inf)),
-            frozenset(schema.FIXED_VOCABULARIES[c]) if c in schema.FIXED_VOCABULARIES else None,
-            DERIVABLE.get(c, ()))
-    for c in schema.COLUMNS if c not in schema.LABEL_DERIVED
-}
+# The input columns' rules: the table of kaayko_exp.data.validate (one table and one implementation of its
+# checks for training data, frames, batch files and single rows), less the label columns.
+RULES = {c: rule for c, rule in _ALL_RULES.items() if c not in schema.LABEL_DERIVED}
 
 
 def _how(col: str) -> str:
@@ -215,6 +179,16 @@ def _derive(col: str, cols: dict[str, np.ndarray], ctx: dict, plan: "InputPlan",
     raise KeyError(col)  # pragma: no cover - DERIVABLE and _derive list the same columns
 
 
+def _to_send(col: str, avail: set[str]) -> list[str]:
+    """What a caller must add to have ``col``: nothing when it is available, the column itself when it cannot be
+    derived, else what its first derivation lacks (so a message names the same columns as ``describe``)."""
+    if col in avail:
+        return []
+    if col not in DERIVABLE:
+        return [col]
+    return [r for i in DERIVABLE[col][0] for r in _to_send(i, avail)]
+
+
 # --------------------------------------------------------------------------- the plan
 class InputPlan:
     """Which columns a predictor needs, which it derives from what, and the rules to check them.
@@ -229,8 +203,8 @@ class InputPlan:
         self._resolved: dict[frozenset, tuple[list[str], list[str], list[str]]] = {}
         # per column: (name, kind 0 number / 1 string / 2 other, low, high, whole numbers, vocabulary)
         self.fast: tuple[tuple[str, int, float, float, bool, Any], ...] = tuple(
-            (c, 0 if RULES[c].kind in ("number", "whole", "flag") else 1 if RULES[c].kind in ("category", "text")
-             else 2, RULES[c].low, RULES[c].high, RULES[c].kind == "whole", RULES[c].vocabulary)
+            (c, 0 if RULES[c].numeric else 1 if RULES[c].kind in ("category", "text") else 2, RULES[c].low,
+             RULES[c].high, RULES[c].whole, None if RULES[c].vocabulary is None else frozenset(RULES[c].vocabulary))
             for c in self.needed
         )
 
@@ -268,7 +242,7 @@ class InputPlan:
                 for alt in DERIVABLE[col]:
                     if all(i in avail for i in alt):
                         queue += [i for i in alt if i not in wanted]
-        missing = [c for c in self.needed if c not in avail]
+        missing = list(dict.fromkeys(r for c in self.needed for r in _to_send(c, avail)))
         check = [c for c in wanted if c in have]
         check += [c for c in schema.ID_COLUMNS if c in have and c not in check]
         if len(self._resolved) < 256:
@@ -300,14 +274,15 @@ class InputPlan:
 
 def _missing_error(plan: InputPlan, missing: list[str], where: str = "") -> PredictionInputError:
     hints = []
-    if any(c in missing for c in ("latitude", "longitude", "lake_region", "lake_type", "base_lake_name")):
+    if "lake" in missing:
         hints.append("send 'lake' (a catalogue name) or 'latitude' and 'longitude' to have the lake context "
                      "derived")
-    if any(c in missing for c in ("month", "day_of_year", "season", "season_intensity")):
+    if "datetime" in missing:
         hints.append("send 'datetime' (local time) to have the calendar fields derived")
     return PredictionInputError(
         f"{where}The input lacks the required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}. "
-        "This model and its safety layer need them; add them to every row"
+        f"This model and its safety layer need {'them' if len(missing) > 1 else 'it'}; add "
+        f"{'them' if len(missing) > 1 else 'it'} to every row"
         + (f" ({'; '.join(hints)})" if hints else "") + ". GET /model (Predictor.info()) lists what is required.")
 
 
@@ -317,47 +292,13 @@ def _where(row: int | None) -> str:
 
 
 def _clean_value(col: str, value: Any, row: int | None) -> Any:
-    """Check one request value against RULES[col]; return it as a plain float or str."""
-    rule = RULES[col]
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        raise PredictionInputError(
-            f"Field '{col}'{_where(row)} is null. Send a value"
-            + (", or omit the field to have it derived." if col in DERIVABLE else "."))
-    if rule.kind in ("number", "whole", "flag"):
-        if isinstance(value, (bool, np.bool_)):
-            if rule.kind != "flag":
-                raise PredictionInputError(
-                    f"Field '{col}'{_where(row)} must be a number, got {plain(value)}. Send a plain number.")
-            value = float(value)
-        elif isinstance(value, (int, float, np.integer, np.floating)):
-            value = float(value)
-        else:
-            raise PredictionInputError(
-                f"Field '{col}'{_where(row)} must be a number, got {type(value).__name__} {plain(value)}. "
-                "Send a plain JSON number (no quotes).")
-        if not math.isfinite(value):
-            raise PredictionInputError(f"Field '{col}'{_where(row)} must be a finite number, got {plain(value)}.")
-        if not (rule.low <= value <= rule.high):
-            raise PredictionInputError(
-                f"Field '{col}'{_where(row)} is {plain(value)}, outside the plausible range {rule.low:g} to "
-                f"{rule.high:g}{' ' + rule.unit if rule.unit else ''}. Check the unit and the value; out-of-range "
-                "values are refused, not clipped.")
-        if rule.kind == "whole" and not value.is_integer():
-            raise PredictionInputError(f"Field '{col}'{_where(row)} must be a whole number, got {plain(value)}.")
-        return value
-    if not isinstance(value, str):
-        raise PredictionInputError(
-            f"Field '{col}'{_where(row)} must be a string, got {type(value).__name__} {plain(value)}.")
-    if rule.kind == "datetime":
-        if not _wall_clock_ok(value):
-            raise PredictionInputError(
-                f"Field 'datetime'{_where(row)} is {plain(value)}, not a local time like \"2025-07-01 14:00\".")
-        return value
-    if rule.vocabulary is not None and value not in rule.vocabulary:
-        raise PredictionInputError(
-            f"Field '{col}'{_where(row)} is {plain(value)}, not one of "
-            f"{', '.join(schema.FIXED_VOCABULARIES[col])}.")
-    return value
+    """Check one request value against RULES[col] (kaayko_exp.data.validate.check_value); a plain float or str."""
+    return check_value(col, value, error=PredictionInputError, subject=f"Field '{col}'{_where(row)}",
+                       null_fix=_null_fix(col))
+
+
+def _null_fix(col: str) -> str:
+    return " Or omit the field (in a table: the column) to have it derived." if col in DERIVABLE else ""
 
 
 def _wall_clock_minutes(values: Any) -> np.ndarray:
@@ -375,20 +316,6 @@ def _wall_clock_minutes(values: Any) -> np.ndarray:
     from kaayko_exp.data.validate import local_datetimes
 
     return local_datetimes(pd.Series(values, dtype=object)).to_numpy().astype("datetime64[m]")
-
-
-def _wall_clock_ok(text: str) -> bool:
-    """Whether ``text`` is a timestamp :func:`~kaayko_exp.data.validate.local_datetimes` reads."""
-    core = _OFFSET_RE.sub("", text.strip()).replace(" ", "T")
-    try:
-        np.datetime64(core, "m")
-        return True
-    except ValueError:
-        import pandas as pd
-
-        from kaayko_exp.data.validate import local_datetimes
-
-        return not pd.isna(local_datetimes(pd.Series([text], dtype=object)).iloc[0])
 
 
 def _validate_fast(row: dict, plan: InputPlan) -> dict[str, Any] | None:
@@ -411,8 +338,17 @@ def _validate_fast(row: dict, plan: InputPlan) -> dict[str, Any] | None:
             clean[col] = _clean_value(col, v, None)  # raises for a bad value
     for col in schema.ID_COLUMNS:
         if col not in clean and col in row:
+            if row[col] is None:
+                return None  # an empty identifier: the general path decides whether anything needs it
             clean[col] = _clean_value(col, row[col], None)
     return clean
+
+
+def _unread_ids(plan: InputPlan, derive: list[str]) -> set[str]:
+    """The identifiers (lake, datetime) that neither the model nor a derivation reads: only carried to the
+    output, so a row may leave them empty (null) on every path."""
+    inputs = {i for c in derive for alt in DERIVABLE[c] for i in alt}
+    return {c for c in schema.ID_COLUMNS if c not in plan.needed and c not in inputs}
 
 
 def validate_row(row: Any, plan: InputPlan, index: int | None = None) -> dict[str, Any]:
@@ -428,10 +364,13 @@ def validate_row(row: Any, plan: InputPlan, index: int | None = None) -> dict[st
         raise PredictionInputError(
             f"A prediction request{_where(index)} must be a JSON object of column -> value, got "
             f"{type(row).__name__}.")
-    for k, v in row.items():  # null is refused, not treated as absent
-        if k in RULES and (v is None or (isinstance(v, float) and math.isnan(v))):
-            _clean_value(k, v, index)
     check, derive, missing = plan.resolve(k for k in row if k in RULES)
+    empty = [k for k, v in row.items() if k in RULES and (v is None or (isinstance(v, float) and math.isnan(v)))]
+    unread = _unread_ids(plan, derive)  # may be empty, as in a frame's empty cell; any other null is refused
+    for k in empty:
+        if k not in unread:
+            _clean_value(k, row[k], index)
+    check = [c for c in check if c not in unread or c not in empty]
     if missing:
         raise _missing_error(plan, missing, "" if index is None else f"Row {index}: ")
     clean = {c: _clean_value(c, row[c], index) for c in check}
@@ -470,12 +409,12 @@ def validate_frame(frame: Any, plan: InputPlan, offset: int = 0) -> Any:
 
     frame = frame.reset_index(drop=True)
     out: dict[str, Any] = {}
-    inputs = {i for c in derive for alt in DERIVABLE[c] for i in alt}
+    unread = _unread_ids(plan, derive)
     for col in check:
         s = frame[col]
-        if col in schema.ID_COLUMNS and col not in plan.needed and col not in inputs and s.isna().any():
+        if col in unread and s.isna().any():
             s = s.dropna()  # only an identifier here: rows may leave it empty
-        coerced = coerce_column(s, col, "The input", error=PredictionInputError,
+        coerced = coerce_column(s, col, "The input", error=PredictionInputError, null_fix=_null_fix(col),
                                 where=lambda pos, s=s: where(int(frame.index.get_loc(s.index[pos]))))
         out[col] = frame[col] if col in schema.ID_COLUMNS else coerced
         if col == "datetime":

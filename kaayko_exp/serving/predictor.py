@@ -420,7 +420,7 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
         writer = None
         schema_ = None
         try:
-            for batch in iter_table_batches(src, batch_size, columns=predictor.plan.reads()):
+            for batch in iter_table_batches(src, batch_size, columns=predictor.plan.reads(), key="input"):
                 result = predictor.predict(batch, offset=done)
                 if kind == ".parquet":
                     import pyarrow.parquet as pq

@@ -143,7 +143,8 @@ def _in_sample_block(ctx: Any, train_idx: np.ndarray) -> dict[str, Any]:
 
 
 def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
-    from kaayko_exp.evaluation.metrics import metrics, objective_value, permutation_importance, permutation_rows
+    from kaayko_exp.evaluation.metrics import metrics, permutation_importance, permutation_rows
+    from kaayko_exp.training.objectives import objective_block
     from kaayko_exp.training.pipeline import part_rows
     from kaayko_exp.features.spec import feature_names
 
@@ -201,8 +202,7 @@ def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
     if cfg.evaluation.external:
         results["external"] = _external(ctx, cfg.evaluation.external, train_mean)
         t = lap("external", t)
-    results["objective"] = {"name": cfg.evaluation.objective}
-    results["objective"]["value"] = objective_value(results, cfg.evaluation.objective)
+    results["objective"] = objective_block(cfg, results)
     results["evaluate_seconds"] = round(time.perf_counter() - t0, 3)
     results["evaluate_parts_seconds"] = parts
     return results, files

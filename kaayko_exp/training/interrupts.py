@@ -5,6 +5,11 @@ While a fit is running, the first signal only sets a flag on :class:`StopSignals
 ``StopSignals`` then raises :class:`RunInterrupted` (a finished sub-fit is kept
 before it raises). Outside a fit (or on a second signal) the exception is raised at
 once. The pipeline then marks the run ``interrupted``.
+
+A sweep job of the ``optuna`` sweeper runs in a worker thread of the sweep process, where no signal
+handler runs: the sweeper's main thread catches the signal and raises a flag, which
+:class:`StopSignals` polls (:func:`sweep_stop_signal`) at every step and between stages, so the job
+checkpoints and stops the same way.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import sys
 import threading
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from kaayko_exp.models.callbacks import FitCallback, Saver
 
@@ -39,13 +45,23 @@ class StopSignals(FitCallback):
     def __init__(self) -> None:
         self.pending: Optional[int] = None
         self.depth = 0  # fits running (an ensemble member runs inside its ensemble's fit)
+        self.poll: Optional[Callable[[], Optional[int]]] = None  # a stop flag raised elsewhere (sweep threads)
 
     @property
     def in_fit(self) -> bool:
         return self.depth > 0
 
     def requested(self) -> bool:
+        if self.pending is None and self.poll is not None:
+            signum = self.poll()
+            if signum is not None:
+                self.request(signum)
         return self.pending is not None
+
+    def check(self) -> None:
+        """Between stages: stop now when a stop was requested (only a polled flag can be pending here)."""
+        if self.requested():
+            self._stop()
 
     def request(self, signum: int) -> None:
         self.pending = signum
@@ -56,12 +72,12 @@ class StopSignals(FitCallback):
 
     def after_step(self, key: str, done: int, total: int, score: Optional[float] = None,
                    save: Optional[Saver] = None) -> None:
-        if self.pending is not None and done < total:
+        if self.requested() and done < total:
             self._stop()
 
     def after_fit(self, key: str, save: Optional[Saver] = None) -> None:
         self.depth = max(0, self.depth - 1)
-        if self.pending is not None:
+        if self.requested():
             self._stop()
 
     def _stop(self) -> None:
@@ -69,11 +85,24 @@ class StopSignals(FitCallback):
         raise RunInterrupted(signum)
 
 
+def sweep_stop_signal() -> Optional[int]:
+    """The signal that asked the sweep process running this job to stop, or None (no such sweep here)."""
+    trial_api = sys.modules.get("hydra_plugins.optuna5_sweeper.trial")  # loaded by a sweeper in this process
+    stop_requested = getattr(trial_api, "stop_requested", None)
+    return stop_requested() if stop_requested is not None else None
+
+
 @contextlib.contextmanager
 def interruptible(stop: StopSignals) -> Iterator[None]:
-    """Install SIGINT/SIGTERM handlers that defer to ``stop`` during a fit and raise at once otherwise."""
+    """Install SIGINT/SIGTERM handlers that defer to ``stop`` during a fit and raise at once otherwise.
+
+    Off the main thread (a sweep job) ``stop`` polls the sweep's stop flag instead."""
     if threading.current_thread() is not threading.main_thread():
-        yield
+        stop.poll = sweep_stop_signal
+        try:
+            yield
+        finally:
+            stop.poll = None
         return
 
     def handler(signum: int, frame: Any) -> None:

@@ -26,7 +26,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from kaayko_exp import atomic
 from kaayko_exp.errors import RunDirError
-from kaayko_exp.evaluation.metrics import objective_value
 from kaayko_exp.models.callbacks import FitCallback, FitCallbacks
 from kaayko_exp.runs.rundir import RunDir
 from kaayko_exp.training.callbacks import ProgressLog
@@ -38,6 +37,7 @@ from kaayko_exp.training.pruning import (
     reporter_for,
     sweep_trial,
 )
+from kaayko_exp.training.objectives import metric_of, objective_names, task_value
 from kaayko_exp.training.validate import check_enough_data
 
 log = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ def _phase_width(ctx: Context) -> int:
 
 
 def _objective_metric(ctx: Context) -> str:
-    return str(ctx.cfg.evaluation.objective).partition("_")[2]
+    return metric_of(objective_names(ctx.cfg)[0])
 
 
 def _cross_validate(ctx: Context) -> Optional[dict[str, Any]]:
@@ -251,6 +251,7 @@ def _cross_validate(ctx: Context) -> Optional[dict[str, Any]]:
     groups = ctx.lakes.to_numpy()[pool]
     detail = ctx.run.stage("fit")["detail"]
     done = {f["fold"]: f for f in detail.get("cv_folds", [])}
+    inner = _fold_validation(ctx, groups)
     for i, (tr, va) in enumerate(cv_folds(groups, k, ctx.cfg.seed)):
         if i in done:
             log.info("cv: fold %d/%d already done (%s)", i + 1, k, "kept from the manifest")
@@ -258,10 +259,14 @@ def _cross_validate(ctx: Context) -> Optional[dict[str, Any]]:
                 ctx.pruner.begin_phase(f"cv/fold{i}", i, _phase_width(ctx))
                 ctx.pruner.end_phase(done[i]["metrics"].get(_objective_metric(ctx)))
             continue
-        log.info("cv: fold %d/%d: fitting on %s rows", i + 1, k, f"{len(tr):,}")
-        model = _fit_one(ctx, pool[tr], np.empty(0, dtype=np.int64), key=f"cv/fold{i}", phase=i)
+        fit_rows, stop_rows = inner(tr, i) if inner is not None else (tr, np.empty(0, dtype=np.int64))
+        log.info("cv: fold %d/%d: fitting on %s rows%s", i + 1, k, f"{len(fit_rows):,}",
+                 f", early stopping on {len(stop_rows):,} rows of other lakes" if len(stop_rows) else "")
+        model = _fit_one(ctx, pool[fit_rows], pool[stop_rows], key=f"cv/fold{i}", phase=i)
         m = metrics(ctx.y[pool[va]], model.predict(ctx.X[pool[va]]))
-        done[i] = {"fold": i, "metrics": m, "n_train": int(len(tr)), "n_val": int(len(va))}
+        done[i] = {"fold": i, "metrics": m, "n_train": int(len(fit_rows)), "n_val": int(len(va)),
+                   **({"n_early_stopping": int(len(stop_rows))} if len(stop_rows) else {}),
+                   **({"rounds": int(model.info["rounds_run"])} if "rounds_run" in model.info else {})}
         ctx.run.update_detail("fit", cv_folds=[done[j] for j in sorted(done)])
         ctx.run.drop_checkpoints(f"cv/fold{i}")
         log.info("cv: fold %d/%d rmse %.4f", i + 1, k, m["rmse"])
@@ -274,6 +279,21 @@ def _cross_validate(ctx: Context) -> Optional[dict[str, Any]]:
         "std": {n: float(np.std([f["metrics"][n] for f in folds])) for n in names},
     }
     return {"k": k, "folds": folds, **summary}
+
+
+def _fold_validation(ctx: Context, groups: np.ndarray) -> Optional[Callable[[np.ndarray, int], Any]]:
+    """``(fold train positions, fold) -> (fit positions, early-stopping positions)`` when the model stops early
+    on validation rows and the run keeps validation lakes (``split.val_fraction``): each CV fold then
+    early-stops on a share of its own training lakes, as the final fit does on ``val``; else None."""
+    from kaayko_exp.features.splits import fold_validation
+    from kaayko_exp.models import build_model
+
+    share = float(ctx.cfg.split.val_fraction)
+    model = build_model(ctx.cfg.model, seed=ctx.cfg.seed, n_jobs=1, n_rows=max(1, len(ctx.parts["train"])))
+    if share <= 0 or not model.stops_early_on_validation():
+        return None
+    codes = pd.factorize(pd.Series(groups))[0]
+    return lambda tr, fold: fold_validation(codes, tr, share, int(ctx.cfg.seed), fold)
 
 
 def run_fit(ctx: Context) -> dict[str, Any]:
@@ -417,6 +437,8 @@ def execute(cfg: DictConfig, run: RunDir) -> float:
     try:
         with interruptible(stop):
             for name in pending:
+                current = None
+                stop.check()  # a stop requested between stages (polled in a sweep job)
                 current, t0 = name, time.perf_counter()
                 run.start_stage(name)
                 detail = STAGE_FUNCTIONS[name][0](ctx) or {}
@@ -441,7 +463,7 @@ def execute(cfg: DictConfig, run: RunDir) -> float:
         run.set_status("failed", stage=current, error=f"{type(exc).__name__}: {exc}")
         raise
     run.set_status("completed")
-    return objective_value(ctx.results, cfg.evaluation.objective)
+    return task_value(ctx.results["objective"])
 
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:

@@ -140,5 +140,7 @@ def reporter_for(cfg: Any, trial: Optional[Any]) -> Optional[PruningReporter]:
     """The reporter for a run with objective ``cfg.evaluation.objective``, or ``None`` without a trial."""
     if trial is None:
         return None
-    metric = str(cfg.evaluation.objective).split("_", 1)[1]
+    from kaayko_exp.training.objectives import metric_of, objective_names
+
+    metric = metric_of(objective_names(cfg)[0])
     return PruningReporter(trial, report_every(cfg), in_fit_scores=(metric == "rmse"))

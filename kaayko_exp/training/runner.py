@@ -1,9 +1,11 @@
 """Start a run or resume one: the body of ``train.py``.
 
 A fresh run validates the config, creates the manifest in Hydra's output
-directory and executes the pipeline. ``resume=<dir>`` reloads that run's saved
-config, refuses overrides that would change its result, verifies every artifact
-and continues where the manifest says it stopped.
+directory (with the hash of the config Hydra saved) and executes the pipeline.
+``resume=<dir>`` reloads that run's saved config, verified against that hash,
+refuses overrides that would change its result, verifies every artifact and
+continues where the manifest says it stopped. Which directory a command may
+write to is decided earlier, before Hydra writes: see :mod:`kaayko_exp.training.target`.
 
 Inside a sweep (Hydra multirun) a job whose directory already holds a run of the
 same config hash (a resumed sweep, a re-queued trial) reuses it: a completed run
@@ -108,7 +110,7 @@ def rerun_in_sweep(path: Path, cfg: DictConfig, overrides: list[str]) -> float:
     if status == "completed":
         run.verify()
         name, value = _saved_objective(run)
-        log.info("%s: completed earlier with the same config; reusing its result (%s=%.6g), not retraining",
+        log.info("%s: completed earlier with the same config; reusing its result (%s=%s), not retraining",
                  run.shown, name, value)
         return value
     if status == "pruned":
@@ -121,13 +123,55 @@ def rerun_in_sweep(path: Path, cfg: DictConfig, overrides: list[str]) -> float:
 
 def start(cfg: DictConfig, out_dir: Path, choices: dict[str, str], overrides: list[str]) -> float:
     from kaayko_exp.runs.rundir import RunDir
+    from kaayko_exp.training.objectives import note_alias
     from kaayko_exp.training.pipeline import STAGES, config_hash
     from kaayko_exp.training.pruning import report_every
 
     validate_train_config(cfg)
+    note_alias(cfg)
     report_every(cfg)
-    run = RunDir.create(out_dir, stages=STAGES, config_hash=config_hash(cfg), choices=choices, overrides=overrides)
+    run = RunDir.create(out_dir, stages=STAGES, config_hash=config_hash(cfg), choices=choices, overrides=overrides,
+                        saved_config_hash=_saved_config_hash(out_dir))
     return _execute(run, cfg, "start")
+
+
+def _saved_config_hash(out_dir: Path) -> Optional[str]:
+    """The config hash of the config file Hydra saved for this start (what a resume will reload), if any."""
+    from kaayko_exp.runs.rundir import SAVED_CONFIG
+    from kaayko_exp.training.pipeline import config_hash
+
+    saved = out_dir / SAVED_CONFIG
+    return config_hash(OmegaConf.load(saved)) if saved.is_file() else None
+
+
+def _load_saved_config(run: Any) -> DictConfig:
+    """The run's saved config, verified against the hash its manifest recorded at the start.
+
+    Hydra's ``.hydra/config.yaml`` is what a resume continues with, so it is trusted only
+    when it still hashes to what the run started with (``config.saved_hash``; runs made
+    before it was recorded: ``config.hash``, the composed config's).
+    """
+    from kaayko_exp.runs.rundir import SAVED_CONFIG
+    from kaayko_exp.training.pipeline import config_hash
+
+    saved_path = run.path / SAVED_CONFIG
+    if not saved_path.exists():
+        raise RunDirError(
+            f"{run.shown} has a manifest but no {SAVED_CONFIG}, so its configuration cannot be reloaded. "
+            "Restore the file or start a fresh run."
+        )
+    saved = OmegaConf.load(saved_path)
+    recorded = run.manifest.get("config") or {}
+    expected = recorded.get("saved_hash") or recorded.get("hash")
+    found = config_hash(saved)
+    if found != expected:
+        raise RunDirError(
+            f"{run.shown}: its saved config {SAVED_CONFIG} was changed since the run started (config hash "
+            f"{found[:12]}, the manifest recorded {str(expected)[:12]}), so continuing would train the rest of "
+            "the run with other settings than its start. Nothing was changed. Restore the file from a backup, "
+            "or start a fresh run with the settings you want."
+        )
+    return saved
 
 
 def _execute(run: Any, cfg: DictConfig, event: str) -> float:
@@ -204,14 +248,7 @@ def resume(path: Path, cfg: DictConfig, overrides: list[str]) -> float:
 
 
 def _resume_locked(run: Any, cfg: DictConfig, overrides: list[str]) -> float:
-
-    saved_path = run.path / ".hydra" / "config.yaml"
-    if not saved_path.exists():
-        raise RunDirError(
-            f"{run.shown} has a manifest but no .hydra/config.yaml, so its configuration cannot be reloaded. "
-            "Restore the file or start a fresh run."
-        )
-    saved = OmegaConf.load(saved_path)
+    saved = _load_saved_config(run)
     choices = run.manifest["config"].get("choices", {})
     changed = []
     for item in overrides:
@@ -245,13 +282,14 @@ def _resume_locked(run: Any, cfg: DictConfig, overrides: list[str]) -> float:
 KEPT_ON_RESUME = tuple(k for k in RESULT_NEUTRAL if k != "resume")
 
 
-def _saved_objective(run: Any) -> tuple[str, float]:
-    """The objective a completed run's report.json recorded (read through the typed reader)."""
+def _saved_objective(run: Any) -> tuple[str, Any]:
+    """The objective a completed run's report.json recorded (read through the typed reader): its name and
+    what the task returns (a float, or a list for several objectives)."""
     from kaayko_exp.evaluation.report import read_report
+    from kaayko_exp.training.objectives import task_value
 
     objective = read_report(run.path).objective or {}
-    value = objective.get("value")
-    return str(objective.get("name")), float("nan") if value is None else float(value)
+    return str(objective.get("names") or objective.get("name")), task_value(objective)
 
 
 def resume_config(saved: DictConfig, cfg: DictConfig, overrides: list[str], path: Path) -> DictConfig:

@@ -13,11 +13,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from kaayko_exp.errors import ConfigError, DataError
-
-OBJECTIVE_SETS = ("val", "cv", "test", "external")
-OBJECTIVE_METRICS = ("mae", "rmse", "r2", "class_accuracy", "within_half", "skill_accuracy")
-# Held-out sets a sweeper must never select on: they are reported only.
-REPORTED_ONLY = ("test", "external")
+from kaayko_exp.training.objectives import check_objective
 
 # The smallest table a run trains, validates and tests on.
 MIN_ROWS = 1000
@@ -60,31 +56,6 @@ def check_known_keys(cfg: DictConfig) -> None:
         "its spelling (a config group is chosen without '+', e.g. model=xgboost); `python train.py --help` "
         "lists the groups and keys."
     )
-
-
-def check_objective(cfg: DictConfig) -> None:
-    ev, sp = cfg.evaluation, cfg.split
-    where, _, metric = str(ev.objective).partition("_")
-    if where not in OBJECTIVE_SETS or metric not in OBJECTIVE_METRICS:
-        raise ConfigError(
-            f"evaluation.objective={ev.objective} is not <set>_<metric>; sets: val, cv; "
-            f"metrics: {', '.join(OBJECTIVE_METRICS)} (e.g. val_rmse, cv_mae)."
-        )
-    if where in REPORTED_ONLY:
-        raise ConfigError(
-            f"evaluation.objective={ev.objective} would let a sweeper choose settings by their {where} score, "
-            f"and the {where} set would no longer give a fair estimate: the test set is reported, never "
-            f"optimised. Use val_{metric} (the default; the validation lakes of split.val_fraction) or "
-            f"cv_{metric} with evaluation.cv_folds=5. report.json still shows every {where} metric."
-        )
-    if where == "cv" and ev.cv_folds < 2:
-        raise ConfigError(f"evaluation.objective={ev.objective} needs cross-validation: add evaluation.cv_folds=5.")
-    if where == "val" and sp.val_fraction == 0:
-        raise ConfigError(
-            f"evaluation.objective={ev.objective} needs a validation set, but split.val_fraction=0: set "
-            f"split.val_fraction=0.1, or use cross-validation (evaluation.cv_folds=5 "
-            f"evaluation.objective=cv_{metric})."
-        )
 
 
 def validate_train_config(cfg: DictConfig) -> None:
