@@ -18,7 +18,7 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
-from hydra_plugins.optuna5_sweeper import _outputs, _study
+from hydra_plugins.optuna5_sweeper import _logs, _outputs, _study
 from hydra_plugins.optuna5_sweeper._liveness import EndsWithSweep, Heartbeat, is_dead
 from hydra_plugins.optuna5_sweeper._signals import StopOnSignal, exit_code, request_stop, signal_name
 from hydra_plugins.optuna5_sweeper._storage import StorageUnavailableError
@@ -107,8 +107,10 @@ class OptunaSweeperImpl:
     def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
 
+        from hydra_plugins.optuna5_sweeper._compose import wrap
+
         self.config = config
-        self.hydra_context = hydra_context
+        self.hydra_context = hydra_context = wrap(hydra_context)  # jobs' configs composed once, then patched
         self.launcher = Plugins.instance().instantiate_launcher(  # jobs in other processes end with the sweep
             hydra_context=hydra_context, task_function=EndsWithSweep(task_function, os.getpid()), config=config)
 
@@ -187,6 +189,8 @@ class OptunaSweeperImpl:
 
     def sweep(self, arguments: List[str]) -> Any:
         assert self.config is not None
+        _logs.route_optuna_logs()
+        _logs.quiet_joblib_launcher()
         self._check_settings()
         space = build_space(self.params, arguments)
         self.check_space(space)
@@ -336,10 +340,13 @@ class _SweepRun:
         return sum(1 for n in counted if n < number) >= self.n_trials
 
     def _launch(self, r: _Running) -> Any:
+        _logs.set_job(r.job_num)
         try:
             return self.impl.launcher.launch([r.overrides], initial_job_idx=r.job_num)[0]
         except BaseException as exc:  # the launcher itself broke (or the job called sys.exit)
             return exc
+        finally:
+            _logs.set_job(None)
 
     def _finish(self, r: _Running, ret: Any) -> None:
         from hydra.core.utils import JobStatus

@@ -218,14 +218,16 @@ def write_plots(sweep_dir: Path, study: Any, directions: Sequence[str]) -> List[
             return t.values[0]
     for name in _PLOTS:
         try:
+            # Optuna's experimental-API warnings, and matplotlib's "Tight layout not applied" when a plot's legend
+            # (one entry per trial) is taller than the figure: drawn at savefig, and bbox_inches="tight" keeps it
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 fn = getattr(ovm, f"plot_{name}")
                 kwargs = {} if name == "intermediate_values" or target is None else {"target": target}
                 ax = fn(study, **kwargs)
-            fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", bbox_inches="tight")
+                fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+                buf = io.BytesIO()
+                fig.savefig(buf, format="png", bbox_inches="tight")
             plt.close(fig)
             atomic_write(sweep_dir / "plots" / f"{name}.png", buf.getvalue())
             written.append(f"plots/{name}.png")

@@ -51,7 +51,10 @@ def current_trial() -> Optional[Any]:
         return None
     import optuna
 
+    from hydra_plugins.optuna5_sweeper._logs import route_optuna_logs
     from hydra_plugins.optuna5_sweeper._study import make_pruner, open_storage, resolve
+
+    route_optuna_logs()  # a joblib worker is a fresh process: Optuna's warnings in the job's log format
 
     spec, study_name = resolve(hc)
     storage = open_storage(spec, sweeper.get("storage_retry_s"))
