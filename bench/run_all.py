@@ -32,6 +32,7 @@ from common import ROOT, env, python  # noqa: E402
 #: bench name → script, in the order the table shows them
 BENCHES: dict[str, str] = {
     "overhead": "bench_overhead.py",
+    "encoding": "bench_encoding.py",
     "models": "bench_models.py",
     "startup": "bench_startup.py",
     "predict": "bench_predict.py",

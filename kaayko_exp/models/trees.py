@@ -310,13 +310,17 @@ class HistGBModel(_ChunkedTrees):
         return threadpool_limits(limits=self.n_jobs, user_api="openmp")
 
     def _fit(self, X, y, **kw) -> None:
+        from kaayko_exp.features.spec import category_split_mask
+
+        self._split_mask = [bool(c) for c in category_split_mask(kw["spec"])]  # features.category_splits
+        self.info["category_splits"] = kw["spec"].category_splits
         # Warm-start chunks reuse the first chunk's bins and the earlier trees' summed predictions.
         with _reuse_training_work(enabled=self.params.get("early_stopping") is False):
             super()._fit(X, y, **kw)
 
     def _make(self, X):
         max_bins = int(self.params.get("max_bins", 255))
-        mask = list(self.categorical)
+        mask = list(self._split_mask)
         # histgb needs category codes below max_bins; a wider categorical is used as a number
         for j, is_cat in enumerate(mask):
             if is_cat and np.nanmax(np.append(X[:, j], -1)) >= max_bins:
