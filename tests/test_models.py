@@ -270,6 +270,29 @@ def test_chunked_histgb_bins_its_training_rows_once_and_predicts_each_tree_once(
     assert np.array_equal(model.predict(data["Xte"]), oneshot.predict(data["Xte"]))
 
 
+def test_chunked_histgb_encodes_its_training_categories_once(data, tmp_path, monkeypatch):
+    """With native category splits every warm-start chunk would refit sklearn's ordinal encoder on the same
+    training matrix; the first chunk's encoding serves the others and the model is the one-shot model."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    encodings = []
+    original = HistGradientBoostingRegressor._preprocess_X
+
+    def counting(self, X, *, reset):
+        if reset:
+            encodings.append(X.shape)
+        return original(self, X, reset=reset)
+
+    monkeypatch.setattr(HistGradientBoostingRegressor, "_preprocess_X", counting)
+    model = fit("histgb", data, hooks=DiskHooks(tmp_path, every=10))  # 40 iterations in 4 chunks
+    assert model.estimator.is_categorical_ is not None and model.estimator.is_categorical_.any()
+    assert encodings == [data["Xtr"].shape]
+    assert HistGradientBoostingRegressor.__dict__["_preprocess_X"] is counting  # the class is left as it was
+    encodings.clear()
+    oneshot = fit("histgb", data)
+    assert np.array_equal(model.predict(data["Xte"]), oneshot.predict(data["Xte"]))
+
+
 def test_chunked_histgb_validation_scores_are_those_of_the_model_after_each_chunk(data, tmp_path):
     hooks = DiskHooks(tmp_path, every=10)  # 40 iterations in 4 chunks
     model = fit("histgb", data, hooks=hooks)
