@@ -328,3 +328,38 @@ def test_chunked_histgb_fits_in_threads_keep_their_own_work(data, tmp_path):
     assert np.array_equal(results[2].predict(data["Xte"]), plain_alone.predict(data["Xte"]))
     for name in ("_bin_data", "_raw_predict"):
         assert name not in HistGradientBoostingRegressor.__dict__
+
+
+@pytest.mark.parametrize("name", ["xgboost", "histgb"])
+def test_category_splits_codes_trains_threshold_splits_on_the_codes(name, data, tmp_path):
+    """features.category_splits=codes: the tree learners see the category codes as numbers (no category-set
+    splits), the setting travels in the saved feature spec, and native (the spec's default) keeps them."""
+    import dataclasses
+
+    from kaayko_exp.features.spec import FeatureSpec
+
+    codes_spec = dataclasses.replace(data["spec"], category_splits="codes")
+    saved = FeatureSpec.load(codes_spec.save(tmp_path / "spec.json"))
+    assert saved.category_splits == "codes"
+    models = {}
+    for splits, spec in (("native", data["spec"]), ("codes", saved)):
+        model = build_model(cfg_for(name), seed=7, n_jobs=1, n_rows=len(data["ytr"]))
+        models[splits] = model.fit(data["Xtr"], data["ytr"], spec=spec, X_val=data["Xva"], y_val=data["yva"])
+        assert model.info["category_splits"] == splits
+    if name == "xgboost":
+        types = {s: m.booster.feature_types for s, m in models.items()}
+        assert "c" in types["native"] and set(types["codes"]) == {"q"}
+    else:
+        assert models["native"].estimator.is_categorical_.any() and models["codes"].estimator.is_categorical_ is None
+    assert not np.array_equal(models["native"].predict(data["Xte"]), models["codes"].predict(data["Xte"]))
+
+
+def test_category_splits_refuses_an_unknown_encoding():
+    from kaayko_exp.errors import ConfigError
+    from kaayko_exp.features.spec import validate_features_config
+
+    cfg = OmegaConf.load("conf/features/standard.yaml")
+    validate_features_config(cfg)  # the default (no key): native
+    cfg.category_splits = "onehot"
+    with pytest.raises(ConfigError, match="category_splits='onehot'.*native or codes"):
+        validate_features_config(cfg)
