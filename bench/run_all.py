@@ -6,6 +6,7 @@ Usage::
     python bench/run_all.py --quick          # small sizes, written to bench/results-quick.md (README untouched)
     python bench/run_all.py --only predict,startup   # some benches; the others' sections are kept from the
                                                      # previous results (bench/.results/<name>.json)
+    python bench/run_all.py --render-only            # no bench: the page again from the kept results
 
 Each ``bench/bench_<name>.py`` runs as its own process with ``--json``; its sections (see ``bench/common.py``)
 are kept in ``bench/.results/<name>.json`` and rendered here with the machine, the library versions and the
@@ -206,8 +207,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes; writes bench/results-quick.md only")
     ap.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(BENCHES)}")
     ap.add_argument("--out", type=Path, default=None, help="results file (default bench/results.md)")
+    ap.add_argument("--render-only", action="store_true",
+                    help="run no bench: write the page (and the README's copy) from the kept results")
     args = ap.parse_args(argv)
-    only = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHES)
+    only = [] if args.render_only else [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHES)
     unknown = [n for n in only if n not in BENCHES]
     if unknown:
         ap.error(f"unknown bench {', '.join(unknown)}: choose from {', '.join(BENCHES)}")
