@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -207,6 +208,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes; writes bench/results-quick.md only")
     ap.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(BENCHES)}")
     ap.add_argument("--out", type=Path, default=None, help="results file (default bench/results.md)")
+    ap.add_argument("--args", default="", help="extra arguments for the --only bench(es), e.g. \"--sizes large\" "
+                                                "(the page shows each bench's command as run)")
     ap.add_argument("--render-only", action="store_true",
                     help="run no bench: write the page (and the README's copy) from the kept results")
     args = ap.parse_args(argv)
@@ -223,7 +226,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             results[name] = json.loads((store / f"{name}.json").read_text(encoding="utf-8"))
     failed = []
     for name in only:
-        results[name] = run_bench(name, args.quick, store)
+        results[name] = run_bench(name, args.quick, store, shlex.split(args.args))
         if "error" in results[name]:
             failed.append(name)
     info = machine() | {"date": dt.date.today().isoformat()}
