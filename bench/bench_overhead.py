@@ -8,8 +8,8 @@ For each model (xgboost, histgb) and sample size (large, complete): ``python tra
 same cached parquet into float32 numpy, 20 % of lakes held out, the learner with conf/model/M.yaml's parameters
 and the same category encoding (XGBoost hist on a QuantileDMatrix; HistGradientBoostingRegressor), predicting
 the held-out rows. Bare and run alternate (bare, run, bare, run ...) so both see the same machine load; the
-figures are medians over the repeats. Each child's wall time (start-up included) and its own peak RSS come
-from common.measure; the dataset cache is warmed first (the run's own loader, so both read the same file).
+figures are medians over the repeats. Each child's wall time (start-up included), CPU seconds and its own peak
+RSS come from common.measure; the dataset cache is warmed first (the run's own loader, so both read the same file).
 
 Where the rest goes: the run's per-stage seconds (manifest.json) against the bare script's own parts
 (start-up and imports, parquet to matrix, fit, predict): start-up = wall minus the stages. ``--quick`` runs
@@ -113,6 +113,7 @@ def pair(model: str, sample: str, repeats: int, tmp: Path) -> dict:
     stage_keys = sorted({k for r in runs for k in r["stages"]})
     out = {"model": model, "sample": sample, "splits": splits, "cmd": "python train.py " + " ".join(overrides),
            "run_s": median(runs, "seconds"), "bare_s": median(bares, "seconds"),
+           "run_cpu": median(runs, "cpu_seconds"), "bare_cpu": median(bares, "cpu_seconds"),
            "run_rss": median(runs, "peak_rss_mib"), "bare_rss": median(bares, "peak_rss_mib"),
            "ratios": [r["seconds"] / b["seconds"] for r, b in zip(runs, bares)],
            "stages": {k: statistics.median(r["stages"].get(k, 0.0) for r in runs) for k in stage_keys},
@@ -120,6 +121,7 @@ def pair(model: str, sample: str, repeats: int, tmp: Path) -> dict:
                           for k in bares[0]["parts"]},
            "load": (min(load), max(load)), "repeats": repeats}
     out["wall_ratio"] = out["run_s"] / out["bare_s"]
+    out["cpu_ratio"] = out["run_cpu"] / out["bare_cpu"] if out["bare_cpu"] else float("nan")
     out["rss_ratio"] = out["run_rss"] / out["bare_rss"]
     return out
 
@@ -142,7 +144,8 @@ def main(argv=None) -> int:
     for r in results:
         goal = GOAL_RATIO.get(r["model"], 1.10)
         rows.append([r["cmd"], r["splits"], f"{r['run_s']:.1f}", f"{r['bare_s']:.1f}", f"{r['wall_ratio']:.2f}",
-                     f"≤ {goal:.2f}: {common.goal(r['wall_ratio'] <= goal)}", f"{r['run_rss']:.0f}",
+                     f"≤ {goal:.2f}: {common.goal(r['wall_ratio'] <= goal)}", f"{r['run_cpu']:.1f}",
+                     f"{r['bare_cpu']:.1f}", f"{r['cpu_ratio']:.2f}", f"{r['run_rss']:.0f}",
                      f"{r['bare_rss']:.0f}", f"{r['rss_ratio']:.2f}", common.goal(r["rss_ratio"] <= GOAL_RSS_RATIO),
                      f"{r['repeats']}", f"{r['load'][0]:.1f}-{r['load'][1]:.1f}"])
         st, bp = r["stages"], r["bare_parts"]
@@ -153,7 +156,8 @@ def main(argv=None) -> int:
         part_rows.append([r["cmd"], *extra, f"{r['run_s'] - r['bare_s']:+.1f}"])
         ev = {k.split(":", 1)[1]: v for k, v in st.items() if k.startswith("evaluate:")}
         print(f"{r['cmd']}: run {r['run_s']:.1f} s / bare {r['bare_s']:.1f} s = {r['wall_ratio']:.2f}x wall "
-              f"(each pair: {', '.join(f'{x:.2f}' for x in r['ratios'])}); peak RSS {r['run_rss']:.0f} / "
+              f"(each pair: {', '.join(f'{x:.2f}' for x in r['ratios'])}), CPU {r['run_cpu']:.1f} / "
+              f"{r['bare_cpu']:.1f} s = {r['cpu_ratio']:.2f}x; peak RSS {r['run_rss']:.0f} / "
               f"{r['bare_rss']:.0f} MiB = {r['rss_ratio']:.2f}x")
         print("  run / bare: " + ", ".join(f"{lab} {cell}" for (lab, _, _), cell in zip(PARTS, extra)))
         print("  evaluate: " + ", ".join(f"{k} {v:.2f}s" for k, v in ev.items()))
@@ -165,10 +169,12 @@ def main(argv=None) -> int:
             notes.append(f"{r['cmd']} peak RSS {r['run_rss']:.0f} MiB (goal < {GOAL_RSS_MIB:.0f} MiB): "
                          f"{common.goal(ok)}.")
     notes.append(f"Medians of the interleaved repeats (runs column); a shared machine makes single timings noisy, "
-                 f"so the 1-minute load average ({os.cpu_count()} cores) during each pair is shown beside it.")
+                 f"so the 1-minute load average ({os.cpu_count()} cores) during each pair is shown beside it, and "
+                 "the CPU seconds (user + system, all threads), which other load disturbs far less than wall time.")
     common.write_results(args.json, [
         common.section("Framework overhead vs the bare libraries",
-                       ["command", "category splits", "run s", "bare s", "wall ratio", "goal", "run MiB",
+                       ["command", "category splits", "run s", "bare s", "wall ratio", "goal", "run CPU s",
+                        "bare CPU s", "CPU ratio", "run MiB",
                         "bare MiB", "RSS ratio", "goal ≤ 1.10", "runs", "load"], rows,
                        intro="Each train.py run (warm dataset cache, default report) against bench/bare_fit.py "
                              "reading the same cached parquet into float32, holding out 20 % of lakes, training "
