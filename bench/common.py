@@ -61,17 +61,19 @@ def env(extra: Optional[dict[str, str]] = None) -> dict[str, str]:
 _WRAPPER = (
     "import json, os, resource, subprocess, sys\n"
     "r = subprocess.run(json.loads(sys.argv[1]))\n"
-    "sys.stderr.write('\\n@@rusage ' + json.dumps([r.returncode,"
-    " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]) + '\\n')\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "sys.stderr.write('\\n@@rusage ' + json.dumps([r.returncode, u.ru_maxrss, u.ru_utime + u.ru_stime]) + '\\n')\n"
 )
 
 
 def measure(cmd: Sequence[str], *, cwd: Path = ROOT, stdin: Optional[str] = None,
             log: Optional[Path] = None, extra_env: Optional[dict[str, str]] = None) -> dict[str, Any]:
-    """Run ``cmd`` as a child; returns ``{"seconds", "peak_rss_mib", "rc", "tail"}``.
+    """Run ``cmd`` as a child; returns ``{"seconds", "cpu_seconds", "peak_rss_mib", "rc", "tail"}``.
 
     Peak RSS is the command's own high-water mark (measured by a small wrapper process, see :data:`_WRAPPER`;
-    this process and earlier children do not count); wall time includes the interpreter's start-up and imports.
+    this process and earlier children do not count); wall time includes the interpreter's start-up and imports;
+    CPU seconds are the command's user + system time (all its threads and children), which other load on a
+    shared machine disturbs far less than the wall time.
     """
     wrapped = [sys.executable, "-c", _WRAPPER, json.dumps(list(cmd))]
     t0 = time.perf_counter()
@@ -80,12 +82,13 @@ def measure(cmd: Sequence[str], *, cwd: Path = ROOT, stdin: Optional[str] = None
     seconds = time.perf_counter() - t0
     text, _, tail = res.stdout.rpartition("\n@@rusage ")
     if not tail:
-        text, rc, maxrss = res.stdout, res.returncode, 0
+        text, rc, maxrss, cpu = res.stdout, res.returncode, 0, 0.0
     else:
-        rc, maxrss = json.loads(tail.strip())
+        rc, maxrss, cpu = json.loads(tail.strip())
     if log:
         Path(log).write_text(text, encoding="utf-8")
-    return {"seconds": seconds, "peak_rss_mib": maxrss * 1024 / MIB, "rc": rc, "tail": text[-3000:]}
+    return {"seconds": seconds, "cpu_seconds": float(cpu), "peak_rss_mib": maxrss * 1024 / MIB, "rc": rc,
+            "tail": text[-3000:]}
 
 
 def python(*args: str) -> list[str]:

@@ -6,6 +6,7 @@ Usage::
     python bench/run_all.py --quick          # small sizes, written to bench/results-quick.md (README untouched)
     python bench/run_all.py --only predict,startup   # some benches; the others' sections are kept from the
                                                      # previous results (bench/.results/<name>.json)
+    python bench/run_all.py --render-only            # no bench: the page again from the kept results
 
 Each ``bench/bench_<name>.py`` runs as its own process with ``--json``; its sections (see ``bench/common.py``)
 are kept in ``bench/.results/<name>.json`` and rendered here with the machine, the library versions and the
@@ -20,6 +21,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -32,6 +34,7 @@ from common import ROOT, env, python  # noqa: E402
 #: bench name → script, in the order the table shows them
 BENCHES: dict[str, str] = {
     "overhead": "bench_overhead.py",
+    "encoding": "bench_encoding.py",
     "models": "bench_models.py",
     "startup": "bench_startup.py",
     "predict": "bench_predict.py",
@@ -205,8 +208,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes; writes bench/results-quick.md only")
     ap.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(BENCHES)}")
     ap.add_argument("--out", type=Path, default=None, help="results file (default bench/results.md)")
+    ap.add_argument("--args", default="", help="extra arguments for the --only bench(es), e.g. \"--sizes large\" "
+                                                "(the page shows each bench's command as run)")
+    ap.add_argument("--render-only", action="store_true",
+                    help="run no bench: write the page (and the README's copy) from the kept results")
     args = ap.parse_args(argv)
-    only = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHES)
+    only = [] if args.render_only else [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHES)
     unknown = [n for n in only if n not in BENCHES]
     if unknown:
         ap.error(f"unknown bench {', '.join(unknown)}: choose from {', '.join(BENCHES)}")
@@ -219,7 +226,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             results[name] = json.loads((store / f"{name}.json").read_text(encoding="utf-8"))
     failed = []
     for name in only:
-        results[name] = run_bench(name, args.quick, store)
+        results[name] = run_bench(name, args.quick, store, shlex.split(args.args))
         if "error" in results[name]:
             failed.append(name)
     info = machine() | {"date": dt.date.today().isoformat()}

@@ -43,6 +43,11 @@ class FeaturesConfig:
     categorical: List[str] = field(default_factory=list)  # categorical columns (encoded by the FeatureSpec)
     cyclic: bool = False  # add sin/cos of month, hour, day of year
     derived: List[str] = field(default_factory=list)  # names of derived features (see features.py)
+    # how the tree learners (xgboost, histgb) split on the category codes: native (category-set splits) or
+    # codes (threshold splits on the integer codes). ridge / svm one-hot them either way. native by measurement
+    # (bench/bench_encoding.py, "encoding" in bench/results.md): at sample_size=large it gave 7-8 % lower MAE on
+    # the real sample lakes for both learners at equal synthetic accuracy, which is worth its longer fit.
+    category_splits: str = "native"
 
 
 @dataclass

@@ -270,6 +270,29 @@ def test_chunked_histgb_bins_its_training_rows_once_and_predicts_each_tree_once(
     assert np.array_equal(model.predict(data["Xte"]), oneshot.predict(data["Xte"]))
 
 
+def test_chunked_histgb_encodes_its_training_categories_once(data, tmp_path, monkeypatch):
+    """With native category splits every warm-start chunk would refit sklearn's ordinal encoder on the same
+    training matrix; the first chunk's encoding serves the others and the model is the one-shot model."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    encodings = []
+    original = HistGradientBoostingRegressor._preprocess_X
+
+    def counting(self, X, *, reset):
+        if reset:
+            encodings.append(X.shape)
+        return original(self, X, reset=reset)
+
+    monkeypatch.setattr(HistGradientBoostingRegressor, "_preprocess_X", counting)
+    model = fit("histgb", data, hooks=DiskHooks(tmp_path, every=10))  # 40 iterations in 4 chunks
+    assert model.estimator.is_categorical_ is not None and model.estimator.is_categorical_.any()
+    assert encodings == [data["Xtr"].shape]
+    assert HistGradientBoostingRegressor.__dict__["_preprocess_X"] is counting  # the class is left as it was
+    encodings.clear()
+    oneshot = fit("histgb", data)
+    assert np.array_equal(model.predict(data["Xte"]), oneshot.predict(data["Xte"]))
+
+
 def test_chunked_histgb_validation_scores_are_those_of_the_model_after_each_chunk(data, tmp_path):
     hooks = DiskHooks(tmp_path, every=10)  # 40 iterations in 4 chunks
     model = fit("histgb", data, hooks=hooks)
@@ -369,3 +392,38 @@ def test_chunked_histgb_uses_sklearns_own_path_where_a_private_method_differs(da
     assert HistGradientBoostingRegressor.__dict__["_bin_data"] is other_signature  # never patched
     monkeypatch.undo()
     assert np.array_equal(model.predict(data["Xte"]), fit("histgb", data).predict(data["Xte"]))
+
+
+@pytest.mark.parametrize("name", ["xgboost", "histgb"])
+def test_category_splits_codes_trains_threshold_splits_on_the_codes(name, data, tmp_path):
+    """features.category_splits=codes: the tree learners see the category codes as numbers (no category-set
+    splits), the setting travels in the saved feature spec, and native (the spec's default) keeps them."""
+    import dataclasses
+
+    from kaayko_exp.features.spec import FeatureSpec
+
+    codes_spec = dataclasses.replace(data["spec"], category_splits="codes")
+    saved = FeatureSpec.load(codes_spec.save(tmp_path / "spec.json"))
+    assert saved.category_splits == "codes"
+    models = {}
+    for splits, spec in (("native", data["spec"]), ("codes", saved)):
+        model = build_model(cfg_for(name), seed=7, n_jobs=1, n_rows=len(data["ytr"]))
+        models[splits] = model.fit(data["Xtr"], data["ytr"], spec=spec, X_val=data["Xva"], y_val=data["yva"])
+        assert model.info["category_splits"] == splits
+    if name == "xgboost":
+        types = {s: m.booster.feature_types for s, m in models.items()}
+        assert "c" in types["native"] and set(types["codes"]) == {"q"}
+    else:
+        assert models["native"].estimator.is_categorical_.any() and models["codes"].estimator.is_categorical_ is None
+    assert not np.array_equal(models["native"].predict(data["Xte"]), models["codes"].predict(data["Xte"]))
+
+
+def test_category_splits_refuses_an_unknown_encoding():
+    from kaayko_exp.errors import ConfigError
+    from kaayko_exp.features.spec import validate_features_config
+
+    cfg = OmegaConf.load("conf/features/standard.yaml")
+    validate_features_config(cfg)  # the default (no key): native
+    cfg.category_splits = "onehot"
+    with pytest.raises(ConfigError, match="category_splits='onehot'.*native or codes"):
+        validate_features_config(cfg)

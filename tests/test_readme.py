@@ -56,3 +56,28 @@ def test_each_readme_training_command_composes(line):
     assert cfg.model.name
     if "-m" in line.split():
         assert "hparams_search=" not in line or cfg.hydra.sweeper.n_trials >= 1
+
+
+#: what an example command writes: ``--out X``, ``--report X``, ``--output X``, predict's ``output=X``
+WRITES = re.compile(r"(?:--out|--report|--output)[ =]([^\s`'\")]+)|(?<![\w.])output=([^\s`'\")]+)")
+
+
+def _example_targets() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = FENCE.findall(text) + re.findall(r"`(python [^`]+)`", text)
+    found = [a or b for block in code for a, b in WRITES.findall(block)]
+    return [t for t in found if "<" not in t and t.upper() != t]  # placeholders: <dir>, DIR
+
+
+def test_readme_examples_write_under_outputs_and_never_over_a_tracked_file():
+    import subprocess
+
+    targets = _example_targets()
+    assert any("compare_real" in line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+               if "--out" in line)
+    assert len(targets) >= 3
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split())
+    for target in targets:
+        path = target.rstrip("/")
+        assert path.startswith("outputs/"), f"README example writes {target}, outside outputs/"
+        assert not any(t == path or t.startswith(path + "/") for t in tracked), f"{target} is a tracked file"

@@ -161,6 +161,10 @@ def validate_features_config(cfg: Any) -> None:
         )
     if not listed and not derived and not getattr(cfg, "cyclic", False):
         raise ConfigError(f"Feature set '{name}' is empty. Name at least one column in features.columns.")
+    splits = getattr(cfg, "category_splits", CATEGORY_SPLITS[0])
+    if splits not in CATEGORY_SPLITS:
+        raise ConfigError(f"features.category_splits={splits!r} is not a known encoding. Use "
+                          f"{' or '.join(CATEGORY_SPLITS)} (how xgboost and histgb split on category codes).")
 
 
 def planned_features(cfg: Any) -> list[tuple[str, str]]:
@@ -175,6 +179,12 @@ def planned_features(cfg: Any) -> list[tuple[str, str]]:
 
 
 # ----------------------------------------------------------------------------- the spec
+#: ``features.category_splits``: how tree learners split on category codes. ``native``: category-set splits
+#: (XGBoost ``c`` feature types, histgb ``categorical_features``); ``codes``: threshold splits on the integer
+#: codes, as on any number. The first is what a spec that predates the setting was trained with.
+CATEGORY_SPLITS = ("native", "codes")
+
+
 @dataclass
 class FeatureSpec:
     """A frozen feature set: ordered features (name, kind, levels, source) and the columns it reads."""
@@ -183,11 +193,13 @@ class FeatureSpec:
     features: list[dict[str, Any]]
     required_columns: list[str]
     version: int = SPEC_VERSION
+    category_splits: str = CATEGORY_SPLITS[0]
     _plan: Optional["_Plan"] = field(default=None, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": SPEC_FORMAT, "version": self.version, "name": self.name,
-                "features": [dict(f) for f in self.features], "required_columns": list(self.required_columns)}
+                "features": [dict(f) for f in self.features], "required_columns": list(self.required_columns),
+                "category_splits": self.category_splits}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "FeatureSpec":
@@ -210,8 +222,11 @@ class FeatureSpec:
             if kind == "categorical" and not isinstance(f.get("levels"), list):
                 raise RunDirError(f"Categorical feature '{f['name']}' has no levels in the spec. Retrain the model.")
             feats.append(dict(f))
+        splits = data.get("category_splits", CATEGORY_SPLITS[0])
+        if splits not in CATEGORY_SPLITS:
+            raise RunDirError(f"The feature spec names an unknown category_splits {splits!r}. Retrain the model.")
         return cls(name=str(data.get("name")), features=feats,
-                   required_columns=[str(c) for c in data.get("required_columns", [])])
+                   required_columns=[str(c) for c in data.get("required_columns", [])], category_splits=splits)
 
     def save(self, path: str | Path) -> Path:
         """Write the spec as JSON, atomically."""
@@ -272,7 +287,8 @@ def build_spec(cfg: Any, frame: pd.DataFrame) -> FeatureSpec:
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise ConfigError(f"Feature set '{cfg.name}' needs column(s) {', '.join(missing)}, which the data lacks.")
-    return FeatureSpec(name=str(cfg.name), features=features, required_columns=required)
+    return FeatureSpec(name=str(cfg.name), features=features, required_columns=required,
+                       category_splits=str(getattr(cfg, "category_splits", CATEGORY_SPLITS[0])))
 
 
 def _as_column(data: Any, name: str) -> pd.Series:
@@ -331,6 +347,12 @@ def feature_names(spec: FeatureSpec) -> list[str]:
 def categorical_mask(spec: FeatureSpec) -> np.ndarray:
     """Boolean mask over the matrix columns: True for categorical codes."""
     return np.array([f["kind"] == "categorical" for f in spec.features], dtype=bool)
+
+
+def category_split_mask(spec: FeatureSpec) -> np.ndarray:
+    """The columns tree learners split on as categories (``category_splits=native``); none with ``codes``."""
+    mask = categorical_mask(spec)
+    return mask if getattr(spec, "category_splits", CATEGORY_SPLITS[0]) == "native" else np.zeros_like(mask)
 
 
 # ----------------------------------------------------------------------------- transform

@@ -271,6 +271,18 @@ def _bin_data(est, X, *args, **kwargs):
     return out
 
 
+def _preprocess_X(est, X, *, reset):
+    cache = _WORK.cache
+    if cache is None or not reset:
+        return _ORIGINALS["preprocess_X"](est, X, reset=reset)
+    kept = cache.get("preprocessed")
+    if kept is not None and kept[0] is X and kept[1] == X.shape and kept[2] is getattr(est, "_preprocessor", None):
+        return kept[3]  # the estimator holds what the first chunk's call set (the same matrix, the same result)
+    out = _ORIGINALS["preprocess_X"](est, X, reset=reset)
+    cache["preprocessed"] = (X, X.shape, getattr(est, "_preprocessor", None), out)
+    return out
+
+
 def _raw_predict(est, X, n_threads=None):
     cache = _WORK.cache
     if cache is None or not (getattr(est, "_in_fit", False) and X is cache.get("binned")):
@@ -294,19 +306,21 @@ def _reuse_training_work(*, enabled: bool) -> Iterator[None]:
 
     * Binning: every chunk would refit the same bin mapper on the same rows with the same seed; the first
       chunk's binned matrix and mapper serve the later ones.
+    * Input checks and category encoding: every chunk would refit the same ordinal encoder on the same matrix
+      (with native category splits, about as long as binning); the first chunk's result serves the later ones.
     * Raw predictions: every warm-start chunk would re-predict all earlier trees on the training rows (the cost
       of a chunked fit grows with chunks × trees); the sums of the trees already predicted are kept, and only
       the newer trees are added, in the same order (baseline, then tree 1, 2, ...), so the sums are the same
       floats and the model is identical.
 
-    The two methods are patched on the class while any such fit runs (counted, so fits in several threads
+    The three methods are patched on the class while any such fit runs (counted, so fits in several threads
     share one patch and the last one out restores the class); the work is kept per thread, and a fit in a
     thread without an active context gets sklearn's own methods. Nothing is stored on the estimator, so its
     saved state is unchanged. Only with ``early_stopping=False``: every chunk then bins exactly the rows it was
     given, the fit's training matrix, with the same seed.
     """
     global _PATCH_USERS
-    if not enabled or not _private_api("_bin_data", "_raw_predict", "_predict_iterations"):
+    if not enabled or not _private_api("_bin_data", "_raw_predict", "_predict_iterations", "_preprocess_X"):
         yield
         return
     import inspect
@@ -315,10 +329,10 @@ def _reuse_training_work(*, enabled: bool) -> Iterator[None]:
 
     with _PATCH_LOCK:
         if _PATCH_USERS == 0:
-            _ORIGINALS.update(bin_data=cls._bin_data, raw_predict=cls._raw_predict,
+            _ORIGINALS.update(bin_data=cls._bin_data, raw_predict=cls._raw_predict, preprocess_X=cls._preprocess_X,
                               bin_data_signature=inspect.signature(cls._bin_data),
-                              own={n: cls.__dict__.get(n) for n in ("_bin_data", "_raw_predict")})
-            cls._bin_data, cls._raw_predict = _bin_data, _raw_predict
+                              own={n: cls.__dict__.get(n) for n in ("_bin_data", "_raw_predict", "_preprocess_X")})
+            cls._bin_data, cls._raw_predict, cls._preprocess_X = _bin_data, _raw_predict, _preprocess_X
         _PATCH_USERS += 1
     outer, _WORK.cache = _WORK.cache, {}
     try:
@@ -354,13 +368,17 @@ class HistGBModel(_ChunkedTrees):
         return threadpool_limits(limits=self.n_jobs, user_api="openmp")
 
     def _fit(self, X, y, **kw) -> None:
+        from kaayko_exp.features.spec import category_split_mask
+
+        self._split_mask = [bool(c) for c in category_split_mask(kw["spec"])]  # features.category_splits
+        self.info["category_splits"] = kw["spec"].category_splits
         # Warm-start chunks reuse the first chunk's bins and the earlier trees' summed predictions.
         with _reuse_training_work(enabled=self.params.get("early_stopping") is False):
             super()._fit(X, y, **kw)
 
     def _make(self, X):
         max_bins = int(self.params.get("max_bins", 255))
-        mask = list(self.categorical)
+        mask = list(self._split_mask)
         # histgb needs category codes below max_bins; a wider categorical is used as a number
         for j, is_cat in enumerate(mask):
             if is_cat and np.nanmax(np.append(X[:, j], -1)) >= max_bins:

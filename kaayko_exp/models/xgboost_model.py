@@ -135,7 +135,10 @@ class XGBoostModel(Model):
         subsample = float(self.params.get("subsample", 1.0) or 1.0)
         n, nf = X.shape
         params, k_cols = self._booster_params(nf)
-        ftypes = ["c" if c else "q" for c in self.categorical]
+        from kaayko_exp.features.spec import category_split_mask
+
+        ftypes = ["c" if c else "q" for c in category_split_mask(spec)]  # features.category_splits
+        self.info["category_splits"] = spec.category_splits
         max_bin = int(self.params.get("max_bin", 256))  # the same for every matrix and the booster
         dtrain = xgb.QuantileDMatrix(X, label=y, feature_names=self.feature_names, feature_types=ftypes,
                                      enable_categorical=True, max_bin=max_bin, nthread=self.n_jobs)
