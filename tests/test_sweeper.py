@@ -253,3 +253,30 @@ def test_the_four_sweep_files_describe_one_snapshot_of_the_study(tmp_path):
     assert best["best_trial_number"] == max(t["number"] for t in listed)  # the best of the listed trials
     report = (tmp_path / "sweep_report.md").read_text()
     assert f"COMPLETE {len(listed)}." in report and f"trial {best['best_trial_number']}," in report
+
+
+def test_trial_files_are_written_off_the_sweep_thread_newest_snapshot_first(tmp_path, monkeypatch):
+    # the sweep's thread only renders a trial's files; a writer thread writes them (fsync'd), so the next trial
+    # starts at once. A set submitted while another is still pending replaces it; close() writes what is pending.
+    import threading
+
+    from hydra_plugins.optuna5_sweeper import _outputs
+
+    first_started, release = threading.Event(), threading.Event()
+    written = []
+
+    def write_files(sweep_dir, files):
+        written.append((threading.current_thread().name, files["trials.csv"]))
+        first_started.set()
+        assert release.wait(30)
+
+    monkeypatch.setattr(_outputs, "write_files", write_files)
+    writer = _outputs.BackgroundWriter(tmp_path)
+    writer.submit({"trials.csv": b"1"})
+    assert first_started.wait(30)  # the writer is busy with snapshot 1 ...
+    writer.submit({"trials.csv": b"2"})
+    writer.submit({"trials.csv": b"3"})  # ... and 3 replaces 2 before its turn
+    release.set()
+    writer.close()
+    assert written == [("optuna5-sweep-outputs", b"1"), ("optuna5-sweep-outputs", b"3")]
+    assert threading.current_thread().name != "optuna5-sweep-outputs"

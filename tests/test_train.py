@@ -254,3 +254,20 @@ def test_a_run_with_another_stage_order_is_not_continued(tmp_path):
     with pytest.raises(RunDirError, match="dataset → features → split.*start a fresh run"):
         execute(cfg, run)
     assert all(run.stage(s)["status"] == "pending" for s in old)
+
+
+def test_full_garbage_collection_only_when_the_freed_table_is_worth_it(tmp_path, monkeypatch):
+    # a full gc scans every object of the process (in a sweep: the study's and Hydra's too), so it runs only when
+    # the table dropped after the features stage is big; the arrow pool is released either way
+    import gc
+
+    from kaayko_exp.training import pipeline
+
+    calls = []
+    real = gc.collect
+    monkeypatch.setattr(gc, "collect", lambda *a, **k: calls.append(a) or real(*a, **k))
+    train_in_process(tmp_path, ["model=rule"], name="small")  # tiny: ~0.3 MB freed
+    assert calls == []
+    monkeypatch.setattr(pipeline, "FULL_COLLECT_MIN_BYTES", 1)
+    train_in_process(tmp_path, ["model=rule"], name="big")
+    assert calls == [()]

@@ -246,6 +246,7 @@ class _SweepRun:
         self.grid_size: Optional[int] = None
         self.durations: List[float] = []
         self.heartbeat = Heartbeat(study._storage, impl.heartbeat_interval)
+        self.writer: Optional[_outputs.BackgroundWriter] = None  # during the loop: writes each trial's files
 
     # -- counting
 
@@ -400,7 +401,7 @@ class _SweepRun:
     def _progress(self, r: _Running, state: Any, values: Optional[List[float]], message: str,
                   duration: float) -> None:
         trials = self.study.get_trials(deepcopy=False)  # one snapshot: the line and the files agree
-        summary = self.write_outputs(trials)
+        summary = self.write_outputs(trials, background=True)
         done = sum(1 for t in trials if t.state.name in ("COMPLETE", "PRUNED"))
         best = ""
         if summary and "best_value" in summary:
@@ -415,13 +416,20 @@ class _SweepRun:
         log.info("trial %d/%d: #%d (job %d) %s in %.1fs%s, ETA %s", done, self.n_trials, r.trial.number,
                  r.job_num, what, duration, best, _fmt_eta(eta) if remaining else "done")
 
-    def write_outputs(self, trials: Optional[Sequence[Any]] = None, plots: Sequence[str] = ()) -> Any:
-        """The sweep files from one snapshot of the study (``trials``, or a fresh one); returns its summary."""
+    def write_outputs(self, trials: Optional[Sequence[Any]] = None, plots: Sequence[str] = (),
+                      background: bool = False) -> Any:
+        """The sweep files from one snapshot of the study (``trials``, or a fresh one); returns its summary.
+        ``background``: rendered here, written by the loop's writer thread (when it runs)."""
         if trials is None:
             trials = self.study.get_trials(deepcopy=False)
         try:
-            return _outputs.write_outputs(self.sweep_dir, self.spec, self.study.study_name, self.directions,
-                                          self.n_trials, trials, plots)
+            files, summary = _outputs.render_outputs(self.sweep_dir, self.spec, self.study.study_name,
+                                                     self.directions, self.n_trials, trials, plots)
+            if background and self.writer is not None:
+                self.writer.submit(files)
+            else:
+                _outputs.write_files(self.sweep_dir, files)
+            return summary
         except OSError as exc:
             log.warning("sweep outputs not written: %s", exc)
             return _outputs.summary_of(trials, self.study.study_name, self.directions, self.sweep_dir)
@@ -439,6 +447,7 @@ class _SweepRun:
             log.info("study '%s' in %s: %d trials, %d at a time", self.study.study_name, self.spec,
                      self.n_trials, self._slots)
         self.heartbeat.start()
+        self.writer = _outputs.BackgroundWriter(self.sweep_dir)
         running: Dict[Future, _Running] = {}
         lost: Optional[StorageUnavailableError] = None
         try:
@@ -472,6 +481,8 @@ class _SweepRun:
                 signum = stop.requested()
         finally:
             self.heartbeat.stop()
+            self.writer.close()  # its last files are written before any below (or the exit) replaces them
+            self.writer = None
         if lost is not None:
             raise lost
         if signum is not None:

@@ -1,4 +1,5 @@
-"""What a sweep leaves in its sweep directory, each file rewritten atomically after every trial.
+"""What a sweep leaves in its sweep directory, each file rewritten atomically after every trial (on a thread of its
+own during the sweep; the last write, after the loop, in the sweep's thread).
 
 sweep.json (trials -> run dirs), trials.csv, optimization_results.yaml, sweep_report.md; plots/ at the end.
 """
@@ -13,8 +14,9 @@ import math
 import os
 import secrets
 import socket
+import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from hydra_plugins.optuna5_sweeper._study import hide_password
 
@@ -182,10 +184,10 @@ def _report(study_name: str, directions: Sequence[str], n_trials: int, rows: Lis
 OUTPUT_FILES = ("sweep.json", "trials.csv", "optimization_results.yaml", "sweep_report.md")
 
 
-def write_outputs(sweep_dir: Path, storage: str, study_name: str, directions: Sequence[str], n_trials: int,
-                  trials: Sequence[Any], plots: Sequence[str] = ()) -> Optional[Dict[str, Any]]:
-    """The four sweep files from ONE snapshot of the study's trials, all rendered before any is replaced, so
-    they always describe the same trials. Returns the snapshot's best summary."""
+def render_outputs(sweep_dir: Path, storage: str, study_name: str, directions: Sequence[str], n_trials: int,
+                   trials: Sequence[Any], plots: Sequence[str] = ()) -> Tuple[Dict[str, bytes], Optional[dict]]:
+    """The four sweep files' contents (name -> bytes) from ONE snapshot of the study's trials, so they always
+    describe the same trials, and the snapshot's best summary."""
     rows = [trial_row(t, sweep_dir) for t in trials if t.state.name != "WAITING"]
     summary = summary_of(trials, study_name, directions, sweep_dir)
     files = {"sweep.json": _sweep_json(storage, study_name, directions, n_trials, rows),
@@ -193,9 +195,52 @@ def write_outputs(sweep_dir: Path, storage: str, study_name: str, directions: Se
              "sweep_report.md": _report(study_name, directions, n_trials, rows, summary, plots)}
     if summary is not None:
         files["optimization_results.yaml"] = _results_yaml(summary)
+    return files, summary
+
+
+def write_files(sweep_dir: Path, files: Dict[str, bytes]) -> None:
+    """Replace each of ``files`` (rendered together by render_outputs) atomically."""
     for name, data in files.items():
         atomic_write(sweep_dir / name, data)
-    return summary
+
+
+class BackgroundWriter:
+    """Writes rendered sweep files on a thread of its own, so a trial's files (fsync'd, ~50 ms) do not hold up
+    the next trial. Only the newest pending set is written: one submitted while another waits replaces it
+    (both are whole snapshots, the newer describes more). ``close()`` writes what is pending and stops."""
+
+    def __init__(self, sweep_dir: Path) -> None:
+        self.sweep_dir = sweep_dir
+        self._pending: Optional[Dict[str, bytes]] = None
+        self._closed = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._loop, name="optuna5-sweep-outputs", daemon=True)
+        self._thread.start()
+
+    def submit(self, files: Dict[str, bytes]) -> None:
+        with self._cond:
+            self._pending = files
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Write what is pending, then stop the thread (afterwards writes are the caller's, in its thread)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._closed:
+                    self._cond.wait()
+                files, self._pending = self._pending, None
+                if files is None:
+                    return
+            try:
+                write_files(self.sweep_dir, files)
+            except OSError as exc:
+                log.warning("sweep outputs not written: %s", exc)
 
 
 _PLOTS = ("optimization_history", "param_importances", "parallel_coordinate", "intermediate_values", "slice")

@@ -375,11 +375,13 @@ class RunDir:
         return self.stage(name)["status"] == "done"
 
     def start_stage(self, name: str) -> None:
+        """Mark ``name`` running in memory; the stage's next save (an artifact, a checkpoint, its end or its
+        interruption) writes it. Not saved here: a stage killed before any save reads as pending, which resumes
+        exactly like running (both run again), and a trial saves one fsync'd manifest less per stage."""
         with self._lock:
             st = self.stage(name)
             st["status"] = "running"
             st.setdefault("started", now_iso())
-            self.save()
 
     def finish_stage(self, name: str, seconds: float, detail: Optional[dict[str, Any]] = None) -> None:
         with self._lock:
