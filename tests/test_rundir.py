@@ -255,3 +255,18 @@ def test_artifacts_recorded_outside_a_running_stage_are_saved_at_once(tmp_path, 
     assert len(saves) == 1
     on_disk = json.loads((run.path / MANIFEST).read_text())["stages"]["split"]
     assert [a["path"] for a in on_disk["artifacts"]] == ["split.npy"]
+
+
+def test_package_versions_are_looked_up_once_per_process(tmp_path, monkeypatch):
+    # every sweep trial creates a manifest: the installed versions do not change between them
+    from importlib import metadata
+
+    make_run(tmp_path)
+    looked_up = []
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda name: (looked_up.append(name), real(name))[1])
+    second = RunDir.create(tmp_path / "run2", stages=STAGES, config_hash="abc", choices={}, overrides=[])
+    assert looked_up == []
+    assert second.manifest["package"]["xgboost"] == real("xgboost")
+    second.manifest["package"]["xgboost"] = "edited"  # each manifest holds its own copy
+    assert make_run(tmp_path / "third").manifest["package"]["xgboost"] == real("xgboost")

@@ -16,6 +16,7 @@ The owning process holds an ``fcntl.flock`` on ``.owner.lock`` for as long as it
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import logging
 import os
 import shutil
@@ -41,7 +42,13 @@ def now_iso() -> str:
 
 
 def package_versions() -> dict[str, str]:
-    """Versions of Python and the libraries whose formats a run depends on."""
+    """Versions of Python and the libraries whose formats a run depends on (a copy: looked up once a process,
+    not for every trial of a sweep)."""
+    return dict(_package_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _package_versions() -> dict[str, str]:
     import platform
     from importlib import metadata
 
