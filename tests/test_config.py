@@ -92,6 +92,19 @@ def test_keys_added_with_plus_must_exist(override, needle):
         validate_train_config(_task([override]))
 
 
+def test_the_config_schema_is_built_once_per_process_not_per_trial(monkeypatch):
+    # every sweep trial validates its config: the typed schema is the same for all of them
+    validate_train_config(_task([]))
+    built = []
+    real = OmegaConf.structured
+    monkeypatch.setattr(OmegaConf, "structured", lambda *a, **k: (built.append(a), real(*a, **k))[1])
+    validate_train_config(_task(["model.params.max_depth=3"]))
+    validate_train_config(_task(["seed=3"]))
+    with pytest.raises(ConfigError, match="Did you mean 'model'"):
+        validate_train_config(_task(["+modle=xgboost"]))
+    assert built == []
+
+
 def test_free_form_params_and_required_but_missing_keys_are_not_unknown():
     validate_train_config(_task(["model.params.max_depth=3"]))
     with pytest.raises(ConfigError, match="data.path"):

@@ -311,3 +311,34 @@ def test_completed_cv_folds_are_never_refit(work, caplog):
     log = caplog.text
     assert log.count("cv: fold 1/3: fitting") == 1 and log.count("cv: fold 2/3: fitting") == 1
     assert "fold 1/3 already done" in log and "fold 2/3 already done" in log
+
+
+@pytest.mark.parametrize("overrides", [
+    [f"model={m}"] for m in ("xgboost", "histgb", "random_forest", "extra_trees", "ridge", "svm", "rule", "ensemble")
+] + [[f"hparams_search={h}"] for h in ("xgboost", "histgb", "random_forest")] + [
+    ["experiment=quick", "data=kaayko_csv", "data.path=tests/data/kaayko_sample", "model.params.learning_rate=1e-3"],
+])
+def test_the_saved_config_round_trips_to_the_hash_a_start_records_without_reading_it(overrides):
+    # a start records the composed config's hash as the saved file's (runner._saved_config_hash does not parse
+    # the YAML Hydra just wrote from it); that holds only if the YAML round trip keeps every value
+    from omegaconf import OmegaConf
+
+    cfg = compose_train(overrides)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    assert pipeline.config_hash(OmegaConf.create(OmegaConf.to_yaml(cfg))) == pipeline.config_hash(cfg)
+
+
+def test_a_start_does_not_read_back_the_config_hydra_saved_and_a_resume_verifies_it(work, monkeypatch):
+    from omegaconf import OmegaConf
+
+    loaded = []
+    real = OmegaConf.load
+    monkeypatch.setattr(OmegaConf, "load", lambda f, *a, **k: (loaded.append(str(f)), real(f, *a, **k))[1])
+    _, run_dir = train_in_process(work, ["model=rule"], name="saved-hash")
+    assert not [f for f in loaded if f.endswith("config.yaml")]
+    recorded = manifest(run_dir)["config"]
+    assert recorded["saved_hash"] == pipeline.config_hash(real(run_dir / ".hydra" / "config.yaml"))
+    from kaayko_exp.training.runner import _load_saved_config
+
+    _load_saved_config(RunDir.open(run_dir))  # a resume's check accepts it

@@ -208,7 +208,65 @@ def test_a_stage_start_is_written_with_the_stage_s_next_save_not_by_itself(tmp_p
     f = run.path / "data.bin"
     f.write_bytes(b"x")
     run.record("dataset", [f])
-    on_disk = json.loads((run.path / MANIFEST).read_text())["stages"]["dataset"]
-    assert on_disk["status"] == "running" and on_disk["started"]
     run.interrupt_stage("dataset", 0.5)
-    assert json.loads((run.path / MANIFEST).read_text())["stages"]["dataset"]["status"] == "interrupted"
+    on_disk = json.loads((run.path / MANIFEST).read_text())["stages"]["dataset"]
+    assert on_disk["status"] == "interrupted" and on_disk["started"]
+    assert [a["path"] for a in on_disk["artifacts"]] == ["data.bin"]
+
+
+def _count_saves(run, monkeypatch):
+    saves = []
+    real = RunDir.save
+    monkeypatch.setattr(RunDir, "save", lambda self: (saves.append(json.loads(json.dumps(self.manifest))),
+                                                      real(self))[1])
+    return saves
+
+
+def test_a_running_stage_s_artifacts_are_saved_once_with_its_end(tmp_path, monkeypatch):
+    # record() inside a running stage is superseded moments later by the stage's end (or interruption), which
+    # writes the same hashes: one fsync'd manifest per stage instead of two or three (record, adopt, finish)
+    run = make_run(tmp_path)
+    saves = _count_saves(run, monkeypatch)
+    model = run.path / "model" / "m.bin"
+    model.parent.mkdir()
+    model.write_bytes(b"model")
+    run.start_stage("fit")
+    run.record("fit", [model])
+    run.finish_stage("fit", 1.0)
+    spec = run.path / "model" / "spec.json"
+    spec.write_text("{}")
+    run.start_stage("export")
+    run.record("export", [spec])
+    run.adopt("export", "fit")
+    run.finish_stage("export", 0.1)
+    assert len(saves) == 2
+    on_disk = json.loads((run.path / MANIFEST).read_text())["stages"]
+    assert on_disk["fit"]["status"] == "done" and [a["path"] for a in on_disk["fit"]["artifacts"]] == ["model/m.bin"]
+    assert sorted(a["path"] for a in on_disk["export"]["artifacts"]) == ["model/m.bin", "model/spec.json"]
+    run.verify()
+
+
+def test_artifacts_recorded_outside_a_running_stage_are_saved_at_once(tmp_path, monkeypatch):
+    run = make_run(tmp_path)
+    saves = _count_saves(run, monkeypatch)
+    f = run.path / "split.npy"
+    f.write_bytes(b"s")
+    run.record("split", [f])
+    assert len(saves) == 1
+    on_disk = json.loads((run.path / MANIFEST).read_text())["stages"]["split"]
+    assert [a["path"] for a in on_disk["artifacts"]] == ["split.npy"]
+
+
+def test_package_versions_are_looked_up_once_per_process(tmp_path, monkeypatch):
+    # every sweep trial creates a manifest: the installed versions do not change between them
+    from importlib import metadata
+
+    make_run(tmp_path)
+    looked_up = []
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda name: (looked_up.append(name), real(name))[1])
+    second = RunDir.create(tmp_path / "run2", stages=STAGES, config_hash="abc", choices={}, overrides=[])
+    assert looked_up == []
+    assert second.manifest["package"]["xgboost"] == real("xgboost")
+    second.manifest["package"]["xgboost"] = "edited"  # each manifest holds its own copy
+    assert make_run(tmp_path / "third").manifest["package"]["xgboost"] == real("xgboost")

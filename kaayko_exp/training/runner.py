@@ -130,18 +130,24 @@ def start(cfg: DictConfig, out_dir: Path, choices: dict[str, str], overrides: li
     validate_train_config(cfg)
     note_alias(cfg)
     report_every(cfg)
-    run = RunDir.create(out_dir, stages=STAGES, config_hash=config_hash(cfg), choices=choices, overrides=overrides,
-                        saved_config_hash=_saved_config_hash(out_dir))
+    composed = config_hash(cfg)
+    run = RunDir.create(out_dir, stages=STAGES, config_hash=composed, choices=choices, overrides=overrides,
+                        saved_config_hash=_saved_config_hash(out_dir, composed))
     return _execute(run, cfg, "start")
 
 
-def _saved_config_hash(out_dir: Path) -> Optional[str]:
-    """The config hash of the config file Hydra saved for this start (what a resume will reload), if any."""
-    from kaayko_exp.runs.rundir import SAVED_CONFIG
-    from kaayko_exp.training.pipeline import config_hash
+def _saved_config_hash(out_dir: Path, composed: str) -> Optional[str]:
+    """The config hash of the config file Hydra saved for this start (what a resume will reload), if any.
 
-    saved = out_dir / SAVED_CONFIG
-    return config_hash(OmegaConf.load(saved)) if saved.is_file() else None
+    Hydra saved that file from this very config just before calling the task (``hydra.core.utils.run_job``;
+    a start into a directory holding a run is refused before Hydra writes), so its hash is ``composed``: the
+    file is not read back and parsed (a YAML parse per sweep trial). A resume verifies the file against it,
+    so a YAML round trip that changed a value could only refuse a resume, never continue with other settings;
+    tests/test_resume.py checks the round trip for every model and preset.
+    """
+    from kaayko_exp.runs.rundir import SAVED_CONFIG
+
+    return composed if (out_dir / SAVED_CONFIG).is_file() else None
 
 
 def _load_saved_config(run: Any) -> DictConfig:

@@ -8,6 +8,7 @@ Keep this module light: it is imported on the way to every run.
 from __future__ import annotations
 
 import difflib
+import functools
 from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
@@ -38,11 +39,20 @@ def _unknown_keys(cfg: Any, schema: Any, prefix: str = "") -> list[tuple[str, li
     return out
 
 
-def check_known_keys(cfg: DictConfig) -> None:
-    """Refuse settings the schema does not define (e.g. ``+modle=xgboost``), naming the close match."""
+@functools.lru_cache(maxsize=1)
+def train_schema() -> DictConfig:
+    """The typed schema of a training config, built once per process (every sweep trial checks against it);
+    read-only, so no check can change it for the next."""
     from kaayko_exp.config import TrainConfig
 
-    unknown = _unknown_keys(cfg, OmegaConf.structured(TrainConfig))
+    schema = OmegaConf.structured(TrainConfig)
+    OmegaConf.set_readonly(schema, True)
+    return schema
+
+
+def check_known_keys(cfg: DictConfig) -> None:
+    """Refuse settings the schema does not define (e.g. ``+modle=xgboost``), naming the close match."""
+    unknown = _unknown_keys(cfg, train_schema())
     if not unknown:
         return
     key, siblings = unknown[0]
