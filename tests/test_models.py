@@ -241,7 +241,8 @@ def test_ensemble_and_rule_config_errors():
         validate_model_config(OmegaConf.create({"name": "lstm", "params": {}}), 100)
 
 
-def test_chunked_histgb_bins_its_training_rows_once_and_predicts_each_tree_once(data, tmp_path, monkeypatch):
+def test_chunked_histgb_bins_its_training_rows_once_and_predicts_only_the_first_chunks_trees(data, tmp_path,
+                                                                                               monkeypatch):
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.ensemble._hist_gradient_boosting import binning, predictor
 
@@ -254,7 +255,8 @@ def test_chunked_histgb_bins_its_training_rows_once_and_predicts_each_tree_once(
         return original(self, X, *args, **kw)
 
     def counting_trees(self, X, *args, **kw):
-        predicted.append(id(self))
+        if len(X) == len(data["ytr"]):  # a prediction on the training rows (not a few rows, not validation)
+            predicted.append(id(self))
         return predict_binned(self, X, *args, **kw)
 
     monkeypatch.setattr(binning._BinMapper, "fit_transform", counting)
@@ -262,12 +264,31 @@ def test_chunked_histgb_bins_its_training_rows_once_and_predicts_each_tree_once(
     model = fit("histgb", data, hooks=DiskHooks(tmp_path, every=10))  # 40 iterations in 4 chunks
     assert model.estimator.n_iter_ == 40
     assert calls == [data["Xtr"].shape]  # once, not once per chunk
-    # chunks 2-4 start from the trees before them: 30 trees, each predicted once (not 10 + 20 + 30)
-    assert len(predicted) == 30 and len(set(predicted)) == 30
+    # chunk 2 starts from the first chunk's 10 trees, predicted once; chunks 3 and 4 continue from the sums the
+    # fit itself kept up to date (not 10 + 20 + 30 trees re-predicted, nor 10 + 20 + 30 predicted once)
+    assert len(predicted) == 10 and len(set(predicted)) == 10
     for name in ("_bin_data", "_raw_predict"):
         assert name not in HistGradientBoostingRegressor.__dict__  # the class is left as it was
     oneshot = fit("histgb", data)
     assert np.array_equal(model.predict(data["Xte"]), oneshot.predict(data["Xte"]))
+
+
+def test_chunked_histgb_recomputes_kept_raw_predictions_that_miss_trees(data, tmp_path):
+    """Where the kept training sums do not hold every tree (a scikit-learn whose fit stops updating the array it
+    was handed), the next chunk predicts them again instead of boosting from wrong residuals."""
+    from kaayko_exp.models import trees
+
+    class Spoil(DiskHooks):
+        def after_step(self, key, done, total, score=None, save=None):
+            super().after_step(key, done, total, score, save)
+            kept = (trees._WORK.cache or {}).get("raw")
+            if kept is not None:
+                kept += 1.0  # no longer baseline + the trees
+
+    hooks = Spoil(tmp_path, every=10)  # 40 iterations in 4 chunks
+    model = fit("histgb", data, hooks=hooks)
+    assert model.estimator.n_iter_ == 40
+    assert np.array_equal(model.predict(data["Xte"]), fit("histgb", data).predict(data["Xte"]))
 
 
 def test_chunked_histgb_encodes_its_training_categories_once(data, tmp_path, monkeypatch):

@@ -283,21 +283,40 @@ def _preprocess_X(est, X, *, reset):
     return out
 
 
+_CHECK_ROWS = 64
+
+
 def _raw_predict(est, X, n_threads=None):
     cache = _WORK.cache
     if cache is None or not (getattr(est, "_in_fit", False) and X is cache.get("binned")):
         return _ORIGINALS["raw_predict"](est, X, n_threads=n_threads)
     from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
-    done, sums = cache.get("raw", (0, None))
-    if sums is None:
+    n_threads = _openmp_effective_n_threads(n_threads)
+    sums = cache.get("raw")
+    if sums is not None and not _tracks_all_trees(est, X, sums):
+        logger.info("histgb: the kept raw predictions do not hold the last chunk's trees; they are recomputed")
+        sums = None
+    if sums is None:  # the first warm start (or a resumed fit): the trees grown so far, predicted once
         sums = np.zeros((X.shape[0], est.n_trees_per_iteration_), dtype=est._baseline_prediction.dtype, order="F")
         sums += est._baseline_prediction
-    else:
-        sums = sums.copy(order="F")
-    est._predict_iterations(X, est._predictors[done:], sums, True, _openmp_effective_n_threads(n_threads))
-    cache["raw"] = (len(est._predictors), sums.copy(order="F"))  # the fit updates its copy in place
+        est._predict_iterations(X, est._predictors, sums, True, n_threads)
+    # sklearn adds each new tree's leaf values to this very array during the chunk (as in a one-shot fit), so
+    # at the next chunk it already holds every tree: kept by reference, nothing is predicted again
+    cache["raw"] = sums
     return sums
+
+
+def _tracks_all_trees(est, X, sums) -> bool:
+    """Whether ``sums`` (the array the previous chunk's fit updated in place) equals baseline + every tree on its
+    first rows: a cheap guard for a scikit-learn whose fit stops updating the array it was given."""
+    if sums.shape != (X.shape[0], est.n_trees_per_iteration_):
+        return False
+    k = min(_CHECK_ROWS, X.shape[0])
+    head = np.zeros((k, sums.shape[1]), dtype=sums.dtype, order="F")
+    head += est._baseline_prediction
+    est._predict_iterations(np.asfortranarray(X[:k]), est._predictors, head, True, 1)
+    return bool(np.array_equal(head, sums[:k]))
 
 
 @contextmanager
@@ -309,9 +328,10 @@ def _reuse_training_work(*, enabled: bool) -> Iterator[None]:
     * Input checks and category encoding: every chunk would refit the same ordinal encoder on the same matrix
       (with native category splits, about as long as binning); the first chunk's result serves the later ones.
     * Raw predictions: every warm-start chunk would re-predict all earlier trees on the training rows (the cost
-      of a chunked fit grows with chunks × trees); the sums of the trees already predicted are kept, and only
-      the newer trees are added, in the same order (baseline, then tree 1, 2, ...), so the sums are the same
-      floats and the model is identical.
+      of a chunked fit grows with chunks × trees × rows). The second chunk predicts the first chunk's trees once
+      (baseline, then tree 1, 2, ...: the floats a one-shot fit holds); sklearn then adds each new tree's leaf
+      values to that same array, as a one-shot fit does, so it is kept and handed to every later chunk as is,
+      after checking its first rows against a prediction of every tree.
 
     The three methods are patched on the class while any such fit runs (counted, so fits in several threads
     share one patch and the last one out restores the class); the work is kept per thread, and a fit in a
