@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 EXIT_USER_ERROR = 2  # what the entry points exit with on a user mistake
 
@@ -52,6 +52,16 @@ class PredictionInputError(KaaykoError):
 def report_user_error(exc: KaaykoError, note: Optional[str] = None) -> None:
     """Print a user error as the entry points do: one paragraph on stderr (the caller then exits 2)."""
     print(f"kaayko-exp {exc.kind}: {exc}" + (f" {note}" if note else ""), file=sys.stderr, flush=True)
+
+
+def exit_on_user_error(check: Callable[..., Any], *args: Any) -> None:
+    """Run ``check(*args)``; a user error is printed as one paragraph and ends the process with its exit status.
+    For Hydra callbacks, whose exceptions Hydra would turn into a warning and carry on."""
+    try:
+        check(*args)
+    except KaaykoError as exc:
+        report_user_error(exc)
+        sys.exit(exc.exit_code)
 
 
 # ---- Hydra's composition errors as one paragraph with the fix
@@ -97,7 +107,7 @@ def unknown_key(cause: BaseException) -> Optional[str]:
         text += (f" Fix its spelling; to pass a parameter the defaults do not list, add it with '+': "
                  f"+{full_key}=<value>.")
     else:
-        text += f" Fix its spelling (a config group is chosen as group=option, e.g. model=xgboost)."
+        text += " Fix its spelling (a config group is chosen as group=option, e.g. model=xgboost)."
     return text + f" `python {program} --help` lists the groups and keys."
 
 

@@ -17,7 +17,6 @@ Keep this module light (Hydra instantiates its callbacks on every start).
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any
 
 from hydra.experimental.callback import Callback
@@ -83,11 +82,6 @@ class SweepCheck(Callback):
     """``on_multirun_start``: :func:`check_sweep`; a user mistake ends the command (one paragraph, exit 2)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from kaayko_exp.errors import EXIT_USER_ERROR
-        from kaayko_exp.errors import KaaykoError, report_user_error
+        from kaayko_exp.errors import exit_on_user_error
 
-        try:
-            check_sweep(config)
-        except KaaykoError as exc:  # Hydra turns a callback's exception into a warning: stop here instead
-            report_user_error(exc)
-            sys.exit(EXIT_USER_ERROR)
+        exit_on_user_error(check_sweep, config)

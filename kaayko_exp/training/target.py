@@ -12,14 +12,13 @@ exits 2 with nothing written. Sweeps (multirun) are not affected.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from kaayko_exp.errors import ConfigError, KaaykoError, report_user_error
+from kaayko_exp.errors import ConfigError, exit_on_user_error
 
 
 def check(cfg: DictConfig) -> None:
@@ -46,8 +45,4 @@ class RunTarget(Callback):
     """Hydra callback: :func:`check` before a single run starts."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        try:
-            check(config)
-        except KaaykoError as exc:
-            report_user_error(exc)
-            sys.exit(exc.exit_code)
+        exit_on_user_error(check, config)
