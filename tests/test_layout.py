@@ -17,9 +17,15 @@ ALLOWED = {
     "evaluation": {"data", "features", "models", "runs"},
     "runs": {"data"},
     "serving": {"data", "features", "models", "runs"},
-    "training": {"data", "features", "models", "evaluation", "runs", "serving"},
+    # backend=dask: the same stages on a Dask cluster (data on the workers, xgboost.dask, per-partition scoring)
+    "cluster": {"data", "features", "models", "evaluation", "runs", "serving"},
+    # a saved run as an MLflow model (wraps the serving Predictor)
+    "export": {"data", "features", "models", "runs", "serving"},
+    # mirrors of runs and sweeps in an experiment tracker (MLflow); never a dependency of training
+    "tracking": {"data", "evaluation", "runs", "export"},
+    "training": {"data", "features", "models", "evaluation", "runs", "serving", "cluster", "tracking"},
     "compare": {"data", "evaluation", "runs"},
-    "cli": {"training", "runs"},
+    "cli": {"training", "runs", "tracking"},
 }
 ROOT_HELPERS = {"config", "errors", "atomic"}
 
