@@ -152,11 +152,12 @@ def save_model(run_dir: str | os.PathLike, dest: str | os.PathLike) -> Path:
     sha256 in the manifest.
     """
     from kaayko_exp.atomic import fresh_path, fsync_dir
-    from kaayko_exp.runs.rundir import shown
+    from kaayko_exp.runs.rundir import RunDir, shown
     from kaayko_exp.serving.predictor import Predictor
 
     dest = Path(dest).expanduser()
     _refuse_existing(dest)
+    RunDir.open(run_dir)  # not a run: said before the slower checks
     mlflow = import_mlflow()
     predictor = Predictor.load(run_dir)  # refuses unfinished / damaged runs, naming run_dir
     example = input_example(predictor)
