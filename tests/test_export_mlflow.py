@@ -44,10 +44,15 @@ def sample_rows(run_dir):  # noqa: F811
     return rows
 
 
+def as_signature_types(frame):
+    """Numbers as floats (MLflow casts int64 to the signature's double only for 0/1 columns)."""
+    return frame.astype({c: float for c in frame.columns if frame[c].dtype.kind in "iu"})
+
+
 def test_pyfunc_predict_equals_the_predictor_on_the_sample_rows(exported, predictor, sample_rows):  # noqa: F811
     import mlflow.pyfunc
 
-    frame = pd.DataFrame(sample_rows)
+    frame = as_signature_types(pd.DataFrame(sample_rows))
     got = mlflow.pyfunc.load_model(str(exported)).predict(frame)
     want = predictor.predict(frame)
     pd.testing.assert_frame_equal(got, want)
@@ -64,7 +69,7 @@ def test_a_refused_row_is_mlflows_invalid_parameter_naming_the_field(exported, s
 
     model = mlflow.pyfunc.load_model(str(exported))
     with pytest.raises(MlflowException) as info:
-        model.predict(pd.DataFrame([{**sample_rows[0], "wind_kph": -5.0}]))
+        model.predict(as_signature_types(pd.DataFrame([{**sample_rows[0], "wind_kph": -5.0}])))
     assert info.value.error_code == "INVALID_PARAMETER_VALUE" and "wind_kph" in info.value.message
 
 
@@ -91,7 +96,7 @@ def test_signature_and_input_example_are_a_weather_api_row(exported, predictor):
     assert not inputs["lake"].required and not inputs["latitude"].required  # lake or latitude/longitude
     assert not inputs["estimated_water_temp_c"].required  # derived when absent
     assert (inputs["temp_c"].type.name, inputs["humidity"].type.name, inputs["datetime"].type.name) == \
-        ("double", "long", "string")
+        ("double", "double", "string")
     assert {c.name for c in model.signature.outputs.inputs} >= {"model_score", "paddle_score", "adjustments"}
     example = model.load_input_example(str(exported))
     assert list(example.to_dict(orient="records")[0].items())[:2] == [("lake", "Lake Mead"),

@@ -179,8 +179,10 @@ def test_the_same_requests_get_the_same_answers_from_mlflow_models_serve(mlflow_
         assert theirs.json() == mine.json(), name
     host, port = mlflow_serve.removeprefix("http://").split(":")
     assert dict(ScoringServerClient(host, int(port)).invoke(pd.DataFrame(rows))) == mine.json()
-    bad = json.dumps({"dataframe_records": [{**rows[0], "humidity": 150}]})
-    for url in (mlflow_serve, ours):
-        resp = post(url, "application/json", bad)
-        assert 400 <= resp.status_code < 500
-        assert resp.json()["error_code"] == "INVALID_PARAMETER_VALUE" and "humidity" in resp.json()["message"]
+    # out of range, and a fraction in a whole-number column (no cast to the signature's type may hide it)
+    for value in (150, 79.5):
+        bad = json.dumps({"dataframe_records": [{**rows[0], "humidity": value}]})
+        for url in (mlflow_serve, ours):
+            resp = post(url, "application/json", bad)
+            assert 400 <= resp.status_code < 500, (url, value, resp.text)
+            assert resp.json()["error_code"] == "INVALID_PARAMETER_VALUE" and "humidity" in resp.json()["message"]

@@ -10,9 +10,9 @@ kaayko-exp, not a copy of it.
 
 The signature lists the columns of a weather-API row: the ones the model and its safety layer need
 (required) and those the input policy derives when absent (optional); text and the local ``datetime`` are
-strings, whole numbers and 0/1 flags longs, measurements doubles (as a weather API's JSON gives them). The
-input example is one such row. Units, ranges and vocabularies are checked by the project's input policy
-after MLflow's type checks, with the messages ``predict.py`` gives.
+strings, numbers doubles (see :func:`_column_type`). The input example is one such row. Units, ranges,
+whole numbers and vocabularies are checked by the project's input policy after MLflow's type checks, with
+the messages ``predict.py`` gives.
 
 The model is written to a temporary folder beside ``dest`` and renamed into place: a failure leaves no
 ``dest`` behind.
@@ -65,12 +65,12 @@ def _refuse_existing(dest: Path) -> None:
 
 
 def _column_type(col: str) -> str:
+    """double for every number, whole numbers and 0/1 flags included: MLflow's server casts JSON values to the
+    signature's types before the model sees them, and a long would turn a humidity of 79.5 into 79, which our
+    input policy refuses (a double keeps it, and the policy names the field)."""
     from kaayko_exp.data.validate import RULES
 
-    rule = RULES[col]
-    if rule.kind in ("whole", "flag"):
-        return "long"
-    return "double" if rule.numeric else "string"
+    return "double" if RULES[col].numeric else "string"
 
 
 def signature(predictor: Any) -> Any:
@@ -100,7 +100,8 @@ def input_example(predictor: Any) -> Any:
     import pandas as pd
 
     reads = set(predictor.plan.reads())
-    frame = pd.DataFrame([{k: v for k, v in WEATHER_ROW.items() if k in reads}])
+    row = {k: float(v) if _column_type(k) == "double" else v for k, v in WEATHER_ROW.items() if k in reads}
+    frame = pd.DataFrame([row])
     predictor.predict(frame)
     return frame
 
