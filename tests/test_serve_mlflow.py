@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -29,15 +30,22 @@ def rows(run_dir):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def ours(predictor):  # noqa: F811
-    from kaayko_exp.serving.http import make_server
-
-    srv = make_server(predictor, "127.0.0.1", 0, threads=2, max_body_bytes=50_000, max_rows=20)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.effective_port}"
-    srv.close()
-    thread.join(timeout=10)
+def ours(run_dir):  # noqa: F811
+    """`python predict.py run=<run> serve.port=0` (any free port), as a user starts it."""
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "predict.py"), f"run={run_dir}", "serve.port=0",
+                             "serve.max_rows=20", "serve.max_body_bytes=50000"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=env)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    try:
+        line = lines.get(timeout=120)  # "Serving run <id> on http://127.0.0.1:<port> - Ctrl-C to stop"
+        assert "Serving run" in line, line
+        yield line.split("http://", 1)[1].split()[0].join(("http://", ""))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        proc.stdout.close()
 
 
 def forms(rows):
