@@ -136,12 +136,15 @@ def _requirements(predictor: Any, mlflow: Any) -> list[str]:
 
 
 def _fsync_tree(root: Path) -> None:
+    """Flush every file and folder below ``root`` (before the rename that publishes it)."""
     from kaayko_exp.atomic import fsync_dir
 
-    for p in sorted(root.rglob("*")):
+    for p in sorted(root.rglob("*"), reverse=True):
         if p.is_file():
             with open(p, "rb+") as fh:
                 os.fsync(fh.fileno())
+        else:
+            fsync_dir(p)
     fsync_dir(root)
 
 
