@@ -149,6 +149,7 @@ def _unfinished(run):
     ("mlflow missing", "MLflow is not installed"),
     ("tampered", "model/model.ubj"),
     ("unfinished", "no exported model yet"),
+    ("dest below a file", "Cannot create the model folder"),
 ])
 def test_refusals_are_one_paragraph_exit_2_and_write_nothing(run_dir, tmp_path, monkeypatch, capsys,  # noqa: F811
                                                              case, needle):
@@ -163,10 +164,13 @@ def test_refusals_are_one_paragraph_exit_2_and_write_nothing(run_dir, tmp_path, 
     if case == "mlflow missing":
         monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` raises ImportError
     {"tampered": _tamper, "unfinished": _unfinished}.get(case, lambda r: None)(run)
+    if case == "dest below a file":
+        (tmp_path / "notes.txt").write_text("a file, not a folder")
     src = "notarun" if case == "not a run" else "outputs/copy"
+    dest = "notes.txt/models/paddle" if case == "dest below a file" else "outputs/models/paddle"
     before = _tree(tmp_path)
     monkeypatch.chdir(tmp_path)
-    assert main(["mlflow", src, "outputs/models/paddle"]) == 2
+    assert main(["mlflow", src, dest]) == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
     assert len([line for line in err.splitlines() if line.startswith("kaayko-exp ")]) == 1

@@ -169,8 +169,14 @@ def save_model(run_dir: str | os.PathLike, dest: str | os.PathLike) -> Path:
 
     parent = dest.parent.resolve()
     made = [p for p in (parent, *parent.parents) if not p.exists()]
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = fresh_path(parent, f".{dest.name}.", ".export", directory=True)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = fresh_path(parent, f".{dest.name}.", ".export", directory=True)
+    except OSError as exc:
+        if made:
+            shutil.rmtree(made[-1], ignore_errors=True)
+        raise ConfigError(f"Cannot create the model folder {dest}: {exc.strerror or exc}. Choose a destination "
+                          "in a folder you can write to.") from None
     try:
         files = staging / RUN_FILES
         _copy_run_files(predictor, files)
