@@ -33,6 +33,7 @@ import logging
 from typing import Any, Callable, Iterable
 
 from kaayko_exp.errors import KaaykoError
+from kaayko_exp.serving import scoring_protocol as protocol
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +173,6 @@ class PredictApp:
 
     # ------------------------------------------------------------------ /invocations (MLflow's protocol)
     def _invocations(self, environ: dict) -> bytes:
-        from kaayko_exp.serving import scoring_protocol as protocol
-
         mime, params = protocol.media_type(environ.get("CONTENT_TYPE", ""))
         if params.get("charset", "utf-8").lower() != "utf-8":
             raise HttpError(415, f"charset={params['charset']}: /invocations reads UTF-8 only.", "bad request")
