@@ -267,3 +267,33 @@ def test_support_file_round_trips(run):
     path = Path(run) / "model" / "support.json"
     again = Support.from_dict(Support.load(path).to_dict())
     assert json.dumps(again.to_dict(), sort_keys=True) == json.dumps(json.loads(path.read_text()), sort_keys=True)
+
+
+def test_an_interrupted_run_without_support_resumes_and_exports_without_it(run, tmp_path):
+    """A run whose features stage predates the support record finishes on resume, reporting no count."""
+    copy = copy_run(run, tmp_path)
+    for path in ("model/support.json", "features/support.json", "report.json", "report.md"):
+        (copy / path).unlink()
+
+    def interrupt_after_fit(man):
+        for name, stage in man["stages"].items():
+            stage["artifacts"] = [a for a in stage["artifacts"] if not a["path"].endswith("support.json")]
+            if name in ("evaluate", "report", "export"):
+                stage["status"], stage["artifacts"] = "pending", []
+        man["status"] = "interrupted"
+
+    edit_manifest(copy, interrupt_after_fit)
+    # the shared run was trained in-process: give it the .hydra/config.yaml that `python train.py` saves
+    from omegaconf import OmegaConf
+
+    (copy / ".hydra").mkdir(exist_ok=True)
+    OmegaConf.save(OmegaConf.create(json.loads((run / "report.json").read_text())["config"]),
+                   copy / ".hydra" / "config.yaml")
+    res = cli("train.py", [f"resume={copy}"])
+    assert res.returncode == 0, res.stderr[-2000:]
+    man = json.loads((copy / "manifest.json").read_text())
+    assert man["status"] == "completed"
+    assert not any(a["path"].endswith("support.json") for s in man["stages"].values() for a in s["artifacts"])
+    report = json.loads((copy / "report.json").read_text())
+    assert report["test"]["extrapolation"] is None and report["external"]["extrapolation"] is None
+    assert "rows lie outside" not in (copy / "report.md").read_text()
