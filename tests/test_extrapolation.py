@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import queue
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from predict_helpers import TRAIN_OVERRIDES, copy_run, edit_manifest, held_out, row_dict, train
+from predict_helpers import TRAIN_OVERRIDES, copy_run, edit_manifest, held_out, served, train
 from runhelpers import ROOT, cli
 
 from kaayko_exp.atomic import sha256_file
@@ -175,15 +170,7 @@ def test_predict_py_batch_and_single_row_warn(run, far_row, inside_row, tmp_path
 
 def test_http_warns(run, far_row, inside_row):
     """`python predict.py run=<run> serve.port=0`, a real server process: one object and a list."""
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "predict.py"), f"run={run}", "serve.port=0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=env)
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    try:
-        line = lines.get(timeout=120)
-        assert "Serving run" in line, line
-        port = int(line.split("http://", 1)[1].split()[0].rsplit(":", 1)[1])
+    with served(run) as port:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
         for body in (far_row, [inside_row, far_row]):
             conn.request("POST", "/predict", body=json.dumps(body), headers={"Content-Type": "application/json"})
@@ -195,10 +182,6 @@ def test_http_warns(run, far_row, inside_row):
             if results[0] is not None:
                 assert support_warnings(results[0]["warnings"]) == []
         conn.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        proc.stdout.close()
 
 
 # ------------------------------------------------------------------ report.json
