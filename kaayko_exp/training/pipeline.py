@@ -149,11 +149,10 @@ def load_split(ctx: Context) -> None:
 
 # ---------------------------------------------------------------------------- features
 def run_features(ctx: Context) -> dict[str, Any]:
+    from kaayko_exp.data.support import Support
     from kaayko_exp.features.spec import build_spec, feature_names
 
     # levels from the training rows only: a category seen only in validation or test lakes is unseen
-    from kaayko_exp.data.support import Support
-
     train = ctx.frame.iloc[ctx.parts["train"]]
     ctx.spec = build_spec(ctx.cfg.features, train)
     path = ctx.run.path / "features" / "feature_spec.json"
