@@ -161,11 +161,9 @@ def test_predict_py_batch_and_single_row_warn(run, far_row, inside_row, tmp_path
     preds = pd.read_parquet(out)
     assert support_warnings(list(preds["warnings"][0])) == []
     assert [w.startswith(PREFIX + f"temp_c {far_row['temp_c']:g} °C") for w in preds["warnings"][1]].count(True) == 1
-    res = cli("predict.py", [f"run={run}", "row=-", "format=json"], input=json.dumps(far_row))
-    assert res.returncode == 0, res.stderr
-    assert len(support_warnings(json.loads(res.stdout)["warnings"])) == 1
     res = cli("predict.py", [f"run={run}", "row=-"], input=json.dumps(far_row))
-    assert f"WARNING: {PREFIX}temp_c" in res.stdout
+    assert res.returncode == 0, res.stderr
+    assert [line.strip().startswith(f"WARNING: {PREFIX}temp_c") for line in res.stdout.splitlines()].count(True) == 1
 
 
 def test_http_warns(run, far_row, inside_row):
