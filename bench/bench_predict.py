@@ -263,7 +263,8 @@ def main() -> None:
             intro=f"`python bench/bench_predict.py{' --quick' if args.quick else ''}` ({size}): {model}; "
                   f"{args.single_n} calls interleaved with the raw library on prepared 1-row float32 arrays "
                   "(raw = the faster of the two thread settings).",
-            notes=["predict_one = input policy + features + model + safety layer + output dict; for one row it "
+            notes=["predict_one = input policy + features + model + safety layer + training-support check + output "
+                   "dict; for one row it "
                    "calls XGBoost's C entry point (XGBoosterPredictFromDense, the function inplace_predict calls) "
                    "with arguments prepared once, which skips inplace_predict's per-call Python work, so the "
                    "ratio can fall below 1."]))
@@ -282,7 +283,7 @@ def main() -> None:
              ["Predictor.predict(frame)", f"{b['rows']:,}", f"{b['ours_s']:.2f}", f"{b['ours_rows_s']:,.0f}",
               f"{b['ratio']:.0%}", common.goal(ok)]],
             intro="Best of 2; ours includes the input checks, feature building, safety layer (reasons and "
-                  "warnings per row) and the output frame.",
+                  "warnings per row), the training-support check and the output frame.",
             notes=([] if ok else [f"Missed by {GOAL_BATCH - b['ratio']:.0%} of raw throughput: our own work (input "
                                   "checks, features.transform, safety reasons/warnings, output frame) costs a few "
                                   "microseconds per row whatever the model, so a small model shows a lower ratio."])

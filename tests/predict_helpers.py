@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import queue
 import shutil
+import subprocess
+import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -80,3 +86,22 @@ def edit_manifest(run_dir: Path, edit) -> None:
 def row_dict(frame: pd.DataFrame, i: int) -> dict:
     """Row ``i`` as a JSON-like request dict (plain Python values, datetime as text)."""
     return request_from_row(frame.iloc[i])
+
+
+@contextmanager
+def served(run_dir: Path):
+    """``python predict.py run=<run_dir> serve.port=0`` as a child process; yields the port it serves on."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, str(root / "predict.py"), f"run={run_dir}", "serve.port=0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=root, env=env)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    try:
+        line = lines.get(timeout=120)
+        assert "Serving run" in line, line
+        yield int(line.split("http://", 1)[1].split()[0].rsplit(":", 1)[1])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        proc.stdout.close()

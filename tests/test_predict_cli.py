@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import queue
-import subprocess
-import sys
-import threading
 
 import numpy as np
 import pandas as pd
 import pytest
-from predict_helpers import copy_run, held_out, row_dict, trained_run
+from predict_helpers import copy_run, held_out, row_dict, served, trained_run
 from runhelpers import ROOT, cli
 
 
@@ -150,15 +145,7 @@ def test_tampered_run_exits_2(run_dir, tmp_path):
 
 
 def test_serve_command_answers_health_and_predict(run_dir):
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "predict.py"), f"run={run_dir}", "serve.port=0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    try:
-        line = lines.get(timeout=120)
-        assert "Serving run" in line, line
-        port = int(line.split("http://", 1)[1].split()[0].rsplit(":", 1)[1])
+    with served(run_dir) as port:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
         conn.request("GET", "/health")
         health = json.loads(conn.getresponse().read())
@@ -168,11 +155,6 @@ def test_serve_command_answers_health_and_predict(run_dir):
         resp = conn.getresponse()
         assert resp.status == 200 and 1.0 <= json.loads(resp.read())["paddle_score"] <= 5.0
         conn.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 def test_a_batch_input_that_is_no_table_names_the_input_key(run_dir, tmp_path):

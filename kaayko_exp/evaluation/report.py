@@ -33,12 +33,17 @@ written as ``null`` so the file is strict JSON)::
                         "lakes": number of held-out lakes} (absent in reports written before it existed)
     test                the whole test block: n, metrics, metrics_after_safety, safety, per_lake, baselines,
                         unseen_levels {"rows": test rows with a category level the training rows
-                        never had, "levels": {column: {value: rows}}}
+                        never had, "levels": {column: {value: rows}}},
+                        extrapolation {"rows": test rows outside the training rows' support (the rows
+                        prediction warns about, kaayko_exp/data/support.py), "share", "checks": {check:
+                        rows it flags, e.g. "dew_point_c × temp_c", "gust_kph range"}, "per_lake": {lake:
+                        rows}} (null for a run without a support record; absent in older reports)
     val                 {"n", "metrics"} or null (no validation set)
     train_in_sample     {"n": rows scored, "rows": training rows, "sampled", "metrics", "note"}: training rows
                         (a seeded sample of at most evaluation.in_sample_max_rows), optimistic, never a headline
     cv                  {"k", "folds": [{"fold", "metrics", "n_train", "n_val"}], "mean", "std"} or null
-    external            the external set's block ({"path", "n", "metrics", ..., "per_lake", "baselines"}) or null
+    external            the external set's block ({"path", "n", "metrics", ..., "per_lake", "baselines",
+                        "unseen_levels", "extrapolation"}) or null
     importance          {"model": {feature: value} | null, "permutation": {...} | null,
                         "permutation_rows": test rows it shuffled (a seeded sample), "permutation_repeats"}
     sampling            what was computed on a seeded sample instead of all rows (test-set metrics never are):
@@ -326,6 +331,22 @@ def _unseen_lines(unseen: Any) -> list[str]:
     return [text, ""]
 
 
+def _support_lines(block: Any) -> list[str]:
+    """The extrapolation count of a set (see ``extrapolation`` in the schema); nothing for older reports."""
+    if not isinstance(block, Mapping) or block.get("rows") is None:
+        return []
+    rows = int(block["rows"])
+    if rows == 0:
+        return ["Every row lies within the training rows' support (ranges and joint density of the main inputs).",
+                ""]
+    checks = ", ".join(f"`{name}` {_count(n)}" for name, n in (block.get("checks") or {}).items())
+    lakes = ", ".join(f"{lake} {_count(n)}" for lake, n in sorted((block.get("per_lake") or {}).items(),
+                                                                   key=lambda kv: (-kv[1], kv[0])) if n)
+    return [f"**{_count(rows)} rows ({_share(block.get('share'))}) lie outside the training rows' support** "
+            "(prediction warns on each: a rule input outside the training range, or no training rows within half "
+            f"a bin of a pair of main inputs). By check: {checks}." + (f" By lake: {lakes}." if lakes else ""), ""]
+
+
 def _lake_table(per_lake: Any, limit: int) -> list[str]:
     rows = lake_rows(per_lake)
     if not rows:
@@ -377,6 +398,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if rule_exact:
         lines += [RULE_BY_CONSTRUCTION, ""]
     lines += _unseen_lines(test.get("unseen_levels"))
+    lines += _support_lines(test.get("extrapolation"))
     val = r.get("val")
     if val:
         vm = metrics_of(val)
@@ -402,6 +424,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         lines += [f"`{ext.get('path')}`, {_count(ext.get('n'))} rows.", ""]
         lines += _metrics_table(ext)
         lines += _unseen_lines(ext.get("unseen_levels"))
+        lines += _support_lines(ext.get("extrapolation"))
         lines += _lake_table(ext.get("per_lake"), PER_LAKE_ROWS)
     else:
         lines += ["None (`evaluation.external=<path>` adds one).", ""]
@@ -517,6 +540,9 @@ class Report:
     external_metrics: Optional[dict[str, float]]
     plots: list[str]
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    #: rows outside the training rows' support in the test / external set; None where the report predates it
+    test_extrapolating: Optional[int] = None
+    external_extrapolating: Optional[int] = None
 
 
 def read_report(path: str | Path) -> Report:
@@ -637,7 +663,15 @@ def _read_v1(path: Path, doc: dict[str, Any]) -> Report:
         external_metrics=_metric_map(metrics_of(external)) if external else None,
         plots=[str(p) for p in doc.get("plots") or []],
         raw=doc,
+        test_extrapolating=_extrapolating(test),
+        external_extrapolating=_extrapolating(_mapping(external, "external")) if external else None,
     )
+
+
+def _extrapolating(block: Mapping[str, Any]) -> Optional[int]:
+    """``block["extrapolation"]["rows"]``; None where the block has none (older reports, runs without support)."""
+    extra = block.get("extrapolation")
+    return None if extra is None else _opt_int(_mapping(extra, "extrapolation").get("rows"))
 
 
 #: schema version -> reader. A new version adds its reader here; an unknown one is refused by name.

@@ -12,8 +12,10 @@ Outputs per row, the same on every path (DataFrame columns, dicts, JSON, files):
 output), ``paddle_score`` (THE score: the model score after the safety layer; equal to
 ``model_score`` when no rule applies or ``safety=off``), ``skill_level`` (of
 ``paddle_score``), ``adjustments`` (the safety rules applied: ``{"rule", "delta",
-"reason"}``), ``warnings`` (list of texts), plus ``lake`` / ``datetime`` when the input
-has them. Input policy: see :mod:`kaayko_exp.serving.inputs`.
+"reason"}``), ``warnings`` (list of texts: the safety layer's, then, for a row whose inputs lie
+outside the training rows' support, one text starting ``outside the training data: ``, see
+:mod:`kaayko_exp.data.support`), plus ``lake`` / ``datetime`` when the input has them. Input
+policy: see :mod:`kaayko_exp.serving.inputs`.
 
 Two paths give identical numbers (tested): :meth:`Predictor.predict` for frames
 (vectorised) and :meth:`Predictor.predict_one` for one dict, which never touches
@@ -39,6 +41,7 @@ from kaayko_exp.serving.safety import SafetyLayer, format_adjustment
 
 log = logging.getLogger(__name__)
 
+SUPPORT_FILE = "model/support.json"  # the training rows' support, exported with the model (absent in older runs)
 OUTPUT_COLUMNS = ("model_score", "raw_score", "paddle_score", "skill_level", "adjustments", "warnings")
 _LEVELS = schema.SKILL_LEVELS  # Expert Only, Advanced, Intermediate, Beginner
 
@@ -91,12 +94,15 @@ class Predictor:
     """A verified, loaded run ready to score rows."""
 
     def __init__(self, *, model: Any, spec: Any, safety: SafetyLayer, run: Any = None,
-                 report: Mapping[str, Any] | None = None):
+                 report: Mapping[str, Any] | None = None, support: Any = None):
         from kaayko_exp.features.spec import transform
 
         self.model = model
         self.spec = spec
         self.safety = safety
+        # the training rows' support (kaayko_exp.data.support.Support): rows outside it get a warning; None for a
+        # run that predates it (no such warnings)
+        self.support = support
         self.run = run
         self.report = dict(report or {})
         self._transform = transform
@@ -167,9 +173,17 @@ class Predictor:
             safety = json.loads((model_dir / "safety.json").read_text(encoding="utf-8"))
         layer = safety if isinstance(safety, SafetyLayer) else SafetyLayer(safety)
         model = load_model(model_dir, verified=True)  # run.verify above hashed every file
+        support = None
+        if SUPPORT_FILE in recorded:
+            from kaayko_exp.data.support import Support
+
+            support = Support.load(run.path / SUPPORT_FILE)
+        else:
+            log.info("run %s has no training-support record (it was trained before kaayko-exp kept one): rows "
+                     "outside the training data get no warning", run.manifest.get("run_id"))
         log.info("loaded run %s (%s model, safety %s)", run.manifest.get("run_id"),
                  cls._choice(run, "model"), layer.name)
-        return cls(model=model, spec=spec, safety=layer, run=run, report=report)
+        return cls(model=model, spec=spec, safety=layer, run=run, report=report, support=support)
 
     @staticmethod
     def _choice(run: Any, group: str) -> Any:
@@ -219,6 +233,7 @@ class Predictor:
             "input_notes": inputs["notes"],
             "units": inputs["units"],
             "safety": {"name": self.safety.name, "enabled": self.safety.enabled},
+            "training_support": None if self.support is None else self.support.describe(),
             "package": None if self.run is None else self.run.manifest.get("package"),
         }
 
@@ -269,8 +284,22 @@ class Predictor:
         levels = (final >= 2.5).astype(np.int8) + (final >= 3.5) + (final >= 4.5)
         out.update(model_score=res.model_score, raw_score=raw, paddle_score=final,
                    skill_level=pd.Categorical.from_codes(levels, categories=list(_LEVELS), ordered=True),
-                   adjustments=res.adjustments, warnings=res.warnings)
+                   adjustments=res.adjustments, warnings=self._with_support(clean, res.warnings))
         return pd.DataFrame(out)
+
+    def _with_support(self, clean: Any, warnings: np.ndarray) -> np.ndarray:
+        """The safety layer's warning lists plus the support warning of each row outside the training data
+        (those rows get lists of their own: the layer's lists are shared between rows)."""
+        if self.support is None or not len(clean):
+            return warnings
+        rows, texts = self.support.warnings(clean)
+        if len(rows):
+            warnings = warnings.copy()
+            for i, text in zip(rows.tolist(), texts):
+                warnings[i] = [*warnings[i], text]
+            log.warning("%d of %d rows lie outside the training data (each has a warning: %s...)",
+                        len(rows), len(clean), texts[0])
+        return warnings
 
     def predict_one(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Score one row given as a dict (no pandas on this path)."""
@@ -282,6 +311,10 @@ class Predictor:
         X = self._transform(self.spec, clean)  # scalars: the one-row fast path of transform
         raw = self._one_row.score(X) if self._one_row is not None else float(self._raw(X)[0])
         res = self.safety.apply_one(clean, raw)
+        if self.support is not None:
+            outside = self.support.row_warning(clean)
+            if outside is not None:
+                res.warnings.append(outside)
         out: dict[str, Any] = {c: clean[c] for c in schema.ID_COLUMNS if c in clean}
         out.update(model_score=res.model_score, raw_score=raw, paddle_score=res.paddle_score,
                    skill_level=_level(res.paddle_score), adjustments=res.adjustments, warnings=res.warnings)

@@ -57,6 +57,18 @@ def _unseen_block(spec: Any, frame: pd.DataFrame, what: str) -> dict[str, Any]:
     return {"rows": rows, "levels": levels}
 
 
+def _support_block(support: Any, frame: pd.DataFrame, what: str) -> Any:
+    """Rows of ``frame`` outside the training rows' support (counted overall, per check and per lake), or None
+    for a run without a support record; logged as a warning when any."""
+    if support is None:
+        return None
+    block = support.summary(frame, frame["lake"])
+    if block["rows"]:
+        log.warning("%s of %s rows of the %s lie outside the training rows' support (%s)", f"{block['rows']:,}",
+                    f"{len(frame):,}", what, ", ".join(f"{k}: {v:,}" for k, v in block["checks"].items()))
+    return block
+
+
 def _test_set_block(run_path: Path, frame: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
     """What identifies the held-out rows, so tools check "same test set" instead of assuming it: the row count,
     sha256 of the split assignment array's bytes (``split/assignment.npy``), sha256 of the held-out labels as
@@ -81,15 +93,15 @@ PREDICTION_CHUNK_ROWS = 250_000
 IN_SAMPLE_MAX_ROWS = 50_000
 
 
-def evaluation_columns(spec: Any, safety_cfg: Any, available: Any) -> list[str]:
+def evaluation_columns(spec: Any, safety_cfg: Any, available: Any, support_columns: Any = ()) -> list[str]:
     """The frame columns the evaluate stage reads (besides writing the predictions file): ``lake``, the label,
-    the safety layer's columns, the label rule's columns (baseline) and the categorical feature sources
-    (unseen-level check); only those present in ``available``."""
+    the safety layer's columns, the label rule's columns (baseline), the categorical feature sources
+    (unseen-level check) and the training support's columns; only those present in ``available``."""
     from kaayko_exp.data.schema import TARGET
     from kaayko_exp.serving.safety import required_columns
 
     cats = [f["source"] for f in getattr(spec, "features", []) if f.get("kind") == "categorical"]
-    wanted = dict.fromkeys(["lake", TARGET, *required_columns(safety_cfg), *RULE_COLUMNS, *cats])
+    wanted = dict.fromkeys(["lake", TARGET, *required_columns(safety_cfg), *RULE_COLUMNS, *cats, *support_columns])
     have = set(available)
     return [c for c in wanted if c in have]
 
@@ -161,13 +173,16 @@ def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
 
     t = t0
     raw_test = ctx.part_frame("test")  # the raw test rows, in the order of test_idx
-    test_frame = raw_test[evaluation_columns(ctx.spec, cfg.safety, raw_test.columns)]
+    support = getattr(ctx, "support", None)
+    test_frame = raw_test[evaluation_columns(ctx.spec, cfg.safety, raw_test.columns,
+                                             support.columns if support is not None else ())]
     y_test = ctx.y[test_idx]
     X_test = part_rows(ctx.X, test_idx)  # the test rows' block of the matrix (a view)
     test_pred = model.predict(X_test)
     t = lap("test_predict", t)
     results: dict[str, Any] = {"test": _scored_block(test_frame, y_test, test_pred, train_mean, cfg.safety)}
     results["test"]["unseen_levels"] = _unseen_block(ctx.spec, test_frame, "test set")
+    results["test"]["extrapolation"] = _support_block(support, test_frame, "test set")
     results["test_set"] = _test_set_block(run.path, test_frame, y_test)
     del test_frame
     t = lap("test_metrics", t)
@@ -217,5 +232,6 @@ def _external(ctx: Any, path: str, train_mean: float) -> dict[str, Any]:
     pred = ctx.model.predict(transform(ctx.spec, frame))
     block = _scored_block(frame, frame[TARGET].to_numpy(dtype=np.float64), pred, train_mean, ctx.cfg.safety)
     block["unseen_levels"] = _unseen_block(ctx.spec, frame, f"external set {path}")
+    block["extrapolation"] = _support_block(getattr(ctx, "support", None), frame, f"external set {path}")
     log.info("evaluate: external set %s: rmse %.4f on %s rows", path, block["metrics"]["rmse"], f"{len(frame):,}")
     return {"path": str(path), **block}

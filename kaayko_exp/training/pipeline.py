@@ -43,6 +43,8 @@ from kaayko_exp.training.validate import check_enough_data
 log = logging.getLogger(__name__)
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+#: The training rows' support, written by the features stage (exported as model/support.json).
+SUPPORT_FILE = "features/support.json"
 
 #: The stage sequence of a run, in execution order (stored in each new run's manifest).
 STAGES: tuple[str, ...] = ("dataset", "split", "features", "fit", "evaluate", "report", "export")
@@ -60,6 +62,7 @@ class Context:
     frame: Optional[pd.DataFrame] = None
     info: dict[str, Any] = field(default_factory=dict)
     spec: Any = None
+    support: Any = None  # the training rows' support (kaayko_exp.data.support); None in runs that predate it
     X: Optional[np.ndarray] = None
     y: Optional[np.ndarray] = None
     parts: dict[str, np.ndarray] = field(default_factory=dict)
@@ -146,13 +149,18 @@ def load_split(ctx: Context) -> None:
 
 # ---------------------------------------------------------------------------- features
 def run_features(ctx: Context) -> dict[str, Any]:
+    from kaayko_exp.data.support import Support
     from kaayko_exp.features.spec import build_spec, feature_names
 
     # levels from the training rows only: a category seen only in validation or test lakes is unseen
-    ctx.spec = build_spec(ctx.cfg.features, ctx.frame.iloc[ctx.parts["train"]])
+    train = ctx.frame.iloc[ctx.parts["train"]]
+    ctx.spec = build_spec(ctx.cfg.features, train)
     path = ctx.run.path / "features" / "feature_spec.json"
     ctx.spec.save(path)
-    ctx.run.record("features", [path])
+    # where the training rows lie, over the columns the model reads: serving warns outside it
+    ctx.support = Support.build(train, columns=ctx.spec.required_columns)
+    del train
+    ctx.run.record("features", [path, ctx.support.save(ctx.run.path / SUPPORT_FILE)])
     _matrix(ctx)
     names = feature_names(ctx.spec)
     log.info("features: %d columns (%s set), category levels from the %s training rows", len(names),
@@ -217,7 +225,20 @@ def load_features(ctx: Context) -> None:
     from kaayko_exp.features.spec import FeatureSpec
 
     ctx.spec = FeatureSpec.load(ctx.run.path / "features" / "feature_spec.json")
+    ctx.support = load_support(ctx.run)
     _matrix(ctx)
+
+
+def load_support(run: RunDir) -> Any:
+    """The features stage's support record (verified with the run's artifacts), or None for a run whose
+    features stage predates it."""
+    from kaayko_exp.data.support import Support
+
+    if not any(a["path"] == SUPPORT_FILE for a in run.stage("features")["artifacts"]):
+        log.info("features: this run has no training-support record (it predates it): rows outside the "
+                 "training data are not counted or flagged")
+        return None
+    return Support.load(run.path / SUPPORT_FILE)
 
 
 # ---------------------------------------------------------------------------- fit
@@ -370,7 +391,10 @@ def run_export(ctx: Context) -> dict[str, Any]:
     model_dir = ctx.run.path / "model"
     ctx.spec.save(model_dir / "feature_spec.json")
     atomic.write_json(model_dir / "safety.json", OmegaConf.to_container(ctx.cfg.safety, resolve=True))
-    ctx.run.record("export", [model_dir / "feature_spec.json", model_dir / "safety.json"])
+    files = [model_dir / "feature_spec.json", model_dir / "safety.json"]
+    if ctx.support is not None:
+        files.append(ctx.support.save(model_dir / "support.json"))
+    ctx.run.record("export", files)
     ctx.run.adopt("export", "fit")  # the model files the fit stage wrote and hashed
     return {"files": [a["path"] for a in ctx.run.stage("export")["artifacts"]]}
 
