@@ -95,7 +95,7 @@ def _join(backend_cfg: Any, timeout: float) -> tuple[Any, str, str]:
         where, kind, kwargs = str(address), "address", {"address": str(address)}
     started = time.monotonic()
     try:
-        client = Client(timeout=timeout, set_as_default=False, **kwargs)
+        client = Client(timeout=timeout, **kwargs)
     except (OSError, TimeoutError, ValueError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise _unreachable(where, timeout, reason) from None
@@ -127,7 +127,7 @@ def _start_local(backend_cfg: Any) -> tuple[Any, Any]:
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads, memory_limit=memory,
                            processes=True, dashboard_address=_get(backend_cfg, "dashboard_address", ":8787"))
     try:
-        client = Client(cluster, set_as_default=False)
+        client = Client(cluster)
     except BaseException:
         cluster.close()
         raise
