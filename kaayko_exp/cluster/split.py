@@ -1,10 +1,72 @@
-"""Lake / spot / time splits of a dask DataFrame from a small (lake, month) -> part table."""
+"""Lake / spot / time splits of a dask DataFrame from a small (lake, month) -> part table.
+
+Every split kind decides by lake and by calendar month alone (whole lakes held out; the latest months held
+out), so ``features.splits.split_rows`` run on the table of distinct (lake, month) pairs, one row each, makes
+the same decisions as on every row: the same test, validation and training lakes and the same cutoff month.
+The workers receive that table and label their rows by a lookup; the rows of each part are those the local
+path puts there.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+#: part codes, as the local pipeline's (kaayko_exp/training/pipeline.py SPLIT_CODES)
+PARTS = {"train": 0, "val": 1, "test": 2}
+
+
+def _periods(datetimes: pd.Series) -> np.ndarray:
+    dt = pd.DatetimeIndex(datetimes)
+    return dt.year.to_numpy(np.int64) * 12 + dt.month.to_numpy(np.int64) - 1
+
+
+def _pairs(part: pd.DataFrame) -> pd.DataFrame:
+    """The distinct (lake, month) pairs of one partition."""
+    return pd.DataFrame({"lake": part["lake"].astype(str).to_numpy(object),
+                         "period": _periods(part["datetime"])}).drop_duplicates()
+
+
+def _label(part: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
+    """Each row's part code, looked up in the (lake, month) table."""
+    index = pd.MultiIndex.from_arrays([table["lake"].to_numpy(object), table["period"].to_numpy(np.int64)])
+    keys = pd.MultiIndex.from_arrays([part["lake"].astype(str).to_numpy(object), _periods(part["datetime"])])
+    at = index.get_indexer(keys)
+    if (at < 0).any():  # cannot happen for rows of the table the split was made from
+        raise RuntimeError("a row's (lake, month) is missing from the split table")
+    return pd.Series(table["part"].to_numpy(np.int8)[at], index=part.index, name="part")
+
+
+def split_table(ddf: Any, cfg: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The (lake, month) -> part table of ``cfg.split`` over ``ddf``'s rows and ``split_rows``' description."""
+    from kaayko_exp.features.splits import split_rows
+
+    pairs = ddf[["lake", "datetime"]].map_partitions(
+        _pairs, meta=pd.DataFrame({"lake": pd.Series(dtype=object), "period": pd.Series(dtype=np.int64)}))
+    pairs = pairs.drop_duplicates().compute().sort_values(["lake", "period"]).reset_index(drop=True)
+    months = pairs["period"].to_numpy(np.int64)
+    stand_in = pd.DataFrame({"lake": pairs["lake"],  # one row per pair: the first hour of its month
+                             "datetime": pd.to_datetime({"year": months // 12, "month": months % 12 + 1, "day": 1})})
+    parts = split_rows(stand_in, cfg.split, int(cfg.seed))
+    codes = np.full(len(pairs), -1, dtype=np.int8)
+    for name, code in PARTS.items():
+        codes[parts[name]] = code
+    return pairs.assign(part=codes), parts["description"]
+
 
 def split_frame(ddf: Any, cfg: Any) -> dict[str, Any]:
-    """``{"train", "val", "test": ddf, "table": DataFrame, "description": dict}``: see the package docstring."""
-    raise NotImplementedError
+    """``{"train", "val", "test": ddf, "table": DataFrame, "description": dict}``: see the package docstring.
+
+    Raises what ``split_rows`` raises (ConfigError / DataError) for a split the data cannot make."""
+    import dask
+
+    table, description = split_table(ddf, cfg)
+    shipped = dask.delayed(table, pure=True)  # one copy in the graph, however many partitions read it
+    part = ddf.map_partitions(_label, shipped, meta=pd.Series(dtype=np.int8, name="part"))
+    counts = part.value_counts().compute()
+    description = {**description, "rows": {name: int(counts.get(code, 0)) for name, code in PARTS.items()}}
+    out: dict[str, Any] = {name: ddf[part == code] for name, code in PARTS.items()}
+    out.update(table=table, description=description)
+    return out
