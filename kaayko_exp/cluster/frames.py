@@ -163,7 +163,7 @@ def _parquet(cfg: Any, client: Any, rows_per_part: int) -> tuple[list[tuple], di
             f"backend=dask reads parquet files, and data.path={path} holds {len(csv)} CSV file(s) (e.g. {csv[0]}). "
             "Convert them to parquet, point data.path at the parquet files only, or use backend=local."
         )
-    names = [str(Path(f).resolve()) for f in files]
+    names = [os.path.abspath(f) for f in files]  # the workers may run in another directory
     footers = client.gather(client.map(_footer, names, pure=False))
     groups = [g for _, g in footers]
     n = int(sum(sum(g) for g in groups))

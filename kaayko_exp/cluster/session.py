@@ -29,6 +29,9 @@ class ClusterSession:
 
 
 def _get(cfg: Any, name: str, default: Any = None) -> Any:
+    """A setting of a config node (DictConfig, dataclass or plain dict); ``default`` when absent."""
+    if isinstance(cfg, dict):
+        return cfg.get(name, default)
     from kaayko_exp.data.sampling import cfg_get
 
     return cfg_get(cfg, name, default)
@@ -42,7 +45,7 @@ def _memory_limit(value: Any) -> Any:
 
 
 def _describe(client: Any, kind: str, address: str) -> dict[str, Any]:
-    workers = client.scheduler_info().get("workers", {}) if client.scheduler_info() else {}
+    workers = (client.scheduler_info(n_workers=-1) or {}).get("workers", {})
     threads = sorted({int(w.get("nthreads", 0)) for w in workers.values()})
     memory = sorted({int(w.get("memory_limit") or 0) for w in workers.values()})
     return {
