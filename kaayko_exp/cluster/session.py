@@ -56,6 +56,23 @@ def _describe(client: Any, kind: str, address: str) -> dict[str, Any]:
     }
 
 
+def _summary(info: dict[str, Any]) -> str:
+    """One line for the log: what the run computes on, and where its dashboard is."""
+    import importlib.util
+
+    from dask.utils import format_bytes
+
+    where = {"local": "a LocalCluster at", "address": "joined the scheduler at",
+             "scheduler_file": "joined the scheduler at"}[info["address_kind"]]
+    memory = info["memory_limit"]
+    memory = format_bytes(memory) if isinstance(memory, int) else (memory or "no limit")
+    dashboard = info["dashboard"]
+    if importlib.util.find_spec("bokeh") is None:
+        dashboard = f"{dashboard} (served once bokeh is installed: pip install bokeh)"
+    return (f"{where} {info['address']}, {info['workers']} worker(s) x {info['threads_per_worker']} thread(s), "
+            f"memory limit {memory} per worker; dashboard {dashboard}")
+
+
 def _unreachable(where: str, timeout: float, reason: str) -> SchedulerUnreachable:
     return SchedulerUnreachable(
         f"backend=dask could not reach the Dask scheduler at {where} within backend.connect_timeout={timeout:g} s "
@@ -153,10 +170,7 @@ def open_cluster(backend_cfg: Any) -> Iterator[ClusterSession]:
         kind, address = "local", cluster.scheduler_address
     try:
         session = ClusterSession(client=client, info=_describe(client, kind, address))
-        info = session.info
-        log.info("dask: %s cluster at %s, %d worker(s) x %s thread(s), memory limit %s per worker; dashboard %s",
-                 {"local": "a LocalCluster", "address": "the", "scheduler_file": "the"}[kind], address,
-                 info["workers"], info["threads_per_worker"], info["memory_limit"] or "none", info["dashboard"])
+        log.info("dask: %s", _summary(session.info))
         yield session
     finally:
         client.close()
