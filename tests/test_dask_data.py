@@ -112,6 +112,29 @@ def test_a_parquet_directory_is_read_in_pieces_of_row_groups(cluster, tmp_path):
     pd.testing.assert_frame_equal(ddf.compute(), read_table(folder), check_categorical=False)
 
 
+def test_a_parquet_sample_takes_the_seeded_positions_of_the_files_rows(cluster, tmp_path):
+    from kaayko_exp.data.sampling import sample_positions
+
+    frame, _ = load_dataset(make_cfg(tmp_path).data, OmegaConf.create({"rows": 6000}), seed=3,
+                            cache_dir=tmp_path / "local-cache")
+    folder, _ = _write_parquet_dir(tmp_path, frame)
+    ddf, info = load_frame(make_cfg(tmp_path, source="parquet", path=str(folder), rows=2500, seed=5), cluster.client)
+    expected = read_table(folder).iloc[sample_positions(6000, 2500, 5)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(ddf.compute().reset_index(drop=True), expected, check_categorical=False)
+    assert info["rows"] == 2500 and info["source_rows"] == 6000
+
+
+def test_kaayko_csv_directories_are_loaded_as_locally_and_partitioned(cluster, tmp_path):
+    from runhelpers import ROOT
+
+    sample = ROOT / "tests" / "data" / "kaayko_sample"
+    ddf, info = load_frame(make_cfg(tmp_path, source="kaayko_csv", path=str(sample), rows=None,
+                                    partition_rows=4000), cluster.client)
+    expected = read_table(sample)
+    assert info["partitions"]["rows"] == [4000, 4000, len(expected) - 8000]
+    pd.testing.assert_frame_equal(ddf.compute(), expected)
+
+
 def test_a_bad_value_in_one_partition_names_its_file_and_row_as_the_local_path_does(cluster, tmp_path):
     frame, _ = load_dataset(make_cfg(tmp_path).data, OmegaConf.create({"rows": 6000}), seed=3,
                             cache_dir=tmp_path / "local-cache")
@@ -151,7 +174,8 @@ def test_split_and_feature_spec_on_the_cluster_equal_the_local_ones(cluster, tmp
     for name in ("train", "val", "test"):
         assert np.array_equal(np.sort(parts[name].index.compute().to_numpy()), local[name]), name
     assert parts["description"] == local["description"]
-    assert set(parts["table"].columns) == {"lake", "period", "part"}
+    assert set(parts["table"].columns) == {"lake", "period", "rows", "part"}
+    assert parts["table"]["rows"].sum() == len(frame)
     assert len(parts["table"]) < len(frame) / 2  # a table of (lake, month) pairs, not of rows
 
     spec = cluster_features.fit_spec(parts["train"], cfg)

@@ -109,13 +109,19 @@ def get_or_build(client: Any, cache_dir: Path, key: str, pieces: list[Any], buil
             "cache": {"key": key, "path": str(directory), "sha256": meta["sha256"], "hit": hit}}
 
 
-def _read_part(path: str, start: int) -> pd.DataFrame:
-    """One cached partition with the schema dtypes and its rows' table positions as the index."""
+def read_part(part: tuple[str, int], columns: list[str] | None = None) -> pd.DataFrame:
+    """One cached partition (``(path, first row)``) with the schema dtypes and the rows' table positions as the
+    index; only ``columns`` are read (dask projects a selection such as ``ddf[["lake", "datetime"]]`` into this
+    keyword, so a stage reads the columns it uses)."""
     import pyarrow.parquet as pq
 
-    from kaayko_exp.data.cache import _conform
+    from kaayko_exp.data.schema import COLUMNS, DTYPES
 
-    frame = _conform(pq.read_table(path).to_pandas())
+    path, start = part
+    columns = list(COLUMNS) if columns is None else list(columns)
+    frame = pq.read_table(path, columns=columns).to_pandas()
+    wrong = {c: DTYPES[c] for c in columns if str(frame[c].dtype) != DTYPES[c]}
+    frame = frame.astype(wrong) if wrong else frame
     frame.index = pd.RangeIndex(start, start + len(frame))
     return frame
 
@@ -140,5 +146,5 @@ def read_frame(entry: dict[str, Any]) -> Any:
         total += p["rows"]
     paths = [str(Path(entry["dir"]) / p["file"]) for p in entry["parts"]]
     divisions = (*starts, total - 1)
-    return dd.from_map(_read_part, paths, starts, meta=empty_frame(), divisions=divisions,
+    return dd.from_map(read_part, list(zip(paths, starts)), meta=empty_frame(), divisions=divisions,
                        enforce_metadata=False, label="kaayko-dataset")

@@ -24,9 +24,9 @@ def _periods(datetimes: pd.Series) -> np.ndarray:
 
 
 def _pairs(part: pd.DataFrame) -> pd.DataFrame:
-    """The distinct (lake, month) pairs of one partition."""
-    return pd.DataFrame({"lake": part["lake"].astype(str).to_numpy(object),
-                         "period": _periods(part["datetime"])}).drop_duplicates()
+    """The distinct (lake, month) pairs of one partition and their rows."""
+    pairs = pd.DataFrame({"lake": part["lake"].astype(str).to_numpy(object), "period": _periods(part["datetime"])})
+    return pairs.groupby(["lake", "period"], sort=False).size().rename("rows").reset_index()
 
 
 def _label(part: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
@@ -40,12 +40,15 @@ def _label(part: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
 
 
 def split_table(ddf: Any, cfg: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The (lake, month) -> part table of ``cfg.split`` over ``ddf``'s rows and ``split_rows``' description."""
+    """The (lake, month) -> part table of ``cfg.split`` over ``ddf``'s rows (columns lake, period, rows, part;
+    one pass over the ``lake`` and ``datetime`` columns) and ``split_rows``' description with the row counts."""
     from kaayko_exp.features.splits import split_rows
 
-    pairs = ddf[["lake", "datetime"]].map_partitions(
-        _pairs, meta=pd.DataFrame({"lake": pd.Series(dtype=object), "period": pd.Series(dtype=np.int64)}))
-    pairs = pairs.drop_duplicates().compute().sort_values(["lake", "period"]).reset_index(drop=True)
+    meta = pd.DataFrame({"lake": pd.Series(dtype=object), "period": pd.Series(dtype=np.int64),
+                         "rows": pd.Series(dtype=np.int64)})
+    found = ddf[["lake", "datetime"]].map_partitions(_pairs, meta=meta).compute()
+    pairs = found.groupby(["lake", "period"], sort=True)["rows"].sum().reset_index()
+    pairs["lake"] = pairs["lake"].astype(object)
     months = pairs["period"].to_numpy(np.int64)
     stand_in = pd.DataFrame({"lake": pairs["lake"],  # one row per pair: the first hour of its month
                              "datetime": pd.to_datetime({"year": months // 12, "month": months % 12 + 1, "day": 1})})
@@ -53,7 +56,10 @@ def split_table(ddf: Any, cfg: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
     codes = np.full(len(pairs), -1, dtype=np.int8)
     for name, code in PARTS.items():
         codes[parts[name]] = code
-    return pairs.assign(part=codes), parts["description"]
+    table = pairs.assign(part=codes)
+    rows = table.groupby("part")["rows"].sum()
+    description = {**parts["description"], "rows": {name: int(rows.get(code, 0)) for name, code in PARTS.items()}}
+    return table, description
 
 
 def split_frame(ddf: Any, cfg: Any) -> dict[str, Any]:
@@ -63,10 +69,8 @@ def split_frame(ddf: Any, cfg: Any) -> dict[str, Any]:
     import dask
 
     table, description = split_table(ddf, cfg)
-    shipped = dask.delayed(table, pure=True)  # one copy in the graph, however many partitions read it
+    shipped = dask.delayed(table[["lake", "period", "part"]], pure=True)  # one copy in the graph, however many partitions read it
     part = ddf.map_partitions(_label, shipped, meta=pd.Series(dtype=np.int8, name="part"))
-    counts = part.value_counts().compute()
-    description = {**description, "rows": {name: int(counts.get(code, 0)) for name, code in PARTS.items()}}
     out: dict[str, Any] = {name: ddf[part == code] for name, code in PARTS.items()}
     out.update(table=table, description=description)
     return out
