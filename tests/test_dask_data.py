@@ -17,7 +17,7 @@ pytest.importorskip("distributed")
 
 from kaayko_exp.cluster import features as cluster_features  # noqa: E402
 from kaayko_exp.cluster.frames import load_frame  # noqa: E402
-from kaayko_exp.cluster.session import SchedulerUnreachable, open_cluster  # noqa: E402
+from kaayko_exp.cluster.session import SchedulerUnreachable, backend_session, open_cluster  # noqa: E402
 from kaayko_exp.cluster.split import split_frame  # noqa: E402
 from kaayko_exp.data import load_dataset, read_table  # noqa: E402
 from kaayko_exp.errors import DataError  # noqa: E402
@@ -223,3 +223,25 @@ def test_a_missing_scheduler_file_is_named(tmp_path):
         with open_cluster(OmegaConf.create({**BACKEND, "scheduler_file": str(missing)})):
             pass
     assert str(missing) in str(err.value) and err.value.exit_code == 2
+
+
+@pytest.mark.parametrize("override, needle", [
+    ({"n_workers": 0}, "backend.n_workers=0"),
+    ({"memory_limit": "lots"}, "backend.memory_limit='lots' is not a size"),
+    ({"connect_timeout": 0}, "backend.connect_timeout=0"),
+    ({"partition_rows": 10}, "backend.partition_rows=10"),
+    ({"address": "tcp://127.0.0.1:1", "scheduler_file": "/tmp/s.json"}, "both name a scheduler"),
+])
+def test_backend_values_no_cluster_can_use_stop_before_anything_starts(override, needle):
+    cfg = OmegaConf.create({"backend": {**BACKEND, **override}})
+    with pytest.raises(Exception) as err:
+        with backend_session(cfg):
+            pass
+    assert needle in str(err.value) and err.value.exit_code == 2
+
+
+def test_the_local_backend_opens_no_cluster_and_old_configs_mean_local():
+    with backend_session(OmegaConf.create({"backend": {"name": "local"}})) as session:
+        assert session is None
+    with backend_session(OmegaConf.create({"seed": 1})) as session:  # a run saved before the backend group
+        assert session is None

@@ -11,6 +11,9 @@ The API the training and serving code call (stable; the data side of issue 17):
     paragraph naming the address) within ``backend.connect_timeout`` seconds.
 ``session.backend_session(cfg)`` -> context manager yielding None for ``backend=local`` (or a config without
     a ``backend`` block: runs made before it) and ``open_cluster(cfg.backend)``'s session for ``backend=dask``.
+    ``training.runner`` opens it (start and resume) before the run directory exists and passes it to
+    ``pipeline.execute(cfg, run, session=...)``, which keeps it in ``Context.session``.
+    ``session.check_backend(backend_cfg)`` refuses unusable ``backend.*`` values (ConfigError) first.
 ``frames.load_frame(cfg, client)`` -> ``(ddf, info)``, as ``kaayko_exp.data.load_dataset`` returns
     ``(frame, info)``: ``ddf`` is a dask DataFrame of validated rows (the 35 schema columns and dtypes;
     categories unknown to dask), every partition built on the workers from the content-addressed cache

@@ -35,11 +35,11 @@ log = logging.getLogger(__name__)
 
 
 def _partition_rows(cfg: Any) -> int:
-    rows = cfg_get(cfg_get(cfg, "backend"), "partition_rows", 250_000)
-    if not isinstance(rows, (int, np.integer)) or isinstance(rows, bool) or rows < 1000:
-        raise ConfigError(f"backend.partition_rows={rows!r} must be a whole number of at least 1000 rows per "
-                          "partition (default 250000; a partition of 250,000 rows is about 23 MiB as a frame).")
-    return int(rows)
+    from kaayko_exp.cluster.session import check_backend
+
+    backend = cfg_get(cfg, "backend")
+    check_backend(backend)
+    return int(cfg_get(backend, "partition_rows", 250_000))
 
 
 def _cache_dir(cfg: Any) -> Path:

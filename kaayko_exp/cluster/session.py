@@ -98,11 +98,6 @@ def _join(backend_cfg: Any, timeout: float) -> tuple[Any, str, str]:
 
     address = _get(backend_cfg, "address")
     scheduler_file = _get(backend_cfg, "scheduler_file")
-    if address and scheduler_file:
-        raise ConfigError(
-            f"backend.address={address} and backend.scheduler_file={scheduler_file} both name a scheduler. "
-            "Give one of them (or neither, to start a LocalCluster)."
-        )
     if scheduler_file:
         path = Path(str(scheduler_file)).expanduser()
         if not path.is_file():
@@ -132,18 +127,7 @@ def _start_local(backend_cfg: Any) -> tuple[Any, Any]:
 
     n_workers = int(_get(backend_cfg, "n_workers", 2))
     threads = int(_get(backend_cfg, "threads_per_worker", 1))
-    if n_workers < 1 or threads < 1:
-        raise ConfigError(f"backend.n_workers={n_workers}, backend.threads_per_worker={threads}: both must be "
-                          "at least 1 (e.g. backend.n_workers=2 backend.threads_per_worker=1).")
     memory = _memory_limit(_get(backend_cfg, "memory_limit", "auto"))
-    try:
-        from dask.utils import parse_bytes
-
-        if memory not in (0, "auto"):
-            parse_bytes(memory)
-    except (ValueError, TypeError):
-        raise ConfigError(f"backend.memory_limit={memory!r} is not a size. Use e.g. 4GiB, 800MB, auto "
-                          "(system memory / n_workers) or null (no limit).") from None
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads, memory_limit=memory,
                            processes=True, dashboard_address=_get(backend_cfg, "dashboard_address", ":8787"))
     try:
@@ -154,14 +138,43 @@ def _start_local(backend_cfg: Any) -> tuple[Any, Any]:
     return cluster, client
 
 
+def check_backend(backend_cfg: Any) -> None:
+    """Refuse ``backend.*`` values no cluster can run with (ConfigError), before anything starts."""
+    address, scheduler_file = _get(backend_cfg, "address"), _get(backend_cfg, "scheduler_file")
+    if address and scheduler_file:
+        raise ConfigError(
+            f"backend.address={address} and backend.scheduler_file={scheduler_file} both name a scheduler. "
+            "Give one of them (or neither, to start a LocalCluster)."
+        )
+    n_workers, threads = _get(backend_cfg, "n_workers", 2), _get(backend_cfg, "threads_per_worker", 1)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (n_workers, threads)):
+        raise ConfigError(f"backend.n_workers={n_workers}, backend.threads_per_worker={threads}: both must be "
+                          "whole numbers of at least 1 (e.g. backend.n_workers=2 backend.threads_per_worker=1).")
+    memory = _memory_limit(_get(backend_cfg, "memory_limit", "auto"))
+    try:
+        from dask.utils import parse_bytes
+
+        if memory not in (0, "auto"):
+            parse_bytes(memory)
+    except (ValueError, TypeError):
+        raise ConfigError(f"backend.memory_limit={memory!r} is not a size. Use e.g. 4GiB, 800MB, auto "
+                          "(system memory / n_workers) or null (no limit).") from None
+    timeout = _get(backend_cfg, "connect_timeout", 10.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ConfigError(f"backend.connect_timeout={timeout} must be a positive number of seconds, e.g. 10.")
+    rows = _get(backend_cfg, "partition_rows", 250_000)
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1000:
+        raise ConfigError(f"backend.partition_rows={rows!r} must be a whole number of at least 1000 rows per "
+                          "partition (default 250000; a partition of 250,000 rows is about 23 MiB as a frame).")
+
+
 @contextlib.contextmanager
 def open_cluster(backend_cfg: Any) -> Iterator[ClusterSession]:
     """Connect to the cluster ``backend_cfg`` names; close what was started here on exit (see the package
     docstring). Raises :class:`SchedulerUnreachable` (exit 2) within ``backend.connect_timeout`` seconds when
     the scheduler does not answer."""
+    check_backend(backend_cfg)
     timeout = float(_get(backend_cfg, "connect_timeout", 10.0))
-    if timeout <= 0:
-        raise ConfigError(f"backend.connect_timeout={timeout:g} must be a positive number of seconds, e.g. 10.")
     cluster = None
     if _get(backend_cfg, "address") or _get(backend_cfg, "scheduler_file"):
         client, kind, address = _join(backend_cfg, timeout)
