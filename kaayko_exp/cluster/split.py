@@ -19,24 +19,43 @@ PARTS = {"train": 0, "val": 1, "test": 2}
 
 
 def _periods(datetimes: pd.Series) -> np.ndarray:
-    dt = pd.DatetimeIndex(datetimes)
-    return dt.year.to_numpy(np.int64) * 12 + dt.month.to_numpy(np.int64) - 1
+    """year * 12 + month - 1 of each timestamp (vectorised through numpy's month unit)."""
+    months = np.asarray(datetimes.to_numpy(), dtype="datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+    return months + 1970 * 12
+
+
+def _lake_codes(lake: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """(code of each row, lake names): a categorical column's own codes, else factorised."""
+    if isinstance(lake.dtype, pd.CategoricalDtype):
+        return lake.cat.codes.to_numpy(np.int64), pd.Index(lake.cat.categories.astype(str))
+    codes, names = pd.factorize(lake.astype(str))
+    return codes.astype(np.int64), pd.Index(names)
 
 
 def _pairs(part: pd.DataFrame) -> pd.DataFrame:
     """The distinct (lake, month) pairs of one partition and their rows."""
-    pairs = pd.DataFrame({"lake": part["lake"].astype(str).to_numpy(object), "period": _periods(part["datetime"])})
-    return pairs.groupby(["lake", "period"], sort=False).size().rename("rows").reset_index()
+    codes, names = _lake_codes(part["lake"])
+    found = pd.DataFrame({"code": codes, "period": _periods(part["datetime"])})
+    found = found.groupby(["code", "period"], sort=False).size().rename("rows").reset_index()
+    return pd.DataFrame({"lake": names.to_numpy(object)[found["code"].to_numpy()],
+                         "period": found["period"].to_numpy(np.int64), "rows": found["rows"].to_numpy(np.int64)})
 
 
 def _label(part: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
-    """Each row's part code, looked up in the (lake, month) table."""
-    index = pd.MultiIndex.from_arrays([table["lake"].to_numpy(object), table["period"].to_numpy(np.int64)])
-    keys = pd.MultiIndex.from_arrays([part["lake"].astype(str).to_numpy(object), _periods(part["datetime"])])
-    at = index.get_indexer(keys)
-    if (at < 0).any():  # cannot happen for rows of the table the split was made from
+    """Each row's part code, looked up in the (lake, month) table (a dense lake x month array)."""
+    lakes = pd.Index(pd.unique(table["lake"].to_numpy(object)))
+    first = int(table["period"].min())
+    dense = np.full((len(lakes), int(table["period"].max()) - first + 1), -1, dtype=np.int8)
+    dense[lakes.get_indexer(table["lake"].to_numpy(object)), table["period"].to_numpy(np.int64) - first] = \
+        table["part"].to_numpy(np.int8)
+    codes, names = _lake_codes(part["lake"])
+    row_lake = lakes.get_indexer(names)[codes] if len(codes) else codes
+    month = _periods(part["datetime"]) - first
+    inside = (row_lake >= 0) & (month >= 0) & (month < dense.shape[1])
+    labels = dense[np.where(inside, row_lake, 0), np.where(inside, month, 0)]
+    if not inside.all() or (labels < 0).any():  # cannot happen for rows of the table the split was made from
         raise RuntimeError("a row's (lake, month) is missing from the split table")
-    return pd.Series(table["part"].to_numpy(np.int8)[at], index=part.index, name="part")
+    return pd.Series(labels, index=part.index, name="part")
 
 
 def split_table(ddf: Any, cfg: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
