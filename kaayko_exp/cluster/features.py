@@ -50,6 +50,7 @@ def transform(ddf: Any, spec: Any) -> tuple[Any, Any]:
 
     names = feature_names(spec)
     meta = pd.DataFrame({n: pd.Series(dtype=np.float32) for n in names})
-    X = ddf.map_partitions(_matrix, spec, names, meta=meta)
+    needed = [c for c in ddf.columns if c in set(spec.required_columns)]  # only these columns are read
+    X = ddf[needed].map_partitions(_matrix, spec, names, meta=meta)
     y = ddf[TARGET].astype(np.float64)
     return X, y
