@@ -186,6 +186,20 @@ def test_split_and_feature_spec_on_the_cluster_equal_the_local_ones(cluster, tmp
     np.testing.assert_array_equal(y.compute().to_numpy(), frame["paddle_score"].to_numpy(np.float64)[local["test"]])
 
 
+@pytest.mark.parametrize("by", ["address", "scheduler_file"])
+def test_a_running_cluster_is_joined_and_left_running(cluster, tmp_path, by):
+    if by == "address":
+        join = {"address": cluster.info["address"]}
+    else:
+        cluster.client.write_scheduler_file(str(tmp_path / "scheduler.json"))
+        join = {"scheduler_file": str(tmp_path / "scheduler.json")}
+    with open_cluster(OmegaConf.create({**BACKEND, **join})) as joined:
+        assert joined.info["address_kind"] == by
+        assert joined.info["address"] == cluster.info["address"] and joined.info["workers"] == 2
+        assert joined.client.submit(sum, [1, 2]).result() == 3
+    assert cluster.client.submit(sum, [3, 4]).result() == 7  # the cluster it joined still runs
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -91,7 +91,7 @@ def get_or_build(client: Any, cache_dir: Path, key: str, pieces: list[Any], buil
             parts: list[Any] = [None] * len(pieces)
             step = max(1, len(pieces) // 10)
             try:
-                for done, future in enumerate(as_completed(futures), 1):
+                for done, future in enumerate(as_completed(futures, loop=client.loop), 1):
                     parts[order[future.key]] = future.result()
                     if done % step == 0 or done == len(pieces):
                         log.info("dataset: %d / %d partitions written", done, len(pieces))
