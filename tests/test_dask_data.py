@@ -4,6 +4,7 @@ One LocalCluster of 2 worker processes for the module; small tables."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
@@ -191,7 +192,8 @@ def test_a_running_cluster_is_joined_and_left_running(cluster, tmp_path, by):
     if by == "address":
         join = {"address": cluster.info["address"]}
     else:
-        cluster.client.write_scheduler_file(str(tmp_path / "scheduler.json"))
+        # what `dask scheduler --scheduler-file` writes, as far as a client reads it
+        (tmp_path / "scheduler.json").write_text(json.dumps({"type": "Scheduler", "address": cluster.info["address"]}))
         join = {"scheduler_file": str(tmp_path / "scheduler.json")}
     with open_cluster(OmegaConf.create({**BACKEND, **join})) as joined:
         assert joined.info["address_kind"] == by
