@@ -142,6 +142,21 @@ class SafetyConfig:
     warnings: Dict[str, SafetyCheckConfig] = field(default_factory=dict)  # warning texts
 
 
+# --- experiment tracker -----------------------------------------------------------------
+@dataclass
+class LoggerConfig:
+    """Where a run is mirrored (conf/logger/*.yaml; kaayko_exp/tracking). ``none`` logs nowhere."""
+
+    name: str = "none"  # none | mlflow
+    tracking_uri: str = "sqlite:///outputs/mlflow.db"
+    experiment_name: str = "kaayko-exp"
+    run_name: Optional[str] = None
+    log_every: int = 10
+    log_model: bool = True
+    tags: Dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 60.0
+
+
 @dataclass
 class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
@@ -153,6 +168,7 @@ class TrainConfig:
     checkpointing: CheckpointingConfig = field(default_factory=CheckpointingConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = 42
     n_jobs: int = -1
     cache_dir: str = "outputs/.cache"

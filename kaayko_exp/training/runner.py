@@ -281,7 +281,11 @@ def _resume_locked(run: Any, cfg: DictConfig, overrides: list[str]) -> float:
         return _saved_objective(run)[1]
     run.verify()
     _check_versions(run)
-    return _execute(run, resume_config(saved, cfg, overrides, run.path), "resume")
+    merged = resume_config(saved, cfg, overrides, run.path)
+    from kaayko_exp.tracking import check_logger
+
+    check_logger(merged)
+    return _execute(run, merged, "resume")
 
 
 # Settings that may differ on resume: the run's saved values, unless given on the resume's command line.
