@@ -17,7 +17,6 @@ import queue
 import threading
 from typing import Any, Callable, Optional
 
-from kaayko_exp.models.callbacks import FitCallback, Saver
 from kaayko_exp.tracking import mirror
 
 log = logging.getLogger("kaayko_exp.tracking")
@@ -27,7 +26,10 @@ def sync_hint(path: str) -> str:
     return f"python -m kaayko_exp.runs sync-tracker {path}"
 
 
-class RunTracker(FitCallback):
+class RunTracker:
+    """The hooks of :class:`kaayko_exp.models.callbacks.FitCallback` (duck-typed: this package sits beside
+    the models, not on them) plus the stage observer's ``start``, ``after_stage`` and ``end``."""
+
     def __init__(self, cfg: Any, run: Any, trial: Optional[Any] = None) -> None:
         from omegaconf import OmegaConf
 
@@ -174,11 +176,14 @@ class RunTracker(FitCallback):
     def _due(self, done: int, total: int) -> bool:
         return done % self.every == 0 or done == total
 
+    def before_fit(self, key: str, total: int, unit: str = "step") -> None:
+        return None
+
     def wants_score(self, key: str, done: int, total: int) -> bool:
         return self._due(done, total)
 
     def after_step(self, key: str, done: int, total: int, score: Optional[float] = None,
-                   save: Optional[Saver] = None) -> None:
+                   save: Optional[Any] = None) -> None:
         if score is None or not self._due(done, total):
             return
         with self._lock:
@@ -187,7 +192,7 @@ class RunTracker(FitCallback):
         if not due:
             self._submit(self._send_steps)
 
-    def after_fit(self, key: str, save: Optional[Saver] = None) -> None:
+    def after_fit(self, key: str, save: Optional[Any] = None) -> None:
         return None
 
     def _send_steps(self) -> None:
