@@ -12,17 +12,18 @@ This package imports MLflow only when ``logger=mlflow`` is chosen: keep module-l
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from kaayko_exp.tracking.settings import check_logger, logger_on
 
 __all__ = ["check_logger", "logger_on", "tracker_for"]
 
 
-def tracker_for(cfg: Any, run: Any, trial: Optional[Any] = None) -> Optional[Any]:
-    """The run's tracker (a fit callback and stage observer), or None with ``logger=none``."""
+def tracker_for(cfg: Any, run: Any, trial: Optional[Any] = None, directions: Sequence[str] = ()) -> Optional[Any]:
+    """The run's tracker (a fit callback and stage observer), or None with ``logger=none``. ``directions``: the
+    objective's (``minimize`` / ``maximize``; a sweep's parent run picks its best trial by them)."""
     if not logger_on(cfg):
         return None
     from kaayko_exp.tracking.run_tracker import RunTracker
 
-    return RunTracker(cfg, run, trial)
+    return RunTracker(cfg, run, trial, list(directions))

@@ -30,7 +30,7 @@ class RunTracker:
     """The hooks of :class:`kaayko_exp.models.callbacks.FitCallback` (duck-typed: this package sits beside
     the models, not on them) plus the stage observer's ``start``, ``after_stage`` and ``end``."""
 
-    def __init__(self, cfg: Any, run: Any, trial: Optional[Any] = None) -> None:
+    def __init__(self, cfg: Any, run: Any, trial: Optional[Any] = None, directions: Optional[list] = None) -> None:
         from omegaconf import OmegaConf
 
         from kaayko_exp.tracking.sweep import sweep_context
@@ -45,7 +45,7 @@ class RunTracker:
         self.user_tags: dict[str, Any] = dict(settings.get("tags") or {})
         self.timeout = float(settings.get("timeout_s") or 60)
         self.run = run
-        self.sweep = sweep_context(trial)
+        self.sweep = sweep_context(trial, directions or [])
         self.steps = mirror.load_steps(run.path)
         self._floor: dict[str, int] = {}
         self._client: Any = None
@@ -124,7 +124,7 @@ class RunTracker:
         if name == "dataset":  # the data version is known now
             self._submit(lambda: self._tags())
         elif name == "fit":
-            mirror.save_steps(self.run.path, self.steps)
+            self._submit(self._send_steps)
 
     def _tags(self) -> None:
         from kaayko_exp.tracking import client as mc
@@ -136,7 +136,6 @@ class RunTracker:
 
     def end(self, status: str) -> None:
         """The run ended with ``status`` (the manifest holds it): final sections, then wait for the uploads."""
-        mirror.save_steps(self.run.path, self.steps)
         self._submit(self._send_steps)
         for section in mirror.sections(status, self.with_model):
             self._submit(lambda s=section: self._section(s, status))
@@ -199,4 +198,8 @@ class RunTracker:
         with self._lock:
             self._steps_due = False
             snapshot = {k: dict(v) for k, v in self.steps.items()}
-        mirror.log_steps(self._client, self._run_id(), snapshot, self._floor)
+        mirror.save_steps(self.run.path, snapshot)  # for sync-tracker, also when the tracker failed
+        if self.failed is None:
+            mirror.log_steps(self._client, self._run_id(), snapshot, self._floor)
+
+    _send_steps.always = True  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from hydra.experimental.callback import Callback
 
@@ -46,7 +46,7 @@ def _describe(sweeper: Any, sweep_dir: Path, study_name: str) -> dict[str, Any]:
             "sweep_dir": str(sweep_dir)}
 
 
-def sweep_context(trial: Optional[Any] = None) -> Optional[dict[str, Any]]:
+def sweep_context(trial: Optional[Any] = None, directions: Sequence[str] = ()) -> Optional[dict[str, Any]]:
     """This job's sweep (study, sampler, pruner, trial number, sweep directory), or None outside a multirun."""
     try:
         from hydra.core.hydra_config import HydraConfig
@@ -65,6 +65,8 @@ def sweep_context(trial: Optional[Any] = None) -> Optional[dict[str, Any]]:
     name = getattr(study, "study_name", None) or (sweeper.get("study_name") if sweeper is not None else None) \
         or str(hc.job.name)
     ctx = _describe(sweeper, sweep_dir, str(name))
+    if ctx["direction"] is None and directions:  # null in the sweeper config: the objective's own
+        ctx["direction"] = directions[0] if len(directions) == 1 else list(directions)
     number = getattr(trial, "number", None)
     ctx["number"] = int(number) if number is not None else int(hc.job.num)
     ctx["params"] = dict(getattr(trial, "params", {}) or {})

@@ -37,7 +37,7 @@ from kaayko_exp.training.pruning import (
     reporter_for,
     sweep_trial,
 )
-from kaayko_exp.training.objectives import metric_of, objective_names, task_value
+from kaayko_exp.training.objectives import directions, metric_of, objective_names, task_value
 from kaayko_exp.training.validate import check_enough_data
 from kaayko_exp.tracking import tracker_for
 
@@ -437,7 +437,7 @@ def execute(cfg: DictConfig, run: RunDir) -> float:
     checkpoints = CheckpointWriter(run, cfg.checkpointing, stop_requested=stop.requested)
     trial = sweep_trial()
     pruner = reporter_for(cfg, trial)
-    tracker = tracker_for(cfg, run, trial)  # None unless logger=mlflow; a mirror, never a dependency
+    tracker = tracker_for(cfg, run, trial, directions(cfg))  # None unless logger=mlflow; a mirror, never a dependency
     callbacks = FitCallbacks(build_fit_callbacks(checkpoints, stop, pruner, tracker), resume=RunResume(run))
     ctx = Context(cfg=cfg, run=run, callbacks=callbacks, checkpoints=checkpoints, pruner=pruner)
     _check_stage_order(run)
