@@ -8,11 +8,22 @@ Routes (JSON in, JSON out):
 * ``POST /predict`` - one object -> one result object; a list of objects -> a list
   of results (at most ``serve.max_rows``).
 
-Every failure is a JSON ``{"error": ..., "kind": ...}`` with a 4xx status: 400 bad
-JSON (including bodies nested too deeply to parse), 413 body over ``serve.max_body_bytes`` or too many rows, 422 a row that cannot
-be scored (missing column, wrong type, out-of-range value - the message names the
-field), 404/405 unknown route or method. An unexpected exception is logged with
-its traceback and answered with 500; no score is ever invented.
+MLflow's scoring protocol, beside ours (a client written for ``mlflow models serve`` works unchanged):
+
+* ``POST /invocations`` - JSON ``dataframe_split`` / ``dataframe_records`` / ``instances`` / ``inputs``,
+  or ``text/csv`` (:mod:`kaayko_exp.serving.scoring_protocol`) -> ``{"predictions": [...]}``, one
+  record per row, the same records ``/predict`` gives.
+* ``GET /ping`` - 200 once the model is loaded (the ``/health`` body); ``GET /version`` - the kaayko-exp
+  version as text.
+
+Every failure is JSON with a 4xx status: 400 bad JSON (including bodies nested too deeply to parse) or
+a body in none of the protocol's forms, 413 body over ``serve.max_body_bytes`` or too many rows, 415 a
+content type ``/invocations`` does not read, 422 a row that cannot be scored (missing column, wrong type,
+out-of-range value - the message names the field), 404/405 unknown route or method. Our routes answer
+``{"error": ..., "kind": ...}``; MLflow's answer MLflow's shape, ``{"error_code": ..., "message": ...}``
+(``BAD_REQUEST``, ``INVALID_PARAMETER_VALUE`` for a row that cannot be scored, ...), with the same
+status and message. An unexpected exception is logged with its traceback and answered with 500; no
+score is ever invented.
 """
 
 from __future__ import annotations
@@ -22,13 +33,18 @@ import logging
 from typing import Any, Callable, Iterable
 
 from kaayko_exp.errors import KaaykoError
+from kaayko_exp.serving import scoring_protocol as protocol
 
 log = logging.getLogger(__name__)
 
 _JSON = "application/json"
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            411: "Length Required", 413: "Payload Too Large", 422: "Unprocessable Content",
-            500: "Internal Server Error"}
+            411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type",
+            422: "Unprocessable Content", 500: "Internal Server Error"}
+_MLFLOW_ROUTES = frozenset({"/invocations", "/ping", "/version"})  # errors there in MLflow's shape
+# MLflow's error codes (mlflow.protos.databricks_pb2 names) for our statuses
+_ERROR_CODES = {400: "BAD_REQUEST", 404: "ENDPOINT_NOT_FOUND", 405: "BAD_REQUEST", 413: "RESOURCE_EXHAUSTED",
+                415: "BAD_REQUEST", 422: "INVALID_PARAMETER_VALUE", 500: "INTERNAL_ERROR"}
 
 
 def _reject_constant(name: str) -> Any:
@@ -54,10 +70,16 @@ class PredictApp:
             "safety": predictor.safety.name,
         })
         self._model = self._dump(predictor.info())
-        self._routes: dict[str, dict[str, Callable[[dict], bytes]]] = {
+        from kaayko_exp import __version__
+
+        self._version = (__version__.encode(), "text/plain; charset=utf-8")
+        self._routes: dict[str, dict[str, Callable[[dict], Any]]] = {
             "/health": {"GET": lambda env: self._health},
             "/model": {"GET": lambda env: self._model},
             "/predict": {"POST": self._predict},
+            "/invocations": {"POST": self._invocations},
+            "/ping": {"GET": lambda env: self._health},
+            "/version": {"GET": lambda env: self._version},
         }
 
     @staticmethod
@@ -70,27 +92,35 @@ class PredictApp:
         try:
             methods = self._routes.get(environ.get("PATH_INFO", ""))
             if methods is None:
-                raise HttpError(404, f"No route {environ.get('PATH_INFO')!r}; use GET /health, GET /model or "
-                                "POST /predict.", "not found")
+                raise HttpError(404, f"No route {environ.get('PATH_INFO')!r}; use GET /health, GET /model, "
+                                "POST /predict or MLflow's POST /invocations.", "not found")
             handler = methods.get(environ.get("REQUEST_METHOD", "GET"))
             if handler is None:
                 headers.append(("Allow", ", ".join(methods)))
                 raise HttpError(405, f"{environ.get('PATH_INFO')} accepts {', '.join(methods)} only.",
                                 "method not allowed")
             body = handler(environ)
+            if isinstance(body, tuple):  # (body, content type)
+                body, headers[0] = body[0], ("Content-Type", body[1])
         except HttpError as exc:
-            status, body = exc.status, self._dump({"error": exc.message, "kind": exc.kind})
+            status, body = exc.status, self._error(environ, exc.status, exc.message, exc.kind)
         except KaaykoError as exc:
-            status, body = 422, self._dump({"error": str(exc), "kind": exc.kind})
+            status, body = 422, self._error(environ, 422, str(exc), exc.kind)
         except Exception:  # a bug: log it, answer 500, never a made-up score
             log.exception("internal error while handling %s %s", environ.get("REQUEST_METHOD"),
                           environ.get("PATH_INFO"))
             status = 500
-            body = self._dump({"error": "Internal error while scoring; nothing was predicted. See the server "
-                                        "log.", "kind": "internal error"})
+            body = self._error(environ, 500, "Internal error while scoring; nothing was predicted. See the server "
+                                             "log.", "internal error")
         headers.append(("Content-Length", str(len(body))))
         start_response(f"{status} {_REASONS.get(status, '')}", headers)
         return [body]
+
+    def _error(self, environ: dict, status: int, message: str, kind: str) -> bytes:
+        """An error body: ours (``error``, ``kind``), or MLflow's (``error_code``, ``message``) on its routes."""
+        if environ.get("PATH_INFO") in _MLFLOW_ROUTES:
+            return self._dump({"error_code": _ERROR_CODES.get(status, "BAD_REQUEST"), "message": message})
+        return self._dump({"error": message, "kind": kind})
 
     # ------------------------------------------------------------------ /predict
     def _read_body(self, environ: dict) -> bytes:
@@ -111,10 +141,10 @@ class PredictApp:
                             "rows per request.", "too large")
         return data
 
-    def _predict(self, environ: dict) -> bytes:
+    def _parse_json(self, environ: dict, empty: str) -> Any:
         raw = self._read_body(environ)
         if not raw.strip():
-            raise HttpError(400, "Empty body: POST a JSON object (one row) or a list of objects.", "bad json")
+            raise HttpError(400, empty, "bad json")
         try:
             payload = json.loads(raw, parse_constant=_reject_constant)
         except UnicodeDecodeError:
@@ -124,15 +154,46 @@ class PredictApp:
         except RecursionError:
             raise HttpError(400, "The body nests JSON arrays/objects too deeply; a request is one object of "
                             "column -> value (or a list of them).", "bad json") from None
+        return payload
+
+    def _predict(self, environ: dict) -> bytes:
+        payload = self._parse_json(environ, "Empty body: POST a JSON object (one row) or a list of objects.")
         if isinstance(payload, dict):
             return self._dump(self.predictor.predict_one(payload))
         if isinstance(payload, list):
-            if len(payload) > self.max_rows:
-                raise HttpError(413, f"{len(payload)} rows in one request; the limit is serve.max_rows="
-                                f"{self.max_rows}.", "too large")
-            return self._dump(self.predictor.predict_many(payload))
+            return self._dump(self._score_rows(payload))
         raise HttpError(422, f"The body must be a JSON object (one row) or a list of objects, got "
                         f"{type(payload).__name__}.", "prediction input error")
+
+    def _score_rows(self, rows: list) -> list:
+        if len(rows) > self.max_rows:
+            raise HttpError(413, f"{len(rows)} rows in one request; the limit is serve.max_rows={self.max_rows}.",
+                            "too large")
+        return self.predictor.predict_many(rows)
+
+    # ------------------------------------------------------------------ /invocations (MLflow's protocol)
+    def _invocations(self, environ: dict) -> bytes:
+        mime, params = protocol.media_type(environ.get("CONTENT_TYPE", ""))
+        if params.get("charset", "utf-8").lower() != "utf-8":
+            raise HttpError(415, f"charset={params['charset']}: /invocations reads UTF-8 only.", "bad request")
+        try:
+            if mime == protocol.JSON:
+                rows = protocol.rows_from_json(self._parse_json(
+                    environ, "Empty body: POST a JSON object with one of the keys "
+                    f"{', '.join(protocol.FORMATS)}, or CSV with Content-Type: text/csv."))
+            elif mime == protocol.CSV:
+                try:
+                    text = self._read_body(environ).decode("utf-8")
+                except UnicodeDecodeError:
+                    raise HttpError(400, "The CSV body is not UTF-8 encoded.", "bad request") from None
+                rows = protocol.rows_from_csv(text)
+            else:
+                raise HttpError(415, f"Content-Type {mime or '(none)'!r} is not read by /invocations; send "
+                                f"{protocol.JSON} (one of {', '.join(protocol.FORMATS)}) or {protocol.CSV}.",
+                                "bad request")
+        except protocol.FormatError as exc:
+            raise HttpError(400, str(exc), "bad request") from None
+        return self._dump({"predictions": self._score_rows(rows)})
 
 
 def make_server(predictor: Any, host: str = "127.0.0.1", port: int = 0, *, threads: int = 4,
@@ -155,7 +216,8 @@ def serve(predictor: Any, cfg: Any) -> None:
     """Serve until interrupted (``predict.py run=... serve.port=8080``)."""
     server = make_server(predictor, cfg.host, cfg.port, threads=cfg.threads,
                          max_body_bytes=cfg.max_body_bytes, max_rows=cfg.max_rows)
-    log.info("serving run %s on http://%s:%s (GET /health, GET /model, POST /predict)",
+    log.info("serving run %s on http://%s:%s (GET /health, GET /model, POST /predict; MLflow's POST /invocations, "
+             "GET /ping, GET /version)",
              predictor.run_id, server.effective_host, server.effective_port)
     print(f"Serving run {predictor.run_id} on http://{server.effective_host}:{server.effective_port} "
           "- Ctrl-C to stop", flush=True)
