@@ -39,17 +39,12 @@ def run_once(project: Path, logger: str, args: list[str], n: int, *, sweep: bool
     return res["seconds"]
 
 
-def paired(args: list[str], repeats: int, *, sweep: bool = False) -> dict[str, float]:
-    """Median wall seconds with each logger. One project root for all runs: the first (untimed) run of each
-    logger warms the dataset cache and .pyc files and creates the MLflow database, as a user's first run does."""
-    with tempfile.TemporaryDirectory(prefix="bench-tracking-") as d:
-        project = Path(d)
-        for logger in ("none", "mlflow"):
-            run_once(project, logger, args, 0, sweep=sweep)
-        times: dict[str, list[float]] = {"none": [], "mlflow": []}
-        for i in range(repeats):
-            for logger in (("none", "mlflow") if i % 2 == 0 else ("mlflow", "none")):
-                times[logger].append(run_once(project, logger, args, i + 1, sweep=sweep))
+def paired(project: Path, args: list[str], repeats: int, *, sweep: bool = False) -> dict[str, float]:
+    """Median wall seconds with each logger, the loggers interleaved."""
+    times: dict[str, list[float]] = {"none": [], "mlflow": []}
+    for i in range(repeats):
+        for logger in (("none", "mlflow") if i % 2 == 0 else ("mlflow", "none")):
+            times[logger].append(run_once(project, logger, args, i + 1, sweep=sweep))
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -79,8 +74,14 @@ def main() -> None:
     repeats = args.repeats or (1 if args.quick else 3)
     trials = args.trials or (2 if args.quick else 4)
     base = ["sample_size=tiny", "model=xgboost"] if args.quick else RUN
-    run = paired(base, repeats)
-    sweep = paired([*base, "hparams_search=xgboost", f"hydra.sweeper.n_trials={trials}"], 1, sweep=True)
+    with tempfile.TemporaryDirectory(prefix="bench-tracking-") as d:
+        # one project root for every command: an untimed first run of each logger warms the dataset cache and
+        # .pyc files and creates the MLflow database, as a user's first run does
+        project = Path(d)
+        for logger in ("none", "mlflow"):
+            run_once(project, logger, base, 0)
+        run = paired(project, base, repeats)
+        sweep = paired(project, [*base, "hparams_search=xgboost", f"hydra.sweeper.n_trials={trials}"], 1, sweep=True)
     rows, notes = [], []
     extra = run["mlflow"] - run["none"]
     share = extra / run["none"]

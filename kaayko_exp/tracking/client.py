@@ -26,10 +26,10 @@ def connect(uri: str) -> Any:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    from mlflow.tracking import MlflowClient  # MLflow sets its loggers' levels on import: quiet them after
+
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    from mlflow.tracking import MlflowClient
-
     return MlflowClient(tracking_uri=uri)
 
 
