@@ -158,7 +158,8 @@ def test_a_run_logs_config_tags_stepped_scores_metrics_and_artifacts_to_a_real_s
     assert metrics["val/rmse"] == pytest.approx(rep["val"]["metrics"]["rmse"])
     assert metrics["objective"] == pytest.approx(rep["objective"]["value"])
     names = {f.path for f in client(server).list_artifacts(run.info.run_id)}
-    assert {"report.md", "report.json", "manifest.json"} <= names
+    assert {"report.md", "report.json", "manifest.json", "model"} <= names
+    assert "model/MLmodel" in {f.path for f in client(server).list_artifacts(run.info.run_id, "model")}
     local = tmp_path / "downloaded"
     client(server).download_artifacts(run.info.run_id, "report.json", str(local))
     assert json.loads((local / "report.json").read_text()) == rep
@@ -263,6 +264,9 @@ def test_an_unreachable_server_is_one_warning_line_and_sync_uploads_the_run_late
     run_dir = tmp_path / RUN
     man = manifest(run_dir)
     assert man["status"] == "completed" and man["tracking"]["complete"] is False
+    status = subprocess.run([sys.executable, "-m", "kaayko_exp.runs", "status", RUN], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert f"incomplete (MlflowException" in status.stdout and f"sync-tracker {RUN}" in status.stdout
     assert (run_dir / "report.json").is_file() and (run_dir / "model").is_dir()
     sync = subprocess.run([sys.executable, "-m", "kaayko_exp.runs", "sync-tracker", RUN, "--tracking-uri", server],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300,
@@ -305,3 +309,39 @@ def test_sync_of_a_path_that_holds_no_run_is_one_paragraph_and_exit_2(tmp_path):
     out = subprocess.run([sys.executable, "-m", "kaayko_exp.runs", "sync-tracker", "outputs/nothing"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_sync_of_a_sweep_made_while_the_server_was_down_nests_its_trials_under_one_parent(server, tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}"
+    sweep = "outputs/multirun/s"
+    out = train(tmp_path, "-m", "seed=1,2", "model.params.n_estimators=20", "logger=mlflow",
+                f"logger.tracking_uri={dead}", f"hydra.sweep.dir={sweep}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert len(tracker_lines(out)) == 2  # one line per run
+    sync = subprocess.run([sys.executable, "-m", "kaayko_exp.runs", "sync-tracker", sweep, "--tracking-uri", server],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert sync.returncode == 0, sync.stderr[-3000:]
+    c = client(server)
+    parent_id = json.loads((tmp_path / sweep / "tracking.json").read_text())["parent_run_id"]
+    children = c.search_runs([c.get_run(parent_id).info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
+    assert sorted(r.data.tags["trial_number"] for r in children) == ["0", "1"]
+    assert {r.data.tags["trial_state"] for r in children} == {"COMPLETE"}
+    assert c.get_run(parent_id).info.status == "FINISHED"
+
+
+@pytest.mark.parametrize("uri, needs", [("sqlite:///outputs/mlflow.db", "sqlalchemy"),
+                                        ("http://127.0.0.1:5000", "mlflow")])
+def test_a_missing_mlflow_package_is_named_with_the_install_command(monkeypatch, uri, needs):
+    import importlib.util
+
+    from kaayko_exp.errors import ConfigError
+    from kaayko_exp.tracking import check_logger
+    from runhelpers import compose_train
+
+    cfg = compose_train(["logger=mlflow", f"logger.tracking_uri={uri}"])
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == needs else real(name, *a))
+    with pytest.raises(ConfigError, match=rf"needs {needs}.*pip install -e \"\.\[mlflow\]\""):
+        check_logger(cfg)

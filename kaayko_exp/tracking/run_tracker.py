@@ -85,8 +85,7 @@ class RunTracker:
     def _record(self, **values: Any) -> None:
         rec = self.run.manifest.get(mirror.RECORD)
         if isinstance(rec, dict):
-            rec.update(values)  # keys exist from start(): the manifest's shape never changes under a writer
-            self.run.save()
+            self.run.set_entry(mirror.RECORD, {**rec, **values})
 
     # ------------------------------------------------------------------ stage observer
     def start(self, config: dict[str, Any]) -> None:
@@ -94,9 +93,7 @@ class RunTracker:
         if not isinstance(rec, dict) or rec.get("tracking_uri") != self.uri:
             rec = {"logger": "mlflow", "tracking_uri": self.uri, "experiment_id": None, "run_id": None,
                    "parent_run_id": None}
-        rec.update(complete=False, missed=None)
-        self.run.manifest[mirror.RECORD] = rec
-        self.run.save()
+        self.run.set_entry(mirror.RECORD, {**rec, "complete": False, "missed": None})
         self._submit(lambda: self._open(config))
 
     def _open(self, config: dict[str, Any]) -> None:

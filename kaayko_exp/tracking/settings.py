@@ -52,8 +52,11 @@ def check_logger(cfg: Any) -> None:
     timeout = node.get("timeout_s")
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
         raise ConfigError(f"logger.timeout_s={timeout!r} must be a number of seconds > 0, e.g. logger.timeout_s=60.")
-    if importlib.util.find_spec("mlflow") is None:
+    missing = [m for m in ("mlflow", *(("sqlalchemy", "alembic") if scheme not in ("http", "https", "databricks")
+                                       else ())) if importlib.util.find_spec(m) is None]
+    if missing:
         raise ConfigError(
-            "logger=mlflow needs the mlflow package, which is not installed. Install the extra with "
-            "`pip install -e \".[mlflow]\"` (mlflow-skinny is enough to log), or run with logger=none."
+            f"logger=mlflow with logger.tracking_uri={uri} needs {', '.join(missing)}, which "
+            f"{'is' if len(missing) == 1 else 'are'} not installed. Install the extra with "
+            "`pip install -e \".[mlflow]\"`, or run with logger=none."
         )

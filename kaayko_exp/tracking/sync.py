@@ -86,9 +86,9 @@ def sync_run(path: Path, uri: Optional[str] = None, experiment: Optional[str] = 
         run_id = client.create_run(exp, tags={"mlflow.runName": name, **({"mlflow.parentRunId": parent}
                                                                           if parent else {})},
                                    run_name=name).info.run_id
-    run.manifest[mirror.RECORD] = {"logger": "mlflow", "tracking_uri": uri, "experiment_id": exp, "run_id": run_id,
-                                   "parent_run_id": parent, "complete": False, "missed": None}
-    run.save()
+    record = {"logger": "mlflow", "tracking_uri": uri, "experiment_id": exp, "run_id": run_id,
+              "parent_run_id": parent, "complete": False, "missed": None}
+    run.set_entry(mirror.RECORD, record)
     mc.log_params(client, run_id, mirror.params_of(mirror.saved_config(run.path)))
     mc.set_tags(client, run_id, mirror.run_tags(run.path, run.manifest, {**dict(settings.get("tags") or {}),
                                                                         **(child_tags(ctx) if ctx else {})}))
@@ -106,8 +106,7 @@ def sync_run(path: Path, uri: Optional[str] = None, experiment: Optional[str] = 
                 mirror.finish(client, run_id, status, trial=ctx is not None)
                 if ctx is not None:
                     update_parent(client, parent, ctx)
-    run.manifest[mirror.RECORD]["complete"] = status in TERMINAL
-    run.save()
+    run.set_entry(mirror.RECORD, {**record, "complete": status in TERMINAL})
     return f"{run.shown}: synced to {uri} (MLflow run {run_id}, {status})"
 
 
