@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -19,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from runhelpers import FAST, ROOT, cli, manifest, report
+from runhelpers import FAST, ROOT, cli, manifest, report, stop_group
 
 pytest.importorskip("mlflow")
 
@@ -82,12 +81,7 @@ def server(tmp_path_factory):
             time.sleep(0.2)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        stop_group(proc)
         log.close()
 
 
@@ -266,7 +260,7 @@ def test_an_unreachable_server_is_one_warning_line_and_sync_uploads_the_run_late
     assert man["status"] == "completed" and man["tracking"]["complete"] is False
     status = subprocess.run([sys.executable, "-m", "kaayko_exp.runs", "status", RUN], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert f"incomplete (MlflowException" in status.stdout and f"sync-tracker {RUN}" in status.stdout
+    assert "incomplete (MlflowException" in status.stdout and f"sync-tracker {RUN}" in status.stdout
     assert (run_dir / "report.json").is_file() and (run_dir / "model").is_dir()
     sync = subprocess.run([sys.executable, "-m", "kaayko_exp.runs", "sync-tracker", RUN, "--tracking-uri", server],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300,
