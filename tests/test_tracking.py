@@ -272,6 +272,7 @@ def test_an_unreachable_server_is_one_warning_line_and_sync_uploads_the_run_late
     assert {"report.md", "report.json", "manifest.json"} <= {f.path for f in client(server).list_artifacts(run.info.run_id)}
 
 
+@pytest.mark.slow
 def test_a_locked_sqlite_file_is_one_warning_line_and_sync_fills_the_same_database_later(tmp_path):
     db = tmp_path / "outputs" / "mlflow.db"
     db.parent.mkdir()
