@@ -14,6 +14,7 @@ without the logger; the difference per trial. Start-up: the import time of ``kaa
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -36,16 +37,16 @@ def run_once(project: Path, logger: str, args: list[str], n: int, *, sweep: bool
         raise SystemExit(f"{' '.join(cmd)} failed (exit {res['rc']}):\n{res['tail']}")
     if logger == "mlflow" and "MLflow logger" in res["tail"]:
         raise SystemExit(f"the tracker reported a fault:\n{res['tail']}")
-    return res["seconds"]
+    return res["seconds"], res["cpu_seconds"]
 
 
-def paired(project: Path, args: list[str], repeats: int, *, sweep: bool = False) -> dict[str, float]:
-    """Median wall seconds with each logger, the loggers interleaved."""
-    times: dict[str, list[float]] = {"none": [], "mlflow": []}
+def paired(project: Path, args: list[str], repeats: int, *, sweep: bool = False) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds with each logger, the loggers interleaved."""
+    times: dict[str, list[tuple[float, float]]] = {"none": [], "mlflow": []}
     for i in range(repeats):
         for logger in (("none", "mlflow") if i % 2 == 0 else ("mlflow", "none")):
             times[logger].append(run_once(project, logger, args, i + 1, sweep=sweep))
-    return {k: statistics.median(v) for k, v in times.items()}
+    return {k: (statistics.median(t[0] for t in v), statistics.median(t[1] for t in v)) for k, v in times.items()}
 
 
 def import_ms(args: list[str]) -> tuple[float, list[str]]:
@@ -83,25 +84,30 @@ def main() -> None:
         run = paired(project, base, repeats)
         sweep = paired(project, [*base, "hparams_search=xgboost", f"hydra.sweeper.n_trials={trials}"], 1, sweep=True)
     rows, notes = [], []
-    extra = run["mlflow"] - run["none"]
-    share = extra / run["none"]
-    rows.append([f"one run ({' '.join(base)})", f"{run['none']:.2f}", f"{run['mlflow']:.2f}", f"{extra:+.2f}",
-                 f"{share * 100:+.1f} %", common.goal(share <= GOAL_SHARE)])
-    per_trial = (sweep["mlflow"] - sweep["none"]) / trials
-    trial_share = per_trial / (sweep["none"] / trials)
-    rows.append([f"sweep of {trials} trials, per trial", f"{sweep['none'] / trials:.2f}",
-                 f"{sweep['mlflow'] / trials:.2f}", f"{per_trial:+.2f}", f"{trial_share * 100:+.1f} %",
-                 common.goal(trial_share <= GOAL_SHARE)])
+
+    def row(what: str, n: int, none: tuple[float, float], mlflow: tuple[float, float]) -> list[str]:
+        wall, cpu = (mlflow[0] - none[0]) / n, (mlflow[1] - none[1]) / n
+        share = wall / (none[0] / n)
+        return [what, f"{none[0] / n:.2f}", f"{mlflow[0] / n:.2f}", f"{wall:+.2f}", f"{share * 100:+.1f} %",
+                f"{none[1] / n:.2f} → {mlflow[1] / n:.2f} ({cpu / (none[1] / n) * 100:+.1f} %)",
+                common.goal(share <= GOAL_SHARE)]
+
+    rows.append(row(f"one run ({' '.join(base)})", 1, run["none"], run["mlflow"]))
+    rows.append(row(f"sweep of {trials} trials (hparams_search=xgboost), per trial", trials, sweep["none"],
+                    sweep["mlflow"]))
     for label, cmd in (("train.py --help", ["--help"]), ("train.py --cfg job logger=mlflow",
                                                          ["--cfg", "job", "logger=mlflow"])):
         ms, names = import_ms(cmd)
-        rows.append([f"{label}: import of kaayko_exp.tracking / mlflow", "", "", f"{ms / 1000:+.3f}",
+        rows.append([f"{label}: import of kaayko_exp.tracking / mlflow", "", "", f"{ms / 1000:+.3f}", "",
                      ", ".join(names) or "none imported", common.goal(not any(n.startswith("mlflow") for n in names))])
     notes.append(f"Runs: median of {repeats} interleaved pairs; sweep: one of each. The tracker's calls run on a "
-                 "worker thread; a run waits for it only at its end (report, manifest and model upload).")
+                 "worker thread; a run waits for it only at its end (report, manifest and model upload). CPU s: "
+                 "the command's user + system time, which other load on a shared machine disturbs far less than "
+                 f"the wall time. Load average at the end: {os.getloadavg()[0]:.1f}.")
     section = common.section(
         "MLflow logger overhead",
-        ["what", "logger=none s", "logger=mlflow s", "extra s", "extra share / imported", "goal ≤ 3 % (start-up: no mlflow)"],
+        ["what", "logger=none s", "logger=mlflow s", "extra s", "extra share", "CPU s (extra)",
+         "goal ≤ 3 % (start-up: no mlflow)"],
         rows,
         intro=("`python bench/bench_tracking.py`: `train.py` with `logger=none` and `logger=mlflow` (default URI "
                "`sqlite:///outputs/mlflow.db`, created by an untimed first run) in a temporary project root, as child "

@@ -71,12 +71,12 @@ def flatten(data: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
-def log_params(client: Any, run_id: str, params: Mapping[str, str]) -> None:
+def log_params(client: Any, run_id: str, params: Mapping[str, str], fresh: bool = False) -> None:
     """Log the params the run does not have yet (params never change; a resumed run's harmless overrides,
-    such as ``n_jobs``, keep their first value)."""
+    such as ``n_jobs``, keep their first value). ``fresh``: the run was just created and has none."""
     from mlflow.entities import Param
 
-    have = client.get_run(run_id).data.params
+    have = {} if fresh else client.get_run(run_id).data.params
     todo = [Param(k, v) for k, v in params.items() if k not in have]
     for i in range(0, len(todo), MAX_PARAMS):
         client.log_batch(run_id, params=todo[i:i + MAX_PARAMS])
@@ -127,7 +127,17 @@ def upload_dir(client: Any, run_id: str, folder: Path, name: str) -> None:
         client.log_artifacts(run_id, str(folder), name)
 
 
+_COMMITS: dict[Path, Optional[str]] = {}
+
+
 def git_commit(cwd: Path) -> Optional[str]:
+    """HEAD of the git checkout ``cwd`` is in (once per process and folder), or None."""
+    if cwd not in _COMMITS:
+        _COMMITS[cwd] = _git_head(cwd)
+    return _COMMITS[cwd]
+
+
+def _git_head(cwd: Path) -> Optional[str]:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):

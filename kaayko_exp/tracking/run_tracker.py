@@ -15,11 +15,16 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Any, Callable, Optional
 
 from kaayko_exp.tracking import mirror
 
 log = logging.getLogger("kaayko_exp.tracking")
+
+#: stepped scores are uploaded at most this often while a fit runs (each upload is a database write), and
+#: whatever is left at the fit's end
+STEP_FLUSH_S = 2.0
 
 
 def sync_hint(path: str) -> str:
@@ -52,6 +57,7 @@ class RunTracker:
         self._queue: "queue.Queue[Optional[Callable[[], None]]]" = queue.Queue()
         self._thread: Optional[threading.Thread] = None
         self._steps_due = False
+        self._sent_at = -STEP_FLUSH_S
         self._lock = threading.Lock()
         self.failed: Optional[str] = None
 
@@ -104,6 +110,7 @@ class RunTracker:
         exp = mc.experiment_id(c, self.uri, self.experiment)
         rec = self.run.manifest[mirror.RECORD]
         run_id = rec.get("run_id")
+        fresh = not run_id
         if run_id:
             c.update_run(run_id, status="RUNNING")
             parent = rec.get("parent_run_id")
@@ -113,7 +120,7 @@ class RunTracker:
             tags = {"mlflow.runName": name, **({"mlflow.parentRunId": parent} if parent else {})}
             run_id = c.create_run(exp, tags=tags, run_name=name).info.run_id
             self._record(experiment_id=exp, run_id=run_id, parent_run_id=parent)
-        mc.log_params(c, run_id, mirror.params_of(config))
+        mc.log_params(c, run_id, mirror.params_of(config), fresh=fresh)
         extra = {**self.user_tags, **(child_tags(self.sweep) if self.sweep else {})}
         mc.set_tags(c, run_id, mirror.run_tags(self.run.path, self.run.manifest, extra))
 
@@ -182,10 +189,13 @@ class RunTracker:
                    save: Optional[Any] = None) -> None:
         if score is None or not self._due(done, total):
             return
+        now = time.monotonic()
         with self._lock:
             self.steps.setdefault(key, {})[int(done)] = float(score)
-            due, self._steps_due = self._steps_due, True
-        if not due:
+            send = not self._steps_due and now - self._sent_at >= STEP_FLUSH_S
+            if send:
+                self._steps_due, self._sent_at = True, now
+        if send:  # at most one upload per STEP_FLUSH_S; the rest goes with the next one or at the fit's end
             self._submit(self._send_steps)
 
     def after_fit(self, key: str, save: Optional[Any] = None) -> None:
