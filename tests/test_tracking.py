@@ -22,7 +22,8 @@ from runhelpers import FAST, ROOT, cli, manifest, report, stop_group
 
 pytest.importorskip("mlflow")
 
-XGB = ["model=xgboost", "model.params.n_estimators=60", "model.params.early_stopping_rounds=null"]
+XGB = ["model=xgboost", "model.params.n_estimators=60", "model.params.early_stopping_rounds=null",
+       "logger.timeout_s=600"]  # a loaded test machine may take longer than a minute for the uploads
 RUN = "outputs/2026-01-02/03-04-05"
 
 
