@@ -42,6 +42,7 @@ BENCHES: dict[str, str] = {
     "checkpoint": "bench_checkpoint.py",
     "transfer": "bench_transfer.py",
     "extrapolation": "bench_extrapolation.py",
+    "tracking": "bench_tracking.py",
 }
 LIBRARIES = ("hydra-core", "omegaconf", "numpy", "pandas", "pyarrow", "scikit-learn", "xgboost", "optuna",
              "joblib", "matplotlib", "scipy")

@@ -160,6 +160,21 @@ class SafetyConfig:
     warnings: Dict[str, SafetyCheckConfig] = field(default_factory=dict)  # warning texts
 
 
+# --- experiment tracker -----------------------------------------------------------------
+@dataclass
+class LoggerConfig:
+    """Where a run is mirrored (conf/logger/*.yaml; kaayko_exp/tracking). ``none`` logs nowhere."""
+
+    name: str = "none"  # none | mlflow
+    tracking_uri: str = "sqlite:///outputs/mlflow.db"
+    experiment_name: str = "kaayko-exp"
+    run_name: Optional[str] = None
+    log_every: int = 10
+    log_model: bool = True
+    tags: Dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 60.0
+
+
 @dataclass
 class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
@@ -172,6 +187,7 @@ class TrainConfig:
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
     backend: BackendConfig = field(default_factory=BackendConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = 42
     n_jobs: int = -1
     cache_dir: str = "outputs/.cache"

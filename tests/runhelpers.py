@@ -58,3 +58,16 @@ def manifest(run_dir: Path) -> dict:
 
 def held_out_predictions(run_dir: Path) -> pd.Series:
     return pd.read_parquet(Path(run_dir) / "predictions" / "test.parquet")["prediction"]
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """End a server started with ``start_new_session=True`` and its workers: SIGTERM to its process group, SIGKILL
+    after 30 s."""
+    import signal
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)

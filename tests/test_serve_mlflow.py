@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pandas as pd
 import pytest
 import requests
 from predict_helpers import held_out, predictor, row_dict, run_dir  # noqa: F401
+from runhelpers import stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -169,12 +169,7 @@ def mlflow_serve(run_dir, tmp_path_factory):  # noqa: F811
         ScoringServerClient("127.0.0.1", port).wait_server_ready(timeout=180, scoring_server_proc=proc)
         yield f"http://127.0.0.1:{port}"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        stop_group(proc)
         log.close()
 
 

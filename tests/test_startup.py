@@ -15,7 +15,7 @@ from runhelpers import ROOT
 
 #: packages that must stay off the --help / --cfg job paths
 HEAVY = {"xgboost", "sklearn", "scipy", "numpy", "pandas", "pyarrow", "optuna", "matplotlib", "skops",
-         "threadpoolctl", "sqlalchemy", "waitress", "dask", "distributed"}
+         "threadpoolctl", "sqlalchemy", "waitress", "dask", "distributed", "mlflow"}
 
 
 def imported_packages(args: list[str]) -> set[str]:
@@ -35,6 +35,7 @@ def imported_packages(args: list[str]) -> set[str]:
     ["train.py", "model=svm", "sample_size=large", "--cfg", "job"],
     ["train.py", "backend=dask", "backend.n_workers=4", "--cfg", "job"],
     ["predict.py", "backend=dask", "--cfg", "job"],
+    ["train.py", "logger=mlflow", "--cfg", "job"],  # choosing the logger imports MLflow only when a run starts
     ["predict.py", "--help"],
 ])
 def test_entry_points_import_no_ml_library(args):

@@ -22,6 +22,7 @@ EPILOG = """examples:
   python -m kaayko_exp.runs clean --older-than 7d --keep-last 5 --dry-run
   python -m kaayko_exp.runs clear-cache
   python -m kaayko_exp.runs repair outputs/2025-06-01/12-00-00   then: python train.py resume=<dir>
+  python -m kaayko_exp.runs sync-tracker outputs/multirun/2025-06-01/12-00-00   upload what MLflow missed
 """
 
 
@@ -76,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("repair", help="mark stages with missing/altered artifacts pending so a resume rebuilds them")
     p.add_argument("run", type=Path, help="a run directory")
     p.add_argument("--dry-run", action="store_true", help="report what is broken, change nothing")
+
+    p = sub.add_parser("sync-tracker", help="upload to MLflow what a run's (or a sweep's) tracker missed "
+                                            "(logger=mlflow; sends only what MLflow lacks)")
+    p.add_argument("run", type=Path, help="a run directory or a sweep directory")
+    p.add_argument("--tracking-uri", default=None, metavar="URI",
+                   help="default: the run's own (manifest), else its logger config, else sqlite:///outputs/mlflow.db")
+    p.add_argument("--experiment", default=None, help="MLflow experiment for runs never mirrored (default: the "
+                                                      "run's logger.experiment_name, else kaayko-exp)")
     return parser
 
 
@@ -132,6 +141,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "repair":
         return _repair(args.run, args.dry_run)
+    if args.command == "sync-tracker":
+        # handed over by name: kaayko_exp.tracking sits above runs (it reads runs), so runs imports none of it
+        import importlib
+
+        sync = importlib.import_module("kaayko_exp.tracking.sync")
+        return sync.main(args.run, args.tracking_uri, args.experiment)
     raise AssertionError(args.command)  # argparse allows only the commands above
 
 

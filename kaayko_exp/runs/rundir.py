@@ -241,6 +241,13 @@ class RunDir:
             self.manifest["events"].append({"time": now_iso(), "event": name, **detail})
             self.save()
 
+    def set_entry(self, key: str, value: Any) -> None:
+        """Set a top-level manifest entry (``tracking``: the tracker's record) and save, under the manifest's lock
+        (another thread may be saving it)."""
+        with self._lock:
+            self.manifest[key] = value
+            self.save()
+
     def set_status(self, status: str, **detail: Any) -> None:
         with self._lock:
             self.manifest["status"] = status

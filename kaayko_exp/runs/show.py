@@ -163,6 +163,14 @@ def status_text(run: RunDir) -> str:
         lines.append(f"data: {data.get('source')}" + (f", {rows:,} rows" if isinstance(rows, int) else "")
                      + (f", fingerprint {str(data.get('fingerprint'))[:16]}" if data.get("fingerprint") else ""))
     lines.append(f"metric: {key_metric(run.path, m)}")
+    tracking = m.get("tracking") or {}
+    if tracking:  # logger=mlflow: where the run is mirrored, and whether the mirror is whole
+        state = "complete" if tracking.get("complete") else (
+            "in progress" if m.get("status") == "running" and not tracking.get("missed") else
+            f"incomplete ({tracking.get('missed') or 'ended early'}); upload the rest with: "
+            f"python -m kaayko_exp.runs sync-tracker {run.shown}")
+        lines.append(f"tracker: {tracking.get('logger')} run {tracking.get('run_id')} at "
+                     f"{tracking.get('tracking_uri')}, {state}")
     lines.append("stages:")
     for name in m.get("stages") or {}:
         st = (m.get("stages") or {}).get(name) or {}

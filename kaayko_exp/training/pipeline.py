@@ -37,8 +37,9 @@ from kaayko_exp.training.pruning import (
     reporter_for,
     sweep_trial,
 )
-from kaayko_exp.training.objectives import metric_of, objective_names, task_value
+from kaayko_exp.training.objectives import directions, metric_of, objective_names, task_value
 from kaayko_exp.training.validate import check_enough_data
+from kaayko_exp.tracking import tracker_for
 
 log = logging.getLogger(__name__)
 
@@ -443,10 +444,13 @@ def _check_stage_order(run: RunDir) -> None:
 
 
 def build_fit_callbacks(checkpoints: CheckpointWriter, stop: StopSignals,
-                        pruner: Optional[PruningReporter] = None) -> list[FitCallback]:
+                        pruner: Optional[PruningReporter] = None,
+                        tracker: Optional[FitCallback] = None) -> list[FitCallback]:
     """The fit loop's callbacks, in call order. The checkpoint writer runs before the stop signals (a stop
-    saves first); the pruner (inside an Optuna sweep only) goes last, so a pruned fit still has its state."""
-    return [ProgressLog(), checkpoints, stop, *([pruner] if pruner is not None else [])]
+    saves first); the tracker (``logger=mlflow``) sees each step before a stop or prune ends the fit; the
+    pruner (inside an Optuna sweep only) goes last, so a pruned fit still has its state."""
+    return [ProgressLog(), checkpoints, *([tracker] if tracker is not None else []), stop,
+            *([pruner] if pruner is not None else [])]
 
 
 def execute(cfg: DictConfig, run: RunDir, session: Any = None) -> float:
@@ -457,10 +461,23 @@ def execute(cfg: DictConfig, run: RunDir, session: Any = None) -> float:
     """
     stop = StopSignals()
     checkpoints = CheckpointWriter(run, cfg.checkpointing, stop_requested=stop.requested)
-    pruner = reporter_for(cfg, sweep_trial())
-    callbacks = FitCallbacks(build_fit_callbacks(checkpoints, stop, pruner), resume=RunResume(run))
+    trial = sweep_trial()
+    pruner = reporter_for(cfg, trial)
+    tracker = tracker_for(cfg, run, trial, directions(cfg))  # None unless logger=mlflow; a mirror, never a dependency
+    callbacks = FitCallbacks(build_fit_callbacks(checkpoints, stop, pruner, tracker), resume=RunResume(run))
     ctx = Context(cfg=cfg, run=run, callbacks=callbacks, checkpoints=checkpoints, pruner=pruner, session=session)
     _check_stage_order(run)
+    if tracker is not None:
+        tracker.start(resolved_config(cfg))
+    try:
+        return _run_stages(ctx, stop, pruner, tracker)
+    finally:
+        if tracker is not None:  # after the manifest holds the final status
+            tracker.end(str(run.manifest.get("status")))
+
+
+def _run_stages(ctx: Context, stop: StopSignals, pruner: Optional[PruningReporter], tracker: Any) -> float:
+    run = ctx.run
     pending = [s for s in STAGES if not run.stage_done(s)]
     for name in STAGES:
         if name not in pending and name in _required(pending):
@@ -477,6 +494,8 @@ def execute(cfg: DictConfig, run: RunDir, session: Any = None) -> float:
                 run.start_stage(name)
                 detail = STAGE_FUNCTIONS[name][0](ctx) or {}
                 run.finish_stage(name, time.perf_counter() - t0, detail)
+                if tracker is not None:
+                    tracker.after_stage(name)
             current = None
     except RunInterrupted as exc:
         if current:
@@ -504,10 +523,10 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
-#: Settings that never change a run's model (threads, plots, caches, heartbeat, checkpoint retention, how often
+#: Settings that never change a run's model (threads, plots, caches, the tracker, heartbeat, checkpoint retention, how often
 #: a sweep trial reports): left
 #: out of the config hash, so a sweep job re-run with another thread split or plots=false still matches its run.
-RESULT_NEUTRAL = ("resume", "n_jobs", "plots", "cache_dir", "checkpointing.heartbeat_seconds",
+RESULT_NEUTRAL = ("resume", "n_jobs", "plots", "cache_dir", "logger", "checkpointing.heartbeat_seconds",
                   "checkpointing.keep_last", "pruning.report_every")
 
 

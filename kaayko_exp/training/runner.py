@@ -284,6 +284,9 @@ def _resume_locked(run: Any, cfg: DictConfig, overrides: list[str]) -> float:
     run.verify()
     _check_versions(run)
     resumed = resume_config(saved, cfg, overrides, run.path)
+    from kaayko_exp.tracking import check_logger
+
+    check_logger(resumed)
     with backend_session(resumed) as session:
         return _execute(run, resumed, "resume", session)
 

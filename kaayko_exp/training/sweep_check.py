@@ -62,7 +62,10 @@ def check_sweep(cfg: DictConfig) -> None:
     """Refuse (ConfigError) what cannot sweep; fill a null ``hydra.sweeper.direction`` from the objective."""
     from kaayko_exp.training.objectives import check_directions, check_objective, note_alias, objective_names
 
+    from kaayko_exp.tracking import check_logger
+
     check_sweeper_target(cfg)
+    check_logger(cfg)
     check_objective(cfg, swept=swept_keys(cfg))
     note_alias(cfg)
     sweeper = OmegaConf.select(cfg, "hydra.sweeper", default=None)

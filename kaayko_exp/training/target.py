@@ -39,6 +39,9 @@ def check(cfg: DictConfig) -> None:
     refusal = occupied(run_dir)
     if refusal is not None:
         raise refusal
+    from kaayko_exp.tracking import check_logger
+
+    check_logger(cfg)  # a bad logger setting stops here, before Hydra writes the run directory
 
 
 class RunTarget(Callback):

@@ -70,7 +70,10 @@ def check_known_keys(cfg: DictConfig) -> None:
 
 def validate_train_config(cfg: DictConfig) -> None:
     """Checks the types cannot express; raise ConfigError before any work starts."""
+    from kaayko_exp.tracking import check_logger
+
     check_known_keys(cfg)
+    check_logger(cfg)
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         hint = " (e.g. data=kaayko_csv data.path=tests/data/kaayko_sample)" if "data.path" in missing else ""

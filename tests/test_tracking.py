@@ -1,0 +1,343 @@
+"""logger=mlflow (issue 18 items 1, 2, 3 and 6): runs and sweeps mirrored in MLflow, read back with MlflowClient.
+
+Real things only: the train.py command line in a temporary project root (the cwd, so the default
+``sqlite:///outputs/mlflow.db`` is relative to it as users type it), a real ``mlflow server`` started here,
+real signals, a real Optuna sweep with a real pruner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from runhelpers import FAST, ROOT, cli, manifest, report, stop_group
+
+pytest.importorskip("mlflow")
+
+XGB = ["model=xgboost", "model.params.n_estimators=60", "model.params.early_stopping_rounds=null",
+       "logger.timeout_s=600"]  # a loaded test machine may take longer than a minute for the uploads
+RUN = "outputs/2026-01-02/03-04-05"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def sqlite_uri(project: Path) -> str:
+    return f"sqlite:///{project / 'outputs' / 'mlflow.db'}"
+
+
+def train(project: Path, *args: str, kill_at: str | None = None) -> subprocess.CompletedProcess:
+    """``python train.py <args>`` from ``project``; ``kill_at``: through tests/kill_train.py (a signal at a step)."""
+    if kill_at:
+        return cli("tests/kill_train.py", [kill_at, *FAST, *XGB, f"cache_dir={project / 'cache'}", *args], cwd=project)
+    flags = [a for a in args if a == "-m"]  # Hydra's flags before the overrides
+    rest = [a for a in args if a != "-m"]
+    return cli("train.py", [*flags, *FAST, *XGB, f"cache_dir={project / 'cache'}", *rest], cwd=project)
+
+
+def tracker_lines(out: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in (out.stdout + out.stderr).splitlines() if "mlflow" in line.lower()
+            and ("WARNING" in line or "ERROR" in line or "Traceback" in line)]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real MLflow tracking server on a free port (its own SQLite store and artifact folder)."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    log = open(root / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{root / 'store.db'}",
+         "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 240
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None, (root / "server.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "mlflow server did not answer /health in time"
+            time.sleep(0.2)
+        yield url
+    finally:
+        stop_group(proc)
+        log.close()
+
+
+def the_run(uri: str, run_dir: Path):
+    rec = manifest(run_dir)["tracking"]
+    assert rec["tracking_uri"] == uri and rec["complete"] is True, rec
+    return client(uri).get_run(rec["run_id"])
+
+
+def steps(uri: str, run_id: str, key: str = "fit/val_rmse") -> list[int]:
+    return [m.step for m in client(uri).get_metric_history(run_id, key)]
+
+
+# ---------------------------------------------------------------------------- item 1: the config group
+def test_the_logger_is_none_by_default_and_a_run_without_it_never_imports_mlflow(tmp_path):
+    out = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "train.py"), *FAST, *XGB,
+                          f"cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={RUN}"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in out.stderr.splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "xgboost" in imported and "mlflow" not in imported
+    assert "tracking" not in manifest(tmp_path / RUN)
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("override, needle, multirun", [
+    ("logger.tracking_uri=outputs/mlruns", "file store", False),
+    ("logger.tracking_uri=sqlite://outputs/mlflow.db", "three slashes", False),
+    ("logger.log_every=0", "logger.log_every=0", False),
+    ("logger.name=wandb", "logger=none", False),
+    ("logger.tracking_uri=file:///tmp/mlruns", "file store", True),
+])
+def test_a_bad_logger_setting_exits_2_before_any_work(tmp_path, override, needle, multirun):
+    args = ["logger=mlflow", override, f"hydra.run.dir={RUN}", "hydra.sweep.dir=outputs/multirun/x"]
+    out = cli("train.py", [*(["-m", "seed=1,2"] if multirun else []), *FAST, *args], cwd=tmp_path, timeout=120)
+    assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
+    message = out.stderr.strip()
+    assert needle in message and "Traceback" not in message and len(message.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+# ---------------------------------------------------------------------------- item 2: what a run logs
+def test_a_run_logs_config_tags_stepped_scores_metrics_and_artifacts_to_a_real_server(server, tmp_path):
+    out = train(tmp_path, "logger=mlflow", f"logger.tracking_uri={server}", "logger.log_every=10",
+                f"hydra.run.dir={RUN}", "seed=7")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert tracker_lines(out) == []
+    run_dir = tmp_path / RUN
+    run = the_run(server, run_dir)
+    man, rep = manifest(run_dir), report(run_dir)
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["seed"] == "7" and params["model.name"] == "xgboost" and params["model.params.n_estimators"] == "60"
+    assert params["sample_size.rows"] == "3000" and params["logger.name"] == "mlflow"
+    tags = run.data.tags
+    assert tags["kaayko.run_dir"] == str(run_dir.resolve()) and tags["kaayko.config_hash"] == man["config"]["hash"]
+    assert tags["kaayko.data_version"] == man["data"]["fingerprint"]
+    assert tags["kaayko.package.xgboost"] == man["package"]["xgboost"]
+    assert steps(server, run.info.run_id) == list(range(10, 61, 10))  # every logger.log_every rounds of 60
+    metrics = run.data.metrics
+    for name, value in rep["metrics"].items():
+        if isinstance(value, float):
+            assert metrics[f"test/{name}"] == pytest.approx(value)
+    for name, value in rep["metrics_after_safety"].items():
+        if isinstance(value, float):
+            assert metrics[f"test_after_safety/{name}"] == pytest.approx(value)
+    assert metrics["val/rmse"] == pytest.approx(rep["val"]["metrics"]["rmse"])
+    assert metrics["objective"] == pytest.approx(rep["objective"]["value"])
+    names = {f.path for f in client(server).list_artifacts(run.info.run_id)}
+    assert {"report.md", "report.json", "manifest.json", "model"} <= names
+    assert "model/MLmodel" in {f.path for f in client(server).list_artifacts(run.info.run_id, "model")}
+    local = tmp_path / "downloaded"
+    client(server).download_artifacts(run.info.run_id, "report.json", str(local))
+    assert json.loads((local / "report.json").read_text()) == rep
+
+
+@pytest.mark.slow
+def test_cv_folds_log_their_own_stepped_scores(server, tmp_path):
+    out = train(tmp_path, "logger=mlflow", f"logger.tracking_uri={server}", "logger.log_every=20",
+                "evaluation.cv_folds=2", "model.params.n_estimators=40", "model.params.early_stopping_rounds=100",
+                f"hydra.run.dir={RUN}")  # with early stopping each fold scores a share of its training lakes
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = the_run(server, tmp_path / RUN)
+    for key in ("cv/fold0/val_rmse", "cv/fold1/val_rmse", "fit/val_rmse"):
+        assert steps(server, run.info.run_id, key) == [20, 40]
+    assert run.data.metrics["cv_mean/rmse"] == pytest.approx(report(tmp_path / RUN)["cv"]["mean"]["rmse"])
+
+
+def test_the_default_sqlite_uri_is_relative_to_the_project_root(tmp_path):
+    out = train(tmp_path, "logger=mlflow", f"hydra.run.dir={RUN}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "outputs" / "mlflow.db").is_file()
+    uri = "sqlite:///outputs/mlflow.db"  # as the run recorded it; read back through the absolute path
+    assert manifest(tmp_path / RUN)["tracking"]["tracking_uri"] == uri
+    rec = manifest(tmp_path / RUN)["tracking"]
+    c = client(sqlite_uri(tmp_path))
+    run = c.get_run(rec["run_id"])
+    assert c.get_experiment(run.info.experiment_id).name == "kaayko-exp"
+    assert run.info.status == "FINISHED" and run.data.metrics["objective"] == report(tmp_path / RUN)["objective"]["value"]
+    assert (tmp_path / "outputs" / "mlartifacts").is_dir()
+    assert {"report.md", "report.json", "manifest.json"} <= {f.path for f in c.list_artifacts(rec["run_id"])}
+
+
+# ---------------------------------------------------------------------------- resume: one MLflow run
+def test_a_resumed_run_continues_its_mlflow_run_without_repeating_steps(tmp_path):
+    # SIGTERM after round 35; the last checkpoint is round 20, so the resume re-trains rounds 21-35 and
+    # reports step 30 again: MLflow must keep one value per step
+    args = ["logger=mlflow", "checkpointing.every=20", f"hydra.run.dir={RUN}"]
+    out = train(tmp_path, *args, kill_at="fit:35@SIGTERM")
+    assert out.returncode == 143, out.stderr[-3000:]
+    rec = manifest(tmp_path / RUN)["tracking"]
+    uri = sqlite_uri(tmp_path)
+    assert client(uri).get_run(rec["run_id"]).info.status == "KILLED"
+    assert steps(uri, rec["run_id"]) == [10, 20, 30]
+    out = cli("train.py", [f"resume={RUN}"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert manifest(tmp_path / RUN)["tracking"]["run_id"] == rec["run_id"]
+    c = client(uri)
+    assert len(c.search_runs([rec["experiment_id"]])) == 1
+    assert steps(uri, rec["run_id"]) == [10, 20, 30, 40, 50, 60]
+    run = c.get_run(rec["run_id"])
+    assert run.info.status == "FINISHED" and "test/rmse" in run.data.metrics
+
+
+# ---------------------------------------------------------------------------- item 3: sweeps
+def test_a_sweep_is_a_parent_run_with_nested_trials_tagged_with_their_states(tmp_path):
+    # a grid of 4 depths; the threshold pruner stops depth 1 at its first report (its val RMSE is far above
+    # the others'). Two trials first, then the same sweep resumed to 4: one parent throughout.
+    sweep = "outputs/multirun/s"
+    args = ["-m", "hydra/sweeper=optuna", "hydra/sweeper/sampler=grid", "model.params.max_depth=choice(1,4,5,6)",
+            "hydra.sweeper.pruner={_target_:optuna.pruners.ThresholdPruner,upper:0.6}",
+            "model.params.n_estimators=30", "logger=mlflow", f"hydra.sweep.dir={sweep}"]
+    out = train(tmp_path, *args, "hydra.sweeper.n_trials=2")
+    assert out.returncode == 0, out.stderr[-3000:]
+    uri = sqlite_uri(tmp_path)
+    parent_id = json.loads((tmp_path / sweep / "tracking.json").read_text())["parent_run_id"]
+    assert client(uri).get_run(parent_id).info.status == "FINISHED"
+    out = train(tmp_path, *args, "hydra.sweeper.n_trials=4")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert tracker_lines(out) == []
+    c = client(uri)
+    parent = c.get_run(parent_id)
+    exp = parent.info.experiment_id
+    assert [r.info.run_id for r in c.search_runs([exp], "tags.`kaayko.role` = 'sweep'")] == [parent_id]
+    children = c.search_runs([exp], f"tags.mlflow.parentRunId = '{parent_id}'")
+    trials = json.loads((tmp_path / sweep / "sweep.json").read_text())["trials"]  # the sweeper's own record
+    assert len(children) == len(trials) == 4
+    by_number = {int(r.data.tags["trial_number"]): r for r in children}
+    for t in trials:
+        child = by_number[t["number"]]
+        assert child.data.tags["trial_state"] == t["state"]
+        assert child.info.status == {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}[t["state"]]
+        assert child.data.tags["kaayko.run_dir"] == str((tmp_path / sweep / t["run_dir"]).resolve())
+        assert manifest(tmp_path / sweep / t["run_dir"])["tracking"]["run_id"] == child.info.run_id
+    pruned = [r for r in children if r.data.tags["trial_state"] == "PRUNED"]
+    assert [r.data.tags["trial.params.model.params.max_depth"] for r in pruned] == ["1"]
+    best = min((t for t in trials if t["state"] == "COMPLETE"), key=lambda t: t["values"][0])
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["best_trial"] == str(best["number"])
+    assert float(parent.data.tags["best_value"]) == pytest.approx(best["values"][0])
+    assert parent.data.params["sampler"] == "GridSampler" and parent.data.params["pruner"] == "ThresholdPruner"
+    assert parent.data.params["study_name"] == parent.data.tags["study_name"]
+    assert parent.data.tags["trials_complete"] == "3" and parent.data.tags["trials_pruned"] == "1"
+
+
+# ---------------------------------------------------------------------------- item 6: faults never cost a run
+def test_an_unreachable_server_is_one_warning_line_and_sync_uploads_the_run_later(server, tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    out = train(tmp_path, "logger=mlflow", f"logger.tracking_uri={dead}", f"hydra.run.dir={RUN}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = tracker_lines(out)
+    assert len(lines) == 1 and f"sync-tracker {RUN}" in lines[0], lines
+    run_dir = tmp_path / RUN
+    man = manifest(run_dir)
+    assert man["status"] == "completed" and man["tracking"]["complete"] is False
+    status = subprocess.run([sys.executable, "-m", "kaayko_exp.runs", "status", RUN], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert "incomplete (MlflowException" in status.stdout and f"sync-tracker {RUN}" in status.stdout
+    assert (run_dir / "report.json").is_file() and (run_dir / "model").is_dir()
+    sync = subprocess.run([sys.executable, "-m", "kaayko_exp.runs", "sync-tracker", RUN, "--tracking-uri", server],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert sync.returncode == 0, sync.stderr[-3000:]
+    run = the_run(server, run_dir)
+    assert run.info.status == "FINISHED" and steps(server, run.info.run_id) == [10, 20, 30, 40, 50, 60]
+    assert run.data.metrics["test/rmse"] == pytest.approx(report(run_dir)["metrics"]["rmse"])
+    assert {"report.md", "report.json", "manifest.json"} <= {f.path for f in client(server).list_artifacts(run.info.run_id)}
+
+
+@pytest.mark.slow
+def test_a_locked_sqlite_file_is_one_warning_line_and_sync_fills_the_same_database_later(tmp_path):
+    db = tmp_path / "outputs" / "mlflow.db"
+    db.parent.mkdir()
+    client(sqlite_uri(tmp_path)).search_experiments()  # creates the database
+    lock = sqlite3.connect(db, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        out = train(tmp_path, "logger=mlflow", f"hydra.run.dir={RUN}")
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = tracker_lines(out)
+    assert len(lines) == 1 and "locked" in lines[0], lines
+    assert manifest(tmp_path / RUN)["status"] == "completed"
+    sync = subprocess.run([sys.executable, "-m", "kaayko_exp.runs", "sync-tracker", RUN], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert sync.returncode == 0, sync.stderr[-3000:]
+    rec = manifest(tmp_path / RUN)["tracking"]
+    assert rec["complete"] is True
+    got = client(sqlite_uri(tmp_path)).get_run(rec["run_id"])
+    assert got.info.status == "FINISHED" and got.data.metrics["objective"] == report(tmp_path / RUN)["objective"]["value"]
+    again = subprocess.run([sys.executable, "-m", "kaayko_exp.runs", "sync-tracker", RUN], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert again.returncode == 0 and "already complete" in again.stdout
+
+
+def test_sync_of_a_path_that_holds_no_run_is_one_paragraph_and_exit_2(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "kaayko_exp.runs", "sync-tracker", "outputs/nothing"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_sync_of_a_sweep_made_while_the_server_was_down_nests_its_trials_under_one_parent(server, tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}"
+    sweep = "outputs/multirun/s"
+    out = train(tmp_path, "-m", "seed=1,2", "model.params.n_estimators=20", "logger=mlflow",
+                f"logger.tracking_uri={dead}", f"hydra.sweep.dir={sweep}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert len(tracker_lines(out)) == 2  # one line per run
+    sync = subprocess.run([sys.executable, "-m", "kaayko_exp.runs", "sync-tracker", sweep, "--tracking-uri", server],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert sync.returncode == 0, sync.stderr[-3000:]
+    c = client(server)
+    parent_id = json.loads((tmp_path / sweep / "tracking.json").read_text())["parent_run_id"]
+    children = c.search_runs([c.get_run(parent_id).info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
+    assert sorted(r.data.tags["trial_number"] for r in children) == ["0", "1"]
+    assert {r.data.tags["trial_state"] for r in children} == {"COMPLETE"}
+    assert c.get_run(parent_id).info.status == "FINISHED"
+
+
+@pytest.mark.parametrize("uri, needs", [("sqlite:///outputs/mlflow.db", "sqlalchemy"),
+                                        ("http://127.0.0.1:5000", "mlflow")])
+def test_a_missing_mlflow_package_is_named_with_the_install_command(monkeypatch, uri, needs):
+    import importlib.util
+
+    from kaayko_exp.errors import ConfigError
+    from kaayko_exp.tracking import check_logger
+    from runhelpers import compose_train
+
+    cfg = compose_train(["logger=mlflow", f"logger.tracking_uri={uri}"])
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == needs else real(name, *a))
+    with pytest.raises(ConfigError, match=rf"needs {needs}.*pip install -e \"\.\[mlflow\]\""):
+        check_logger(cfg)
