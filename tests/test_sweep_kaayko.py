@@ -270,6 +270,18 @@ def test_the_xgboost_study_runs_and_runs_list_shows_its_best_trial_with_test_met
     assert rep["objective"]["name"] == "val_rmse" and rep["objective"]["value"] == pytest.approx(best["values"][0])
     for t in data["trials"]:  # 30 rounds, reports every 10 and at the phase end (step 100)
         assert manifest(sweep / t["run_dir"])["stages"]["fit"]["detail"]["pruning"] == {"reports": 4, "last_step": 100}
+    # issue 16 item 10: the later trials reuse the first one's prepared data (same inputs, same process), and
+    # each run directory still holds and records the same split and feature spec, and the same data block
+    first, *later = [manifest(sweep / t["run_dir"]) for t in sorted(data["trials"], key=lambda t: t["number"])]
+    prepared = ("dataset", "split", "features")
+    assert all("prepared" not in first["stages"][s]["detail"] for s in prepared)
+    for man in later:
+        assert [man["stages"][s]["detail"].get("prepared") for s in prepared] == ["reused"] * 3
+        assert man["data"] == first["data"]
+        for s in prepared:
+            assert man["stages"][s]["artifacts"] == first["stages"][s]["artifacts"]
+            assert {k: v for k, v in man["stages"][s]["detail"].items() if k != "prepared"} == \
+                first["stages"][s]["detail"]
     assert main(["list", str(sweep)]) == 0
     line = capsys.readouterr().out.splitlines()[-1]
     assert f"val_rmse={best['values'][0]:.4f} (trial {best['number']})" in line

@@ -5,7 +5,8 @@ Hydra's launchers call ``config_loader.load_sweep_config(master, overrides)`` fo
 defaults tree, reloads and merges every config file and deep-copies the result: about a third of a trial that
 does little work. A sweep's trials differ in values (``model.params.max_depth=5``) far more often than in
 config-group choices (``model=histgb``). :class:`CachingConfigLoader` wraps the loader the launcher is given: it
-composes the config once for each distinct set of group (and ``hydra.*``) overrides and, per job, copies that
+composes the config once for each distinct set of group (and ``hydra.*``) overrides (kept pickled: unpickling a config is about
+three times faster than ``copy.deepcopy``, which walks it node by node in Python) and, per job, copies that
 config and applies the value overrides the same way Hydra does after composing (``_apply_overrides_to_config``,
 in command-line order, on the struct config), then records the job's overrides in ``hydra.overrides.task`` and
 ``hydra.job.override_dirname`` as Hydra would. The result equals a full composition (tests/test_sweeper_compose.py).
@@ -13,7 +14,7 @@ in command-line order, on the struct config), then records the job's overrides i
 
 from __future__ import annotations
 
-import copy
+import pickle
 import threading
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -26,7 +27,7 @@ class CachingConfigLoader:
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
-        self._bases: Dict[Tuple[str, ...], DictConfig] = {}
+        self._bases: Dict[Tuple[str, ...], bytes] = {}  # pickled composed configs
         self._groups: Dict[str, bool] = {}
         self._lock = threading.Lock()
 
@@ -73,9 +74,10 @@ class CachingConfigLoader:
             key = tuple(shaping)
             base = self._bases.get(key)
             if base is None:
-                base = self.inner.load_sweep_config(master_config, list(shaping))
+                base = pickle.dumps(self.inner.load_sweep_config(master_config, list(shaping)),
+                                    protocol=pickle.HIGHEST_PROTOCOL)
                 self._bases[key] = base
-            cfg = copy.deepcopy(base)
+        cfg = pickle.loads(base)  # a fresh copy for this job
         ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
         with open_dict(cfg.hydra):
             cfg.hydra.overrides.task = [o.input_line for o in task]

@@ -13,6 +13,7 @@ its last checkpoint.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import time
@@ -73,6 +74,12 @@ class Context:
     frame_part: Optional[str] = None
     lakes: Optional[pd.Series] = None  # every row's lake (the CV folds group by it)
     session: Any = None  # backend=dask: the cluster (kaayko_exp.cluster.session.ClusterSession); None: local
+    #: in a sweep process: the key of the data-preparation inputs and, when an earlier trial built them, its
+    #: products (training.prepared); the three stages' details, kept for the next trial
+    prep_key: Optional[str] = None
+    reused: Any = None
+    prep_detail: dict[str, Any] = field(default_factory=dict)
+    split_codes: Optional[np.ndarray] = None
 
     def part_frame(self, name: str) -> pd.DataFrame:
         """The raw rows of split part ``name`` (index 0..n-1), all columns."""
@@ -99,6 +106,15 @@ def _load_frame(ctx: Context) -> dict[str, Any]:
 
 
 def run_dataset(ctx: Context) -> dict[str, Any]:
+    from kaayko_exp.training import prepared
+
+    ctx.prep_key = prepared.key_of(ctx.cfg)
+    ctx.reused = prepared.get(ctx.prep_key)
+    if ctx.reused is not None:  # an earlier trial of this sweep process prepared the same data
+        ctx.run.manifest["data"] = copy.deepcopy(ctx.reused.data)
+        log.info("dataset: %s rows from %s (prepared by an earlier trial of this sweep)",
+                 f"{ctx.reused.data['rows']:,}", ctx.reused.data.get("source"))
+        return {**copy.deepcopy(ctx.reused.dataset_detail), "prepared": "reused"}
     info = _load_frame(ctx)
     check_enough_data(ctx.frame, info, ctx.cfg)
     digest = _frame_hash(ctx.frame)
@@ -107,7 +123,8 @@ def run_dataset(ctx: Context) -> dict[str, Any]:
         "fingerprint": info.get("fingerprint"), "frame_sha256": digest,
     }
     log.info("dataset: %s rows from %s", f"{len(ctx.frame):,}", info.get("source"))
-    return {"info": info, "frame_sha256": digest}
+    ctx.prep_detail["dataset"] = {"info": info, "frame_sha256": digest}
+    return ctx.prep_detail["dataset"]
 
 
 def load_dataset_stage(ctx: Context) -> None:
@@ -125,23 +142,33 @@ def load_dataset_stage(ctx: Context) -> None:
 def run_split(ctx: Context) -> dict[str, Any]:
     from kaayko_exp.features.splits import split_rows
 
+    path = ctx.run.path / "split" / "assignment.npy"
+    if ctx.reused is not None:
+        _save_codes(path, ctx.reused.split_codes)
+        ctx.run.record("split", [path])
+        return {**copy.deepcopy(ctx.reused.split_detail), "prepared": "reused"}
     parts = split_rows(ctx.frame, ctx.cfg.split, ctx.cfg.seed)
     codes = np.full(len(ctx.frame), -1, dtype=np.int8)
     for name, code in SPLIT_CODES.items():
         codes[np.asarray(parts[name], dtype=np.int64)] = code
-    path = ctx.run.path / "split" / "assignment.npy"
+    _save_codes(path, codes)
+    ctx.run.record("split", [path])
+    ctx.parts = {k: np.asarray(parts[k], dtype=np.int64) for k in SPLIT_CODES}
+    sizes = {k: int(len(v)) for k, v in ctx.parts.items()}
+    log.info("split: %s (train %s, val %s, test %s rows)", ctx.cfg.split.name,
+             f"{sizes['train']:,}", f"{sizes['val']:,}", f"{sizes['test']:,}")
+    ctx.split_codes = codes
+    ctx.prep_detail["split"] = {"sizes": sizes, "description": parts.get("description", {})}
+    return ctx.prep_detail["split"]
+
+
+def _save_codes(path: Path, codes: np.ndarray) -> None:
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
             np.save(fh, codes, allow_pickle=False)
 
     atomic.write_with(path, write)
-    ctx.run.record("split", [path])
-    ctx.parts = {k: np.asarray(parts[k], dtype=np.int64) for k in SPLIT_CODES}
-    sizes = {k: int(len(v)) for k, v in ctx.parts.items()}
-    log.info("split: %s (train %s, val %s, test %s rows)", ctx.cfg.split.name,
-             f"{sizes['train']:,}", f"{sizes['val']:,}", f"{sizes['test']:,}")
-    return {"sizes": sizes, "description": parts.get("description", {})}
 
 
 def load_split(ctx: Context) -> None:
@@ -154,10 +181,20 @@ def run_features(ctx: Context) -> dict[str, Any]:
     from kaayko_exp.data.support import Support
     from kaayko_exp.features.spec import build_spec, feature_names
 
+    from kaayko_exp.training import prepared
+
+    path = ctx.run.path / "features" / "feature_spec.json"
+    if ctx.reused is not None:
+        r = ctx.reused
+        ctx.spec, ctx.X, ctx.y, ctx.lakes, ctx.parts = r.spec, r.X, r.y, r.lakes, dict(r.parts)
+        ctx.frame, ctx.frame_part = r.test_frame.copy(deep=False), "test"
+        ctx.spec.save(path)
+        ctx.support = r.support
+        ctx.run.record("features", [path, ctx.support.save(ctx.run.path / SUPPORT_FILE)])
+        return {**copy.deepcopy(r.features_detail), "prepared": "reused"}
     # levels from the training rows only: a category seen only in validation or test lakes is unseen
     train = ctx.frame.iloc[ctx.parts["train"]]
     ctx.spec = build_spec(ctx.cfg.features, train)
-    path = ctx.run.path / "features" / "feature_spec.json"
     ctx.spec.save(path)
     # where the training rows lie, over the columns the model reads: serving warns outside it
     ctx.support = Support.build(train, columns=ctx.spec.required_columns)
@@ -167,7 +204,14 @@ def run_features(ctx: Context) -> dict[str, Any]:
     names = feature_names(ctx.spec)
     log.info("features: %d columns (%s set), category levels from the %s training rows", len(names),
              ctx.cfg.features.name, f"{len(ctx.parts['train']):,}")
-    return {"n_features": len(names), "names": names}
+    detail = {"n_features": len(names), "names": names}
+    if ctx.prep_key is not None and ctx.split_codes is not None and set(ctx.prep_detail) == {"dataset", "split"}:
+        prepared.keep(ctx.prep_key, prepared.Prepared(
+            data=copy.deepcopy(ctx.run.manifest["data"]), dataset_detail=copy.deepcopy(ctx.prep_detail["dataset"]),
+            split_codes=ctx.split_codes, split_detail=copy.deepcopy(ctx.prep_detail["split"]), spec=ctx.spec,
+            support=ctx.support, features_detail=copy.deepcopy(detail), X=ctx.X, y=ctx.y, lakes=ctx.lakes,
+            test_frame=ctx.frame.copy(deep=False), parts=dict(ctx.parts)))
+    return detail
 
 
 def _matrix(ctx: Context) -> None:
