@@ -90,9 +90,9 @@ def plausible(t_lo, t_hi, d_lo, d_hi, w_lo, w_hi, g_lo, g_hi) -> np.ndarray:
     dew point allowed there); gust ≥ wind; gust ≤ GUST_FACTOR × wind + GUST_EXCESS.
     """
     dew_top = np.minimum(d_hi, t_hi)
-    ok = d_lo <= t_hi  # some dew point in the cell at or below some air temperature in it
+    ok = d_lo < t_hi  # some dew point in the cell at or below some air temperature in it (cells are half-open)
     ok &= rh(t_lo, np.minimum(dew_top, t_lo)) >= RH_MIN - 1e-9  # most humid corner reaches RH_MIN
-    ok &= g_hi >= w_lo  # gust ≥ wind is possible
+    ok &= g_hi > w_lo  # gust ≥ wind is possible
     ok &= g_lo <= GUST_FACTOR * w_hi + GUST_EXCESS
     return ok
 
