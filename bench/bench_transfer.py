@@ -154,6 +154,10 @@ def main(argv=None) -> int:
                     help="another sample size for one family's columns (e.g. random_forest=medium)")
     ap.add_argument("--no-climates", action="store_true", help="skip the leave-one-climate-type-out table")
     args = ap.parse_args(argv)
+    import logging
+
+    if not logging.getLogger().handlers:  # one progress line per fit on stderr
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 
     from kaayko_exp.data.sources import read_table
 
