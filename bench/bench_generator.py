@@ -94,14 +94,7 @@ def main(argv=None) -> int:
                + ("met." if all(x.covered == x.plausible for x in default_cover) else "MISSED."),
                "Coverage 0 is what the 100 lakes alone reach (today's lakes plus generator v4's unchanged lake rows)."])
     sections = [size, cover]
-    for sec in sections:
-        print(f"## {sec['heading']}")
-        print(" | ".join(sec["header"]))
-        for row in sec["rows"]:
-            print(" | ".join(str(c) for c in row))
-        for note in sec["notes"]:
-            print(f"- {note}")
-        print()
+    common.print_sections(sections)
     common.write_results(args.json, sections)
     return 0
 

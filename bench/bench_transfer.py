@@ -171,14 +171,7 @@ def main(argv=None) -> int:
     if sizes:
         known = {"xgboost": xgb} if sizes.get("xgboost") == size else {}
         sections += family_sections(real, sizes, args.seed, known, climates=not args.no_climates)
-    for sec in sections:
-        print(f"## {sec['heading']}")
-        print(" | ".join(sec["header"]))
-        for row in sec["rows"]:
-            print(" | ".join(str(c) for c in row))
-        for note in sec["notes"]:
-            print(f"- {note}")
-        print()
+    common.print_sections(sections)
     common.write_results(args.json, sections)
     return 0
 
