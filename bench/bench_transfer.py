@@ -153,6 +153,7 @@ def main(argv=None) -> int:
     ap.add_argument("--size-of", action="append", default=[], metavar="FAMILY=SIZE",
                     help="another sample size for one family's columns (e.g. random_forest=medium)")
     ap.add_argument("--no-climates", action="store_true", help="skip the leave-one-climate-type-out table")
+    ap.add_argument("--main-size", default=None, help="size of the xgboost per-lake section (default large; tiny with --quick)")
     args = ap.parse_args(argv)
     import logging
 
@@ -162,7 +163,7 @@ def main(argv=None) -> int:
     from kaayko_exp.data.sources import read_table
 
     real = read_table(REAL)
-    size = "tiny" if args.quick else "large"
+    size = args.main_size or ("tiny" if args.quick else "large")
     transfer_sec, xgb = transfer_section(real, size, args.seed)
     sections = [transfer_sec, fidelity_section(real, args.seed)]
     families = args.families if args.families is not None else ("" if args.quick else ",".join(FAMILIES))

@@ -71,9 +71,18 @@ def _rows_for(size: str | int, total: int) -> int:
 
 
 def _model_cfg(model: str, overrides: dict[str, Any] | None):
+    """conf/model/<model>.yaml with its defaults list composed (the ensemble's ``/model@member_configs.<m>: <m>``
+    entries become ``member_configs.<m>``, as Hydra composes them for ``model=ensemble``)."""
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.load(CONF / "model" / f"{model}.yaml")
+    base = OmegaConf.create({})
+    for entry in cfg.pop("defaults", []) or []:
+        if OmegaConf.is_dict(entry):
+            for target, option in entry.items():
+                _, _, path = str(target).partition("@")
+                OmegaConf.update(base, path, OmegaConf.load(CONF / "model" / f"{option}.yaml"), force_add=True)
+    cfg = OmegaConf.merge(base, cfg)
     for k, v in (overrides or {}).items():
         cfg.params[k] = v
     return cfg
