@@ -35,6 +35,18 @@ def goal(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
+def print_sections(sections: list[dict[str, Any]]) -> None:
+    """Print sections as plain text tables (what a bench shows on stdout)."""
+    for sec in sections:
+        print(f"## {sec['heading']}")
+        print(" | ".join(sec["header"]))
+        for row in sec["rows"]:
+            print(" | ".join(str(c) for c in row))
+        for note in sec["notes"]:
+            print(f"- {note}")
+        print()
+
+
 def write_results(path: Optional[str | Path], sections: list[dict[str, Any]]) -> None:
     """Write ``sections`` to ``path`` (``--json``) atomically; no-op without a path."""
     if not path:

@@ -43,6 +43,7 @@ BENCHES: dict[str, str] = {
     "transfer": "bench_transfer.py",
     "extrapolation": "bench_extrapolation.py",
     "tracking": "bench_tracking.py",
+    "generator": "bench_generator.py",
 }
 LIBRARIES = ("hydra-core", "omegaconf", "numpy", "pandas", "pyarrow", "scikit-learn", "xgboost", "optuna",
              "joblib", "matplotlib", "scipy")

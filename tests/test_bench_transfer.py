@@ -38,7 +38,7 @@ def test_goal_verdicts_per_lake_and_in_the_notes(bench, monkeypatch, tmp_path):
     monkeypatch.setattr(bench, "fidelity_section", lambda real, seed: {"heading": "fidelity", "intro": "",
                                                                         "header": [], "rows": [], "notes": []})
     out = tmp_path / "r.json"
-    assert bench.main(["--json", str(out)]) == 0
+    assert bench.main(["--json", str(out), "--families", ""]) == 0  # the per-family tables have their own test
     assert seen["size"] == "large"
     sec = json.loads(out.read_text())["sections"][0]
     assert sec["heading"] == "Leave-one-real-lake-out transfer (sample_size=large)"
@@ -72,3 +72,32 @@ def test_fidelity_section_counts_passed_and_failed_checks(bench, monkeypatch):
     sec = bench.fidelity_section(None, 42)
     assert sec["rows"] == [["lake: X", "10", "20", 2, 1, "w:temp_c"]]
     assert sec["notes"] == ["1 check(s) failed."]
+
+
+def test_family_tables_have_one_column_per_family_and_judge_the_goals(bench, monkeypatch):
+    calls = []
+
+    def lakes(real, *, size, seed, model, **_):
+        calls.append(("lakes", model, size))
+        acc = 0.998 if model == "histgb" else 1.0  # histgb misses the 0.999 leave-one-sample-lake-out goal
+        return [_result("A", acc, 0.01), _result("B", 1.0, 0.02)]
+
+    def climates(*, size, seed, model, **_):
+        calls.append(("climates", model, size))
+        return [transfer.ClimateResult(group="polar", station="Utqiagvik", koppen="ET", rows=8760, train_rows=100,
+                                       class_accuracy=0.98 if model == "ensemble" else 0.995, mae=0.02,
+                                       within_half=1.0, seconds=1.0)]
+
+    monkeypatch.setattr(transfer, "leave_one_lake_out", lakes)
+    monkeypatch.setattr(transfer, "leave_one_climate_out", climates)
+    secs = bench.family_sections(None, {"xgboost": "large", "histgb": "large", "ensemble": "medium"}, 42,
+                                 known={"xgboost": [transfer.asdict(_result("A", 1.0, 0.01)),
+                                                    transfer.asdict(_result("B", 1.0, 0.02))]})
+    loslo, locto = secs
+    assert loslo["header"] == ["lake", "xgboost (large)", "histgb (large)", "ensemble (medium)"]
+    assert loslo["rows"][0] == ["A", "1.0000 / 0.0100", "0.9980 / 0.0100", "1.0000 / 0.0100"]
+    assert "MISSED by histgb" in loslo["notes"][0]
+    assert ("lakes", "xgboost", "large") not in calls  # xgboost's results are reused, not recomputed
+    assert locto["rows"][0][:3] == ["polar", "ET", "Utqiagvik"] and locto["rows"][0][5] == "0.9800 / 0.0200"
+    assert "ET (ensemble)" in locto["notes"][0]
+    assert ("climates", "ensemble", "medium") in calls

@@ -7,11 +7,12 @@ import logging
 import multiprocessing as mp
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from kaayko_exp.config import DataConfig, SampleSizeConfig
-from kaayko_exp.data import load_dataset, schema
+from kaayko_exp.data import coverage, koppen, load_dataset, schema
 from kaayko_exp.data.cache import get_or_build
 from kaayko_exp.errors import DataError
 
@@ -23,8 +24,11 @@ def test_synthetic_load_info_and_cache_hit(tmp_path):
     df, info = load_dataset(DataConfig(), TINY, seed=3, cache_dir=tmp_path)
     assert list(df.columns) == list(schema.COLUMNS) and len(df) == 3000
     json.dumps(info)
-    assert info["source"] == "synthetic" and info["source_rows"] == 2_434_601 and info["cache"]["hit"] is False
-    assert info["sample"] == {"name": "tiny", "fraction": 3000 / 2_434_601, "rows": 3000}
+    # the lakes' 2,434,601 rows plus one coverage row per plausible cell of the reference climates (issue 19)
+    cells = len(np.unique(np.concatenate([coverage.station_cells(s) for s in koppen.STATIONS])))
+    assert info["source"] == "synthetic" and info["source_rows"] == 2_434_601 + cells and info["cache"]["hit"] is False
+    assert 2_434_601 < info["source_rows"] <= 1.25 * 2_434_601
+    assert info["sample"] == {"name": "tiny", "fraction": 3000 / (2_434_601 + cells), "rows": 3000}
     again, info2 = load_dataset(DataConfig(), TINY, seed=3, cache_dir=tmp_path)
     assert info2["cache"]["hit"] is True and info2["cache"]["key"] == info["cache"]["key"]
     pd.testing.assert_frame_equal(df, again)
@@ -36,7 +40,10 @@ def test_synthetic_load_info_and_cache_hit(tmp_path):
 
 def test_small_default_is_fast_and_sized(tmp_path):
     df, info = load_dataset(DataConfig(), SampleSizeConfig(name="small", fraction=0.002), seed=42, cache_dir=tmp_path)
-    assert len(df) == 4869 and info["sample"]["rows"] == 4869
+    # 0.2 % of the lakes' 2,434,601 rows plus the coverage rows (one per plausible cell, issue 19)
+    cells = len(np.unique(np.concatenate([coverage.station_cells(s) for s in koppen.STATIONS])))
+    expected = round(0.002 * (2_434_601 + cells))
+    assert len(df) == expected and info["sample"]["rows"] == expected
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "meta"])

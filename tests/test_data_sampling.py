@@ -46,7 +46,7 @@ def test_positions_are_seeded_sorted_distinct():
 
 def test_too_large_request_through_load_dataset(tmp_path):
     with pytest.raises(ConfigError, match="has only 5,000 rows"):
-        load_dataset(DataConfig(total_rows=5000), SampleSizeConfig(name="tiny", rows=6000), seed=1, cache_dir=tmp_path)
+        load_dataset(DataConfig(total_rows=5000, coverage=0.0), SampleSizeConfig(name="tiny", rows=6000), seed=1, cache_dir=tmp_path)
 
 
 @pytest.mark.parametrize("data, match", [

@@ -48,8 +48,10 @@ def _sample_info(sample_cfg: Any, fraction: float, rows: int) -> dict[str, Any]:
     return {"name": str(cfg_get(sample_cfg, "name", "custom")), "fraction": float(fraction), "rows": int(rows)}
 
 
-def _synthetic_params(data_cfg: Any) -> tuple[int, int, float]:
+def _synthetic_params(data_cfg: Any) -> tuple[int, int, float, float]:
+    """(lake rows, lakes, label noise, coverage rows per cell) of the synthetic table, checked."""
     total = cfg_get(data_cfg, "total_rows", synthetic.DEFAULT_TOTAL_ROWS)
+    coverage = cfg_get(data_cfg, "coverage", synthetic.DEFAULT_COVERAGE)
     lakes = cfg_get(data_cfg, "lakes", synthetic.DEFAULT_LAKES)
     noise = cfg_get(data_cfg, "label_noise", 0.0)
     if not isinstance(total, int) or total <= 0:
@@ -67,30 +69,42 @@ def _synthetic_params(data_cfg: Any) -> tuple[int, int, float]:
     if not 0.0 <= noise <= 5.0:
         raise ConfigError(f"data.label_noise={noise!r} must be between 0 and 5 (the standard deviation, in score "
                           "points, of rater disagreement added before rounding; 0 = labels equal the rule).")
-    return total, lakes, noise
+    try:
+        coverage = float(coverage)
+    except (TypeError, ValueError):
+        coverage = -1.0
+    if not 0.0 <= coverage <= 10.0:
+        raise ConfigError(f"data.coverage={cfg_get(data_cfg, 'coverage')!r} must be a number from 0 to 10: synthetic rows "
+                          "per plausible cell of the reference climates' envelopes (1.0, the default, covers every cell "
+                          "of the coverage grid; 0 turns the coverage component off).")
+    return total, lakes, noise, coverage
 
 
 def _load_synthetic(data_cfg: Any, sample_cfg: Any, seed: int, cache_dir: Any) -> tuple[pd.DataFrame, dict]:
-    total, lakes, noise = _synthetic_params(data_cfg)
-    k, fraction = resolve_rows(sample_cfg, total, source=f"the synthetic table (data.total_rows={total})")
+    total, lakes, noise, coverage = _synthetic_params(data_cfg)
+    complete = synthetic.complete_rows(total, lakes, coverage)
+    k, fraction = resolve_rows(sample_cfg, complete, source=f"the synthetic table ({complete:,} rows: data.total_rows="
+                                                            f"{total} lake rows + the coverage rows of data.coverage={coverage:g})")
     version = f"{synthetic.GENERATOR_VERSION}+{synthetic.source_digest()}"
-    describe = {"source": "synthetic", "total_rows": total, "lakes": lakes, "label_noise": noise,
+    describe = {"source": "synthetic", "total_rows": total, "lakes": lakes, "label_noise": noise, "coverage": coverage,
                 "rows": k, "seed": int(seed), "generator_version": version}
     key = cache.content_key(describe)
 
     def build() -> pd.DataFrame:
         logger.info("generating %d synthetic rows (seed %d, %d lakes)", k, seed, lakes)
-        if k == total:
-            return synthetic.generate_complete(seed=seed, total_rows=total, n_lakes=lakes, label_noise=noise)
-        positions = sample_positions(total, k, seed)
-        return synthetic.generate_rows(positions, seed=seed, total_rows=total, n_lakes=lakes, label_noise=noise)
+        if k == complete:
+            return synthetic.generate_complete(seed=seed, total_rows=total, n_lakes=lakes, label_noise=noise,
+                                               coverage_per_cell=coverage)
+        positions = sample_positions(complete, k, seed)
+        return synthetic.generate_rows(positions, seed=seed, total_rows=total, n_lakes=lakes, label_noise=noise,
+                                       coverage_per_cell=coverage)
 
     df, cinfo = cache.get_or_build(cache_dir, key, build, describe)
     info = {
-        "source": "synthetic", "path": None, "rows": len(df), "source_rows": total,
+        "source": "synthetic", "path": None, "rows": len(df), "source_rows": complete,
         "fingerprint": hashlib.sha256(repr(sorted(describe.items())).encode()).hexdigest()[:24],
         "sample": _sample_info(sample_cfg, fraction, len(df)), "seed": int(seed),
-        "generator_version": version, "label_noise": noise, "cache": cinfo,
+        "generator_version": version, "label_noise": noise, "coverage": coverage, "cache": cinfo,
     }
     return df, info
 

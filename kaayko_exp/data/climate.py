@@ -152,3 +152,19 @@ def lake_climate(lat, lng, pattern, zone) -> LakeClimate:
     cold_doy = np.where(lat < 0, 196.0, 15.0) + 15.0 * (1.0 - cont)
     return LakeClimate(elevation_km=elev, continentality=cont, aridity=arid, wind_factor=wind,
                        t_mean=t_mean, t_amp=t_amp, cold_doy=cold_doy)
+
+
+def koppen_group(clim: LakeClimate, pattern) -> np.ndarray:
+    """Each lake's Köppen group (the keys of :data:`kaayko_exp.data.koppen.GROUPS`) from its climate.
+
+    The Köppen–Geiger thresholds as Peel et al. (2007) apply them, on the generator's monthly means
+    (annual mean ± half the annual range): arid (aridity ≥ 0.6) → desert; coldest month ≥ 18 °C →
+    tropical; warmest month < 10 °C → polar; coldest month > 0 °C → humid subtropical when the
+    warmest month reaches 22 °C, else oceanic; otherwise continental. ``pattern`` is unused by the
+    thresholds and kept for the monsoon subtypes (Cwa / Dwa fall in the same groups).
+    """
+    del pattern
+    coldest, warmest = clim.t_mean - clim.t_amp, clim.t_mean + clim.t_amp
+    return np.select(
+        [clim.aridity >= 0.6, coldest >= 18.0, warmest < 10.0, (coldest > 0.0) & (warmest >= 22.0), coldest > 0.0],
+        ["desert", "tropical", "polar", "humid_subtropical", "oceanic"], default="continental").astype(object)

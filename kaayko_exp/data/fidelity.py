@@ -16,7 +16,10 @@ with the real rows; the comparison is repeated per climate zone and over everyth
 * calendar fields (season, intensity, hemisphere, climate zone, pattern) lake by lake and
   month by month, the monsoon months;
 * hourly and seasonal cycles (mean by hour, mean by month);
-* the label: class distribution and the distribution of each rule component's points.
+* the label: class distribution and the distribution of each rule component's points;
+* coverage of the reference climates (:mod:`.koppen`, :mod:`.coverage`): the share of plausible cells
+  of the grid air temperature × dew point × wind × gust × month, per reference station, that hold a
+  row of the complete synthetic table (``--coverage`` sets ``data.coverage``). Goal: every cell.
 
 The leave-one-real-lake-out transfer measure is added by ``--transfer-json FILE`` (written by
 ``python -m kaayko_exp.evaluation.transfer ... --json FILE``), or run both at once with
@@ -28,6 +31,7 @@ check of :data:`THRESHOLDS` fails (listed in the report), 2 for unusable input, 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from dataclasses import dataclass
@@ -37,7 +41,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from kaayko_exp.data import label
+from kaayko_exp.data import coverage, koppen, label
 
 #: Columns compared one by one (all numeric, in the schema's units).
 COLUMNS = ("temp_c", "dew_point_c", "humidity", "feelslike_c", "wind_kph", "gust_kph", "cloud", "uv",
@@ -272,9 +276,68 @@ def compare(real: pd.DataFrame, synth: pd.DataFrame) -> list[GroupResult]:
     return out
 
 
+#: Share of each reference station's plausible grid cells that the complete table must cover (issue 19: all).
+COVERAGE_GOAL = 1.0
+
+
+class Results(list):
+    """The per-group results, plus ``coverage``: one :class:`coverage.Coverage` per reference station."""
+
+    coverage: list = []
+
+
+@functools.lru_cache(maxsize=4)
+def complete_table_keys(seed: int, coverage_per_cell: float) -> np.ndarray:
+    """Grid cells (:func:`coverage.table_keys`) of the complete synthetic table, built batch by batch."""
+    from kaayko_exp.data import synthetic
+
+    total = synthetic.layout(coverage_per_cell=float(coverage_per_cell)).total_rows
+    keys = [coverage.table_keys(synthetic.generate_rows(np.arange(lo, min(total, lo + 400_000)), seed=seed,
+                                                        coverage_per_cell=float(coverage_per_cell)))
+            for lo in range(0, total, 400_000)]
+    return np.unique(np.concatenate(keys))
+
+
+def coverage_results(seed: int, coverage_per_cell: float | None = None) -> list:
+    """Per reference station: plausible cells of the grid and how many the complete synthetic table covers."""
+    from kaayko_exp.data import synthetic
+
+    cpc = synthetic.DEFAULT_COVERAGE if coverage_per_cell is None else float(coverage_per_cell)
+    return coverage.coverage(complete_table_keys(int(seed), cpc))
+
+
 def failures(results: Sequence[GroupResult]) -> list[str]:
-    """'group: check value > limit' for every failed check."""
-    return [f"{g.name}: {k} = {v:.3f} > {THRESHOLDS[k]}" for g in results for k, (v, ok) in g.checks.items() if not ok]
+    """'group: check value > limit' for every failed check; 'coverage: station share < goal' for each short station."""
+    out = [f"{g.name}: {k} = {v:.3f} > {THRESHOLDS[k]}" for g in results for k, (v, ok) in g.checks.items() if not ok]
+    out += [f"coverage: {c.name} covers {c.share:.2%} of {c.plausible:,} plausible cells < {COVERAGE_GOAL:.0%}"
+            for c in getattr(results, "coverage", ()) if c.share < COVERAGE_GOAL]
+    return out
+
+
+def coverage_markdown(cover: Sequence, keys: np.ndarray | None = None) -> list[str]:
+    """The coverage section of the report: one row per reference station, then one per Köppen group."""
+    lines = ["## Coverage of the reference climates", "",
+             "Share of the plausible cells (air temperature 2.5 °C × dew point 2.5 °C × wind 5 km/h × gust 10 km/h × "
+             "month; rules in kaayko_exp/data/coverage.py) of each reference station's 1991–2020 normals and records "
+             "(kaayko_exp/data/koppen.py) that hold a row of the complete synthetic table, i.e. a row within half a "
+             f"grid step on every axis. Goal: {COVERAGE_GOAL:.0%}.", "",
+             "| Köppen | station | group | plausible cells | covered | share |", "|---|---|---|---:|---:|---:|"]
+    by_name = {s.name: s for s in koppen.STATIONS}
+    groups: dict[str, list[int]] = {}
+    for c in cover:
+        st = by_name[c.name]
+        lines.append(f"| {c.koppen} | {c.name} | {st.group} | {c.plausible:,} | {c.covered:,} | {c.share:.2%} |")
+        g = groups.setdefault(st.group, [0, 0])
+        g[0] += c.plausible
+        g[1] += c.covered
+    lines += ["", "| group | plausible cells | covered | share |", "|---|---:|---:|---:|"]
+    lines += [f"| {g} | {p:,} | {k:,} | {k / p:.2%} |" for g, (p, k) in groups.items()]
+    if keys is not None:
+        short = [c for c in cover if c.share < COVERAGE_GOAL]
+        for c in short:
+            lines += ["", f"Uncovered cells of {c.name} (first three): "
+                      + "; ".join(coverage.uncovered(keys, by_name[c.name], limit=3))]
+    return lines + [""]
 
 
 # ----------------------------------------------------------------------------- report
@@ -283,7 +346,8 @@ def _fmt(v: float) -> str:
 
 
 def render(results: Sequence[GroupResult], twins: dict[str, str], figures: Sequence[str], *,
-           seed: int, source: str, transfer_md: str | None = None, monsoon: str = "") -> str:
+           seed: int, source: str, transfer_md: str | None = None, monsoon: str = "",
+           coverage_md: Sequence[str] = ()) -> str:
     lines = ["# Synthetic generator fidelity", "",
              f"Real rows: `{source}`; synthetic seed {seed}. Each real lake is compared with the synthetic rows of "
              "its twin lake in the same calendar months: " + ", ".join(f"{k} → {v}" for k, v in twins.items()) + ".",
@@ -294,6 +358,7 @@ def render(results: Sequence[GroupResult], twins: dict[str, str], figures: Seque
     lines += [f"- {f}" for f in fails] + [""]
     if transfer_md:
         lines += ["## Leave-one-real-lake-out transfer", "", transfer_md, ""]
+    lines += list(coverage_md)
     names = [g.name for g in results]
     lines += ["## Checks", "", "| check | limit | " + " | ".join(names) + " |",
               "|---|---:|" + "---:|" * len(names)]
@@ -434,14 +499,20 @@ def transfer_table(rows: Sequence[dict]) -> str:
 
 
 def run(real: pd.DataFrame, *, out: str | Path, seed: int = 42, source: str = "",
-        transfer: tuple[str, list[dict]] | None = None) -> tuple[list[GroupResult], Path, list]:
-    """Build the comparison, write ``out/report.md`` (with the transfer table if given); return results."""
+        transfer: tuple[str, list[dict]] | None = None,
+        coverage_per_cell: float | None = None) -> tuple[Results, Path, list]:
+    """Build the comparison and the coverage section, write ``out/report.md`` (with the transfer table if
+    given); return the results (``results.coverage``: per reference station), the report's path, the transfer rows."""
     from kaayko_exp.atomic import write_text
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     synth, twins = synthetic_twins(real, seed)
-    results = compare(real, synth)
+    results = Results(compare(real, synth))
+    results.coverage = coverage_results(seed, coverage_per_cell)
+    from kaayko_exp.data import synthetic
+
+    cpc = synthetic.DEFAULT_COVERAGE if coverage_per_cell is None else float(coverage_per_cell)
     figs = figures(real, synth, out)
     transfer_md, lake_results = None, []
     if transfer:
@@ -452,7 +523,8 @@ def run(real: pd.DataFrame, *, out: str | Path, seed: int = 42, source: str = ""
                        + transfer_table(lake_results))
     report = out / "report.md"
     write_text(report, render(results, twins, figs, seed=seed, source=source, transfer_md=transfer_md,
-                              monsoon=monsoon_note(real)))
+                              monsoon=monsoon_note(real),
+                              coverage_md=coverage_markdown(results.coverage, complete_table_keys(int(seed), cpc))))
     return results, report, lake_results
 
 
@@ -464,6 +536,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--transfer-json", default=None, metavar="FILE",
                     help="add the leave-one-lake-out results written by python -m kaayko_exp.evaluation.transfer --json")
     ap.add_argument("--json", default=None, help="also write the checks (and transfer results) as JSON here")
+    ap.add_argument("--coverage", type=float, default=None, metavar="ROWS_PER_CELL",
+                    help="data.coverage of the synthetic table whose coverage is reported (default: the generator's)")
     args = ap.parse_args(argv)
 
     from kaayko_exp.data.sources import read_table
@@ -481,7 +555,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise DataError(f"--transfer-json {args.transfer_json} cannot be read ({exc}); write it with "
                                 "python -m kaayko_exp.evaluation.transfer <real> --json FILE.") from None
             transfer = ("see the file", rows)
-        results, report, lake_results = run(real, out=args.out, seed=args.seed, source=args.real, transfer=transfer)
+        results, report, lake_results = run(real, out=args.out, seed=args.seed, source=args.real, transfer=transfer,
+                                            coverage_per_cell=args.coverage)
     except KaaykoError as exc:
         print(f"{exc.kind}: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -490,7 +565,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kaayko_exp.atomic import write_text
 
         payload = {"checks": {g.name: {k: {"value": v, "passed": ok} for k, (v, ok) in g.checks.items()} for g in results},
-                   "failures": fails, "transfer": list(lake_results)}
+                   "failures": fails, "transfer": list(lake_results),
+                   "coverage": [{"station": c.name, "koppen": c.koppen, "plausible": c.plausible, "covered": c.covered,
+                                 "share": c.share} for c in results.coverage]}
         write_text(args.json, json.dumps(payload, indent=2) + "\n")
     print(f"report written to {report}; {len(fails)} check(s) failed")
     for f in fails:

@@ -53,27 +53,28 @@ def load_mixed(data_cfg: Any, sample_cfg: Any, seed: int, cache_dir: Any) -> tup
     if path in (None, "", "???"):
         raise ConfigError("data=mixed needs data.path: your real rows (a directory of <Lake>/<YYYY-MM>.csv files, "
                           "a .csv/.parquet file or a glob), e.g. data=mixed data.path=tests/data/kaayko_sample.")
-    total, lakes, noise = _synthetic_params(data_cfg)
+    total, lakes, noise, coverage = _synthetic_params(data_cfg)
     weight = real_weight(data_cfg)
     fp, files = fingerprint(str(path))
     real = read_table(str(path))
     places = real.groupby(real["lake"].astype(str), observed=True)[["latitude", "longitude"]].first()
     exclude = tuple((str(n), float(r.latitude), float(r.longitude)) for n, r in places.iterrows())
-    k, fraction = resolve_rows(sample_cfg, total, source=f"the synthetic table (data.total_rows={total})")
+    complete = synthetic.layout(total, lakes, exclude, coverage).total_rows
+    k, fraction = resolve_rows(sample_cfg, complete, source=f"the synthetic table ({complete:,} rows with data.total_rows={total})")
     version = f"{synthetic.GENERATOR_VERSION}+{synthetic.source_digest()}"
-    describe = {"source": "mixed", "total_rows": total, "lakes": lakes, "label_noise": noise, "rows": k,
+    describe = {"source": "mixed", "total_rows": total, "lakes": lakes, "label_noise": noise, "coverage": coverage, "rows": k,
                 "seed": int(seed), "generator_version": version, "exclude": [list(e) for e in exclude]}
 
     def build() -> pd.DataFrame:
-        positions = sample_positions(total, k, seed)
+        positions = sample_positions(complete, k, seed)
         return synthetic.generate_rows(positions, seed=seed, total_rows=total, n_lakes=lakes, label_noise=noise,
-                                       exclude=exclude)
+                                       exclude=exclude, coverage_per_cell=coverage)
 
     synth, cinfo = cache.get_or_build(cache_dir, cache.content_key(describe), build, describe)
     real_part = weighted_rows(real, weight, seed)
     df = _concat([synth, real_part]).sort_values(["lake", "datetime"], kind="stable").reset_index(drop=True)
     info = {
-        "source": "mixed", "path": str(path), "rows": len(df), "source_rows": total + len(real),
+        "source": "mixed", "path": str(path), "rows": len(df), "source_rows": complete + len(real),
         "fingerprint": hashlib.sha256(f"{fp}|{sorted(describe.items())!r}|{weight}".encode()).hexdigest()[:24],
         "sample": {"name": str(cfg_get(sample_cfg, "name", "custom")), "fraction": float(fraction), "rows": len(df)},
         "seed": int(seed), "generator_version": version, "label_noise": noise, "cache": cinfo, "files": len(files),

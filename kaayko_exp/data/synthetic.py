@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaayko_exp.data import climate, geo, label, rng
+from kaayko_exp.data import climate, coverage, geo, koppen, label, rng
 from kaayko_exp.data.catalogue import synthetic_lakes
 from kaayko_exp.data.schema import (
     CLIMATE_ZONES,
@@ -50,9 +50,12 @@ from kaayko_exp.data.schema import (
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"
 DEFAULT_TOTAL_ROWS = 2_434_601
 DEFAULT_LAKES = 100
+#: Rows per plausible cell of the reference stations' envelopes (``data.coverage``): the smallest value that
+#: covers every cell of the fidelity report's coverage grid (bench/bench_generator.py measures it).
+DEFAULT_COVERAGE = 1.0
 START = np.datetime64("2022-01-01T00:00", "h")
 
 CONDITIONS: tuple[str, ...] = (
@@ -71,6 +74,8 @@ _S_N_T, _S_N_W, _S_N_V, _S_N_D, _S_E_GUST, _S_U_GUST, _S_E_PRECIP, _S_N_DD, _S_U
     20, 32
 )
 _S_U_PRECIP = 32
+# Coverage component (v4): cell order, position in the cell, wetness, rain, direction, pressure.
+_S_COV_ORDER, _S_C_T, _S_C_D, _S_C_W, _S_C_G, _S_C_WET, _S_C_RAIN, _S_C_DIR, _S_C_P = range(40, 49)
 _SMOOTH_T, _SMOOTH_W, _SMOOTH_V, _SMOOTH_P, _SMOOTH_D = 100, 200, 300, 400, 500
 
 
@@ -78,7 +83,8 @@ def source_digest() -> str:
     """Hash of the code that determines the synthetic rows (part of every cache key)."""
     h = hashlib.sha256(GENERATOR_VERSION.encode())
     here = Path(__file__).resolve().parent
-    for name in ("synthetic.py", "climate.py", "rng.py", "geo.py", "label.py", "schema.py"):
+    for name in ("synthetic.py", "climate.py", "rng.py", "geo.py", "label.py", "schema.py", "koppen.py",
+                 "coverage.py"):
         h.update((here / name).read_bytes())
     return h.hexdigest()[:16]
 
@@ -92,11 +98,24 @@ Exclusion = tuple[tuple[str, float, float], ...]  # (name, lat, lng) of each lak
 
 @dataclass(frozen=True)
 class Layout:
-    """Lakes of the synthetic table and which rows each owns."""
+    """Lakes of the synthetic table, which rows each owns, and the coverage rows after them."""
 
     lakes: pd.DataFrame  # synthetic_lakes() + derived location fields, one row per lake
     offsets: np.ndarray  # int64, len n_lakes + 1; lake j owns rows offsets[j]:offsets[j+1]
-    total_rows: int
+    total_rows: int  # lake rows + coverage rows: the complete table
+    stations: pd.DataFrame = None  # the coverage component's reference stations (koppen.py) kept
+    cov_key: np.ndarray = None  # coverage row r: its grid cell (coverage.cell_keys) ...
+    cov_owner: np.ndarray = None  # ... the station (row of ``stations``) it belongs to ...
+    cov_hour: np.ndarray = None  # ... and its hours since START
+
+    @property
+    def lake_rows(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def places(self) -> pd.DataFrame:
+        """Lakes, then coverage stations: the rows' ``lake`` categories in this order."""
+        return pd.concat([self.lakes, self.stations], ignore_index=True)
 
 
 def _excluded(lakes: pd.DataFrame, exclude: Exclusion) -> np.ndarray:
@@ -111,18 +130,89 @@ def _excluded(lakes: pd.DataFrame, exclude: Exclusion) -> np.ndarray:
     return drop
 
 
+def _locate(places: pd.DataFrame) -> pd.DataFrame:
+    """Add the location-derived fields (zone, region, pattern, hemisphere, season scheme)."""
+    lat = places["lat"].to_numpy(np.float64)
+    zone = geo.climate_zone(lat)
+    region, pattern = geo.region_and_pattern(lat, places["lng"].to_numpy(np.float64))
+    return places.assign(climate_zone=zone, region=region, regional_pattern=pattern, hemisphere=geo.hemisphere(lat),
+                         scheme=geo.season_scheme(lat, zone, pattern))
+
+
+def _station_places(exclude: Exclusion, exclude_group: str | None) -> pd.DataFrame:
+    """The coverage component's places: one per reference station of :mod:`.koppen` that is kept."""
+    rows = [{"name": f"{st.name} ({st.koppen})", "lat": st.lat, "lng": st.lng, "type": "Lake",
+             "lake_region": st.name.split()[0], "base_lake": f"{st.name} ({st.koppen})", "is_spot": False,
+             "key": 10_000 + i, "station": i}
+            for i, st in enumerate(koppen.STATIONS) if exclude_group is None or st.group != exclude_group]
+    places = pd.DataFrame(rows, columns=["name", "lat", "lng", "type", "lake_region", "base_lake", "is_spot", "key",
+                                         "station"])
+    if exclude and len(places):
+        places = places[~_excluded(places, exclude)].reset_index(drop=True)
+    return _locate(places)
+
+
+def _coverage_rows(stations: pd.DataFrame, coverage_per_cell: float) -> tuple[np.ndarray, ...]:
+    """(cell key, owner, hours since START) of every coverage row, sorted by owner then time.
+
+    Each plausible cell of the kept stations' envelopes (:func:`coverage.station_cells`) is owned by
+    the first kept station that has it; ``coverage_per_cell`` rows are given to each cell (0.5: every
+    other cell, 2: each cell twice). An owner's rows of one calendar month are spread over that
+    month's hours (and over later years when a month holds more rows than hours), cells in a fixed
+    shuffled order so that the hour of day does not follow the cell's temperature.
+    """
+    if not len(stations) or coverage_per_cell <= 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    per = [coverage.station_cells(koppen.STATIONS[int(i)]) for i in stations["station"]]
+    keys = np.concatenate(per)
+    owner = np.repeat(np.arange(len(per)), [len(k) for k in per])
+    keys, first = np.unique(keys, return_index=True)
+    owner = owner[first]
+    out_key, out_owner, out_hour = [], [], []
+    for o in range(len(per)):
+        for m in range(1, 13):
+            cells = keys[(owner == o) & (keys // 200**4 == m)]
+            if not len(cells):
+                continue
+            cells = cells[np.argsort(rng.uniform(0, _S_COV_ORDER, cells), kind="stable")]  # fixed, seed-free order
+            n = int(round(coverage_per_cell * len(cells)))
+            pick = cells[(np.arange(n) * len(cells)) // max(n, 1)]
+            days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+            month_hours = int(days[m - 1] * 24)
+            slot = (np.arange(n) * max(1, -(-n // month_hours)) * month_hours) // max(n, 1)  # spread evenly
+            year, within = slot // month_hours, slot % month_hours
+            start = (np.datetime64("2022-01", "M") + (12 * year + m - 1).astype("timedelta64[M]")).astype("datetime64[h]")
+            out_hour.append((start + within.astype("timedelta64[h]") - START).astype(np.int64))
+            out_key.append(pick)
+            out_owner.append(np.full(n, o, dtype=np.int64))
+    key, own, hour = (np.concatenate(a) for a in (out_key, out_owner, out_hour))
+    order = np.lexsort((hour, own))
+    return key[order], own[order], hour[order]
+
+
 @functools.lru_cache(maxsize=16)
-def layout(total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES, exclude: Exclusion = ()) -> Layout:
-    """The fixed lake list and row ranges for a table of ``total_rows`` rows.
+def layout(total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES, exclude: Exclusion = (),
+           coverage_per_cell: float = DEFAULT_COVERAGE, exclude_group: str | None = None) -> Layout:
+    """The fixed lake list and row ranges for a table of ``total_rows`` lake rows, plus the coverage rows.
 
     ``exclude``: lakes to leave out, as ``(name, lat, lng)``; the rows are spread over the
     remaining lakes. Every lake keeps its climate draws (keyed by its place in the full
     list, column ``key``), so the other lakes' weather does not change.
+    ``coverage_per_cell``: rows per plausible cell of the reference stations' envelopes
+    (``data.coverage``; 0 = no coverage component). ``exclude_group``: a Köppen group
+    (:data:`koppen.GROUPS`) whose lakes and stations are left out (leave-one-climate-type-out).
     """
     lakes = synthetic_lakes(n_lakes).rename(columns={"region": "lake_region"})
     lakes["key"] = np.arange(len(lakes), dtype=np.int64)
-    if exclude:
-        lakes = lakes[~_excluded(lakes, tuple(exclude))].reset_index(drop=True)
+    drop = _excluded(lakes, tuple(exclude)) if exclude else np.zeros(len(lakes), dtype=bool)
+    lakes = _locate(lakes)
+    if exclude_group is not None:
+        clim = climate.lake_climate(lakes["lat"].to_numpy(np.float64), lakes["lng"].to_numpy(np.float64),
+                                    lakes["regional_pattern"].to_numpy(object), lakes["climate_zone"].to_numpy(object))
+        drop |= climate.koppen_group(clim, lakes["regional_pattern"].to_numpy(object)) == exclude_group
+    if drop.any():
+        lakes = lakes[~drop].reset_index(drop=True)
         if lakes.empty:
             raise ValueError("every synthetic lake is excluded")
     n = len(lakes)
@@ -130,15 +220,16 @@ def layout(total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES, e
     counts = np.full(n, base, dtype=np.int64)
     counts[:extra] += 1
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    lat = lakes["lat"].to_numpy(np.float64)
-    zone = geo.climate_zone(lat)
-    region, pattern = geo.region_and_pattern(lat, lakes["lng"].to_numpy(np.float64))
-    lakes = lakes.assign(
-        climate_zone=zone, region=region, regional_pattern=pattern,
-        hemisphere=geo.hemisphere(lat),
-        scheme=geo.season_scheme(lat, zone, pattern),
-    )
-    return Layout(lakes=lakes, offsets=offsets, total_rows=int(total_rows))
+    stations = _station_places(tuple(exclude), exclude_group)
+    key, own, hour = _coverage_rows(stations, float(coverage_per_cell))
+    return Layout(lakes=lakes, offsets=offsets, total_rows=int(total_rows) + len(key), stations=stations,
+                  cov_key=key, cov_owner=own, cov_hour=hour)
+
+
+def complete_rows(total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES,
+                  coverage_per_cell: float = DEFAULT_COVERAGE) -> int:
+    """Rows of the complete table: the lakes' ``total_rows`` plus the coverage rows."""
+    return layout(int(total_rows), int(n_lakes), (), float(coverage_per_cell)).total_rows
 
 
 def _smooth(seed: int, stream: int, lake: np.ndarray, t: np.ndarray, lake_ids: np.ndarray,
@@ -165,30 +256,12 @@ def _lake_field(values: pd.Series, lake: np.ndarray, categories=None) -> pd.Cate
     return _categorical(codes[lake], cats)
 
 
-def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_TOTAL_ROWS,
-                  n_lakes: int = DEFAULT_LAKES, label_noise: float = 0.0, exclude: Exclusion = ()) -> pd.DataFrame:
-    """Rows ``indices`` (sorted or not, int) of the complete synthetic table for ``seed``.
-
-    Returns the 35 columns in schema order with schema dtypes, index 0..k-1.
-    ``exclude``: lakes left out of the table (see :func:`layout`).
-    """
-    lay = layout(int(total_rows), int(n_lakes), tuple(exclude))
-    idx = np.asarray(indices, dtype=np.int64)
-    if idx.size and (idx.min() < 0 or idx.max() >= lay.total_rows):
-        raise IndexError(f"row index out of range 0..{lay.total_rows - 1}")
-    seed = int(seed)
-    j = np.searchsorted(lay.offsets, idx, side="right") - 1  # lake of each row
-    hour_no = idx - lay.offsets[j]  # hours since START for that lake
+def _lake_weather(lay: Layout, seed: int, idx: np.ndarray, j: np.ndarray, hour_no: np.ndarray, month: np.ndarray,
+                  doy: np.ndarray, hour: np.ndarray, season_code: np.ndarray) -> dict[str, np.ndarray]:
+    """The lakes' weather (rows ``idx`` of lakes ``j``): temp, dew, wind, gust, cloud, rain, direction, pressure."""
     t = hour_no.astype(np.float64)
     lakes = lay.lakes
     lake_ids = lakes["key"].to_numpy(np.int64)  # stable per-lake draw counters
-
-    # --- calendar --------------------------------------------------------------------
-    stamp = START + hour_no.astype("timedelta64[h]")
-    day = stamp.astype("datetime64[D]")
-    month = (stamp.astype("datetime64[M]").astype(np.int64) % 12 + 1).astype(np.int8)
-    doy = ((day - day.astype("datetime64[Y]")).astype(np.int64) + 1).astype(np.int16)
-    hour = (hour_no % 24).astype(np.float64)
 
     # --- per-lake climate (deterministic, from the lake's location: climate.py) ---------
     lat_l = lakes["lat"].to_numpy(np.float64)
@@ -209,10 +282,6 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     t_mean, amp, cold_doy = clim.t_mean, clim.t_amp, clim.cold_doy
 
     lat = lat_l[j]
-    south = lat < 0
-    scheme = lakes["scheme"].to_numpy(np.int8)[j]
-    season_code = geo.SEASON_TABLE[scheme, month - 1]
-    intensity_code = geo.INTENSITY_TABLE[scheme, month - 1]
     season_wet = np.select(
         [season_code == SEASONS.index("monsoon"), season_code == SEASONS.index("wet_season"),
          season_code == SEASONS.index("dry_season"), season_code == SEASONS.index("equatorial")],
@@ -273,12 +342,6 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     dd = np.maximum(dd, 0.0) * np.clip((temp + 30.0 - 20.0 * desert[j]) / 35.0, 0.15, 1.3 + 0.9 * desert[j])
     dd = np.where(raining, np.minimum(dd, 1.5), dd)
     dew = np.minimum(np.round(temp - dd, 1), np.minimum(temp, 30.0))
-    a, b = 17.625, 243.04
-    # Below 0 °C the API reports humidity over ice (real sample: over-water Magnus humidity runs 11–16
-    # points below the reported value at −30…−3 °C; over ice, 2–6): Magnus over ice, a 22.46, b 272.62
-    # (WMO-No. 8, 2018, Annex 4.B).
-    sat = np.where(temp < 0.0, 22.46 * temp / (272.62 + temp), a * temp / (b + temp))
-    humidity = np.clip(np.round(100.0 * np.exp(a * dew / (b + dew) - sat)), 5, 100)
 
     # --- wind, gust, direction, pressure ---------------------------------------------
     # Winter storms: in the westerlies the mean wind is ≈ ±25 % higher in winter than in summer (real
@@ -299,6 +362,114 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     angle = prevail[j] + 70.0 * s_d + 35.0 * rng.normal(seed, _S_N_D, idx)
     wind_dir = (np.floor(np.mod(angle, 360.0) / 22.5 + 0.5).astype(np.int64) % 16)
     pressure = np.clip(np.round(1014.0 - 4.5 * wet - 5.0 * s_p + rng.normal(seed, _S_N_P, idx)), 960, 1050)
+    return {"temp": temp, "dew": dew, "wind": wind, "gust": gust, "cloud": cloud, "raining": raining,
+            "precip": precip, "wind_dir": wind_dir, "pressure": pressure}
+
+
+def _in(lo: np.ndarray, hi: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The tenth at ``u`` (0..1) among the tenths in [lo, hi) (the table's one-decimal values); lo's tenth when none."""
+    a = np.ceil(np.round(lo * 10.0, 6))
+    b = np.maximum(np.ceil(np.round(hi * 10.0, 6)) - 1.0, a)
+    return np.minimum(a + np.floor(u * (b - a + 1.0)), b) / 10.0
+
+
+def _coverage_weather(lay: Layout, seed: int, idx: np.ndarray, r: np.ndarray, month: np.ndarray) -> dict[str, np.ndarray]:
+    """Coverage rows ``r``: a point inside each row's grid cell, and weather consistent with it.
+
+    Air temperature, dew point, wind and gust are drawn uniformly inside the cell (dew ≤ air
+    temperature, relative humidity ≥ 5 %, gust ≥ wind and ≤ 2 × wind + 25 km/h, as
+    :func:`coverage.plausible` demands); wetness follows the humidity (rain only in near-saturated
+    air, with the dew-point depression the lakes' rain has), cloud and pressure follow the wetness.
+    """
+    key = lay.cov_key[r]
+    gi, wi = key % 200, key // 200 % 200
+    di, ti = key // 200**2 % 200 - 60, key // 200**3 % 200 - 60
+    t_lo, d_lo = ti * coverage.TEMP_STEP, di * coverage.DEW_STEP
+    w_lo, g_lo = wi * coverage.WIND_STEP, gi * coverage.GUST_STEP
+    t_hi, d_hi = t_lo + coverage.TEMP_STEP, d_lo + coverage.DEW_STEP
+    w_hi, g_hi = w_lo + coverage.WIND_STEP, g_lo + coverage.GUST_STEP
+    mag = lambda x: 17.625 * x / (243.04 + x)  # noqa: E731  (Magnus over water, as coverage.rh)
+    inv = lambda y: 243.04 * y / (17.625 - y)  # noqa: E731
+    ln_rh_min = np.log(coverage.RH_MIN / 100.0)
+    # air: at least the cell's lowest dew point, at most where that dew point still gives RH ≥ 5 %
+    t_top = np.minimum(t_hi, inv(mag(np.minimum(d_hi - 0.1, t_hi)) - ln_rh_min))
+    temp = _in(np.maximum(t_lo, d_lo), t_top, rng.uniform(seed, _S_C_T, idx))
+    dew_min = inv(mag(temp) + ln_rh_min)  # the dew point of 5 % humidity at this temperature
+    dew = np.minimum(_in(np.maximum(d_lo, dew_min), np.minimum(d_hi, temp + 0.05), rng.uniform(seed, _S_C_D, idx)), temp)
+    wind = _in(np.maximum(w_lo, (g_lo - coverage.GUST_EXCESS) / coverage.GUST_FACTOR), np.minimum(w_hi, g_hi),
+               rng.uniform(seed, _S_C_W, idx))
+    gust = _in(np.maximum(g_lo, wind), np.minimum(g_hi, coverage.GUST_FACTOR * wind + coverage.GUST_EXCESS),
+               rng.uniform(seed, _S_C_G, idx))
+    gust = np.maximum(gust, wind)
+    rh = coverage.rh(temp, dew)
+    wet = (rh - 75.0) / 12.0 + 0.6 * rng.normal(seed, _S_C_WET, idx)
+    raining = (wet > 1.0) & (temp - dew <= 1.5)  # rain only in near-saturated air, as in the lakes' rows
+    amount = rng.exponential(seed, _S_C_RAIN, idx) * (0.15 + 0.8 * (wet - 1.0))
+    precip = np.where(raining, np.maximum(np.round(amount, 1), 0.1), 0.0)
+    cloud = np.clip(np.round(54.0 + 30.0 * wet), 0, 100)
+    cloud = np.where(raining, np.maximum(cloud, 60.0), cloud)
+    wind_dir = np.floor(16.0 * rng.uniform(seed, _S_C_DIR, idx)).astype(np.int64)
+    pressure = np.clip(np.round(1014.0 - 4.5 * wet + 6.0 * rng.normal(seed, _S_C_P, idx)), 960, 1050)
+    return {"temp": temp, "dew": dew, "wind": wind, "gust": gust, "cloud": cloud, "raining": raining,
+            "precip": precip, "wind_dir": wind_dir, "pressure": pressure}
+
+
+def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_TOTAL_ROWS,
+                  n_lakes: int = DEFAULT_LAKES, label_noise: float = 0.0, exclude: Exclusion = (),
+                  coverage_per_cell: float = DEFAULT_COVERAGE, exclude_group: str | None = None) -> pd.DataFrame:
+    """Rows ``indices`` (sorted or not, int) of the complete synthetic table for ``seed``.
+
+    Returns the 35 columns in schema order with schema dtypes, index 0..k-1. Rows below
+    ``total_rows`` are the lakes' hourly rows; the coverage rows follow (:func:`layout`).
+    ``exclude``: lakes left out of the table; ``exclude_group``: a Köppen group left out.
+    """
+    lay = layout(int(total_rows), int(n_lakes), tuple(exclude), float(coverage_per_cell), exclude_group)
+    idx = np.asarray(indices, dtype=np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= lay.total_rows):
+        raise IndexError(f"row index out of range 0..{lay.total_rows - 1}")
+    seed = int(seed)
+    places = lay.places
+    cov = idx >= lay.lake_rows
+    lk = ~cov
+    j = np.empty(idx.shape, dtype=np.int64)  # place of each row: a lake, or a coverage station after the lakes
+    hour_no = np.empty(idx.shape, dtype=np.int64)  # hours since START
+    j[lk] = np.searchsorted(lay.offsets, idx[lk], side="right") - 1
+    hour_no[lk] = idx[lk] - lay.offsets[j[lk]]
+    r = idx[cov] - lay.lake_rows
+    j[cov] = len(lay.lakes) + lay.cov_owner[r]
+    hour_no[cov] = lay.cov_hour[r]
+
+    # --- calendar --------------------------------------------------------------------
+    stamp = START + hour_no.astype("timedelta64[h]")
+    day = stamp.astype("datetime64[D]")
+    month = (stamp.astype("datetime64[M]").astype(np.int64) % 12 + 1).astype(np.int8)
+    doy = ((day - day.astype("datetime64[Y]")).astype(np.int64) + 1).astype(np.int16)
+    hour = (hour_no % 24).astype(np.float64)
+
+    lat = places["lat"].to_numpy(np.float64)[j]
+    south = lat < 0
+    scheme = places["scheme"].to_numpy(np.int8)[j]
+    season_code = geo.SEASON_TABLE[scheme, month - 1]
+    intensity_code = geo.INTENSITY_TABLE[scheme, month - 1]
+    w: dict[str, np.ndarray] = {}
+    for mask, part in ((lk, lambda m: _lake_weather(lay, seed, idx[m], j[m], hour_no[m], month[m], doy[m], hour[m],
+                                                     season_code[m])),
+                       (cov, lambda m: _coverage_weather(lay, seed, idx[m], r, month[m]))):
+        if not mask.any():
+            continue
+        for name, values in part(mask).items():
+            if name not in w:
+                w[name] = np.zeros(idx.shape, dtype=values.dtype)
+            w[name][mask] = values
+    temp, dew, wind, gust, cloud = w["temp"], w["dew"], w["wind"], w["gust"], w["cloud"]
+    raining, precip, wind_dir, pressure = w["raining"], w["precip"], w["wind_dir"], w["pressure"]
+
+    a, b = 17.625, 243.04
+    # Below 0 °C the API reports humidity over ice (real sample: over-water Magnus humidity runs 11–16
+    # points below the reported value at −30…−3 °C; over ice, 2–6): Magnus over ice, a 22.46, b 272.62
+    # (WMO-No. 8, 2018, Annex 4.B).
+    sat = np.where(temp < 0.0, 22.46 * temp / (272.62 + temp), a * temp / (b + temp))
+    humidity = np.clip(np.round(100.0 * np.exp(a * dew / (b + dew) - sat)), 5, 100)
 
     # --- sun: daylight and UV --------------------------------------------------------
     decl = np.deg2rad(23.44) * np.sin(2.0 * np.pi * (doy - 81.0) / 365.0)
@@ -350,6 +521,7 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     feels = np.round(np.clip(feels, -70.0, 70.0), 1)
 
     # --- assemble (schema dtypes) ------------------------------------------------------
+    lakes = places
     lake_names = lakes["name"].tolist()
     frame = {
         "lake": _categorical(j, lake_names),
@@ -402,15 +574,18 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
 
 
 def generate_complete(*, seed: int, total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES,
-                      label_noise: float = 0.0, batch_rows: int = 400_000, exclude: Exclusion = ()) -> pd.DataFrame:
-    """The complete synthetic table, built in batches of ``batch_rows`` (bounded peak memory)."""
+                      label_noise: float = 0.0, batch_rows: int = 400_000, exclude: Exclusion = (),
+                      coverage_per_cell: float = DEFAULT_COVERAGE, exclude_group: str | None = None) -> pd.DataFrame:
+    """The complete synthetic table (lake rows, then coverage rows), built in batches of ``batch_rows``."""
     started = time.perf_counter()
+    complete = layout(int(total_rows), int(n_lakes), tuple(exclude), float(coverage_per_cell), exclude_group).total_rows
     parts = []
-    for lo in range(0, int(total_rows), batch_rows):
-        hi = min(int(total_rows), lo + batch_rows)
-        parts.append(generate_rows(np.arange(lo, hi), seed=seed, total_rows=total_rows,
-                                   n_lakes=n_lakes, label_noise=label_noise, exclude=exclude))
-        logger.info("synthetic table: %d / %d rows", hi, total_rows)
+    for lo in range(0, complete, batch_rows):
+        hi = min(complete, lo + batch_rows)
+        parts.append(generate_rows(np.arange(lo, hi), seed=seed, total_rows=total_rows, n_lakes=n_lakes,
+                                   label_noise=label_noise, exclude=exclude, coverage_per_cell=coverage_per_cell,
+                                   exclude_group=exclude_group))
+        logger.info("synthetic table: %d / %d rows", hi, complete)
     df = pd.concat(parts, ignore_index=True) if len(parts) != 1 else parts[0]
     logger.info("synthetic table built in %.1f s", time.perf_counter() - started)
     return df

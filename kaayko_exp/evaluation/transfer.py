@@ -6,12 +6,20 @@ the model family of ``conf/model/<model>.yaml`` on the ``features`` set through
 kaayko-exp's own feature and model code, predict the real lake's rows and score them
 (class accuracy, MAE, within ±0.5 — :func:`kaayko_exp.evaluation.metrics.metrics`).
 
+Leave-one-climate-type-out (``--protocol climates``, issue 19): for each Köppen group of
+:data:`kaayko_exp.data.koppen.GROUPS`, generate the synthetic table without that group (its lakes, by
+:func:`kaayko_exp.data.climate.koppen_group`, and its reference stations' coverage rows), fit the model, and
+score a year of rule-labelled hourly rows built for each of the group's reference stations from its
+published statistics by :mod:`kaayko_exp.data.station_hours` — a separate path that shares no weather code
+with the generator and is never used to tune it.
+
 It lives in ``evaluation`` (it trains and scores models; the data layer imports no model code).
 
 Usage::
 
     python -m kaayko_exp.evaluation.transfer tests/data/kaayko_sample --size medium [--seed 42]
         [--model xgboost] [--json FILE] [--report DIR]
+    python -m kaayko_exp.evaluation.transfer --protocol climates --size medium [--model histgb] [--json FILE]
 
 ``--report DIR`` also writes the fidelity report (:mod:`kaayko_exp.data.fidelity`) to ``DIR``
 with the per-lake transfer table in it, and exits 1 when a fidelity check fails.
@@ -63,9 +71,18 @@ def _rows_for(size: str | int, total: int) -> int:
 
 
 def _model_cfg(model: str, overrides: dict[str, Any] | None):
+    """conf/model/<model>.yaml with its defaults list composed (the ensemble's ``/model@member_configs.<m>: <m>``
+    entries become ``member_configs.<m>``, as Hydra composes them for ``model=ensemble``)."""
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.load(CONF / "model" / f"{model}.yaml")
+    base = OmegaConf.create({})
+    for entry in cfg.pop("defaults", []) or []:
+        if OmegaConf.is_dict(entry):
+            for target, option in entry.items():
+                _, _, path = str(target).partition("@")
+                OmegaConf.update(base, path, OmegaConf.load(CONF / "model" / f"{option}.yaml"), force_add=True)
+    cfg = OmegaConf.merge(base, cfg)
     for k, v in (overrides or {}).items():
         cfg.params[k] = v
     return cfg
@@ -77,36 +94,66 @@ def lake_exclusion(real_lake: pd.DataFrame) -> tuple[str, float, float]:
     return name, float(real_lake["latitude"].iloc[0]), float(real_lake["longitude"].iloc[0])
 
 
+@dataclass
+class ClimateResult:
+    group: str  # the Köppen group left out of the generator
+    station: str
+    koppen: str
+    rows: int
+    train_rows: int
+    class_accuracy: float
+    mae: float
+    within_half: float
+    seconds: float  # fit (shared by the group's stations) + scoring
+
+
+def _complete_rows() -> int:
+    from kaayko_exp.data import synthetic
+
+    return synthetic.complete_rows()
+
+
 def synthetic_without(exclude: tuple, rows: int, seed: int, *, total_rows: int | None = None,
-                      n_lakes: int | None = None) -> pd.DataFrame:
-    """A seeded synthetic sample of ``rows`` rows from the table without the ``exclude`` lakes."""
+                      n_lakes: int | None = None, exclude_group: str | None = None) -> pd.DataFrame:
+    """A seeded synthetic sample of ``rows`` rows of the complete table (lake and coverage rows) without the
+    ``exclude`` lakes and, when given, without the Köppen group ``exclude_group``."""
     from kaayko_exp.data import synthetic
     from kaayko_exp.data.sampling import sample_positions
 
     total = int(total_rows or synthetic.DEFAULT_TOTAL_ROWS)
     lakes = int(n_lakes or synthetic.DEFAULT_LAKES)
-    positions = sample_positions(total, min(rows, total), seed)
-    return synthetic.generate_rows(positions, seed=seed, total_rows=total, n_lakes=lakes, exclude=tuple(exclude))
+    complete = synthetic.layout(total, lakes, tuple(exclude), synthetic.DEFAULT_COVERAGE, exclude_group).total_rows
+    positions = sample_positions(complete, min(rows, complete), seed)
+    return synthetic.generate_rows(positions, seed=seed, total_rows=total, n_lakes=lakes, exclude=tuple(exclude),
+                                   exclude_group=exclude_group)
+
+
+def _fit(train: pd.DataFrame, *, model: str, features: str, params: dict[str, Any] | None, seed: int, n_jobs: int):
+    """(spec, fitted model) on ``train`` through kaayko-exp's own feature and model code."""
+    from omegaconf import OmegaConf
+
+    from kaayko_exp.features.spec import build_spec, transform
+    from kaayko_exp.models import build_model
+
+    spec = build_spec(OmegaConf.load(CONF / "features" / f"{features}.yaml"), train)
+    fitted = build_model(_model_cfg(model, params), seed=seed, n_jobs=n_jobs, n_rows=len(train))
+    fitted.fit(transform(spec, train), train["paddle_score"].to_numpy(np.float64), spec=spec)
+    return spec, fitted
 
 
 def score_lake(real_lake: pd.DataFrame, *, rows: int, seed: int = 42, model: str = "xgboost",
                features: str = "standard", params: dict[str, Any] | None = None, n_jobs: int = -1) -> LakeResult:
     """Train on synthetic rows without this lake, score its real rows."""
-    from omegaconf import OmegaConf
-
     from kaayko_exp.data import synthetic
     from kaayko_exp.evaluation.metrics import metrics
-    from kaayko_exp.features.spec import build_spec, transform
-    from kaayko_exp.models import build_model
+    from kaayko_exp.features.spec import transform
 
     started = time.perf_counter()
     exclude = (lake_exclusion(real_lake),)
     train = synthetic_without(exclude, rows, seed)
     kept = len(synthetic.layout(synthetic.DEFAULT_TOTAL_ROWS, synthetic.DEFAULT_LAKES, exclude).lakes)
     assert exclude[0][0] not in set(train["lake"].astype(str)), "held-out lake leaked into training"
-    spec = build_spec(OmegaConf.load(CONF / "features" / f"{features}.yaml"), train)
-    fitted = build_model(_model_cfg(model, params), seed=seed, n_jobs=n_jobs, n_rows=len(train))
-    fitted.fit(transform(spec, train), train["paddle_score"].to_numpy(np.float64), spec=spec)
+    spec, fitted = _fit(train, model=model, features=features, params=params, seed=seed, n_jobs=n_jobs)
     pred = fitted.predict(transform(spec, real_lake))
     m = metrics(real_lake["paddle_score"].to_numpy(np.float64), pred)
     return LakeResult(lake=exclude[0][0], rows=len(real_lake), train_rows=len(train),
@@ -118,9 +165,7 @@ def leave_one_lake_out(real: pd.DataFrame, *, size: str | int = "medium", seed: 
                        features: str = "standard", params: dict[str, Any] | None = None,
                        lakes: Sequence[str] | None = None) -> list[LakeResult]:
     """One :class:`LakeResult` per real lake (sorted by name), each from its own synthetic training set."""
-    from kaayko_exp.data import synthetic
-
-    rows = _rows_for(size, synthetic.DEFAULT_TOTAL_ROWS)
+    rows = _rows_for(size, _complete_rows())
     parts = [(name, part) for name, part in real.groupby(real["lake"].astype(str), sort=True, observed=True)
              if not lakes or name in lakes]
     out = []
@@ -138,6 +183,46 @@ def leave_one_lake_out(real: pd.DataFrame, *, size: str | int = "medium", seed: 
     return out
 
 
+def leave_one_climate_out(groups: Sequence[str] | None = None, *, size: str | int = "medium", seed: int = 42,
+                          model: str = "xgboost", features: str = "standard", params: dict[str, Any] | None = None,
+                          n_jobs: int = -1) -> list[ClimateResult]:
+    """One :class:`ClimateResult` per reference station: trained without its Köppen group, scored on its
+    station rows (:func:`kaayko_exp.data.station_hours.station_rows`, seed ``seed``)."""
+    from kaayko_exp.data import koppen, station_hours
+    from kaayko_exp.evaluation.metrics import metrics
+    from kaayko_exp.features.spec import transform
+
+    rows = _rows_for(size, _complete_rows())
+    out = []
+    groups = list(groups or koppen.GROUPS)
+    for i, group in enumerate(groups, 1):
+        started = time.perf_counter()
+        log.info("[%d/%d] %s: training %s on %s synthetic rows without it", i, len(groups), group, model, f"{rows:,}")
+        train = synthetic_without((), rows, seed, exclude_group=group)
+        held = {f"{st.name} ({st.koppen})" for st in koppen.stations(group)}
+        assert not held & set(train["lake"].astype(str)), "held-out climate's stations leaked into training"
+        spec, fitted = _fit(train, model=model, features=features, params=params, seed=seed, n_jobs=n_jobs)
+        for st in koppen.stations(group):
+            test = station_hours.station_rows(st, seed=seed)
+            m = metrics(test["paddle_score"].to_numpy(np.float64), fitted.predict(transform(spec, test)))
+            res = ClimateResult(group=group, station=st.name, koppen=st.koppen, rows=len(test), train_rows=len(train),
+                                class_accuracy=m["class_accuracy"], mae=m["mae"], within_half=m["within_half"],
+                                seconds=round(time.perf_counter() - started, 1))
+            log.info("[%d/%d] %s %s: MAE %.4f, class accuracy %.4f", i, len(groups), st.koppen, st.name, res.mae,
+                     res.class_accuracy)
+            out.append(res)
+    return out
+
+
+def climate_table(results: Sequence[ClimateResult]) -> str:
+    """Markdown table of leave-one-climate-type-out results."""
+    lines = ["| group left out | Köppen | station | station rows | synthetic train rows | class accuracy | MAE | within ±0.5 |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r.group} | {r.koppen} | {r.station} | {r.rows:,} | {r.train_rows:,} | {r.class_accuracy:.4f} | "
+              f"{r.mae:.4f} | {r.within_half:.4f} |" for r in results]
+    return "\n".join(lines)
+
+
 def markdown_table(results: Sequence[LakeResult]) -> str:
     from kaayko_exp.data.fidelity import transfer_table
 
@@ -146,7 +231,11 @@ def markdown_table(results: Sequence[LakeResult]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kaayko_exp.evaluation.transfer", description=__doc__.splitlines()[0])
-    ap.add_argument("real", help="directory of Kaayko <Lake>/<YYYY-MM>.csv files (or a .csv/.parquet file)")
+    ap.add_argument("real", nargs="?", default=None,
+                    help="directory of Kaayko <Lake>/<YYYY-MM>.csv files (or a .csv/.parquet file); not for --protocol climates")
+    ap.add_argument("--protocol", choices=("lakes", "climates"), default="lakes",
+                    help="lakes: leave one real lake out (default); climates: leave one Köppen group out and score "
+                         "rows built from its reference stations' published statistics")
     ap.add_argument("--size", default="medium", help="synthetic training size: tiny|small|medium|large or a row count")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--model", default="xgboost")
@@ -160,6 +249,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kaayko_exp.data.sources import read_table
     from kaayko_exp.errors import KaaykoError
 
+    if args.protocol == "climates":
+        results = leave_one_climate_out(size=args.size, seed=args.seed, model=args.model, features=args.features)
+        print(climate_table(results))
+        if args.json:
+            import json
+
+            from kaayko_exp.atomic import write_text
+
+            write_text(args.json, json.dumps([asdict(r) for r in results], indent=2) + "\n")
+        return 0
+    if args.real is None:
+        print("usage error: the leave-one-lake-out protocol needs the real rows: python -m "
+              "kaayko_exp.evaluation.transfer tests/data/kaayko_sample --size medium", file=sys.stderr)
+        return 2
     try:
         real = read_table(args.real)
         results = leave_one_lake_out(real, size=args.size, seed=args.seed, model=args.model, features=args.features)

@@ -1,0 +1,51 @@
+"""Issue 19: station rows from published statistics, and the leave-one-climate-type-out protocol (tiny sizes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from kaayko_exp.data import coverage, koppen, label, station_hours, validate_frame
+from kaayko_exp.evaluation import transfer
+
+
+def test_station_rows_follow_the_published_normals_and_the_physics():
+    st = next(s for s in koppen.STATIONS if s.koppen == "Cwa")
+    rows = station_hours.station_rows(st, seed=3)
+    assert len(rows) == 8760 and rows["lake"].nunique() == 1
+    validate_frame(rows, "station rows")
+    monthly = rows.groupby("month")["temp_c"].mean()
+    normal = (np.array(st.tmax) + np.array(st.tmin)) / 2
+    assert np.abs(monthly.to_numpy() - normal).max() < 2.0  # within 2 °C of the normals' monthly mean
+    assert np.abs(rows.groupby("month")["wind_kph"].mean().to_numpy() - np.array(st.wind)).max() < 2.5
+    assert rows["dew_point_c"].max() <= st.dew_max and rows["temp_c"].max() <= st.record_high
+    assert coverage.row_violations(rows) == {"dew > temp": 0, "gust < wind": 0, "humidity off Magnus": 0,
+                                             "uv at night": 0}
+    np.testing.assert_array_equal(rows["paddle_score"].to_numpy(), label.paddle_score_rule(rows))
+    pd.testing.assert_frame_equal(rows, station_hours.station_rows(st, seed=3))
+    assert not rows["temp_c"].equals(station_hours.station_rows(st, seed=4)["temp_c"])
+
+
+def test_leave_one_climate_type_out_at_tiny_size(monkeypatch):
+    seen = {}
+    real_fit = transfer._fit
+
+    def spy(train, **kw):
+        seen["lakes"] = set(train["lake"].astype(str))
+        return real_fit(train, **kw)
+
+    monkeypatch.setattr(transfer, "_fit", spy)
+    results = transfer.leave_one_climate_out(["polar"], size="tiny", seed=1, model="xgboost", n_jobs=1)
+    assert [(r.group, r.koppen, r.station) for r in results] == [("polar", "ET", "Utqiagvik")]
+    r = results[0]
+    assert r.rows == 8760 and r.train_rows == 3000
+    assert 0.0 <= r.class_accuracy <= 1.0 and 0.0 <= r.mae < 4.0
+    assert "Utqiagvik (ET)" not in seen["lakes"] and "Lake Hazen" not in seen["lakes"]  # the group was left out
+    assert any(name.endswith("(Dfc)") for name in seen["lakes"])  # other climates' coverage rows were kept
+    table = transfer.climate_table(results)
+    assert "| polar | ET | Utqiagvik | 8,760 | 3,000 |" in table
+
+
+def test_lake_protocol_without_real_rows_is_a_usage_error(capsys):
+    assert transfer.main(["--size", "tiny"]) == 2
+    assert "needs the real rows" in capsys.readouterr().err
