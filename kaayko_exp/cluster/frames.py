@@ -57,19 +57,22 @@ def _synthetic(cfg: Any, rows_per_part: int) -> tuple[list[tuple], dict[str, Any
     from kaayko_exp.data.sampling import resolve_rows, sample_positions
 
     data_cfg, sample_cfg, seed = cfg.data, cfg.sample_size, int(cfg.seed)
-    total, lakes, noise = _synthetic_params(data_cfg)
-    k, fraction = resolve_rows(sample_cfg, total, source=f"the synthetic table (data.total_rows={total})")
+    total, lakes, noise, coverage = _synthetic_params(data_cfg)
+    complete = synthetic.complete_rows(total, lakes, coverage)
+    k, fraction = resolve_rows(sample_cfg, complete, source=f"the synthetic table ({complete:,} rows: data.total_rows="
+                                                            f"{total} lake rows + the coverage rows of data.coverage={coverage:g})")
     version = f"{synthetic.GENERATOR_VERSION}+{synthetic.source_digest()}"
-    describe = {"source": "synthetic", "total_rows": total, "lakes": lakes, "label_noise": noise,
+    describe = {"source": "synthetic", "total_rows": total, "lakes": lakes, "label_noise": noise, "coverage": coverage,
                 "rows": k, "seed": seed, "generator_version": version}
-    params = {"seed": seed, "total_rows": total, "n_lakes": lakes, "label_noise": noise}
-    if k == total:  # runs of the complete table: nothing but two numbers per partition
-        pieces = [("synthetic", params, (lo, hi)) for lo, hi in _runs(total, rows_per_part)]
+    params = {"seed": seed, "total_rows": total, "n_lakes": lakes, "label_noise": noise, "coverage_per_cell": coverage}
+    if k == complete:  # runs of the complete table: nothing but two numbers per partition
+        pieces = [("synthetic", params, (lo, hi)) for lo, hi in _runs(complete, rows_per_part)]
     else:  # the local path's seeded positions (k integers on the client, never rows), cut into runs
-        positions = sample_positions(total, k, seed)
+        positions = sample_positions(complete, k, seed)
         pieces = [("synthetic", params, positions[lo:hi]) for lo, hi in _runs(k, rows_per_part)]
-    info = {"source": "synthetic", "path": None, "source_rows": total, "seed": seed,
-            "sample": _sample_info(sample_cfg, fraction, k), "generator_version": version, "label_noise": noise}
+    info = {"source": "synthetic", "path": None, "source_rows": complete, "seed": seed,
+            "sample": _sample_info(sample_cfg, fraction, k), "generator_version": version, "label_noise": noise,
+            "coverage": coverage}
     return pieces, describe, info
 
 
