@@ -14,6 +14,7 @@ in command-line order, on the struct config), then records the job's overrides i
 
 from __future__ import annotations
 
+import copy
 import pickle
 import threading
 from typing import Any, Dict, List, Sequence, Tuple
@@ -27,7 +28,7 @@ class CachingConfigLoader:
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
-        self._bases: Dict[Tuple[str, ...], bytes] = {}  # pickled composed configs
+        self._bases: Dict[Tuple[str, ...], Any] = {}  # composed configs, pickled where they can be
         self._groups: Dict[str, bool] = {}
         self._lock = threading.Lock()
 
@@ -74,10 +75,9 @@ class CachingConfigLoader:
             key = tuple(shaping)
             base = self._bases.get(key)
             if base is None:
-                base = pickle.dumps(self.inner.load_sweep_config(master_config, list(shaping)),
-                                    protocol=pickle.HIGHEST_PROTOCOL)
+                base = _frozen(self.inner.load_sweep_config(master_config, list(shaping)))
                 self._bases[key] = base
-        cfg = pickle.loads(base)  # a fresh copy for this job
+        cfg = pickle.loads(base) if isinstance(base, bytes) else copy.deepcopy(base)  # a fresh copy for this job
         ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
         with open_dict(cfg.hydra):
             cfg.hydra.overrides.task = [o.input_line for o in task]
@@ -96,3 +96,13 @@ def wrap(hydra_context: Any) -> Any:
         return hydra_context
     return HydraContext(config_loader=CachingConfigLoader(hydra_context.config_loader),
                         callbacks=hydra_context.callbacks)
+
+
+def _frozen(cfg: DictConfig) -> Any:
+    """The composed config pickled, or the config itself where pickle cannot name one of its structured-config
+    classes (a launcher plugin's dataclass that Hydra's plugin discovery imported twice): then each job gets a
+    deep copy instead."""
+    try:
+        return pickle.dumps(cfg, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return cfg
