@@ -35,6 +35,24 @@ class SampleSizeConfig:
     rows: Optional[int] = None  # exact row count; wins over fraction
 
 
+# --- backend: where the table lives and who computes -------------------------------------
+@dataclass
+class BackendConfig:
+    """``backend=local`` (default: in this process, as always) or ``backend=dask`` (a Dask cluster; see
+    kaayko_exp/cluster/). With ``dask``, ``address`` / ``scheduler_file`` join a running cluster; with neither,
+    a ``distributed.LocalCluster`` of ``n_workers`` processes is started for the run and closed after it."""
+
+    name: str = "local"  # local | dask
+    address: Optional[str] = None  # dask: scheduler to join, e.g. tcp://10.0.0.5:8786
+    scheduler_file: Optional[str] = None  # dask: the JSON file `dask scheduler --scheduler-file` wrote
+    n_workers: int = 2  # dask LocalCluster: worker processes
+    threads_per_worker: int = 1  # dask LocalCluster: threads of each worker
+    memory_limit: Optional[str] = "auto"  # dask LocalCluster: per worker, e.g. 4GiB; auto: RAM / workers
+    connect_timeout: float = 10.0  # dask: seconds to reach the scheduler (and to see its first worker)
+    dashboard_address: Optional[str] = ":8787"  # dask LocalCluster: dashboard host:port (:0 any free port)
+    partition_rows: int = 250_000  # dask: rows per partition of the table (synthetic, parquet, cache)
+
+
 # --- features, split, model ------------------------------------------------------------
 @dataclass
 class FeaturesConfig:
@@ -153,6 +171,7 @@ class TrainConfig:
     checkpointing: CheckpointingConfig = field(default_factory=CheckpointingConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
     seed: int = 42
     n_jobs: int = -1
     cache_dir: str = "outputs/.cache"
@@ -184,6 +203,7 @@ class PredictConfig:
     # null: the run's own safety config; safety=kaayko|kaayko_original|off overrides it
     safety: Optional[SafetyConfig] = None
     serve: ServeConfig = field(default_factory=ServeConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)  # backend=dask scores partition by partition
 
 
 def register_configs() -> None:
