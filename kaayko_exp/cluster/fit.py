@@ -91,7 +91,8 @@ class _Watch:
 
         def target() -> None:
             try:
-                box["out"] = call()
+                with self.client.as_current():  # xgboost.dask looks the client up (a context variable)
+                    box["out"] = call()
             except BaseException as exc:  # handed to the watching thread
                 box["err"] = exc
 
@@ -160,11 +161,12 @@ def fit_xgboost(ctx: Any, state: Any, key: str = "fit", phase: int = 0) -> Any:
     ftypes = ["c" if c else "q" for c in category_split_mask(ctx.spec)]
     max_bin = int(model.params.get("max_bin", 256))
     common = dict(feature_names=model.feature_names, feature_types=ftypes, enable_categorical=True, max_bin=max_bin)
-    dtrain = dxgb.DaskQuantileDMatrix(client, X, y, **common)
-    evals = []
-    if "val" in parts and int(state.sizes.get("val", 0)):
-        Xv, yv = parts["val"]
-        evals = [(dxgb.DaskQuantileDMatrix(client, Xv, yv, ref=dtrain, **common), "val")]
+    with client.as_current():  # xgboost.dask looks the client up (a context variable)
+        dtrain = dxgb.DaskQuantileDMatrix(client, X, y, **common)
+        evals = []
+        if "val" in parts and int(state.sizes.get("val", 0)):
+            Xv, yv = parts["val"]
+            evals = [(dxgb.DaskQuantileDMatrix(client, Xv, yv, ref=dtrain, **common), "val")]
     if ctx.pruner is not None:
         ctx.pruner.begin_phase(key, phase, max(1, total))
     callbacks: FitCallbacks = ctx.callbacks

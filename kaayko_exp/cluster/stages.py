@@ -113,6 +113,8 @@ def _api(module: str, name: str) -> Any:
 def _load(ctx: Any) -> dict[str, Any]:
     st = _state(ctx)
     st.ddf, st.info = _api("frames", "load_frame")(ctx.cfg, st.client)
+    if ctx.run.manifest.get("backend") is not None:
+        ctx.run.manifest["backend"]["partitions"] = st.partitions()
     return st.info
 
 
@@ -156,6 +158,8 @@ def _split(ctx: Any) -> dict[str, Any]:
         st.split_sha256 = hashlib.sha256(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes()).hexdigest()
     counts = dask.compute(*(st.parts[k].shape[0] for k in ("train", "val", "test")))
     st.sizes = dict(zip(("train", "val", "test"), (int(c) for c in counts)))
+    if st.split_sha256 is None:
+        st.split_sha256 = hashlib.sha256(repr(sorted(st.sizes.items())).encode()).hexdigest()
     return out
 
 
@@ -324,6 +328,3 @@ def cluster_stages(ctx: Any, local: dict[str, tuple[Any, Any]]) -> Iterator[dict
                     f"python train.py resume={ctx.run.shown}."
                 ) from None
             raise
-        finally:
-            if ctx.run.manifest.get("backend") is not None:
-                ctx.run.manifest["backend"]["partitions"] = st.partitions()
