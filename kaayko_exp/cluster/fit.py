@@ -32,6 +32,11 @@ log = logging.getLogger("kaayko_exp.fit")
 EXIT_WORKER_LOST = 75
 #: how often the client looks at the worker set while a chunk trains (seconds)
 WATCH_SECONDS = 0.5
+#: how long the surviving workers of a lost chunk get to restart (seconds)
+RESTART_SECONDS = 60
+#: XGBoost's collective gives up on a peer after this long (seconds): the last resort against a hang, longer than
+#: any single collective operation (a worker sketching a large partition while the others wait)
+COLLECTIVE_TIMEOUT_SECONDS = 1800
 
 
 class WorkerLost(RunInterrupted):
@@ -104,13 +109,24 @@ class _Watch:
                 break
             gone = self._gone(start)
             if gone:
-                raise self._lost(gone, round_at)
+                raise self._lost(gone, start, round_at)
         if "err" in box:
             gone = self._gone(start)
             if gone:
-                raise self._lost(gone, round_at) from None
+                raise self._lost(gone, start, round_at) from None
             raise box["err"]
         return box["out"]
+
+    def _release(self, survivors: list[str]) -> None:
+        """The other workers of the chunk wait in XGBoost's collective for a peer that is gone (a C++ call no
+        cancel reaches): restart them through their nannies so the cluster is free for the resume."""
+        if not survivors:
+            return
+        try:
+            self.client.restart_workers(survivors, timeout=RESTART_SECONDS, raise_for_error=False)
+        except Exception as exc:  # best effort: XGBoost's own collective timeout releases them otherwise
+            log.warning("could not restart the Dask workers %s (%s); they leave XGBoost's collective after "
+                        "%d s", ", ".join(survivors), type(exc).__name__, COLLECTIVE_TIMEOUT_SECONDS)
 
     def _gone(self, start: set[str]) -> list[str]:
         now = workers_of(self.client)
@@ -120,7 +136,8 @@ class _Watch:
             self.last_memory[addr] = (used, limit)
         return sorted(start - set(now))
 
-    def _lost(self, gone: list[str], round_at: int) -> WorkerLost:
+    def _lost(self, gone: list[str], start: set[str], round_at: int) -> WorkerLost:
+        self._release(sorted(start & set(workers_of(self.client))))
         used = [self.last_memory.get(a, (0.0, 0.0)) for a in gone]
         near_limit = any(limit and u >= 0.7 * limit for u, limit in used)
         why = (f" It was near its memory limit before it went ({self.memory_note()})." if near_limit else
@@ -181,18 +198,21 @@ def fit_xgboost(ctx: Any, state: Any, key: str = "fit", phase: int = 0) -> Any:
         if booster.num_boosted_rounds() != int(done):
             raise RunDirError(f"The checkpoint in {directory} holds {booster.num_boosted_rounds()} rounds, the "
                               f"manifest says {done}: it is inconsistent. Start a fresh run.")
-        state = json.loads((Path(directory) / "state.json").read_text(encoding="utf-8"))
-        history = [float(v) for v in state.get("val_history", [])]
-        rmse_history = [float(v) for v in state.get("val_rmse", [])]
+        saved = json.loads((Path(directory) / "state.json").read_text(encoding="utf-8"))
+        history = [float(v) for v in saved.get("val_history", [])]
+        rmse_history = [float(v) for v in saved.get("val_rmse", [])]
         log.info("xgboost.dask: resuming at round %d/%d", done, total)
     chunk = callbacks.chunk(total)
+    from xgboost.collective import Config as CollConfig
+
+    coll = CollConfig(timeout=COLLECTIVE_TIMEOUT_SECONDS, tracker_timeout=COLLECTIVE_TIMEOUT_SECONDS)
     watch = _Watch(client, state.memory_note)
     stop, t0 = False, time.perf_counter()
     while done < total and not stop:
         rounds = min(chunk, total - done)
         start_booster = booster
         out = watch.run(lambda: dxgb.train(client, params, dtrain, num_boost_round=rounds, evals=evals,
-                                           xgb_model=start_booster, verbose_eval=False), done)
+                                           xgb_model=start_booster, verbose_eval=False, coll_cfg=coll), done)
         booster = out["booster"]
         scores = (out.get("history") or {}).get("val") or {}
         for j in range(rounds):
