@@ -15,7 +15,7 @@ from runhelpers import ROOT
 
 #: packages that must stay off the --help / --cfg job paths
 HEAVY = {"xgboost", "sklearn", "scipy", "numpy", "pandas", "pyarrow", "optuna", "matplotlib", "skops",
-         "threadpoolctl", "sqlalchemy", "waitress"}
+         "threadpoolctl", "sqlalchemy", "waitress", "dask", "distributed"}
 
 
 def imported_packages(args: list[str]) -> set[str]:
@@ -33,6 +33,8 @@ def imported_packages(args: list[str]) -> set[str]:
     ["train.py", "--help"],
     ["train.py", "--cfg", "job"],
     ["train.py", "model=svm", "sample_size=large", "--cfg", "job"],
+    ["train.py", "backend=dask", "backend.n_workers=4", "--cfg", "job"],
+    ["predict.py", "backend=dask", "--cfg", "job"],
     ["predict.py", "--help"],
 ])
 def test_entry_points_import_no_ml_library(args):

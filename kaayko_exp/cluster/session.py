@@ -29,6 +29,9 @@ class ClusterSession:
 
 
 def _get(cfg: Any, name: str, default: Any = None) -> Any:
+    """A setting of a config node (DictConfig, dataclass or plain dict); ``default`` when absent."""
+    if isinstance(cfg, dict):
+        return cfg.get(name, default)
     from kaayko_exp.data.sampling import cfg_get
 
     return cfg_get(cfg, name, default)
@@ -42,7 +45,7 @@ def _memory_limit(value: Any) -> Any:
 
 
 def _describe(client: Any, kind: str, address: str) -> dict[str, Any]:
-    workers = client.scheduler_info().get("workers", {}) if client.scheduler_info() else {}
+    workers = (client.scheduler_info(n_workers=-1) or {}).get("workers", {})
     threads = sorted({int(w.get("nthreads", 0)) for w in workers.values()})
     memory = sorted({int(w.get("memory_limit") or 0) for w in workers.values()})
     return {
@@ -51,6 +54,23 @@ def _describe(client: Any, kind: str, address: str) -> dict[str, Any]:
         "memory_limit": (memory[0] or None) if len(memory) == 1 else memory,
         "dashboard": getattr(client, "dashboard_link", None),
     }
+
+
+def _summary(info: dict[str, Any]) -> str:
+    """One line for the log: what the run computes on, and where its dashboard is."""
+    import importlib.util
+
+    from dask.utils import format_bytes
+
+    where = {"local": "a LocalCluster at", "address": "joined the scheduler at",
+             "scheduler_file": "joined the scheduler at"}[info["address_kind"]]
+    memory = info["memory_limit"]
+    memory = format_bytes(memory) if isinstance(memory, int) else (memory or "no limit")
+    dashboard = info["dashboard"]
+    if importlib.util.find_spec("bokeh") is None:
+        dashboard = f"{dashboard} (served once bokeh is installed: pip install bokeh)"
+    return (f"{where} {info['address']}, {info['workers']} worker(s) x {info['threads_per_worker']} thread(s), "
+            f"memory limit {memory} per worker; dashboard {dashboard}")
 
 
 def _unreachable(where: str, timeout: float, reason: str) -> SchedulerUnreachable:
@@ -78,11 +98,6 @@ def _join(backend_cfg: Any, timeout: float) -> tuple[Any, str, str]:
 
     address = _get(backend_cfg, "address")
     scheduler_file = _get(backend_cfg, "scheduler_file")
-    if address and scheduler_file:
-        raise ConfigError(
-            f"backend.address={address} and backend.scheduler_file={scheduler_file} both name a scheduler. "
-            "Give one of them (or neither, to start a LocalCluster)."
-        )
     if scheduler_file:
         path = Path(str(scheduler_file)).expanduser()
         if not path.is_file():
@@ -95,7 +110,7 @@ def _join(backend_cfg: Any, timeout: float) -> tuple[Any, str, str]:
         where, kind, kwargs = str(address), "address", {"address": str(address)}
     started = time.monotonic()
     try:
-        client = Client(timeout=timeout, set_as_default=False, **kwargs)
+        client = Client(timeout=timeout, **kwargs)
     except (OSError, TimeoutError, ValueError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise _unreachable(where, timeout, reason) from None
@@ -112,9 +127,29 @@ def _start_local(backend_cfg: Any) -> tuple[Any, Any]:
 
     n_workers = int(_get(backend_cfg, "n_workers", 2))
     threads = int(_get(backend_cfg, "threads_per_worker", 1))
-    if n_workers < 1 or threads < 1:
+    memory = _memory_limit(_get(backend_cfg, "memory_limit", "auto"))
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads, memory_limit=memory,
+                           processes=True, dashboard_address=_get(backend_cfg, "dashboard_address", ":8787"))
+    try:
+        client = Client(cluster)
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster, client
+
+
+def check_backend(backend_cfg: Any) -> None:
+    """Refuse ``backend.*`` values no cluster can run with (ConfigError), before anything starts."""
+    address, scheduler_file = _get(backend_cfg, "address"), _get(backend_cfg, "scheduler_file")
+    if address and scheduler_file:
+        raise ConfigError(
+            f"backend.address={address} and backend.scheduler_file={scheduler_file} both name a scheduler. "
+            "Give one of them (or neither, to start a LocalCluster)."
+        )
+    n_workers, threads = _get(backend_cfg, "n_workers", 2), _get(backend_cfg, "threads_per_worker", 1)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (n_workers, threads)):
         raise ConfigError(f"backend.n_workers={n_workers}, backend.threads_per_worker={threads}: both must be "
-                          "at least 1 (e.g. backend.n_workers=2 backend.threads_per_worker=1).")
+                          "whole numbers of at least 1 (e.g. backend.n_workers=2 backend.threads_per_worker=1).")
     memory = _memory_limit(_get(backend_cfg, "memory_limit", "auto"))
     try:
         from dask.utils import parse_bytes
@@ -124,14 +159,13 @@ def _start_local(backend_cfg: Any) -> tuple[Any, Any]:
     except (ValueError, TypeError):
         raise ConfigError(f"backend.memory_limit={memory!r} is not a size. Use e.g. 4GiB, 800MB, auto "
                           "(system memory / n_workers) or null (no limit).") from None
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads, memory_limit=memory,
-                           processes=True, dashboard_address=_get(backend_cfg, "dashboard_address", ":8787"))
-    try:
-        client = Client(cluster, set_as_default=False)
-    except BaseException:
-        cluster.close()
-        raise
-    return cluster, client
+    timeout = _get(backend_cfg, "connect_timeout", 10.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ConfigError(f"backend.connect_timeout={timeout} must be a positive number of seconds, e.g. 10.")
+    rows = _get(backend_cfg, "partition_rows", 250_000)
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1000:
+        raise ConfigError(f"backend.partition_rows={rows!r} must be a whole number of at least 1000 rows per "
+                          "partition (default 250000; a partition of 250,000 rows is about 23 MiB as a frame).")
 
 
 @contextlib.contextmanager
@@ -139,9 +173,8 @@ def open_cluster(backend_cfg: Any) -> Iterator[ClusterSession]:
     """Connect to the cluster ``backend_cfg`` names; close what was started here on exit (see the package
     docstring). Raises :class:`SchedulerUnreachable` (exit 2) within ``backend.connect_timeout`` seconds when
     the scheduler does not answer."""
+    check_backend(backend_cfg)
     timeout = float(_get(backend_cfg, "connect_timeout", 10.0))
-    if timeout <= 0:
-        raise ConfigError(f"backend.connect_timeout={timeout:g} must be a positive number of seconds, e.g. 10.")
     cluster = None
     if _get(backend_cfg, "address") or _get(backend_cfg, "scheduler_file"):
         client, kind, address = _join(backend_cfg, timeout)
@@ -150,10 +183,7 @@ def open_cluster(backend_cfg: Any) -> Iterator[ClusterSession]:
         kind, address = "local", cluster.scheduler_address
     try:
         session = ClusterSession(client=client, info=_describe(client, kind, address))
-        info = session.info
-        log.info("dask: %s cluster at %s, %d worker(s) x %s thread(s), memory limit %s per worker; dashboard %s",
-                 {"local": "a LocalCluster", "address": "the", "scheduler_file": "the"}[kind], address,
-                 info["workers"], info["threads_per_worker"], info["memory_limit"] or "none", info["dashboard"])
+        log.info("dask: %s", _summary(session.info))
         yield session
     finally:
         client.close()

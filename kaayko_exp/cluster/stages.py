@@ -89,24 +89,10 @@ def _state(ctx: Any) -> ClusterState:
 
 
 def _api(module: str, name: str) -> Any:
-    """The data side's function ``kaayko_exp.cluster.<module>.<name>``."""
+    """The data side's function ``kaayko_exp.cluster.<module>.<name>`` (imported when a stage runs)."""
     import importlib
 
-    from kaayko_exp.cluster import _standin  # TEMPORARY until the data side is merged
-
-    try:
-        fn = getattr(importlib.import_module(f"kaayko_exp.cluster.{module}"), name)
-    except (ImportError, AttributeError):
-        return getattr(_standin, name)
-    if name == "open_cluster":
-        return fn
-
-    def call(*args: Any, **kw: Any) -> Any:
-        try:
-            return fn(*args, **kw)
-        except NotImplementedError:
-            return getattr(_standin, name)(*args, **kw)
-    return call
+    return getattr(importlib.import_module(f"kaayko_exp.cluster.{module}"), name)
 
 
 # ---------------------------------------------------------------------------- dataset
@@ -310,9 +296,13 @@ def _killed_by_memory(exc: BaseException) -> bool:
 @contextlib.contextmanager
 def cluster_stages(ctx: Any, local: dict[str, tuple[Any, Any]]) -> Iterator[dict[str, tuple[Any, Any]]]:
     """Open the run's cluster, record it, and yield the dask stage functions (see the module docstring)."""
-    open_cluster = _api("session", "open_cluster")
     check_config(ctx.cfg)
-    with open_cluster(ctx.cfg.backend) as session:
+    with contextlib.ExitStack() as stack:
+        session = ctx.session
+        if session is None:  # the runner opens it before the run directory exists; else open it here
+            from kaayko_exp.cluster.session import open_cluster
+
+            session = stack.enter_context(open_cluster(ctx.cfg.backend))
         st = ClusterState(session=session)
         ctx.cluster = st
         _record_backend(ctx.run, st)

@@ -342,7 +342,14 @@ def coerce_column(raw: pd.Series, col: str, origin: str, *, error: type = DataEr
     return _numeric(raw, checks)
 
 
-def validate_frame(df: pd.DataFrame, origin: str, *, require_target: bool = True) -> pd.DataFrame:
+def check_table_columns(columns: list[str], origin: str) -> None:
+    """The column checks of :func:`validate_frame` (training data) on a file's column names alone (a parquet
+    footer): missing, unexpected or duplicated columns raise the same :class:`DataError`."""
+    _check_columns(pd.DataFrame(columns=list(columns)), origin, True)
+
+
+def validate_frame(df: pd.DataFrame, origin: str, *, require_target: bool = True,
+                   first_row: int = 0) -> pd.DataFrame:
     """Check ``df`` against the 35-column schema and return it coerced to ``schema.DTYPES``.
 
     ``origin`` names where the frame came from (a file) in error messages. With
@@ -354,7 +361,8 @@ def validate_frame(df: pd.DataFrame, origin: str, *, require_target: bool = True
     serving policy checks them and carries them to the output as given). Column order follows ``schema.COLUMNS``; the index
     is reset. Raises :class:`DataError` on an empty frame, missing/extra columns, a value
     of the wrong type (naming the column and an example), a missing value or
-    implausible values.
+    implausible values. ``first_row``: the position of ``df``'s first row in its file, so a piece of a file
+    names the file's row ("data row 1001" for the first row of the second 1000-row piece).
     """
     if len(df.columns) == 0:
         raise DataError(f"{origin} is empty (no header line). Supply a file with the {len(COLUMNS)} Kaayko columns.")
@@ -366,9 +374,11 @@ def validate_frame(df: pd.DataFrame, origin: str, *, require_target: bool = True
     df = df.reset_index(drop=True)
     # prediction inputs: the identifiers (lake, datetime) pass as given; the serving policy checks them
     passed = ("lake", "datetime") if not require_target else ()
-    frame = pd.DataFrame({col: df[col] if col in passed else coerce_column(df[col], col, origin) for col in cols})
+    where = _data_row if not first_row else (lambda pos: _data_row(pos + first_row))
+    frame = pd.DataFrame({col: df[col] if col in passed else coerce_column(df[col], col, origin, where=where)
+                          for col in cols})
     return frame[[c for c in COLUMNS if c in frame]]
 
 
-__all__ = ["RULES", "Rule", "UNITS", "check_value", "coerce_column", "is_local_time", "local_datetimes", "plain", "validate_frame", "VOCABULARIES",
+__all__ = ["RULES", "Rule", "UNITS", "check_table_columns", "check_value", "coerce_column", "is_local_time", "local_datetimes", "plain", "validate_frame", "VOCABULARIES",
            "LABEL_DERIVED", "DERIVED_COLUMNS"]

@@ -258,9 +258,27 @@ def _frame_levels(column: pd.Series) -> list[str]:
     return [str(v) for v in values]
 
 
+def categorical_sources(cfg: Any) -> list[str]:
+    """The columns whose levels a spec of the feature set ``cfg`` records (what :func:`observed_levels` needs)."""
+    return [name for name, kind in planned_features(cfg) if kind == "categorical" and name not in DERIVED]
+
+
+def observed_levels(frame: pd.DataFrame, columns: Iterable[str]) -> dict[str, list[str]]:
+    """The levels occurring in each of ``columns`` of ``frame`` (those it has); the union over the row blocks of
+    a table is the table's levels, so a cluster reduces this per partition (kaayko_exp/cluster/features.py)."""
+    return {c: _frame_levels(frame[c]) for c in columns if c in frame.columns}
+
+
 def build_spec(cfg: Any, frame: pd.DataFrame) -> FeatureSpec:
     """Freeze the feature set ``cfg`` against ``frame``: category levels = the levels occurring in ``frame``
     ∪ the fixed vocabulary, sorted. Pass the TRAINING rows only (see the module docstring)."""
+    return spec_from_levels(cfg, list(frame.columns), observed_levels(frame, categorical_sources(cfg)))
+
+
+def spec_from_levels(cfg: Any, columns: Iterable[str], levels: Mapping[str, Iterable[str]]) -> FeatureSpec:
+    """:func:`build_spec` from what it reads of the training rows: their ``columns`` and the ``levels`` occurring
+    in each categorical column (:func:`observed_levels`, or its union over partitions)."""
+    columns = list(columns)
     features: list[dict[str, Any]] = []
     required: list[str] = []
 
@@ -276,15 +294,16 @@ def build_spec(cfg: Any, frame: pd.DataFrame) -> FeatureSpec:
             for col in d.inputs:
                 need("datetime" if col == HOUR else col)
         elif kind == "categorical":
-            if name not in frame.columns:
+            if name not in columns:
                 raise ConfigError(f"Feature set '{cfg.name}' needs column '{name}', which the data lacks.")
-            levels = sorted(set(_frame_levels(frame[name])) | set(FIXED_LEVELS.get(name, ())))
-            features.append({"name": name, "kind": "categorical", "source": name, "levels": levels})
+            seen = {str(v) for v in levels.get(name, ())}
+            features.append({"name": name, "kind": "categorical", "source": name,
+                             "levels": sorted(seen | set(FIXED_LEVELS.get(name, ())))})
             need(name)
         else:
             features.append({"name": name, "kind": "numeric", "source": name})
             need(name)
-    missing = [c for c in required if c not in frame.columns]
+    missing = [c for c in required if c not in columns]
     if missing:
         raise ConfigError(f"Feature set '{cfg.name}' needs column(s) {', '.join(missing)}, which the data lacks.")
     return FeatureSpec(name=str(cfg.name), features=features, required_columns=required,

@@ -69,7 +69,8 @@ class Context:
     #: once the model matrix exists, ``frame`` holds only the rows of this part (what evaluate reads)
     frame_part: Optional[str] = None
     lakes: Optional[pd.Series] = None  # every row's lake (the CV folds group by it)
-    cluster: Any = None  # backend=dask: the run's cluster and its lazy collections (kaayko_exp.cluster.stages)
+    session: Any = None  # backend=dask: the cluster (kaayko_exp.cluster.session.ClusterSession); None: local
+    cluster: Any = None  # backend=dask: the stages' lazy collections on it (kaayko_exp.cluster.stages)
 
     def part_frame(self, name: str) -> pd.DataFrame:
         """The raw rows of split part ``name`` (index 0..n-1), all columns."""
@@ -426,16 +427,17 @@ def build_fit_callbacks(checkpoints: CheckpointWriter, stop: StopSignals,
     return [ProgressLog(), checkpoints, stop, *([pruner] if pruner is not None else [])]
 
 
-def execute(cfg: DictConfig, run: RunDir) -> float:
+def execute(cfg: DictConfig, run: RunDir, session: Any = None) -> float:
     """Run every stage the manifest does not mark done; return the configured objective.
 
-    The caller has verified the run's artifacts (a fresh run has none).
+    The caller has verified the run's artifacts (a fresh run has none). ``session``: the open Dask cluster of a
+    ``backend=dask`` run (the runner opens it before the run directory exists), None for ``backend=local``.
     """
     stop = StopSignals()
     checkpoints = CheckpointWriter(run, cfg.checkpointing, stop_requested=stop.requested)
     pruner = reporter_for(cfg, sweep_trial())
     callbacks = FitCallbacks(build_fit_callbacks(checkpoints, stop, pruner), resume=RunResume(run))
-    ctx = Context(cfg=cfg, run=run, callbacks=callbacks, checkpoints=checkpoints, pruner=pruner)
+    ctx = Context(cfg=cfg, run=run, callbacks=callbacks, checkpoints=checkpoints, pruner=pruner, session=session)
     _check_stage_order(run)
     with _stage_functions(ctx) as functions:
         return _run_stages(ctx, functions, stop, pruner)

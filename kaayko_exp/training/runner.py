@@ -25,6 +25,7 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from kaayko_exp.cluster.session import backend_session
 from kaayko_exp.errors import ConfigError, RunDirError
 from kaayko_exp.training.pipeline import RESULT_NEUTRAL
 from kaayko_exp.training.validate import validate_train_config
@@ -131,9 +132,10 @@ def start(cfg: DictConfig, out_dir: Path, choices: dict[str, str], overrides: li
     note_alias(cfg)
     report_every(cfg)
     composed = config_hash(cfg)
-    run = RunDir.create(out_dir, stages=STAGES, config_hash=composed, choices=choices, overrides=overrides,
-                        saved_config_hash=_saved_config_hash(out_dir, composed))
-    return _execute(run, cfg, "start")
+    with backend_session(cfg) as session:  # backend=dask: the cluster answers before the run directory exists
+        run = RunDir.create(out_dir, stages=STAGES, config_hash=composed, choices=choices, overrides=overrides,
+                            saved_config_hash=_saved_config_hash(out_dir, composed))
+        return _execute(run, cfg, "start", session)
 
 
 def _saved_config_hash(out_dir: Path, composed: str) -> Optional[str]:
@@ -180,7 +182,7 @@ def _load_saved_config(run: Any) -> DictConfig:
     return saved
 
 
-def _execute(run: Any, cfg: DictConfig, event: str) -> float:
+def _execute(run: Any, cfg: DictConfig, event: str, session: Any = None) -> float:
     from kaayko_exp.training.interrupts import RunInterrupted
     from kaayko_exp.training.pipeline import execute
 
@@ -188,7 +190,7 @@ def _execute(run: Any, cfg: DictConfig, event: str) -> float:
     run.event(event, argv=sys.argv[1:])
     log.info("run directory: %s", run.shown)
     try:
-        value = execute(cfg, run)
+        value = execute(cfg, run, session=session)
     except RunInterrupted as exc:
         sys.exit(exc.exit_code)
     finally:
@@ -281,7 +283,9 @@ def _resume_locked(run: Any, cfg: DictConfig, overrides: list[str]) -> float:
         return _saved_objective(run)[1]
     run.verify()
     _check_versions(run)
-    return _execute(run, resume_config(saved, cfg, overrides, run.path), "resume")
+    resumed = resume_config(saved, cfg, overrides, run.path)
+    with backend_session(resumed) as session:
+        return _execute(run, resumed, "resume", session)
 
 
 # Settings that may differ on resume: the run's saved values, unless given on the resume's command line.
