@@ -41,6 +41,7 @@ BENCHES: dict[str, str] = {
     "sweep": "bench_sweep.py",
     "checkpoint": "bench_checkpoint.py",
     "transfer": "bench_transfer.py",
+    "dask": "bench_dask.py",
 }
 LIBRARIES = ("hydra-core", "omegaconf", "numpy", "pandas", "pyarrow", "scikit-learn", "xgboost", "optuna",
              "joblib", "matplotlib", "scipy")

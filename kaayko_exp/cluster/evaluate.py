@@ -195,7 +195,6 @@ def evaluate(ctx: Any, state: Any) -> tuple[dict[str, Any], list[Path]]:
     from kaayko_exp.data.schema import TARGET
     from kaayko_exp.evaluation.metrics import metrics, permutation_importance, permutation_rows
     from kaayko_exp.features.spec import feature_names, transform
-    from kaayko_exp.training.objectives import objective_block
 
     cfg, run, model, client = ctx.cfg, ctx.run, ctx.model, state.client
     t0 = time.perf_counter()
@@ -256,11 +255,9 @@ def evaluate(ctx: Any, state: Any) -> tuple[dict[str, Any], list[Path]]:
                                    "repeats": repeats, "seed": int(cfg.seed)},
     }
     if cfg.evaluation.external:
-        from kaayko_exp.training.evaluate_stage import _external
-
-        results["external"] = _external(ctx, cfg.evaluation.external, train_mean)
+        results["external"] = state.hooks.external(ctx, cfg.evaluation.external, train_mean)
     results["backend"] = state.backend_block()
-    results["objective"] = objective_block(cfg, results)
+    results["objective"] = state.hooks.objective_block(cfg, results)
     results["evaluate_seconds"] = round(time.perf_counter() - t0, 3)
     results["evaluate_parts_seconds"] = parts_s
     files = sorted(Path(r["file"]) for r in test)

@@ -12,7 +12,8 @@ so each decision is taken once and every worker simply never gets another chunk:
 all of them by construction. Early stopping slices the booster at its best round.
 
 Workers are watched while a chunk runs: a worker that leaves the cluster (killed, out of memory) interrupts
-the run with its last checkpoint kept (:class:`WorkerLost`), never a hang.
+the run with its last checkpoint kept (``training.interrupts.WorkerLost``, handed in by the pipeline), never a
+hang.
 """
 
 from __future__ import annotations
@@ -24,12 +25,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from kaayko_exp.errors import ConfigError, RunDirError
-from kaayko_exp.training.interrupts import RunInterrupted
 
 log = logging.getLogger("kaayko_exp.fit")
 
-#: exit status of a run stopped because a worker left the cluster (EX_TEMPFAIL: try again with resume=)
-EXIT_WORKER_LOST = 75
 #: how often the client looks at the worker set while a chunk trains (seconds)
 WATCH_SECONDS = 0.5
 #: how long the surviving workers of a lost chunk get to restart (seconds)
@@ -37,20 +35,6 @@ RESTART_SECONDS = 60
 #: XGBoost's collective gives up on a peer after this long (seconds): the last resort against a hang, longer than
 #: any single collective operation (a worker sketching a large partition while the others wait)
 COLLECTIVE_TIMEOUT_SECONDS = 1800
-
-
-class WorkerLost(RunInterrupted):
-    """A Dask worker left the cluster while the fit ran: the run stops as interrupted, its checkpoint kept."""
-
-    def __init__(self, message: str):
-        KeyboardInterrupt.__init__(self, message)
-        self.signum = 0
-        self.signal_name = "worker lost"
-        self.message = message
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_WORKER_LOST
 
 
 def check_family(cfg: Any) -> None:
@@ -79,15 +63,18 @@ def _booster_params(model: Any) -> dict[str, Any]:
 
 
 def workers_of(client: Any) -> dict[str, dict[str, Any]]:
-    return dict(client.scheduler_info(n_workers=-1).get("workers", {}))
+    """The scheduler's workers now (asked directly: ``Client.scheduler_info()`` returns a cache that the
+    client's periodic refresh replaces with one holding no per-worker entries)."""
+    return dict(client.sync(client.scheduler.identity, n_workers=-1).get("workers", {}))
 
 
 class _Watch:
     """Runs one chunk (a blocking ``xgboost.dask.train``) in a thread; the calling thread watches the workers."""
 
-    def __init__(self, client: Any, memory_note: Any):
+    def __init__(self, client: Any, memory_note: Any, interrupted: Any):
         self.client = client
         self.memory_note = memory_note
+        self.interrupted = interrupted  # message -> the exception that stops the run as interrupted
         self.last_memory: dict[str, tuple[float, float]] = {}
 
     def run(self, call: Any, round_at: int) -> Any:
@@ -136,7 +123,7 @@ class _Watch:
             self.last_memory[addr] = (used, limit)
         return sorted(start - set(now))
 
-    def _lost(self, gone: list[str], start: set[str], round_at: int) -> WorkerLost:
+    def _lost(self, gone: list[str], start: set[str], round_at: int) -> BaseException:
         self._release(sorted(start & set(workers_of(self.client))))
         used = [self.last_memory.get(a, (0.0, 0.0)) for a in gone]
         near_limit = any(limit and u >= 0.7 * limit for u, limit in used)
@@ -149,7 +136,7 @@ class _Watch:
             "continue it with: python train.py resume=<run dir>."
         )
         log.warning("%s", message)
-        return WorkerLost(message)
+        return self.interrupted(message)
 
 
 def fit_xgboost(ctx: Any, state: Any, key: str = "fit", phase: int = 0) -> Any:
@@ -206,7 +193,7 @@ def fit_xgboost(ctx: Any, state: Any, key: str = "fit", phase: int = 0) -> Any:
     from xgboost.collective import Config as CollConfig
 
     coll = CollConfig(timeout=COLLECTIVE_TIMEOUT_SECONDS, tracker_timeout=COLLECTIVE_TIMEOUT_SECONDS)
-    watch = _Watch(client, state.memory_note)
+    watch = _Watch(client, state.memory_note, state.hooks.interrupted)
     stop, t0 = False, time.perf_counter()
     while done < total and not stop:
         rounds = min(chunk, total - done)

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from kaayko_exp import atomic
 from kaayko_exp.errors import ConfigError, KaaykoError, RunDirError
@@ -31,10 +31,22 @@ class WorkerMemoryError(KaaykoError):
 
 
 @dataclass
+class TrainingHooks:
+    """What the dask stages take from the training package (which sits above this one): the objective, the
+    external-set block, and the exception that stops a run as interrupted."""
+
+    objective_block: Callable[[Any, dict[str, Any]], dict[str, Any]]  # (cfg, results) -> results["objective"]
+    objective_metric: Callable[[Any], str]  # cfg -> the metric the pruner compares (rmse, mae, ...)
+    external: Callable[[Any, str, float], dict[str, Any]]  # (ctx, path, train mean) -> the external block
+    interrupted: Callable[[str], BaseException]  # message -> raised when a worker leaves mid-fit
+
+
+@dataclass
 class ClusterState:
     """What the dask stages keep between them (the collections are lazy; the client holds no rows)."""
 
     session: Any
+    hooks: Any = None  # TrainingHooks
     ddf: Any = None
     info: dict[str, Any] = field(default_factory=dict)
     parts: dict[str, Any] = field(default_factory=dict)  # train / val / test dask DataFrames
@@ -226,13 +238,12 @@ def run_fit(ctx: Any) -> dict[str, Any]:
 
 def _val_value(ctx: Any, st: ClusterState) -> Optional[float]:
     from kaayko_exp.cluster.evaluate import reduce_block, score
-    from kaayko_exp.training.objectives import metric_of, objective_names
 
     if not st.sizes.get("val"):
         return None
     block = reduce_block(score(st.client, st.parts["val"], ctx.model, ctx.spec, None, 0.0), "validation set",
                          safety=False)
-    return block["metrics"].get(metric_of(objective_names(ctx.cfg)[0]))
+    return block["metrics"].get(st.hooks.objective_metric(ctx.cfg))
 
 
 # ---------------------------------------------------------------------------- evaluate
@@ -294,8 +305,9 @@ def _killed_by_memory(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def cluster_stages(ctx: Any, local: dict[str, tuple[Any, Any]]) -> Iterator[dict[str, tuple[Any, Any]]]:
-    """Open the run's cluster, record it, and yield the dask stage functions (see the module docstring)."""
+def cluster_stages(ctx: Any, local: dict[str, tuple[Any, Any]],
+                   hooks: TrainingHooks) -> Iterator[dict[str, tuple[Any, Any]]]:
+    """Record the run's cluster and yield the dask stage functions (see the module docstring)."""
     check_config(ctx.cfg)
     with contextlib.ExitStack() as stack:
         session = ctx.session
@@ -303,7 +315,7 @@ def cluster_stages(ctx: Any, local: dict[str, tuple[Any, Any]]) -> Iterator[dict
             from kaayko_exp.cluster.session import open_cluster
 
             session = stack.enter_context(open_cluster(ctx.cfg.backend))
-        st = ClusterState(session=session)
+        st = ClusterState(session=session, hooks=hooks)
         ctx.cluster = st
         _record_backend(ctx.run, st)
         try:

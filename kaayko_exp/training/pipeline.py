@@ -450,9 +450,14 @@ def _stage_functions(ctx: Context) -> Iterator[dict[str, tuple[StageFn, StageFn]
     if str(OmegaConf.select(ctx.cfg, "backend.name", default="local")) != "dask":
         yield STAGE_FUNCTIONS
         return
-    from kaayko_exp.cluster.stages import cluster_stages
+    from kaayko_exp.cluster.stages import TrainingHooks, cluster_stages
+    from kaayko_exp.training.evaluate_stage import _external
+    from kaayko_exp.training.interrupts import WorkerLost
+    from kaayko_exp.training.objectives import objective_block
 
-    with cluster_stages(ctx, STAGE_FUNCTIONS) as functions:
+    hooks = TrainingHooks(objective_block=objective_block, objective_metric=lambda cfg: _objective_metric(ctx),
+                          external=_external, interrupted=WorkerLost)
+    with cluster_stages(ctx, STAGE_FUNCTIONS, hooks) as functions:
         yield functions
 
 
