@@ -210,3 +210,17 @@ def test_a_resume_on_another_worker_count_says_so_and_records_it(caplog):
     assert events == [("backend_changed", {"workers_before": 4, "workers_now": 2})]
     assert run.manifest["backend"]["workers"] == 2 and run.manifest["backend"]["history"][0]["workers"] == 4
     assert "2 Dask worker(s); the run so far used 4" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_sweep_trains_its_trials_on_the_cluster(address, tmp_path):
+    sweep = tmp_path / "sweep"
+    res = cli("train.py", ["-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1",
+                           "model.params.max_depth=choice(3,4)", "backend=dask", f"backend.address={address}",
+                           "sample_size=tiny", "n_jobs=1", "plots=false", "model.params.n_estimators=20",
+                           f"hydra.sweep.dir={sweep}", f"cache_dir={tmp_path / 'cache'}"], timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    trials = pd.read_csv(sweep / "trials.csv")
+    assert list(trials["state"]) == ["COMPLETE", "COMPLETE"]
+    for run_dir in trials["run_dir"]:
+        assert report(sweep / str(run_dir))["backend"]["address_kind"] == "address"
