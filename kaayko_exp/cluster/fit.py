@@ -198,7 +198,10 @@ def fit_xgboost(ctx: Any, state: Any, key: str = "fit", phase: int = 0) -> Any:
     while done < total and not stop:
         rounds = min(chunk, total - done)
         start_booster = booster
-        out = watch.run(lambda: dxgb.train(client, params, dtrain, num_boost_round=rounds, evals=evals,
+        # XGBoost seeds its row / column samplers at every train call: a seed per chunk start (the same on a
+        # resume, which starts at a chunk boundary) keeps the chunks from drawing the same rows again
+        chunk_params = {**params, "seed": _chunk_seed(model.seed, done)}
+        out = watch.run(lambda: dxgb.train(client, chunk_params, dtrain, num_boost_round=rounds, evals=evals,
                                            xgb_model=start_booster, verbose_eval=False, coll_cfg=coll), done)
         booster = out["booster"]
         scores = (out.get("history") or {}).get("val") or {}
@@ -234,6 +237,13 @@ def fit_xgboost(ctx: Any, state: Any, key: str = "fit", phase: int = 0) -> Any:
     model.info["distributed"] = {"chunk_rounds": chunk, "train_seconds": round(time.perf_counter() - t0, 3)}
     callbacks.after_fit(key, None)
     return model
+
+
+def _chunk_seed(seed: int, done: int) -> int:
+    """The booster seed of the chunk starting after ``done`` rounds."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([int(seed), int(done)]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
 def _saver(booster: Any, rounds: int, history: list[float], rmse_history: list[float]) -> Any:
