@@ -22,9 +22,9 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from kaayko_exp.errors import ConfigError, RunDirError
+from kaayko_exp.errors import ConfigError
 
 log = logging.getLogger("kaayko_exp.fit")
 
@@ -178,16 +178,8 @@ def fit_xgboost(ctx: Any, state: Any, key: str = "fit", phase: int = 0) -> Any:
     booster, done, history, rmse_history = None, 0, [], []
     restored = callbacks.restore(key)
     if restored is not None:
-        import json
-
         directory, done = restored
-        booster = XGBoostModel._load_booster(Path(directory))
-        if booster.num_boosted_rounds() != int(done):
-            raise RunDirError(f"The checkpoint in {directory} holds {booster.num_boosted_rounds()} rounds, the "
-                              f"manifest says {done}: it is inconsistent. Start a fresh run.")
-        saved = json.loads((Path(directory) / "state.json").read_text(encoding="utf-8"))
-        history = [float(v) for v in saved.get("val_history", [])]
-        rmse_history = [float(v) for v in saved.get("val_rmse", [])]
+        booster, history, rmse_history = XGBoostModel.load_checkpoint(Path(directory), int(done))
         log.info("xgboost.dask: resuming at round %d/%d", done, total)
     chunk = callbacks.chunk(total)
     from xgboost.collective import Config as CollConfig
@@ -248,15 +240,12 @@ def _chunk_seed(seed: int, done: int) -> int:
 
 def _saver(booster: Any, rounds: int, history: list[float], rmse_history: list[float]) -> Any:
     """Writes the booster as it was after ``rounds`` rounds (sliced from a later one when needed)."""
-    from kaayko_exp import atomic
-    from kaayko_exp.models.xgboost_model import STATE_FILE, XGBoostModel
+    from kaayko_exp.models.xgboost_model import XGBoostModel
 
     hist, rmse = list(history[:rounds]), list(rmse_history[:rounds])
 
     def save(directory: Path) -> None:
         bst = booster[:rounds] if rounds < booster.num_boosted_rounds() else booster
-        XGBoostModel._write_booster(bst, Path(directory))
-        atomic.write_json(Path(directory) / STATE_FILE,
-                          {"rounds": bst.num_boosted_rounds(), "val_history": hist, "val_rmse": rmse})
+        XGBoostModel._partial_saver(bst, hist, rmse)(directory)
     return save
 
