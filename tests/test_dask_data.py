@@ -91,6 +91,16 @@ def test_the_cache_is_a_partitioned_parquet_dataset_verified_on_every_read(clust
     pd.testing.assert_frame_equal(again.compute(), first.compute())
 
 
+def test_clear_cache_deletes_a_partitioned_entry_as_one_dataset(cluster, tmp_path):
+    from kaayko_exp.runs.clean import clear_cache
+
+    load_frame(make_cfg(tmp_path, rows=2000), cluster.client)
+    lines = []
+    clear_cache(tmp_path / "cache", echo=lines.append)
+    assert lines[-1].endswith(": 1 cached dataset") and "leftover" not in " ".join(lines)
+    assert not (tmp_path / "cache" / "datasets").exists()
+
+
 def _write_parquet_dir(tmp_path, frame, files=3, row_group_size=500):
     folder = tmp_path / "parquet"
     folder.mkdir()

@@ -74,7 +74,7 @@ def get_or_build(client: Any, cache_dir: Path, key: str, pieces: list[Any], buil
     from kaayko_exp.data.cache import entry_lock
 
     directory, meta_path = entry_paths(cache_dir, key)
-    with entry_lock(directory.with_name(f"{key}.parts.lock")):
+    with entry_lock(directory.with_name(f"{key}.lock")):  # the lock `runs clear-cache` takes too
         try:
             meta = _verify(client, directory, meta_path)
         except Exception as exc:  # a damaged entry of any kind: never trusted

@@ -135,7 +135,7 @@ def clear_cache(cache_dir: Path, *, dry_run: bool = False, echo: Callable[[str],
                         _delete(f)
                 lock.unlink(missing_ok=True)  # last, while still held (see entry_lock)
         freed += size
-        if any(f.name in (f"{key}.parquet", f"{key}.json") for f in files):
+        if any(f.name in (f"{key}.parquet", f"{key}.json", f"{key}.parts.json") for f in files):  # .parts: dask
             datasets += 1
             echo(f"{verb} dataset {key} ({format_bytes(size)})")
         else:
@@ -157,7 +157,8 @@ def clear_cache(cache_dir: Path, *, dry_run: bool = False, echo: Callable[[str],
     return freed
 
 
-DATASETS = "datasets"  # the cache's layout: <cache_dir>/datasets/<key>.{parquet,json,lock} (+ .<name>.*.tmp)
+DATASETS = "datasets"  # the cache's layout: <cache_dir>/datasets/<key>.{parquet,json,lock} (+ .<name>.*.tmp);
+# backend=dask: <key>.parts/ (one parquet file per partition) and <key>.parts.json, under the same <key>.lock
 
 
 def entries_of(folder: Path) -> list[Path]:
