@@ -224,3 +224,28 @@ def test_a_sweep_trains_its_trials_on_the_cluster(address, tmp_path):
     assert list(trials["state"]) == ["COMPLETE", "COMPLETE"]
     for run_dir in trials["run_dir"]:
         assert report(sweep / str(run_dir))["backend"]["address_kind"] == "address"
+
+
+def test_workers_killed_for_memory_stop_with_one_paragraph_naming_the_limit_and_partition_size():
+    from types import SimpleNamespace
+
+    from distributed.scheduler import KilledWorker
+    from omegaconf import OmegaConf
+
+    from kaayko_exp.cluster.stages import WorkerMemoryError, cluster_stages
+    from kaayko_exp.errors import KaaykoError
+
+    cfg = OmegaConf.create({"model": {"name": "xgboost"}, "evaluation": {"cv_folds": 0}})
+    session = SimpleNamespace(client=None, info={"address_kind": "local", "workers": 2, "threads_per_worker": 1,
+                                                 "memory_limit": 1 << 30})
+    run = SimpleNamespace(manifest={}, save=lambda: None, event=lambda *a, **k: None, shown="outputs/x/y")
+    ctx = SimpleNamespace(cfg=cfg, session=session, run=run)
+    local = {name: (None, None) for name in ("fit", "evaluate", "report", "export")}
+    with pytest.raises(WorkerMemoryError) as caught:
+        with cluster_stages(ctx, local, hooks=None):
+            ctx.cluster.info = {"partitions": {"count": 8, "rows": [250_000] * 8}}
+            raise KilledWorker("('transform-part', 3)", SimpleNamespace(address="tcp://127.0.0.1:40000"), 3)
+    text = str(caught.value)
+    assert isinstance(caught.value, KaaykoError) and "\n" not in text
+    assert "backend.memory_limit is 1.00 GiB per worker" in text and "8 partitions of up to 250000 rows" in text
+    assert "backend.partition_rows" in text and "resume=outputs/x/y" in text

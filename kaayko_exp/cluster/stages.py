@@ -322,8 +322,12 @@ def cluster_stages(ctx: Any, local: dict[str, tuple[Any, Any]],
             yield stage_functions(local)
         except BaseException as exc:
             if _killed_by_memory(exc):
+                try:
+                    what = " ".join(str(exc).split())[:200]
+                except Exception:  # KilledWorker's own str() needs scheduler objects
+                    what = type(exc).__name__
                 raise WorkerMemoryError(
-                    f"Dask workers were killed while computing ({' '.join(str(exc).split())[:200]}): most likely a "
+                    f"Dask workers were killed while computing ({what}): most likely a "
                     f"task needed more memory than a worker may use. {st.memory_note()}. Raise "
                     "backend.memory_limit (or use fewer, larger workers), or lower backend.partition_rows so each "
                     "partition needs less. The run keeps its last checkpoint: continue with "
