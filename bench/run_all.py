@@ -44,6 +44,7 @@ BENCHES: dict[str, str] = {
     "extrapolation": "bench_extrapolation.py",
     "tracking": "bench_tracking.py",
     "generator": "bench_generator.py",
+    "dask": "bench_dask.py",
 }
 LIBRARIES = ("hydra-core", "omegaconf", "numpy", "pandas", "pyarrow", "scikit-learn", "xgboost", "optuna",
              "joblib", "matplotlib", "scipy")

@@ -421,12 +421,12 @@ def _read_predictions(record: RunRecord) -> tuple[Optional[Any], str]:
     import pandas as pd
 
     path = record.predictions_path
-    if not path.is_file():
+    if not path.exists():
         return None, f"it has no {path.relative_to(record.path)} (the evaluate stage did not finish)"
     try:
-        import pyarrow.parquet as pq
+        import pyarrow.dataset as ds
 
-        names = set(pq.read_schema(path).names)
+        names = set(ds.dataset(path, format="parquet").schema.names)  # a file, or partitioned (backend=dask)
     except Exception as exc:  # a damaged file is a reason to skip the run, not a crash
         return None, f"its predictions/test.parquet cannot be read ({type(exc).__name__}: {exc})"
     missing = [c for c in COLUMNS if c not in names]

@@ -238,7 +238,7 @@ def make_plots(run_path: Path, results: Mapping[str, Any], out_dir: Path, *, see
     out_dir = Path(out_dir)
     written: list[Path] = []
     pred_path = Path(run_path) / "predictions" / "test.parquet"
-    if pred_path.is_file():
+    if pred_path.exists():  # a file, or a partitioned dataset (backend=dask)
         import pandas as pd
 
         frame = pd.read_parquet(pred_path, columns=[LAKE, LABEL, PREDICTION])

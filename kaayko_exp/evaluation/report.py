@@ -54,6 +54,10 @@ written as ``null`` so the file is strict JSON)::
     packages            {distribution: version} from the manifest
     objective           {"name": "<set>_<metric>", "value": float}
     plots               run-relative paths of the plots ([] when cfg.plots is false)
+    backend             backend=dask runs only: {"name": "dask", "address_kind": local | address |
+                        scheduler_file, "workers", "threads_per_worker", "memory_limit" (bytes per worker),
+                        "partitions": {"count", "max_rows"}}; test_set.split_sha256 is then the sha256 of the
+                        split's lake -> part table and labels_sha256 that of the partitions' label hashes
 
 Metric keys: ``mae``, ``rmse``, ``r2``, ``class_accuracy`` (prediction rounded to
 the 0.5 grid and clipped to 1–5 equals the label), ``within_half`` (the raw,
@@ -163,6 +167,8 @@ def build_report(run: RunDir, cfg: DictConfig, results: Mapping[str, Any], *, pl
         "packages": dict(manifest.get("package", {})),
         "objective": dict(results.get("objective") or {}),
         "plots": list(plots),
+        # backend=dask runs: address kind, workers, threads, partitions (local runs have no block)
+        **({"backend": dict(results["backend"])} if results.get("backend") else {}),
     }
     return _finite(report)
 

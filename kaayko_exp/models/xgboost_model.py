@@ -155,13 +155,7 @@ class XGBoostModel(Model):
         restored = callbacks.restore(key)
         if restored is not None:
             directory, done = restored
-            start = self._load_booster(Path(directory))
-            if start.num_boosted_rounds() != int(done):
-                raise RunDirError(f"The checkpoint in {directory} holds {start.num_boosted_rounds()} rounds, the "
-                                  f"manifest says {done}: it is inconsistent. Start a fresh run.")
-            state = json.loads((Path(directory) / STATE_FILE).read_text(encoding="utf-8"))
-            history = [float(v) for v in state.get("val_history", state.get("val_rmse", []))]
-            rmse_history = [float(v) for v in state.get("val_rmse", [])]
+            start, history, rmse_history = self.load_checkpoint(Path(directory), int(done))
             bst = xgb.Booster(params, caches, model_file=start)
             logger.info("xgboost: resuming at round %d/%d", done, total)
         else:
@@ -205,6 +199,18 @@ class XGBoostModel(Model):
                 self.info[f"val_{es_metric}"] = history[kept]
         bst.set_param({"device": "cpu"})  # predictions on host arrays
         self.booster = bst
+
+    @staticmethod
+    def load_checkpoint(directory: Path, done: int) -> tuple[Any, list[float], list[float]]:
+        """``(booster, history, rmse_history)`` of a partial fit saved by :meth:`_partial_saver` after ``done``
+        rounds (the manifest's count, checked against the booster's)."""
+        start = XGBoostModel._load_booster(directory)
+        if start.num_boosted_rounds() != int(done):
+            raise RunDirError(f"The checkpoint in {directory} holds {start.num_boosted_rounds()} rounds, the "
+                              f"manifest says {done}: it is inconsistent. Start a fresh run.")
+        state = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
+        history = [float(v) for v in state.get("val_history", state.get("val_rmse", []))]
+        return start, history, [float(v) for v in state.get("val_rmse", [])]
 
     @staticmethod
     def _partial_saver(bst, history, rmse_history):

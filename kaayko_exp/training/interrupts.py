@@ -39,6 +39,25 @@ class RunInterrupted(KeyboardInterrupt):
         return 128 + self.signum
 
 
+class WorkerLost(RunInterrupted):
+    """backend=dask: a worker left the cluster while the fit ran; the run stops as interrupted, its checkpoint
+    kept (``message`` is the paragraph already logged)."""
+
+    def __init__(self, message: str):
+        KeyboardInterrupt.__init__(self, message)
+        self.signum = 0
+        self.signal_name = "worker lost"
+        self.message = message
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_WORKER_LOST
+
+
+#: exit status of a run stopped because a Dask worker left the cluster (EX_TEMPFAIL: try again with resume=)
+EXIT_WORKER_LOST = 75
+
+
 class StopSignals(FitCallback):
     """Stops a fit at the next step after a stop request (put it after the checkpoint callback)."""
 

@@ -13,13 +13,14 @@ its last checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 import pandas as pd
@@ -80,6 +81,7 @@ class Context:
     reused: Any = None
     prep_detail: dict[str, Any] = field(default_factory=dict)
     split_codes: Optional[np.ndarray] = None
+    cluster: Any = None  # backend=dask: the stages' lazy collections on it (kaayko_exp.cluster.stages)
 
     def part_frame(self, name: str) -> pd.DataFrame:
         """The raw rows of split part ``name`` (index 0..n-1), all columns."""
@@ -514,19 +516,39 @@ def execute(cfg: DictConfig, run: RunDir, session: Any = None) -> float:
     if tracker is not None:
         tracker.start(resolved_config(cfg))
     try:
-        return _run_stages(ctx, stop, pruner, tracker)
+        with _stage_functions(ctx) as functions:
+            return _run_stages(ctx, functions, stop, pruner, tracker)
     finally:
         if tracker is not None:  # after the manifest holds the final status
             tracker.end(str(run.manifest.get("status")))
 
 
-def _run_stages(ctx: Context, stop: StopSignals, pruner: Optional[PruningReporter], tracker: Any) -> float:
+@contextlib.contextmanager
+def _stage_functions(ctx: Context) -> Iterator[dict[str, tuple[StageFn, StageFn]]]:
+    """The stage functions of the run's backend: :data:`STAGE_FUNCTIONS` (``backend=local``, and runs saved
+    before the backend group existed), or the dask ones on the run's cluster (:mod:`kaayko_exp.cluster`)."""
+    if str(OmegaConf.select(ctx.cfg, "backend.name", default="local")) != "dask":
+        yield STAGE_FUNCTIONS
+        return
+    from kaayko_exp.cluster.stages import TrainingHooks, cluster_stages
+    from kaayko_exp.training.evaluate_stage import _external
+    from kaayko_exp.training.interrupts import WorkerLost
+    from kaayko_exp.training.objectives import objective_block
+
+    hooks = TrainingHooks(objective_block=objective_block, objective_metric=lambda cfg: _objective_metric(ctx),
+                          external=_external, interrupted=WorkerLost)
+    with cluster_stages(ctx, STAGE_FUNCTIONS, hooks) as functions:
+        yield functions
+
+
+def _run_stages(ctx: Context, functions: dict[str, tuple[StageFn, StageFn]], stop: StopSignals,
+                pruner: Optional[PruningReporter], tracker: Any) -> float:
     run = ctx.run
     pending = [s for s in STAGES if not run.stage_done(s)]
     for name in STAGES:
         if name not in pending and name in _required(pending):
             log.info("%s: done earlier, reloading its verified products", name)
-            STAGE_FUNCTIONS[name][1](ctx)
+            functions[name][1](ctx)
     current = None
     t0 = time.perf_counter()
     try:
@@ -536,7 +558,7 @@ def _run_stages(ctx: Context, stop: StopSignals, pruner: Optional[PruningReporte
                 stop.check()  # a stop requested between stages (polled in a sweep job)
                 current, t0 = name, time.perf_counter()
                 run.start_stage(name)
-                detail = STAGE_FUNCTIONS[name][0](ctx) or {}
+                detail = functions[name][0](ctx) or {}
                 run.finish_stage(name, time.perf_counter() - t0, detail)
                 if tracker is not None:
                     tracker.after_stage(name)
@@ -571,7 +593,11 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
 #: a sweep trial reports): left
 #: out of the config hash, so a sweep job re-run with another thread split or plots=false still matches its run.
 RESULT_NEUTRAL = ("resume", "n_jobs", "plots", "cache_dir", "logger", "checkpointing.heartbeat_seconds",
-                  "checkpointing.keep_last", "pruning.report_every")
+                  "checkpointing.keep_last", "pruning.report_every",
+                  # where a dask run computes (the worker count is recorded in the manifest; a resume on another
+                  # count says so): backend.name and backend.partition_rows do change the result
+                  "backend.address", "backend.scheduler_file", "backend.n_workers", "backend.threads_per_worker",
+                  "backend.memory_limit", "backend.connect_timeout", "backend.dashboard_address")
 
 
 def config_hash(cfg: DictConfig) -> str:

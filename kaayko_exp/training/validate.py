@@ -126,6 +126,10 @@ def validate_train_config(cfg: DictConfig) -> None:
     validate_features_config(cfg.features)
     # real sources have no row count before loading: size limits are checked again when the model is built
     validate_model_config(cfg.model, n_rows=planned or 0, features=cfg.features)
+    if str(OmegaConf.select(cfg, "backend.name", default="local")) == "dask":
+        from kaayko_exp.cluster.stages import check_config
+
+        check_config(cfg)  # what backend=dask cannot run (other model families, CV folds)
 
 
 def planned_rows(cfg: DictConfig) -> Optional[int]:
