@@ -2,7 +2,7 @@
 
 A tracker is one more fit callback (the validation score per round as stepped metrics) and an observer of
 the stage sequence (params and tags at the start, final metrics, artifacts and the model at the end); see
-:mod:`kaayko_exp.tracking.run_tracker`. Its calls run on a worker thread and every fault is caught: one
+:mod:`kaayko_exp.tracking.run_tracker`. Its calls run in a tracker process of its own (:mod:`kaayko_exp.tracking.worker`) and every fault is caught: one
 warning line, the run goes on, and ``python -m kaayko_exp.runs sync-tracker <dir>``
 (:mod:`kaayko_exp.tracking.sync`) uploads what was missed later. Sweeps become a parent run with the
 trials nested (:mod:`kaayko_exp.tracking.sweep`).

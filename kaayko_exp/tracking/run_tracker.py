@@ -29,6 +29,8 @@ log = logging.getLogger("kaayko_exp.tracking")
 #: stepped scores are uploaded at most this often while a fit runs (each upload is a database write), and
 #: whatever is left at the fit's end
 STEP_FLUSH_S = 2.0
+#: how long a process waits at its exit for its tracker process to go
+CLOSE_WAIT_S = 5.0
 
 
 def sync_hint(path: str) -> str:
@@ -77,10 +79,15 @@ class _Worker:
             t._reply("done", [])
 
     def close(self) -> None:
-        """No more commands: the worker finishes what it has and exits (the parent does not wait for it)."""
+        """No more commands: the worker finishes what it has and exits; waited for briefly (its work was
+        waited for already, at most ``logger.timeout_s``), so it is reaped and its CPU time counted."""
         try:
             self.conn.close()
         except OSError:
+            pass
+        try:
+            self.proc.wait(CLOSE_WAIT_S)
+        except Exception:
             pass
 
 
