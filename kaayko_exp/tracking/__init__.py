@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 
 from kaayko_exp.tracking.settings import check_logger, logger_on
 
-__all__ = ["check_logger", "logger_on", "tracker_for"]
+__all__ = ["check_logger", "logger_on", "prestart", "tracker_for"]
 
 
 def tracker_for(cfg: Any, run: Any, trial: Optional[Any] = None, directions: Sequence[str] = ()) -> Optional[Any]:
@@ -27,3 +27,16 @@ def tracker_for(cfg: Any, run: Any, trial: Optional[Any] = None, directions: Seq
     from kaayko_exp.tracking.run_tracker import RunTracker
 
     return RunTracker(cfg, run, trial, list(directions))
+
+
+def prestart(cfg: Any) -> None:
+    """Start the tracker's process now (``logger=mlflow``), so MLflow's imports overlap the run's own start-up;
+    a failure here is left for the run's tracker to report."""
+    if not logger_on(cfg):
+        return
+    try:
+        from kaayko_exp.tracking.run_tracker import worker
+
+        worker()
+    except Exception:
+        pass

@@ -215,7 +215,14 @@ class RunTracker:
         return done % self.every == 0 or done == total
 
     def before_fit(self, key: str, total: int, unit: str = "step") -> None:
-        return None
+        self._pause("pause")  # a fit uses every core: the tracker's imports and uploads wait
+
+    def _pause(self, kind: str) -> None:
+        if self._worker is not None:
+            try:
+                self._worker.send((kind, self._tid))
+            except Exception:
+                pass
 
     def wants_score(self, key: str, done: int, total: int) -> bool:
         return self._due(done, total)
@@ -234,7 +241,7 @@ class RunTracker:
             self._send_steps()
 
     def after_fit(self, key: str, save: Optional[Any] = None) -> None:
-        return None
+        self._pause("resume")
 
     def _send_steps(self) -> None:
         """The scores so far to the worker (which saves steps.json for sync-tracker, also after a fault)."""

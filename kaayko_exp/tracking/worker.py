@@ -112,15 +112,21 @@ class _Tracker:
                 self.send(("fault", self.tid, f"{type(exc).__name__}: {first}"))
 
 
-def warm(with_model: bool) -> None:
-    """Import what the run's end needs (while the run trains): MLflow's model code and the exporter."""
-    if with_model:
-        try:
-            import mlflow.pyfunc  # noqa: F401
+#: what the tracker needs, imported as soon as the worker starts (before the run's first command), one module
+#: at a time so that a pause (the run's fit, which uses every core) waits at most one import
+WARM = ("sqlalchemy", "alembic", "mlflow", "mlflow.tracking", "mlflow.store.tracking.sqlalchemy_store",
+        "mlflow.pyfunc", "kaayko_exp.export.mlflow_model")
 
-            import kaayko_exp.export.mlflow_model  # noqa: F401
-        except ImportError:
-            pass
+
+def warm(go: threading.Event) -> None:
+    import importlib
+
+    for name in WARM:
+        go.wait()
+        try:
+            importlib.import_module(name)
+        except Exception:  # a real fault shows up, with its message, at the call that needs the module
+            return
 
 
 class _Lane:
@@ -150,15 +156,19 @@ def serve(conn: Any) -> None:
     trackers: dict[int, _Tracker] = {}
     lanes = {"low": _Lane(NICE), "high": _Lane(0)}
     current = "low"
+    go = threading.Event()  # cleared while a run's fit runs (``pause`` .. ``resume``): the low lane waits
+    go.set()
+    paused = 0
+    lanes["low"].jobs.put(lambda: warm(go))
 
     def job(msg: tuple) -> None:
         kind, tid = msg[0], msg[1]
+        if kind not in ("section", "done"):
+            go.wait()
         if kind == "open":
             spec = msg[2]
             trackers[tid] = t = _Tracker(conn.send, tid, spec)
             t.handle("open", None, spec["config"])
-            if not t.failed:
-                warm(spec["with_model"])
         elif tid in trackers:
             trackers[tid].handle(kind, msg[2], msg[3])
             if kind == "done":
@@ -169,7 +179,14 @@ def serve(conn: Any) -> None:
             msg = conn.recv()
         except (EOFError, OSError):
             break
+        if msg[0] in ("pause", "resume"):
+            paused = max(0, paused + (1 if msg[0] == "pause" else -1))
+            go.clear() if paused else go.set()
+            continue
         lane = "high" if msg[0] in ("section", "done") else "low"
+        if lane == "high":  # a run waits for these: nothing holds the low lane back now
+            paused = 0
+            go.set()
         if lane != current:  # keep the order: the other lane finishes first
             lanes[current].jobs.join()
             current = lane
