@@ -3,8 +3,8 @@
 The pipeline (:func:`kaayko_exp.training.pipeline.execute`) calls :meth:`RunTracker.start` before the stages,
 :meth:`RunTracker.after_stage` after each, and :meth:`RunTracker.end` once the manifest holds the run's final
 status; the fit loop calls the :class:`~kaayko_exp.models.callbacks.FitCallback` hooks. Every MLflow call runs
-in order in the tracker's own process (:mod:`kaayko_exp.tracking.worker`, started with the run, at lower
-priority, shared by a sweep's trials in one process), so training neither waits for the tracker nor shares
+in order in the tracker's own process (:mod:`kaayko_exp.tracking.worker`, started with the run, paused
+while a fit runs, shared by a sweep's trials in one process), so training neither waits for the tracker nor shares
 its CPU time and GIL with MLflow's imports (only :meth:`end` waits, at most ``logger.timeout_s``). The first
 fault (a server that does not answer, a locked SQLite file, a worker that died, anything) is one warning
 line; the mirror stops there, the run goes on, and the manifest's ``tracking`` record says what

@@ -1,7 +1,7 @@
 """The tracker's own process: every MLflow call of a run (or of a sweep's trials) runs here, not in training.
 
 Importing MLflow and its SQLAlchemy store costs about 3 CPU s, and a thread in the run would hold the GIL
-for most of it: in a process of its own (lowered priority, started when the run starts) that work overlaps
+for most of it: in a process of its own (started when the run starts, paused while a fit runs) that work overlaps
 the run's stages on another core. One worker serves every tracker of its parent process (a sweep's trials
 in one process share it, and MLflow is imported once). :mod:`kaayko_exp.tracking.run_tracker` is the
 parent's side.
@@ -24,8 +24,10 @@ from typing import Any, Callable, Optional
 
 from kaayko_exp.tracking import mirror
 
-#: the priority (nice) of the work done while a run trains: idle CPU only, the run comes first
-NICE = 19
+#: the priority (nice) of the work done while a run trains. 0: measured with 19, on a loaded machine the
+#: imports were starved and the run's end waited for them (an unprivileged thread cannot raise it again);
+#: the run is protected by the pause around its fit instead
+NICE = 0
 
 
 class _Tracker:
@@ -151,8 +153,8 @@ class _Lane:
 
 
 def serve(conn: Any) -> None:
-    """Run the commands in order: while a run trains (open, tags, steps) at the lowest priority, so they use
-    idle CPU only; from its end on (sections, done: the run waits for them) at normal priority."""
+    """Run the commands in order: while a run trains (open, tags, steps) in the low lane, which waits while a
+    fit runs; from its end on (sections, done: the run waits for them) in the high lane, never paused."""
     trackers: dict[int, _Tracker] = {}
     lanes = {"low": _Lane(NICE), "high": _Lane(0)}
     current = "low"
