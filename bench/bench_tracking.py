@@ -100,9 +100,10 @@ def main() -> None:
         ms, names = import_ms(cmd)
         rows.append([f"{label}: import of kaayko_exp.tracking / mlflow", "", "", f"{ms / 1000:+.3f}", "",
                      ", ".join(names) or "none imported", common.goal(not any(n.startswith("mlflow") for n in names))])
-    notes.append(f"Runs: median of {repeats} interleaved pairs; sweep: one of each. The tracker's calls run on a "
-                 "worker thread; a run waits for it only at its end (report, manifest and model upload). CPU s: "
-                 "the command's user + system time, which other load on a shared machine disturbs far less than "
+    notes.append(f"Runs: median of {repeats} interleaved pairs; sweep: one of each. The tracker's calls run in a "
+                 "tracker process of its own, started when the config is checked and paused during the fit; a run waits "
+                 "for it only at its end (report, manifest and model upload). CPU s: the command's user + system "
+                 "time, the tracker process's included, which other load on a shared machine disturbs far less than "
                  f"the wall time. Load average at the end: {os.getloadavg()[0]:.1f}.")
     section = common.section(
         "MLflow logger overhead",

@@ -109,6 +109,21 @@ def test_the_logger_is_none_by_default_and_a_run_without_it_never_imports_mlflow
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
 
 
+def test_a_logged_run_leaves_mlflow_imports_to_the_tracker_process(tmp_path):
+    # MLflow's and SQLAlchemy's imports (seconds of CPU, holding the GIL) belong to the tracker's own
+    # process, not to the training process, which still gets its run mirrored completely
+    out = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "train.py"), *FAST, *XGB, "logger=mlflow",
+                          f"cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={RUN}"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in out.stderr.splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "xgboost" in imported and not {"mlflow", "sqlalchemy", "alembic"} & imported
+    rec = manifest(tmp_path / RUN)["tracking"]
+    assert rec["complete"] is True and rec["missed"] is None
+    assert client(sqlite_uri(tmp_path)).get_run(rec["run_id"]).info.status == "FINISHED"
+
+
 @pytest.mark.parametrize("override, needle, multirun", [
     ("logger.tracking_uri=outputs/mlruns", "file store", False),
     ("logger.tracking_uri=sqlite://outputs/mlflow.db", "three slashes", False),

@@ -3,20 +3,24 @@
 The pipeline (:func:`kaayko_exp.training.pipeline.execute`) calls :meth:`RunTracker.start` before the stages,
 :meth:`RunTracker.after_stage` after each, and :meth:`RunTracker.end` once the manifest holds the run's final
 status; the fit loop calls the :class:`~kaayko_exp.models.callbacks.FitCallback` hooks. Every MLflow call runs
-in order on one worker thread, so training never waits for the tracker (only :meth:`end` waits, at most
-``logger.timeout_s``). The first fault (a server that does not answer, a locked SQLite file, anything) is one
-warning line; the mirror stops there, the run goes on, and the manifest's ``tracking`` record says what
+in order in the tracker's own process (:mod:`kaayko_exp.tracking.worker`, started with the run, paused
+while a fit runs, shared by a sweep's trials in one process), so training neither waits for the tracker nor shares
+its CPU time and GIL with MLflow's imports (only :meth:`end` waits, at most ``logger.timeout_s``). The first
+fault (a server that does not answer, a locked SQLite file, a worker that died, anything) is one warning
+line; the mirror stops there, the run goes on, and the manifest's ``tracking`` record says what
 ``python -m kaayko_exp.runs sync-tracker`` has to upload. The MLflow run id is in that record, so a resumed run
 continues the same MLflow run; steps MLflow already holds are never sent again.
 """
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import logging
-import queue
 import threading
 import time
-from typing import Any, Callable, Optional
+from pathlib import Path
+from typing import Any, Optional
 
 from kaayko_exp.tracking import mirror
 
@@ -25,10 +29,78 @@ log = logging.getLogger("kaayko_exp.tracking")
 #: stepped scores are uploaded at most this often while a fit runs (each upload is a database write), and
 #: whatever is left at the fit's end
 STEP_FLUSH_S = 2.0
+#: how long a process waits at its exit for its tracker process to go
+CLOSE_WAIT_S = 5.0
 
 
 def sync_hint(path: str) -> str:
     return f"python -m kaayko_exp.runs sync-tracker {path}"
+
+
+class _Worker:
+    """The parent's end of :mod:`kaayko_exp.tracking.worker`: sends commands, routes the replies."""
+
+    def __init__(self) -> None:
+        import socket
+        import subprocess
+        import sys
+        from multiprocessing.connection import Connection
+
+        mine, theirs = socket.socketpair()
+        import kaayko_exp
+
+        root = str(Path(kaayko_exp.__file__).resolve().parent.parent)  # this very kaayko-exp, not another
+        code = f"import sys; sys.path.insert(0, {root!r}); from kaayko_exp.tracking.worker import main; main()"
+        self.proc = subprocess.Popen([sys.executable, "-c", code, str(theirs.fileno())],
+                                     pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        theirs.close()
+        self.conn = Connection(mine.detach())
+        self.lock = threading.Lock()
+        self.trackers: dict[int, "RunTracker"] = {}
+        self.ids = itertools.count(1)
+        threading.Thread(target=self._read, name="kaayko-tracker", daemon=True).start()
+        atexit.register(self.close)
+
+    def send(self, msg: tuple) -> None:
+        with self.lock:
+            self.conn.send(msg)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                kind, tid, *rest = self.conn.recv()
+            except (EOFError, OSError):
+                break
+            t = self.trackers.get(tid)
+            if t is not None:
+                t._reply(kind, rest)
+        for t in list(self.trackers.values()):  # the worker is gone: every open tracker has lost its mirror
+            t._reply("fault", ["the tracker process exited"])
+            t._reply("done", [])
+
+    def close(self) -> None:
+        """No more commands: the worker finishes what it has and exits; waited for briefly (its work was
+        waited for already, at most ``logger.timeout_s``), so it is reaped and its CPU time counted."""
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(CLOSE_WAIT_S)
+        except Exception:
+            pass
+
+
+_WORKER: Optional[_Worker] = None
+_WORKER_LOCK = threading.Lock()
+
+
+def worker() -> _Worker:
+    global _WORKER
+    with _WORKER_LOCK:
+        if _WORKER is None or _WORKER.proc.poll() is not None:
+            _WORKER = _Worker()
+        return _WORKER
 
 
 class RunTracker:
@@ -52,38 +124,36 @@ class RunTracker:
         self.run = run
         self.sweep = sweep_context(trial, directions or [])
         self.steps = mirror.load_steps(run.path)
-        self._floor: dict[str, int] = {}
-        self._client: Any = None
-        self._queue: "queue.Queue[Optional[Callable[[], None]]]" = queue.Queue()
-        self._thread: Optional[threading.Thread] = None
+        self._worker: Optional[_Worker] = None
+        self._tid = 0
+        self._done = threading.Event()
         self._steps_due = False
         self._sent_at = -STEP_FLUSH_S
         self._lock = threading.Lock()
         self.failed: Optional[str] = None
 
-    # ------------------------------------------------------------------ the worker
-    def _submit(self, fn: Callable[[], None]) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._work, name="kaayko-tracker", daemon=True)
-            self._thread.start()
-        self._queue.put(fn)
+    # ------------------------------------------------------------------ the worker process
+    def _send(self, kind: str, extra: Any = None) -> None:
+        if self._worker is None:
+            return
+        try:
+            self._worker.send((kind, self._tid, dict(self.run.manifest), extra))
+        except Exception as exc:  # a worker that died or a value it cannot take: the mirror stops here
+            self._fail(f"{type(exc).__name__}: {exc}")
+            self._done.set()
 
-    def _work(self) -> None:
-        while True:
-            fn = self._queue.get()
-            if fn is None:
-                return
-            if self.failed is None or getattr(fn, "always", False):
-                try:
-                    fn()
-                except Exception as exc:  # the tracker never costs a run: one warning line, then silence
-                    self._fail(exc)
+    def _reply(self, kind: str, rest: list) -> None:
+        if kind == "record":
+            self._record(**rest[0])
+        elif kind == "fault":
+            self._fail(rest[0])
+        elif kind == "done":
+            self._done.set()
 
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, text: str) -> None:
         if self.failed is not None:
             return
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        self.failed = f"{type(exc).__name__}: {first}"
+        self.failed = text
         log.warning("MLflow logger (%s) failed: %s. The run goes on and stays complete on disk; upload what the "
                     "tracker missed later with: %s", self.uri, self.failed, sync_hint(self.run.shown))
         self._record(complete=False, missed=self.failed)
@@ -100,58 +170,38 @@ class RunTracker:
             rec = {"logger": "mlflow", "tracking_uri": self.uri, "experiment_id": None, "run_id": None,
                    "parent_run_id": None}
         self.run.set_entry(mirror.RECORD, {**rec, "complete": False, "missed": None})
-        self._submit(lambda: self._open(config))
-
-    def _open(self, config: dict[str, Any]) -> None:
-        from kaayko_exp.tracking import client as mc
-        from kaayko_exp.tracking.sweep import child_tags, parent_run
-
-        self._client = c = mc.connect(self.uri)
-        exp = mc.experiment_id(c, self.uri, self.experiment)
-        rec = self.run.manifest[mirror.RECORD]
-        run_id = rec.get("run_id")
-        fresh = not run_id
-        if run_id:
-            c.update_run(run_id, status="RUNNING")
-            parent = rec.get("parent_run_id")
-        else:
-            parent = parent_run(c, exp, self.uri, self.sweep) if self.sweep else None
-            name = self.run_name or (f"trial {self.sweep['number']}" if self.sweep else self.run.shown)
-            tags = {"mlflow.runName": name, **({"mlflow.parentRunId": parent} if parent else {})}
-            run_id = c.create_run(exp, tags=tags, run_name=name).info.run_id
-            self._record(experiment_id=exp, run_id=run_id, parent_run_id=parent)
-        mc.log_params(c, run_id, mirror.params_of(config), fresh=fresh)
-        extra = {**self.user_tags, **(child_tags(self.sweep) if self.sweep else {})}
-        mc.set_tags(c, run_id, mirror.run_tags(self.run.path, self.run.manifest, extra))
+        spec = {"uri": self.uri, "experiment": self.experiment, "run_name": self.run_name,
+                "user_tags": self.user_tags, "sweep": self.sweep, "path": str(self.run.path),
+                "shown": self.run.shown, "manifest": dict(self.run.manifest), "config": config,
+                "with_model": self.with_model}
+        try:
+            self._worker = worker()
+            self._tid = next(self._worker.ids)
+            self._worker.trackers[self._tid] = self
+            self._worker.send(("open", self._tid, spec))
+        except Exception as exc:
+            self._worker = None
+            self._fail(f"{type(exc).__name__}: {exc}")
 
     def after_stage(self, name: str) -> None:
         if name == "dataset":  # the data version is known now
-            self._submit(lambda: self._tags())
+            self._send("tags")
         elif name == "fit":
-            self._submit(self._send_steps)
-
-    def _tags(self) -> None:
-        from kaayko_exp.tracking import client as mc
-
-        mc.set_tags(self._client, self._run_id(), mirror.run_tags(self.run.path, self.run.manifest, self.user_tags))
-
-    def _run_id(self) -> str:
-        return self.run.manifest[mirror.RECORD]["run_id"]
+            self._send_steps()
 
     def end(self, status: str) -> None:
         """The run ended with ``status`` (the manifest holds it): final sections, then wait for the uploads."""
-        self._submit(self._send_steps)
+        self._send_steps()
         for section in mirror.sections(status, self.with_model):
-            self._submit(lambda s=section: self._section(s, status))
-        done = threading.Event()
-
-        def marker() -> None:
-            done.set()
-
-        marker.always = True  # type: ignore[attr-defined]  (runs after a fault too)
-        self._submit(marker)
-        self._queue.put(None)
-        if not done.wait(self.timeout) and self.failed is None:
+            self._send("section", (section, status))
+        self._send("done")
+        if self._worker is None:  # no worker ever started: keep the scores for sync-tracker here
+            with self._lock:
+                mirror.save_steps(self.run.path, {k: dict(v) for k, v in self.steps.items()})
+            return
+        finished = self._done.wait(self.timeout)
+        self._worker.trackers.pop(self._tid, None)
+        if not finished and self.failed is None:
             self.failed = f"the uploads took longer than logger.timeout_s={self.timeout:g} s"
             log.warning("MLflow logger (%s): %s; the run is complete on disk; upload the rest with: %s",
                         self.uri, self.failed, sync_hint(self.run.shown))
@@ -160,27 +210,19 @@ class RunTracker:
         if self.failed is None:
             self._record(complete=True, missed=None)
 
-    def _section(self, name: str, status: str) -> None:
-        from kaayko_exp.tracking.sweep import update_parent
-
-        c, run_id, path = self._client, self._run_id(), self.run.path
-        if name == "final":
-            mirror.log_final(c, run_id, path)
-        elif name == "files":
-            mirror.log_files(c, run_id, path)
-        elif name == "model":
-            mirror.log_model(c, run_id, path)
-        elif name == "status":
-            mirror.finish(c, run_id, status, trial=self.sweep is not None)
-            if self.sweep:
-                update_parent(c, self.run.manifest[mirror.RECORD]["parent_run_id"], self.sweep)
-
     # ------------------------------------------------------------------ fit callback
     def _due(self, done: int, total: int) -> bool:
         return done % self.every == 0 or done == total
 
     def before_fit(self, key: str, total: int, unit: str = "step") -> None:
-        return None
+        self._pause("pause")  # a fit uses every core: the tracker's imports and uploads wait
+
+    def _pause(self, kind: str) -> None:
+        if self._worker is not None:
+            try:
+                self._worker.send((kind, self._tid))
+            except Exception:
+                pass
 
     def wants_score(self, key: str, done: int, total: int) -> bool:
         return self._due(done, total)
@@ -196,17 +238,14 @@ class RunTracker:
             if send:
                 self._steps_due, self._sent_at = True, now
         if send:  # at most one upload per STEP_FLUSH_S; the rest goes with the next one or at the fit's end
-            self._submit(self._send_steps)
+            self._send_steps()
 
     def after_fit(self, key: str, save: Optional[Any] = None) -> None:
-        return None
+        self._pause("resume")
 
     def _send_steps(self) -> None:
+        """The scores so far to the worker (which saves steps.json for sync-tracker, also after a fault)."""
         with self._lock:
             self._steps_due = False
             snapshot = {k: dict(v) for k, v in self.steps.items()}
-        mirror.save_steps(self.run.path, snapshot)  # for sync-tracker, also when the tracker failed
-        if self.failed is None:
-            mirror.log_steps(self._client, self._run_id(), snapshot, self._floor)
-
-    _send_steps.always = True  # type: ignore[attr-defined]
+        self._send("steps", snapshot)

@@ -39,9 +39,10 @@ def check(cfg: DictConfig) -> None:
     refusal = occupied(run_dir)
     if refusal is not None:
         raise refusal
-    from kaayko_exp.tracking import check_logger
+    from kaayko_exp.tracking import check_logger, prestart
 
     check_logger(cfg)  # a bad logger setting stops here, before Hydra writes the run directory
+    prestart(cfg)  # logger=mlflow: MLflow's imports overlap the run's own start-up, in the tracker's process
 
 
 class RunTarget(Callback):
