@@ -65,6 +65,22 @@ def test_dask_matches_local_on_the_same_data(pair):
     assert set(dask_run) - set(local) == {"backend"}  # report.json keeps its schema
 
 
+def test_the_training_support_is_reduced_on_the_workers_to_the_local_record(pair):
+    """Issue 19's support record on a dask run: the same training rows give the same record whether built from
+    the whole frame (local) or from per-partition extents and cell counts (dask); it is hashed and exported,
+    and the report counts the test rows outside it as the local evaluate does."""
+    local, dask_run = pair
+    assert json.loads((dask_run / "features" / "support.json").read_text()) == \
+        json.loads((local / "features" / "support.json").read_text())
+    man = manifest(dask_run)
+    for stage, path in (("features", "features/support.json"), ("export", "model/support.json")):
+        assert path in {a["path"] for a in man["stages"][stage]["artifacts"]}
+    got, expected = report(dask_run)["test"]["extrapolation"], report(local)["test"]["extrapolation"]
+    assert expected is not None and got is not None
+    assert {k: got[k] for k in ("rows", "checks", "per_lake")} == {k: expected[k] for k in ("rows", "checks", "per_lake")}
+    assert got["share"] == pytest.approx(expected["share"])
+
+
 def test_test_metrics_are_exact_reductions_over_the_written_predictions(pair):
     from kaayko_exp.evaluation.metrics import metrics
 

@@ -77,7 +77,8 @@ def metrics_from(s: Any) -> dict[str, float]:
 
 
 def score_partition(part: pd.DataFrame, index: int, spec: dict[str, Any], raw: bytes, digest: str,
-                    safety_cfg: Optional[dict[str, Any]], train_mean: float, out_dir: Optional[str]) -> dict[str, Any]:
+                    safety_cfg: Optional[dict[str, Any]], train_mean: float, out_dir: Optional[str],
+                    support: Any = None) -> dict[str, Any]:
     """On a worker: score one partition and reduce it to sums; write it with its predictions when ``out_dir``."""
     from kaayko_exp import atomic
     from kaayko_exp.data.label import paddle_score_rule
@@ -110,6 +111,8 @@ def score_partition(part: pd.DataFrame, index: int, spec: dict[str, Any], raw: b
     if safety_cfg is not None:
         preds["rule"] = np.asarray(paddle_score_rule(part), dtype=np.float64)
     out["sums"] = {kind: lake_sums(part["lake"], y, p) for kind, p in preds.items()}
+    if support is not None:  # rows outside the training rows' support, counted as the local evaluate does
+        out["extrapolation"] = support.summary(part, part["lake"])
     levels, rows = unseen(fspec, part)
     out["unseen"] = (levels, rows)
     if out_dir is not None:
@@ -128,7 +131,7 @@ def _total(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def score(client: Any, ddf: Any, model: Any, spec: Any, safety_cfg: Any, train_mean: float,
-          out_dir: Optional[Path] = None) -> list[dict[str, Any]]:
+          out_dir: Optional[Path] = None, support: Any = None) -> list[dict[str, Any]]:
     """Score every partition of ``ddf`` on the cluster (see :func:`score_partition`); small results only."""
     import dask
 
@@ -138,8 +141,9 @@ def score(client: Any, ddf: Any, model: Any, spec: Any, safety_cfg: Any, train_m
     raw_f = client.scatter(raw, broadcast=True)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
+    support_f = client.scatter(support, broadcast=True) if support is not None else None
     tasks = [dask.delayed(score_partition)(part, i, spec.to_dict(), raw_f, digest, safety, train_mean,
-                                           None if out_dir is None else str(out_dir))
+                                           None if out_dir is None else str(out_dir), support_f)
              for i, part in enumerate(ddf.to_delayed())]
     return list(client.compute(tasks, sync=True))
 
@@ -193,6 +197,7 @@ def _head(ddf: Any, rows: int) -> pd.DataFrame:
 def evaluate(ctx: Any, state: Any) -> tuple[dict[str, Any], list[Path]]:
     """The local ``evaluate_run``'s results (same keys) computed on the cluster, plus a ``backend`` block."""
     from kaayko_exp.data.schema import TARGET
+    from kaayko_exp.data.support import Support
     from kaayko_exp.evaluation.metrics import metrics, permutation_importance, permutation_rows
     from kaayko_exp.features.spec import feature_names, transform
 
@@ -205,10 +210,14 @@ def evaluate(ctx: Any, state: Any) -> tuple[dict[str, Any], list[Path]]:
         import shutil
 
         shutil.rmtree(out_dir)
-    test = score(client, state.parts["test"], model, ctx.spec, cfg.safety, train_mean, out_dir)
+    support = getattr(ctx, "support", None)
+    test = score(client, state.parts["test"], model, ctx.spec, cfg.safety, train_mean, out_dir, support)
     parts_s["test"] = round(time.perf_counter() - t0, 3)
     results: dict[str, Any] = {"test": reduce_block(test, "test set")}
     results["test"]["unseen_levels"] = results["test"].pop("unseen_levels")
+    results["test"]["extrapolation"] = state.hooks.extrapolation(
+        None if support is None else Support.add_summaries([r["extrapolation"] for r in test], results["test"]["n"]),
+        results["test"]["n"], "test set")
     digest = hashlib.sha256("".join(r["labels_sha256"] for r in test).encode()).hexdigest()
     results["test_set"] = {"n": results["test"]["n"], "split_sha256": state.split_sha256,
                            "labels_sha256": digest, "lakes": len(results["test"]["per_lake"]),

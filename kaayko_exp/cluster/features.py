@@ -36,6 +36,43 @@ def fit_spec(train_ddf: Any, cfg: Any) -> Any:
     return spec_from_levels(cfg.features, list(train_ddf.columns), levels)
 
 
+def _rows_and_extent(part: pd.DataFrame, columns: list[str]) -> tuple[int, dict[str, tuple[float, float]]]:
+    from kaayko_exp.data.support import extent
+
+    return len(part), extent(part, columns)
+
+
+def _sum_counts(parts: list[dict]) -> dict:
+    out: dict = {}
+    for counts in parts:
+        for pair, c in counts.items():
+            out[pair] = out[pair] + c if pair in out else c
+    return out
+
+
+def fit_support(train_ddf: Any, columns: Any, client: Any) -> Any:
+    """The training rows' support (``data.support.Support``) as the local path builds it from the whole
+    training part: each column's extent reduced over the training partitions, then the pairs' cell counts
+    summed over them (two passes; only the small per-partition results reach the client)."""
+    import dask
+
+    from kaayko_exp.data.support import Support, pair_counts, support_columns
+
+    used = support_columns(train_ddf.columns, columns)
+    parts = train_ddf[used].to_delayed()
+    found = client.compute([dask.delayed(_rows_and_extent)(p, used) for p in parts], sync=True)
+    rows = sum(n for n, _ in found)
+    extents: dict[str, tuple[float, float]] = {}
+    for _, ext in found:
+        for c, (lo, hi) in ext.items():
+            extents[c] = (min(lo, extents[c][0]), max(hi, extents[c][1])) if c in extents else (lo, hi)
+
+    def counts_of(axes: Any) -> dict:
+        return _sum_counts(client.compute([dask.delayed(pair_counts)(p, axes) for p in parts], sync=True))
+
+    return Support.from_extent(rows, extents, counts_of)
+
+
 def _matrix(part: pd.DataFrame, spec: Any, names: list[str]) -> pd.DataFrame:
     from kaayko_exp.features.spec import transform as local_transform
 

@@ -39,6 +39,8 @@ class TrainingHooks:
     objective_metric: Callable[[Any], str]  # cfg -> the metric the pruner compares (rmse, mae, ...)
     external: Callable[[Any, str, float], dict[str, Any]]  # (ctx, path, train mean) -> the external block
     interrupted: Callable[[str], BaseException]  # message -> raised when a worker leaves mid-fit
+    load_support: Callable[[Any], Any]  # run -> its verified training-support record, None for older runs
+    extrapolation: Callable[[Any, int, str], Any]  # (support summary, rows, what) -> the block, logged
 
 
 @dataclass
@@ -196,11 +198,15 @@ def _matrices(ctx: Any) -> None:
 def run_features(ctx: Any) -> dict[str, Any]:
     from kaayko_exp.features.spec import feature_names
 
+    from kaayko_exp.data.support import RUN_FILE
+
     st = _state(ctx)
     ctx.spec = _api("features", "fit_spec")(st.parts["train"], ctx.cfg)
     path = ctx.run.path / "features" / "feature_spec.json"
     ctx.spec.save(path)
-    ctx.run.record("features", [path])
+    # where the training rows lie, over the columns the model reads: serving warns outside it
+    ctx.support = _api("features", "fit_support")(st.parts["train"], ctx.spec.required_columns, st.client)
+    ctx.run.record("features", [path, ctx.support.save(ctx.run.path / RUN_FILE)])
     _matrices(ctx)
     names = feature_names(ctx.spec)
     log.info("features: %d columns (%s set), category levels from the %s training rows (on the workers)",
@@ -212,6 +218,7 @@ def load_features(ctx: Any) -> None:
     from kaayko_exp.features.spec import FeatureSpec
 
     ctx.spec = FeatureSpec.load(ctx.run.path / "features" / "feature_spec.json")
+    ctx.support = _state(ctx).hooks.load_support(ctx.run)
     _matrices(ctx)
 
 

@@ -57,6 +57,8 @@ PAIRS: tuple[tuple[str, str], ...] = (
 _SPLIT = 2
 #: The start of every extrapolation warning (a stable prefix that callers can look for).
 PREFIX = "outside the training data: "
+#: Where the features stage writes the training rows' support in a run directory (exported as model/support.json).
+RUN_FILE = "features/support.json"
 #: At most this many findings are spelt out in one row's warning.
 MAX_FINDINGS = 3
 _UNITS = {**UNITS, "month": ""}  # the input policy's units; months have none
@@ -107,6 +109,33 @@ def _dilate(occupied: np.ndarray, ra: int, rb: int) -> np.ndarray:
     return out
 
 
+def support_columns(available: Iterable[str], columns: Optional[Iterable[str]] = None) -> list[str]:
+    """The columns a support is built over: the rule inputs and grid axes among ``available`` (and ``columns``)."""
+    have = set(available)
+    if columns is not None:
+        have &= set(columns)
+    return [c for c in dict.fromkeys([*RANGE_COLUMNS, *HALF_BIN]) if c in have]
+
+
+def extent(frame: Any, columns: Iterable[str]) -> dict[str, tuple[float, float]]:
+    """(min, max) of each column of ``frame`` at the table's precision; empty for a frame without rows."""
+    if not len(frame):
+        return {}
+    return {c: (float(v.min()), float(v.max())) for c in columns for v in [_f32(frame[c])]}
+
+
+def pair_counts(frame: Any, axes: Mapping[str, Axis]) -> dict[tuple[str, str], np.ndarray]:
+    """Training rows of ``frame`` per cell of each pair's grid over ``axes`` (sums over partitions add up)."""
+    pairs = {}
+    for a, b in PAIRS:
+        if a in axes and b in axes:
+            ia, ib = axes[a].index(_f32(frame[a])), axes[b].index(_f32(frame[b]))
+            ok = (ia >= 0) & (ia < axes[a].cells) & (ib >= 0) & (ib < axes[b].cells)  # month outside 1-12
+            flat = np.bincount(ia[ok] * axes[b].cells + ib[ok], minlength=axes[a].cells * axes[b].cells)
+            pairs[(a, b)] = flat.reshape(axes[a].cells, axes[b].cells)
+    return pairs
+
+
 class Support:
     """Ranges and pairwise occupancy of the training rows; checks frames and single rows against them."""
 
@@ -130,21 +159,31 @@ class Support:
     @classmethod
     def build(cls, frame: Any, columns: Optional[Iterable[str]] = None) -> "Support":
         """The support of the rows of ``frame`` (the TRAINING rows), over ``columns`` (default: all it has)."""
-        have = set(frame.columns if hasattr(frame, "columns") else frame.keys())
-        if columns is not None:
-            have &= set(columns)
-        n = len(frame)
-        values = {c: _f32(frame[c]) for c in dict.fromkeys([*RANGE_COLUMNS, *HALF_BIN]) if c in have}
-        ranges = {c: (float(v.min()), float(v.max())) for c, v in values.items() if c in RANGE_COLUMNS and n}
-        axes = {c: _axis(c, float(v.min()), float(v.max())) for c, v in values.items() if c in HALF_BIN and n}
-        pairs = {}
-        for a, b in PAIRS:
-            if a in axes and b in axes:
-                ia, ib = axes[a].index(values[a]), axes[b].index(values[b])
-                ok = (ia >= 0) & (ia < axes[a].cells) & (ib >= 0) & (ib < axes[b].cells)  # month outside 1-12
-                flat = np.bincount(ia[ok] * axes[b].cells + ib[ok], minlength=axes[a].cells * axes[b].cells)
-                pairs[(a, b)] = flat.reshape(axes[a].cells, axes[b].cells)
-        return cls(n, ranges, axes, pairs)
+        used = support_columns(frame.columns if hasattr(frame, "columns") else frame.keys(), columns)
+        return cls.from_extent(len(frame), extent(frame, used), lambda axes: pair_counts(frame, axes))
+
+    @classmethod
+    def from_extent(cls, rows: int, extents: Mapping[str, tuple[float, float]],
+                    counts_of: Any) -> "Support":
+        """The support from the training rows' count, each column's (min, max) and ``counts_of(axes)``, the
+        pairs' cell counts over the axes those extents give (one frame, or the sum over a table's partitions)."""
+        ranges = {c: e for c, e in extents.items() if c in RANGE_COLUMNS and rows}
+        axes = {c: _axis(c, lo, hi) for c, (lo, hi) in extents.items() if c in HALF_BIN and rows}
+        return cls(rows, ranges, axes, counts_of(axes) if rows else {})
+
+    @staticmethod
+    def add_summaries(parts: Iterable[Mapping[str, Any]], rows: int) -> dict[str, Any]:
+        """One :meth:`summary` from those of a table's partitions (``rows``: the table's rows)."""
+        out: dict[str, Any] = {"rows": 0, "share": 0.0, "checks": {}, "per_lake": {}}
+        for part in parts:
+            out["rows"] += int(part["rows"])
+            for key in ("checks", "per_lake"):
+                for name, n in (part.get(key) or {}).items():
+                    out[key][name] = out[key].get(name, 0) + int(n)
+        out["share"] = out["rows"] / rows if rows else 0.0
+        out["checks"] = {k: v for k, v in out["checks"].items() if v}
+        out["per_lake"] = dict(sorted(out["per_lake"].items()))
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         out_pairs = []

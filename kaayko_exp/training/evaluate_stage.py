@@ -62,10 +62,14 @@ def _support_block(support: Any, frame: pd.DataFrame, what: str) -> Any:
     for a run without a support record; logged as a warning when any."""
     if support is None:
         return None
-    block = support.summary(frame, frame["lake"])
-    if block["rows"]:
+    return extrapolation_note(support.summary(frame, frame["lake"]), len(frame), what)
+
+
+def extrapolation_note(block: Any, rows: int, what: str) -> Any:
+    """``block`` (a support summary of ``rows`` rows, or None), logged as a warning when it flags any row."""
+    if block and block["rows"]:
         log.warning("%s of %s rows of the %s lie outside the training rows' support (%s)", f"{block['rows']:,}",
-                    f"{len(frame):,}", what, ", ".join(f"{k}: {v:,}" for k, v in block["checks"].items()))
+                    f"{rows:,}", what, ", ".join(f"{k}: {v:,}" for k, v in block["checks"].items()))
     return block
 
 

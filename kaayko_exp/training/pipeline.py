@@ -27,6 +27,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from kaayko_exp import atomic
+from kaayko_exp.data.support import RUN_FILE
 from kaayko_exp.errors import RunDirError
 from kaayko_exp.models.callbacks import FitCallback, FitCallbacks
 from kaayko_exp.runs.rundir import RunDir
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 #: The training rows' support, written by the features stage (exported as model/support.json).
-SUPPORT_FILE = "features/support.json"
+SUPPORT_FILE = RUN_FILE
 
 #: The stage sequence of a run, in execution order (stored in each new run's manifest).
 STAGES: tuple[str, ...] = ("dataset", "split", "features", "fit", "evaluate", "report", "export")
@@ -531,12 +532,13 @@ def _stage_functions(ctx: Context) -> Iterator[dict[str, tuple[StageFn, StageFn]
         yield STAGE_FUNCTIONS
         return
     from kaayko_exp.cluster.stages import TrainingHooks, cluster_stages
-    from kaayko_exp.training.evaluate_stage import _external
+    from kaayko_exp.training.evaluate_stage import _external, extrapolation_note
     from kaayko_exp.training.interrupts import WorkerLost
     from kaayko_exp.training.objectives import objective_block
 
     hooks = TrainingHooks(objective_block=objective_block, objective_metric=lambda cfg: _objective_metric(ctx),
-                          external=_external, interrupted=WorkerLost)
+                          external=_external, interrupted=WorkerLost, load_support=load_support,
+                          extrapolation=extrapolation_note)
     with cluster_stages(ctx, STAGE_FUNCTIONS, hooks) as functions:
         yield functions
 
