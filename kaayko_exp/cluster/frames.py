@@ -53,17 +53,13 @@ def _runs(n: int, size: int) -> list[tuple[int, int]]:
 
 # ---------------------------------------------------------------------------- synthetic
 def _synthetic(cfg: Any, rows_per_part: int) -> tuple[list[tuple], dict[str, Any], dict[str, Any]]:
-    from kaayko_exp.data import _sample_info, _synthetic_params, synthetic
-    from kaayko_exp.data.sampling import resolve_rows, sample_positions
+    from kaayko_exp.data import _sample_info, synthetic_plan
+    from kaayko_exp.data.sampling import sample_positions
 
-    data_cfg, sample_cfg, seed = cfg.data, cfg.sample_size, int(cfg.seed)
-    total, lakes, noise, coverage = _synthetic_params(data_cfg)
-    complete = synthetic.complete_rows(total, lakes, coverage)
-    k, fraction = resolve_rows(sample_cfg, complete, source=f"the synthetic table ({complete:,} rows: data.total_rows="
-                                                            f"{total} lake rows + the coverage rows of data.coverage={coverage:g})")
-    version = f"{synthetic.GENERATOR_VERSION}+{synthetic.source_digest()}"
-    describe = {"source": "synthetic", "total_rows": total, "lakes": lakes, "label_noise": noise, "coverage": coverage,
-                "rows": k, "seed": seed, "generator_version": version}
+    sample_cfg, seed = cfg.sample_size, int(cfg.seed)
+    describe, complete, k, fraction = synthetic_plan(cfg.data, sample_cfg, seed)
+    total, lakes, noise, coverage, version = (describe[key] for key in ("total_rows", "lakes", "label_noise",
+                                                                        "coverage", "generator_version"))
     params = {"seed": seed, "total_rows": total, "n_lakes": lakes, "label_noise": noise, "coverage_per_cell": coverage}
     if k == complete:  # runs of the complete table: nothing but two numbers per partition
         pieces = [("synthetic", params, (lo, hi)) for lo, hi in _runs(complete, rows_per_part)]

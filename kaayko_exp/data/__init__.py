@@ -80,7 +80,10 @@ def _synthetic_params(data_cfg: Any) -> tuple[int, int, float, float]:
     return total, lakes, noise, coverage
 
 
-def _load_synthetic(data_cfg: Any, sample_cfg: Any, seed: int, cache_dir: Any) -> tuple[pd.DataFrame, dict]:
+def synthetic_plan(data_cfg: Any, sample_cfg: Any, seed: int) -> tuple[dict[str, Any], int, int, float]:
+    """What a synthetic dataset is (the cache key's description: lake rows, lakes, label noise, coverage, rows
+    taken, seed, generator version), with the complete table's rows, the rows taken and the sampled fraction;
+    the local path and the dask workers' path share it."""
     total, lakes, noise, coverage = _synthetic_params(data_cfg)
     complete = synthetic.complete_rows(total, lakes, coverage)
     k, fraction = resolve_rows(sample_cfg, complete, source=f"the synthetic table ({complete:,} rows: data.total_rows="
@@ -88,6 +91,13 @@ def _load_synthetic(data_cfg: Any, sample_cfg: Any, seed: int, cache_dir: Any) -
     version = f"{synthetic.GENERATOR_VERSION}+{synthetic.source_digest()}"
     describe = {"source": "synthetic", "total_rows": total, "lakes": lakes, "label_noise": noise, "coverage": coverage,
                 "rows": k, "seed": int(seed), "generator_version": version}
+    return describe, complete, k, fraction
+
+
+def _load_synthetic(data_cfg: Any, sample_cfg: Any, seed: int, cache_dir: Any) -> tuple[pd.DataFrame, dict]:
+    describe, complete, k, fraction = synthetic_plan(data_cfg, sample_cfg, seed)
+    total, lakes, noise, coverage, version = (describe[key] for key in ("total_rows", "lakes", "label_noise", "coverage",
+                                                                      "generator_version"))
     key = cache.content_key(describe)
 
     def build() -> pd.DataFrame:

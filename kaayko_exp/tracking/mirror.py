@@ -166,3 +166,20 @@ def sections(status: str, log_model_too: bool) -> Iterable[str]:
     if status == "completed":
         yield from ("final", "files", *(("model",) if log_model_too else ()))
     yield "status"
+
+
+def log_section(client: Any, run_id: str, run_path: Path, section: str, status: str,
+                parent_run_id: Optional[str] = None, trial: Optional[dict[str, Any]] = None) -> None:
+    """Upload one of :func:`sections` of a finished run; ``status`` also updates a sweep trial's parent run."""
+    if section == "final":
+        log_final(client, run_id, run_path)
+    elif section == "files":
+        log_files(client, run_id, run_path)
+    elif section == "model":
+        log_model(client, run_id, run_path)
+    elif section == "status":
+        finish(client, run_id, status, trial=trial is not None)
+        if trial is not None:
+            from kaayko_exp.tracking.sweep import update_parent
+
+            update_parent(client, parent_run_id, trial)

@@ -55,7 +55,7 @@ def sync_run(path: Path, uri: Optional[str] = None, experiment: Optional[str] = 
     """Mirror one run directory; returns a line saying what was done."""
     from kaayko_exp.runs.rundir import RunDir
     from kaayko_exp.tracking import client as mc
-    from kaayko_exp.tracking.sweep import child_tags, parent_run, update_parent
+    from kaayko_exp.tracking.sweep import child_tags, parent_run
 
     run = RunDir.open(path)
     if run.locked_elsewhere():
@@ -96,16 +96,7 @@ def sync_run(path: Path, uri: Optional[str] = None, experiment: Optional[str] = 
     status = str(run.manifest.get("status"))
     if status in TERMINAL:
         for section in mirror.sections(status, bool(settings.get("log_model", True))):
-            if section == "final":
-                mirror.log_final(client, run_id, run.path)
-            elif section == "files":
-                mirror.log_files(client, run_id, run.path)
-            elif section == "model":
-                mirror.log_model(client, run_id, run.path)
-            elif section == "status":
-                mirror.finish(client, run_id, status, trial=ctx is not None)
-                if ctx is not None:
-                    update_parent(client, parent, ctx)
+            mirror.log_section(client, run_id, run.path, section, status, parent, ctx)
     run.set_entry(mirror.RECORD, {**record, "complete": status in TERMINAL})
     return f"{run.shown}: synced to {uri} (MLflow run {run_id}, {status})"
 

@@ -82,20 +82,9 @@ class _Tracker:
             mirror.log_steps(self.client, self._run_id(), snapshot, self.floor)
 
     def section(self, args: tuple[str, str]) -> None:
-        from kaayko_exp.tracking.sweep import update_parent
-
         name, status = args
-        c, run_id = self.client, self._run_id()
-        if name == "final":
-            mirror.log_final(c, run_id, self.path)
-        elif name == "files":
-            mirror.log_files(c, run_id, self.path)
-        elif name == "model":
-            mirror.log_model(c, run_id, self.path)
-        elif name == "status":
-            mirror.finish(c, run_id, status, trial=self.sweep is not None)
-            if self.sweep:
-                update_parent(c, self.manifest[mirror.RECORD]["parent_run_id"], self.sweep)
+        mirror.log_section(self.client, self._run_id(), self.path, name, status,
+                           self.manifest[mirror.RECORD].get("parent_run_id"), self.sweep)
 
     def handle(self, kind: str, manifest: Optional[dict[str, Any]], extra: Any) -> None:
         if manifest is not None:  # the run's manifest as it is now, with this worker's own record updates kept
