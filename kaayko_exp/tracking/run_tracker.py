@@ -81,6 +81,15 @@ class _Worker:
     def close(self) -> None:
         """No more commands: the worker finishes what it has and exits; waited for briefly (its work was
         waited for already, at most ``logger.timeout_s``), so it is reaped and its CPU time counted."""
+        import os
+        import socket
+
+        try:  # shut the socket down, not only close this fd: the reader thread blocked in recv holds the
+            # socket open, so the worker would see no end of input and the wait below would run its course
+            with socket.socket(fileno=os.dup(self.conn.fileno())) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             self.conn.close()
         except OSError:

@@ -193,6 +193,11 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
     sock = socket.socket(fileno=int(sys.argv[1]))
     serve(Connection(sock.detach()))
+    # Every command has run to its end (serve joined its lanes). Exit now: MLflow's and SQLAlchemy's exit
+    # handlers and threads would hold the process (and the run waiting to reap it) for seconds.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
