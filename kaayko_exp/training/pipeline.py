@@ -47,8 +47,6 @@ from kaayko_exp.tracking import tracker_for
 log = logging.getLogger(__name__)
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
-#: The training rows' support, written by the features stage (exported as model/support.json).
-SUPPORT_FILE = RUN_FILE
 
 #: The stage sequence of a run, in execution order (stored in each new run's manifest).
 STAGES: tuple[str, ...] = ("dataset", "split", "features", "fit", "evaluate", "report", "export")
@@ -180,6 +178,12 @@ def load_split(ctx: Context) -> None:
 
 
 # ---------------------------------------------------------------------------- features
+def _save_features(ctx: Context, path: Path) -> None:
+    """Write the feature spec and the training rows' support (features/support.json) and record both."""
+    ctx.spec.save(path)
+    ctx.run.record("features", [path, ctx.support.save(ctx.run.path / RUN_FILE)])
+
+
 def run_features(ctx: Context) -> dict[str, Any]:
     from kaayko_exp.data.support import Support
     from kaayko_exp.features.spec import build_spec, feature_names
@@ -191,18 +195,16 @@ def run_features(ctx: Context) -> dict[str, Any]:
         r = ctx.reused
         ctx.spec, ctx.X, ctx.y, ctx.lakes, ctx.parts = r.spec, r.X, r.y, r.lakes, dict(r.parts)
         ctx.frame, ctx.frame_part = r.test_frame.copy(deep=False), "test"
-        ctx.spec.save(path)
         ctx.support = r.support
-        ctx.run.record("features", [path, ctx.support.save(ctx.run.path / SUPPORT_FILE)])
+        _save_features(ctx, path)
         return {**copy.deepcopy(r.features_detail), "prepared": "reused"}
     # levels from the training rows only: a category seen only in validation or test lakes is unseen
     train = ctx.frame.iloc[ctx.parts["train"]]
     ctx.spec = build_spec(ctx.cfg.features, train)
-    ctx.spec.save(path)
     # where the training rows lie, over the columns the model reads: serving warns outside it
     ctx.support = Support.build(train, columns=ctx.spec.required_columns)
     del train
-    ctx.run.record("features", [path, ctx.support.save(ctx.run.path / SUPPORT_FILE)])
+    _save_features(ctx, path)
     _matrix(ctx)
     names = feature_names(ctx.spec)
     log.info("features: %d columns (%s set), category levels from the %s training rows", len(names),
@@ -283,11 +285,11 @@ def load_support(run: RunDir) -> Any:
     features stage predates it."""
     from kaayko_exp.data.support import Support
 
-    if not any(a["path"] == SUPPORT_FILE for a in run.stage("features")["artifacts"]):
+    if not any(a["path"] == RUN_FILE for a in run.stage("features")["artifacts"]):
         log.info("features: this run has no training-support record (it predates it): rows outside the "
                  "training data are not counted or flagged")
         return None
-    return Support.load(run.path / SUPPORT_FILE)
+    return Support.load(run.path / RUN_FILE)
 
 
 # ---------------------------------------------------------------------------- fit
