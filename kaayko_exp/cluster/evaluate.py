@@ -138,10 +138,12 @@ def score(client: Any, ddf: Any, model: Any, spec: Any, safety_cfg: Any, train_m
     raw = bytes(model.booster.save_raw(raw_format="ubj"))
     digest = hashlib.sha256(raw).hexdigest()
     safety = OmegaConf.to_container(safety_cfg, resolve=True) if safety_cfg is not None else None
-    raw_f = client.scatter(raw, broadcast=True)
+    # hash=False: a key of this call's own. With content keys, the test and validation scorings scatter the same
+    # booster under one key, and the first call's release can drop it under the second ("lost dependencies")
+    raw_f = client.scatter(raw, broadcast=True, hash=False)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    support_f = client.scatter(support, broadcast=True) if support is not None else None
+    support_f = client.scatter(support, broadcast=True, hash=False) if support is not None else None
     tasks = [dask.delayed(score_partition)(part, i, spec.to_dict(), raw_f, digest, safety, train_mean,
                                            None if out_dir is None else str(out_dir), support_f)
              for i, part in enumerate(ddf.to_delayed())]
