@@ -52,6 +52,7 @@ class BackendConfig:
     connect_timeout: float = 10.0  # dask: seconds to reach the scheduler (and to see its first worker)
     dashboard_address: Optional[str] = ":8787"  # dask LocalCluster: dashboard host:port (:0 any free port)
     partition_rows: int = 250_000  # dask: rows per partition of the table (synthetic, parquet, cache)
+    log_level: str = "WARNING"  # dask: level of distributed's own messages in train.log (INFO: every worker event)
 
 
 # --- features, split, model ------------------------------------------------------------

@@ -5,6 +5,7 @@ One LocalCluster of 2 worker processes for the module; small tables."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import socket
 import time
@@ -212,6 +213,19 @@ def test_a_running_cluster_is_joined_and_left_running(cluster, tmp_path, by):
     assert cluster.client.submit(sum, [3, 4]).result() == 7  # the cluster it joined still runs
 
 
+def test_distributed_messages_below_the_configured_level_stay_out_of_the_run_log(cluster, caplog):
+    join = {"address": cluster.info["address"]}
+    with caplog.at_level(logging.DEBUG):  # the root logger lets everything through, as Hydra's run logging
+        with open_cluster(OmegaConf.create({**BACKEND, **join, "log_level": "INFO"})) as joined:
+            joined.client.submit(sum, [1, 2]).result()
+        chatty = [r for r in caplog.records if r.name.startswith("distributed") and r.levelno < logging.WARNING]
+        assert chatty  # at INFO the client's own events are logged ...
+        caplog.clear()
+        with open_cluster(OmegaConf.create({**BACKEND, **join})) as joined:  # the default, WARNING
+            joined.client.submit(sum, [1, 2]).result()
+    assert not [r for r in caplog.records if r.name.startswith("distributed") and r.levelno < logging.WARNING]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -256,6 +270,7 @@ def test_a_missing_scheduler_file_is_named(tmp_path):
     ({"memory_limit": "lots"}, "backend.memory_limit='lots' is not a size"),
     ({"connect_timeout": 0}, "backend.connect_timeout=0"),
     ({"partition_rows": 10}, "backend.partition_rows=10"),
+    ({"log_level": "chatty"}, "backend.log_level='chatty' is not a logging level"),
     ({"address": "tcp://127.0.0.1:1", "scheduler_file": "/tmp/s.json"}, "both name a scheduler"),
 ])
 def test_backend_values_no_cluster_can_use_stop_before_anything_starts(override, needle):

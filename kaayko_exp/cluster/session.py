@@ -14,6 +14,7 @@ from kaayko_exp.errors import ConfigError
 log = logging.getLogger(__name__)
 
 BACKENDS = ("local", "dask")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SchedulerUnreachable(ConfigError):
@@ -162,6 +163,10 @@ def check_backend(backend_cfg: Any) -> None:
     timeout = _get(backend_cfg, "connect_timeout", 10.0)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ConfigError(f"backend.connect_timeout={timeout} must be a positive number of seconds, e.g. 10.")
+    level = _get(backend_cfg, "log_level", "WARNING")
+    if not isinstance(level, str) or level.upper() not in _LOG_LEVELS:
+        raise ConfigError(f"backend.log_level={level!r} is not a logging level. Use one of "
+                          f"{', '.join(_LOG_LEVELS)} (default WARNING; INFO logs every worker and comm event).")
     rows = _get(backend_cfg, "partition_rows", 250_000)
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1000:
         raise ConfigError(f"backend.partition_rows={rows!r} must be a whole number of at least 1000 rows per "
@@ -175,6 +180,8 @@ def open_cluster(backend_cfg: Any) -> Iterator[ClusterSession]:
     the scheduler does not answer."""
     check_backend(backend_cfg)
     timeout = float(_get(backend_cfg, "connect_timeout", 10.0))
+    # distributed logs through the root logger, so Hydra writes its messages into train.log
+    logging.getLogger("distributed").setLevel(str(_get(backend_cfg, "log_level", "WARNING")).upper())
     cluster = None
     if _get(backend_cfg, "address") or _get(backend_cfg, "scheduler_file"):
         client, kind, address = _join(backend_cfg, timeout)

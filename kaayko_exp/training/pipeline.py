@@ -601,7 +601,7 @@ RESULT_NEUTRAL = ("resume", "n_jobs", "plots", "cache_dir", "logger", "checkpoin
                   # where a dask run computes (the worker count is recorded in the manifest; a resume on another
                   # count says so): backend.name and backend.partition_rows do change the result
                   "backend.address", "backend.scheduler_file", "backend.n_workers", "backend.threads_per_worker",
-                  "backend.memory_limit", "backend.connect_timeout", "backend.dashboard_address")
+                  "backend.memory_limit", "backend.connect_timeout", "backend.dashboard_address", "backend.log_level")
 
 
 def config_hash(cfg: DictConfig) -> str:
