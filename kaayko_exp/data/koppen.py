@@ -80,20 +80,23 @@ STATIONS: tuple[Station, ...] = (
     #   (26 Mar 1998, combiculture.com quoting Wikipedia).
     # tmax/tmin/wind: checked against NEA historical daily readings, 2019–2023 means of five stations
     #   incl. Changi (sgwiki.com "Climate of Singapore" table): within 1 °C and ~2 km/h.
-    # Unverified (no copy found): 1991–2020 Changi normals themselves, monthly dew points, gust 90 km/h,
-    #   dew_max 28 °C.
+    # gust_max 90 → 144.4 km/h: the national record, Tengah, 25 Apr 1984 (MSS via The Straits Times,
+    #   "Strong winds recorded across Singapore on Sept 17", 2024; CNA 12 Jun 2014).
+    # Unverified (no copy found): 1991–2020 Changi normals themselves, monthly dew points, dew_max 28 °C.
     Station("Af", "Singapore Changi", 1.37, 103.98, "Meteorological Service Singapore, 1991–2020",
             (30.6, 31.7, 32.3, 32.6, 32.4, 32.0, 31.6, 31.5, 31.5, 31.7, 31.2, 30.6),
             (24.1, 24.4, 24.8, 25.4, 25.9, 25.9, 25.6, 25.5, 25.2, 25.0, 24.5, 24.2),
             (23.0, 23.0, 23.5, 24.3, 24.6, 24.3, 23.9, 23.9, 23.9, 24.1, 24.2, 23.6),
-            (11, 12, 9, 7, 7, 9, 10, 10, 8, 7, 7, 9), 37.0, 19.4, 28.0, 90.0, 2.5),
+            (11, 12, 9, 7, 7, 9, 10, 10, 8, 7, 7, 9), 37.0, 19.4, 28.0, 144.4, 2.5),
     # Sources — records: IMD via The Hindu, "City shivers as mercury falls" (3 Jan 2018) and Hindustan
     #   Times (10 Jan 2019): Santacruz all-time low 7.4 °C, 22 Jan 1962; IMD via vagaries.in
     #   (20 Apr 2020): Santacruz all-time April/record high 42.2 °C, 14 Apr 1952.
     # tmax/tmin: spot-checked against IMD daily Santacruz normals quoted in the press (Hindustan Times
     #   10 Jan 2019: Jan max normal ~30.8, min normal ~17.2; vagaries "Scruz May minimum" normal 26.3):
     #   within 1 °C. (The Wikipedia "Climate of Mumbai" box found is Colaba, not Santacruz.)
-    # Unverified: full 1991–2020 Santacruz table, monthly dew points, winds, gust 110 km/h, dew_max 30 °C.
+    # gust_max 110 km/h: consistent with Cyclone Tauktae, 17 May 2021 (IMD: 108 km/h at Colaba; BMC
+    #   station 114 km/h; PTI via devdiscourse.com); Santacruz's own record unverified.
+    # Unverified: full 1991–2020 Santacruz table, monthly dew points, winds, dew_max 30 °C.
     Station("Am", "Mumbai Santacruz", 19.09, 72.85, "India Meteorological Department, 1991–2020",
             (31.2, 31.8, 33.1, 33.3, 33.9, 32.3, 30.2, 29.8, 30.9, 33.4, 34.0, 32.8),
             (17.3, 18.6, 21.4, 24.3, 27.0, 26.3, 25.3, 24.9, 24.5, 23.7, 21.5, 18.9),
@@ -150,7 +153,9 @@ STATIONS: tuple[Station, ...] = (
     #   Daily, 14 Jul and 11 Aug 2022). tmax/tmin: compared with CMA 1971–2000 (liquisearch.com copy of
     #   Wikipedia "Geography of Shanghai"): ours are 0–1.8 °C warmer, largest Feb–May, as expected of
     #   1991–2020 against 1971–2000 at an urban station; kept, the 1991–2020 table itself unverified.
-    # Unverified: record_low −10.1 °C, monthly dew points, winds, gust 140 km/h, dew_max 29 °C.
+    # record_low −10.1 °C (January 1977): consistent with "its record low of 14F recorded in 1977"
+    #   (palmtalk.org forum, Jan 2021); the tenth unverified.
+    # Unverified: monthly dew points, winds, gust 140 km/h, dew_max 29 °C.
     Station("Cfa", "Shanghai Xujiahui", 31.20, 121.43, "China Meteorological Administration, 1991–2020",
             (8.4, 10.5, 14.6, 20.4, 25.5, 28.2, 32.5, 32.2, 28.0, 23.2, 17.6, 11.1),
             (2.3, 3.9, 7.3, 12.4, 17.6, 21.8, 25.8, 25.7, 22.0, 16.5, 10.6, 4.4),
@@ -158,9 +163,9 @@ STATIONS: tuple[Station, ...] = (
             (11, 12, 13, 12, 11, 11, 12, 12, 11, 10, 10, 10), 40.9, -10.1, 29.0, 140.0, 4.0),
     # Monsoon-influenced humid subtropical (the East-Asian monsoon lake of issue 19 lies in this belt).
     # Sources — record_low 0.0 °C: HKO extreme-value column (January) of the 1961–1990 normals table,
-    #   Hong Kong Yearbook appendix "Climatological Summary" (hkintexts.histsyn.com). record_high 36.6 °C:
-    #   only the earlier record was found (36.3 °C, 8 Aug 2015, HKO press release "pre20150808");
-    #   36.6 °C (22 Aug 2017) unverified. gust_max 259 km/h in Typhoon Wanda, 1 Sep 1962: Wikipedia
+    #   Hong Kong Yearbook appendix "Climatological Summary" (hkintexts.histsyn.com). record_high 36.6 °C
+    #   on 22 Aug 2017, the all-time high (HKO annual review via Hong Kong Free Press, 10 Jan 2018;
+    #   the earlier record was 36.3 °C, 8 Aug 2015, HKO press release "pre20150808"). gust_max 259 km/h in Typhoon Wanda, 1 Sep 1962: Wikipedia
     #   "Typhoon Wanda (1962)" gives gusts of 261 km/h without naming the station; HKO's own figure
     #   unverified. tmax/tmin: HKO normals 1961–1990 (Jan 18.6 / 13.6, Jul 31.5 / 26.6 °C; HKO
     #   "enormal07" and Hong Kong Yearbook 2004 Table 35): within 0.5 °C. Dew points: HKO 5-day normals
@@ -177,12 +182,14 @@ STATIONS: tuple[Station, ...] = (
     #   40.2 °C on 19 Jul 2022 (visualfoodie.com "Historical temperature records for London",
     #   meteonetwork forum). record_low −13.2 °C unverified: the only station table found (SYNOP since
     #   ~1949) lists −11.0 °C (Dec 1981) as its lowest.
-    # Unverified: monthly dew points, winds, gust 120 km/h, dew_max 23 °C.
+    # gust_max 120 → 141 km/h: 87.5 mph on 25 Jan 1990 (Burns' Day storm), the top Heathrow gust since
+    #   1973 in Met Office data (wansteadmeteo.com "Top 10 wind gusts at Heathrow since 1973", 2024).
+    # Unverified: monthly dew points, winds, dew_max 23 °C.
     Station("Cfb", "London Heathrow", 51.48, -0.45, "Met Office, 1991–2020",
             (8.4, 9.0, 11.7, 15.0, 18.4, 21.6, 23.9, 23.4, 20.3, 15.9, 11.6, 8.9),
             (2.3, 2.1, 3.6, 5.3, 8.3, 11.4, 13.7, 13.6, 11.2, 8.4, 4.9, 2.7),
             (2.5, 2.2, 3.3, 4.5, 7.5, 10.5, 12.5, 12.8, 10.8, 8.5, 5.5, 3.2),
-            (17, 17, 17, 15, 14, 13, 13, 13, 13, 15, 15, 16), 40.2, -13.2, 23.0, 120.0, 5.0),
+            (17, 17, 17, 15, 14, 13, 13, 13, 13, 15, 15, 16), 40.2, -13.2, 23.0, 141.0, 5.0),
     # Subpolar oceanic: the windy subarctic maritime coast of issue 19 (8–12 °C summers, gusts to 47 km/h).
     # Sources — record_high 25.7 °C, July 2008 (climatestotravel.com "Reykjavik"; IMO news 1438: the
     #   manned-station record of 30 Jul 2008, the automatic station read 26.4 °C); record_low −24.5 °C,
@@ -200,23 +207,29 @@ STATIONS: tuple[Station, ...] = (
     #   (−27 °F, 20 Jan 1985; same). tmax/tmin: NWS Chicago CLI reports for O'Hare (1991–2020 normal
     #   for 22–24 Jan: 31 / 18 °F = −0.6 / −7.8 °C) and pogoda33.pl (whole degrees, station unnamed):
     #   within 1 °C except the summer minima (pogoda33 1.3–1.4 °C warmer, likely Midway): kept.
-    # Unverified: full O'Hare 1991–2020 table, dew points, winds, gust 120 km/h; the Appleton dew point.
+    # gust_max 120 → 135 km/h: 84 mph on 27 Mar 1991, the highest gust at O'Hare (Chicago Tribune "Ask Tom
+    #   Why", 27 Feb 2003). dew_max 32.0 → 32.2 °C: 90 °F at Appleton, 13 Jul 1995 (WGN-TV "Has the dew
+    #   point ever reached 100 degrees?", citing C. C. Burt); Chicago's own record is 83 °F = 28.3 °C,
+    #   30 Jul 1999 (same).
+    # Unverified: full O'Hare 1991–2020 table, monthly dew points, winds.
     Station("Dfa", "Chicago O'Hare", 41.98, -87.90, "NOAA NCEI 1991–2020 normals",
             (-0.2, 2.0, 8.5, 15.3, 21.6, 27.1, 29.3, 28.3, 24.4, 17.2, 9.6, 2.6),
             (-8.1, -6.1, -0.9, 4.2, 9.8, 15.6, 18.7, 18.1, 13.6, 6.9, 0.8, -5.0),
             (-9.0, -7.0, -3.0, 2.0, 8.0, 14.0, 17.0, 17.0, 12.0, 5.0, -1.0, -6.0),
-            (19, 18, 19, 19, 16, 15, 13, 13, 14, 16, 18, 18), 40.6, -32.8, 32.0, 120.0, 7.0),
+            (19, 18, 19, 19, 16, 15, 13, 13, 14, 16, 18, 18), 40.6, -32.8, 32.2, 135.0, 7.0),
     # Sources — record_high 38.2 °C at VDNKh, 29 Jul 2010 (Wikipedia "VVC weather station" table,
     #   1991–2020 normals, extremes 1879–present; hotelsmoscow.org). record_low −42.1 → −42.2 °C,
     #   January 1940 (hotelsmoscow.org "Moscow Weather" and the forum copy of Wikipedia "Moscow"; the
     #   VDNKh site itself, since 1948, has −38.1 °C). tmax/tmin: climatestotravel.com "Moscow" table
     #   (whole degrees): within 1 °C (Nov max 1.2).
-    # Unverified: dew points, winds, gust 110 km/h, dew_max 24 °C.
+    # gust_max 110 → 130 km/h: gusts up to 130 km/h in the storm of 13–14 Jul 2016 (Russian Emergencies
+    #   Ministry via Sputnik Serbia, 14 Jul 2016) — a reported city value, not a VDNKh station record.
+    # Unverified: dew points, winds, dew_max 24 °C.
     Station("Dfb", "Moscow VDNKh", 55.83, 37.62, "Roshydromet, 1991–2020",
             (-4.0, -3.0, 2.6, 11.3, 18.7, 22.0, 24.3, 22.3, 16.3, 9.0, 2.2, -2.2),
             (-9.1, -9.0, -4.4, 2.2, 7.7, 11.9, 14.0, 12.1, 7.3, 2.4, -2.5, -6.9),
             (-10.0, -10.0, -6.0, 0.0, 5.0, 10.0, 13.0, 12.0, 8.0, 3.0, -2.0, -7.0),
-            (11, 11, 11, 10, 10, 9, 8, 8, 9, 10, 11, 11), 38.2, -42.2, 24.0, 110.0, 7.0),
+            (11, 11, 11, 10, 10, 9, 8, 8, 9, 10, 11, 11), 38.2, -42.2, 24.0, 130.0, 7.0),
     # Sources — tmax/tmin replaced by the 1991–2020 normals of climate-zone.com "Fairbanks, Alaska climate"
     #   (°F, converted): the remembered Feb–Apr values were 1.3–1.8 °C too cold. record_low −51.7 →
     #   −54.4 °C (−66 °F, 14 Jan 1934; WGN-TV "Has Fairbanks recorded new temperature records?" and the
