@@ -105,7 +105,9 @@ STATIONS: tuple[Station, ...] = (
     # Sources — records: Bureau of Meteorology figures quoted at nomadpub.com "Darwin weather"
     #   (from Wikipedia "Darwin"): airport 38.9 °C (18 Oct 1982) and 10.4 °C (29 Jul 1942); gust 217 km/h
     #   in Cyclone Tracy, 25 Dec 1974 (NT News, "Strongest winds since Tropical Cyclone Tracy", citing the
-    #   Darwin AP records). Wet-season 3 pm dew point ~24 °C (same nomadpub page): matches Dec–Mar.
+    #   Darwin AP records). Wet-season 3 pm dew point ~24 °C (same nomadpub page): matches Dec–Mar;
+    #   April 9 am / 3 pm mean dew points ~22 / 20 °C (BoM's P. Claassen, ABC News 4 Apr 2018): matches
+    #   April (21.8). The April record there is 27.2 °C (1958–2018); dew_max 29 °C itself unverified.
     # tmax/tmin: January 32.0 / 25.1 °C (climatestotravel.com "Darwin climate"): within 1 °C.
     # Unverified: the other months' BoM 1991–2020 statistics; winds (climatestotravel gives 15.1 km/h in
     #   January, source period unknown, vs 11 here: kept); dew_max 29 °C.
