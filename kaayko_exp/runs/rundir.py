@@ -397,7 +397,10 @@ class RunDir:
             st["status"] = "running"
             st.setdefault("started", now_iso())
 
-    def finish_stage(self, name: str, seconds: float, detail: Optional[dict[str, Any]] = None) -> None:
+    def finish_stage(self, name: str, seconds: float, detail: Optional[dict[str, Any]] = None, *,
+                     save: bool = True) -> None:
+        """Mark ``name`` done; ``save=False`` leaves the write to the manifest's next save (the caller bounds
+        what a kill in between would redo: the stage runs again, as one killed before its end does)."""
         with self._lock:
             st = self.stage(name)
             st["status"] = "done"
@@ -406,7 +409,8 @@ class RunDir:
             st.pop("seconds_before", None)
             if detail:
                 st["detail"].update(detail)
-            self.save()
+            if save:
+                self.save()
 
     def interrupt_stage(self, name: str, seconds: float, status: str = "interrupted") -> None:
         with self._lock:

@@ -254,6 +254,15 @@ def part_rows(X: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return X[idx]
 
 
+#: A finished stage's end is written to the manifest (one fsync'd write) at once when the stage is one of
+#: :data:`ALWAYS_DURABLE` (a model and its scores are never redone after a kill) or when the finished stages not
+#: yet on disk took at least this long together; other ends ride on the next save (the next stage's end, a
+#: checkpoint, the heartbeat, an interruption, the run's end), so a kill -9 in between redoes at most this much
+#: work (those stages run again, as a stage killed before its end does). A sweep trial's quick stages (the
+#: data its process prepared once, split, features, report, export) then cost no manifest write of their own.
+DURABLE_AFTER_SECONDS = 1.0
+ALWAYS_DURABLE = ("fit", "evaluate")
+
 # Below this many bytes freed, a full garbage collection is skipped: it scans every object of the process (in a
 # sweep, the study's and Hydra's too: ~0.1 s a trial) to give back at most this much.
 FULL_COLLECT_MIN_BYTES = 32 << 20
@@ -439,12 +448,15 @@ def run_report(ctx: Context) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- export
 def run_export(ctx: Context) -> dict[str, Any]:
+    """The model directory: the fitted model (the fit stage's files) plus the feature spec, the safety config
+    and the training support. The spec and the support are byte copies of the features stage's files (verified
+    with the run's artifacts on a resume), not a second encoding of the same objects."""
     model_dir = ctx.run.path / "model"
-    ctx.spec.save(model_dir / "feature_spec.json")
-    atomic.write_json(model_dir / "safety.json", OmegaConf.to_container(ctx.cfg.safety, resolve=True))
-    files = [model_dir / "feature_spec.json", model_dir / "safety.json"]
+    features = ctx.run.path / "features"
+    files = [atomic.write_bytes(model_dir / "feature_spec.json", (features / "feature_spec.json").read_bytes()),
+             atomic.write_json(model_dir / "safety.json", OmegaConf.to_container(ctx.cfg.safety, resolve=True))]
     if ctx.support is not None:
-        files.append(ctx.support.save(model_dir / "support.json"))
+        files.append(atomic.write_bytes(model_dir / "support.json", (ctx.run.path / RUN_FILE).read_bytes()))
     ctx.run.record("export", files)
     ctx.run.adopt("export", "fit")  # the model files the fit stage wrote and hashed
     return {"files": [a["path"] for a in ctx.run.stage("export")["artifacts"]]}
@@ -555,6 +567,7 @@ def _run_stages(ctx: Context, functions: dict[str, tuple[StageFn, StageFn]], sto
             functions[name][1](ctx)
     current = None
     t0 = time.perf_counter()
+    unsaved = 0.0  # seconds of finished stages whose end the manifest on disk does not hold yet
     try:
         with interruptible(stop):
             for name in pending:
@@ -563,7 +576,11 @@ def _run_stages(ctx: Context, functions: dict[str, tuple[StageFn, StageFn]], sto
                 current, t0 = name, time.perf_counter()
                 run.start_stage(name)
                 detail = functions[name][0](ctx) or {}
-                run.finish_stage(name, time.perf_counter() - t0, detail)
+                seconds = time.perf_counter() - t0
+                unsaved += seconds
+                durable = name in ALWAYS_DURABLE or unsaved >= DURABLE_AFTER_SECONDS
+                run.finish_stage(name, seconds, detail, save=durable)
+                unsaved = 0.0 if durable else unsaved
                 if tracker is not None:
                     tracker.after_stage(name)
             current = None

@@ -1,0 +1,93 @@
+"""Per-run write costs that repeat in every sweep trial (issue 16, item 10): quick stages' ends share manifest
+writes, and the export stage copies the features stage's files instead of encoding them again."""
+
+from __future__ import annotations
+
+import json
+
+from runhelpers import FAST, cli, manifest, train_in_process
+
+from kaayko_exp.data.support import Support
+from kaayko_exp.features.spec import FeatureSpec
+from kaayko_exp.runs.rundir import RunDir
+from kaayko_exp.training import pipeline
+from kaayko_exp.training.pipeline import STAGES
+
+
+def _snapshots(monkeypatch) -> list[dict]:
+    """Every manifest RunDir.save writes from now on, as written."""
+    saves: list[dict] = []
+    real = RunDir.save
+    monkeypatch.setattr(RunDir, "save", lambda self: (saves.append(json.loads(json.dumps(self.manifest))),
+                                                      real(self))[1])
+    return saves
+
+
+def test_quick_stage_ends_share_one_manifest_write_and_every_end_reaches_the_disk(tmp_path, monkeypatch):
+    saves = _snapshots(monkeypatch)
+    _, run_dir = train_in_process(tmp_path, ["model=rule"])
+    man = manifest(run_dir)
+    assert man["status"] == "completed"
+    assert all(man["stages"][s]["status"] == "done" and man["stages"][s]["seconds"] is not None for s in STAGES)
+    # saves that wrote a stage end while the run was running, and the stages each one wrote
+    ends, seen = [], set()
+    for snap in saves:
+        done = {s for s in STAGES if snap["stages"][s]["status"] == "done"} - seen
+        if done and snap["status"] == "running":
+            ends.append(done)
+        seen |= done
+    # today's code wrote each of the 7 stage ends on its own; now the fit's and evaluate's ends are written at
+    # once, other ends only once they add up to DURABLE_AFTER_SECONDS (the rest ride on a later save)
+    assert len(ends) < len(STAGES)
+    for done in ends:
+        assert set(done) & set(pipeline.ALWAYS_DURABLE) or sum(
+            manifest(run_dir)["stages"][s]["seconds"] for s in done) >= pipeline.DURABLE_AFTER_SECONDS
+    for stage in pipeline.ALWAYS_DURABLE:  # a model and its scores are on disk before the next stage ends
+        assert any(stage in done for done in ends)
+
+
+def test_a_stage_that_took_long_enough_is_written_at_its_end(tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "DURABLE_AFTER_SECONDS", 0.0)  # every stage counts as long: each end is saved
+    saves = _snapshots(monkeypatch)
+    train_in_process(tmp_path, ["model=rule"])
+    running = [s for s in saves if s["status"] == "running"]
+    for stage in STAGES:  # a save shows the stage done before the next one is done
+        assert any(s["stages"][stage]["status"] == "done" and
+                   all(s["stages"][later]["status"] != "done" for later in STAGES[STAGES.index(stage) + 1:])
+                   for s in running), stage
+
+
+def test_sigkill_after_unsaved_quick_stages_resumes_to_the_same_run(tmp_path):
+    # the kill lands in the fit before any checkpoint: the quick stages before it may read as pending on disk,
+    # and the resume reruns them (and the fit) to a complete, verified run
+    run_dir = tmp_path / "run"
+    args = [*FAST, "model=xgboost", "model.params.n_estimators=20", "checkpointing=off",
+            f"hydra.run.dir={run_dir}", f"cache_dir={tmp_path / 'cache'}"]
+    out = cli("tests/kill_train.py", ["fit:5", *args])
+    assert out.returncode == -9, out.stderr
+    assert manifest(run_dir)["status"] == "running"
+    out = cli("train.py", [f"resume={run_dir}"])
+    assert out.returncode == 0, out.stderr
+    man = manifest(run_dir)
+    assert man["status"] == "completed" and all(man["stages"][s]["status"] == "done" for s in STAGES)
+    RunDir.open(run_dir).verify()  # every artifact the manifest lists is there with its recorded hash
+    assert (run_dir / "model" / "feature_spec.json").is_file() and (run_dir / "report.json").is_file()
+
+
+def test_export_copies_the_spec_and_support_the_features_stage_wrote(tmp_path, monkeypatch):
+    calls = {"spec": 0, "support": 0}
+    spec_save, support_save = FeatureSpec.save, Support.save
+
+    def count(kind, real):
+        def save(self, path):
+            calls[kind] += 1
+            return real(self, path)
+        return save
+
+    monkeypatch.setattr(FeatureSpec, "save", count("spec", spec_save))
+    monkeypatch.setattr(Support, "save", count("support", support_save))
+    _, run_dir = train_in_process(tmp_path, ["model=ridge"])
+    assert calls == {"spec": 1, "support": 1}  # encoded once, by the features stage
+    for name in ("feature_spec.json", "support.json"):
+        assert (run_dir / "model" / name).read_bytes() == (run_dir / "features" / name).read_bytes()
+    RunDir.open(run_dir).verify()
