@@ -42,7 +42,7 @@ def test_quick_stage_ends_share_one_manifest_write_and_every_end_reaches_the_dis
     for done in ends:
         assert set(done) & set(pipeline.ALWAYS_DURABLE) or sum(
             manifest(run_dir)["stages"][s]["seconds"] for s in done) >= pipeline.DURABLE_AFTER_SECONDS
-    for stage in pipeline.ALWAYS_DURABLE:  # a model and its scores are on disk before the next stage ends
+    for stage in pipeline.ALWAYS_DURABLE:  # the fitted model is on disk before the next stage ends
         assert any(stage in done for done in ends)
 
 
@@ -91,3 +91,31 @@ def test_export_copies_the_spec_and_support_the_features_stage_wrote(tmp_path, m
     for name in ("feature_spec.json", "support.json"):
         assert (run_dir / "model" / name).read_bytes() == (run_dir / "features" / name).read_bytes()
     RunDir.open(run_dir).verify()
+
+
+def test_a_trial_reusing_prepared_data_writes_the_first_trial_s_feature_files(tmp_path, monkeypatch):
+    # in a sweep process (prepared.key_of gives a key) the second run reuses the first one's data preparation
+    # and writes its spec and support as the bytes the first run wrote: nothing is encoded again
+    from kaayko_exp.training import prepared
+
+    monkeypatch.setattr(prepared, "key_of", lambda cfg: "one sweep's inputs")
+    monkeypatch.setattr(prepared, "_kept", {})
+    calls = {"spec": 0, "support": 0}
+    spec_save, support_save = FeatureSpec.save, Support.save
+
+    def count(kind, real):
+        def save(self, path):
+            calls[kind] += 1
+            return real(self, path)
+        return save
+
+    monkeypatch.setattr(FeatureSpec, "save", count("spec", spec_save))
+    monkeypatch.setattr(Support, "save", count("support", support_save))
+    _, first = train_in_process(tmp_path, ["model=ridge"], name="first")
+    _, second = train_in_process(tmp_path, ["model=ridge", "model.params.alpha=3.0"], name="second")
+    assert manifest(second)["stages"]["features"]["detail"]["prepared"] == "reused"
+    assert calls == {"spec": 1, "support": 1}
+    for name in ("features/feature_spec.json", "features/support.json", "model/feature_spec.json",
+                 "model/support.json"):
+        assert (second / name).read_bytes() == (first / name).read_bytes()
+    RunDir.open(second).verify()
