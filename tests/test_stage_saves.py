@@ -119,3 +119,11 @@ def test_a_trial_reusing_prepared_data_writes_the_first_trial_s_feature_files(tm
                  "model/support.json"):
         assert (second / name).read_bytes() == (first / name).read_bytes()
     RunDir.open(second).verify()
+
+
+def test_the_owner_and_the_start_event_reach_the_disk_in_one_write(tmp_path, monkeypatch):
+    saves = _snapshots(monkeypatch)
+    _, run_dir = train_in_process(tmp_path, ["model=rule"])
+    claimed = [s for s in saves if s["owner"]]
+    assert [e["event"] for e in claimed[0]["events"]] == ["start"]  # the claim's own write holds the start
+    assert [e["event"] for e in manifest(run_dir)["events"]] == ["start", "completed"]

@@ -312,8 +312,9 @@ class RunDir:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def claim(self, heartbeat_seconds: float = 10.0) -> None:
-        """Make this process the run's owner; refuse when another live process owns it.
+    def claim(self, heartbeat_seconds: float = 10.0, event: Optional[dict[str, Any]] = None) -> None:
+        """Make this process the run's owner; refuse when another live process owns it. ``event``
+        (``{"event": name, **detail}``) is appended to the events in the same manifest write.
 
         The OS lock decides on this host (and on file systems that share flock); the
         owner record (pid and start time, or heartbeat age for another host) covers the rest.
@@ -332,6 +333,8 @@ class RunDir:
                 "heartbeat_seconds": heartbeat_seconds,
             }
             self.manifest["status"] = "running"
+            if event is not None:
+                self.manifest["events"].append({"time": now_iso(), **event})
             self.save()
         self._start_heartbeat(heartbeat_seconds)
 
