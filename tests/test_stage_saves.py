@@ -3,9 +3,8 @@ writes, and the export stage copies the features stage's files instead of encodi
 
 from __future__ import annotations
 
-import json
-
 from runhelpers import FAST, cli, manifest, train_in_process
+from test_rundir import _count_saves
 
 from kaayko_exp.data.support import Support
 from kaayko_exp.features.spec import FeatureSpec
@@ -16,11 +15,22 @@ from kaayko_exp.training.pipeline import STAGES
 
 def _snapshots(monkeypatch) -> list[dict]:
     """Every manifest RunDir.save writes from now on, as written."""
-    saves: list[dict] = []
-    real = RunDir.save
-    monkeypatch.setattr(RunDir, "save", lambda self: (saves.append(json.loads(json.dumps(self.manifest))),
-                                                      real(self))[1])
-    return saves
+    return _count_saves(None, monkeypatch)
+
+
+def _count_encodings(monkeypatch) -> dict[str, int]:
+    """How often the feature spec and the support are encoded (``save``) from now on."""
+    calls = {"spec": 0, "support": 0}
+
+    def count(kind, real):
+        def save(self, path):
+            calls[kind] += 1
+            return real(self, path)
+        return save
+
+    monkeypatch.setattr(FeatureSpec, "save", count("spec", FeatureSpec.save))
+    monkeypatch.setattr(Support, "save", count("support", Support.save))
+    return calls
 
 
 def test_quick_stage_ends_share_one_manifest_write_and_every_end_reaches_the_disk(tmp_path, monkeypatch):
@@ -75,17 +85,7 @@ def test_sigkill_after_unsaved_quick_stages_resumes_to_the_same_run(tmp_path):
 
 
 def test_export_copies_the_spec_and_support_the_features_stage_wrote(tmp_path, monkeypatch):
-    calls = {"spec": 0, "support": 0}
-    spec_save, support_save = FeatureSpec.save, Support.save
-
-    def count(kind, real):
-        def save(self, path):
-            calls[kind] += 1
-            return real(self, path)
-        return save
-
-    monkeypatch.setattr(FeatureSpec, "save", count("spec", spec_save))
-    monkeypatch.setattr(Support, "save", count("support", support_save))
+    calls = _count_encodings(monkeypatch)
     _, run_dir = train_in_process(tmp_path, ["model=ridge"])
     assert calls == {"spec": 1, "support": 1}  # encoded once, by the features stage
     for name in ("feature_spec.json", "support.json"):
@@ -100,17 +100,7 @@ def test_a_trial_reusing_prepared_data_writes_the_first_trial_s_feature_files(tm
 
     monkeypatch.setattr(prepared, "key_of", lambda cfg: "one sweep's inputs")
     monkeypatch.setattr(prepared, "_kept", {})
-    calls = {"spec": 0, "support": 0}
-    spec_save, support_save = FeatureSpec.save, Support.save
-
-    def count(kind, real):
-        def save(self, path):
-            calls[kind] += 1
-            return real(self, path)
-        return save
-
-    monkeypatch.setattr(FeatureSpec, "save", count("spec", spec_save))
-    monkeypatch.setattr(Support, "save", count("support", support_save))
+    calls = _count_encodings(monkeypatch)
     _, first = train_in_process(tmp_path, ["model=ridge"], name="first")
     _, second = train_in_process(tmp_path, ["model=ridge", "model.params.alpha=3.0"], name="second")
     assert manifest(second)["stages"]["features"]["detail"]["prepared"] == "reused"
