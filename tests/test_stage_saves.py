@@ -34,26 +34,27 @@ def _count_encodings(monkeypatch) -> dict[str, int]:
 
 
 def test_quick_stage_ends_share_one_manifest_write_and_every_end_reaches_the_disk(tmp_path, monkeypatch):
-    saves = _snapshots(monkeypatch)
+    ends = []  # (stage, seconds, written at once) for each stage end
+    real = RunDir.finish_stage
+
+    def finish(self, name, seconds, detail=None, *, save=True):
+        ends.append((name, seconds, save))
+        return real(self, name, seconds, detail, save=save)
+
+    monkeypatch.setattr(RunDir, "finish_stage", finish)
     _, run_dir = train_in_process(tmp_path, ["model=rule"])
     man = manifest(run_dir)
     assert man["status"] == "completed"
     assert all(man["stages"][s]["status"] == "done" and man["stages"][s]["seconds"] is not None for s in STAGES)
-    # saves that wrote a stage end while the run was running, and the stages each one wrote
-    ends, seen = [], set()
-    for snap in saves:
-        done = {s for s in STAGES if snap["stages"][s]["status"] == "done"} - seen
-        if done and snap["status"] == "running":
-            ends.append(done)
-        seen |= done
-    # today's code wrote each of the 7 stage ends on its own; now the fit's and evaluate's ends are written at
-    # once, other ends only once they add up to DURABLE_AFTER_SECONDS (the rest ride on a later save)
-    assert len(ends) < len(STAGES)
-    for done in ends:
-        assert set(done) & set(pipeline.ALWAYS_DURABLE) or sum(
-            manifest(run_dir)["stages"][s]["seconds"] for s in done) >= pipeline.DURABLE_AFTER_SECONDS
-    for stage in pipeline.ALWAYS_DURABLE:  # the fitted model is on disk before the next stage ends
-        assert any(stage in done for done in ends)
+    # today's code wrote each of the 7 stage ends on its own; now the fit's end is written at once, other ends
+    # once the stages not yet written add up to DURABLE_AFTER_SECONDS (the rest ride on a later save)
+    assert [name for name, _, _ in ends] == list(STAGES)
+    assert sum(saved for _, _, saved in ends) < len(STAGES)
+    unsaved = 0.0
+    for name, seconds, saved in ends:
+        unsaved += seconds
+        assert saved == (name in pipeline.ALWAYS_DURABLE or unsaved >= pipeline.DURABLE_AFTER_SECONDS), name
+        unsaved = 0.0 if saved else unsaved
 
 
 def test_a_stage_that_took_long_enough_is_written_at_its_end(tmp_path, monkeypatch):
