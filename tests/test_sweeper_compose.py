@@ -95,3 +95,22 @@ def test_a_misspelt_key_is_refused_as_hydra_refuses_it(loader, master):
         cached.load_sweep_config(master, ["sample_size=tiny", "model.params.max_dept=5"])
     with pytest.raises(ConfigCompositionException):
         loader.load_sweep_config(master, ["sample_size=tiny", "model.params.max_dept=5"])
+
+
+def test_each_override_string_is_parsed_once_per_sweep(loader, master, monkeypatch):
+    # a sweep's fixed overrides come with every job; Hydra's ANTLR parse of each is paid once, and a reused parse
+    # gives the same config as a fresh one (the equality test above fills the cache with sample_size=tiny first)
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = []
+    real = OverridesParser.parse_overrides
+    monkeypatch.setattr(OverridesParser, "parse_overrides",
+                        lambda self, overrides: (parsed.extend(overrides), real(self, overrides))[1])
+    cached = CachingConfigLoader(loader)
+    fixed = ["sample_size=tiny", "checkpointing=off", "pruning.report_every=5"]
+    cached.load_sweep_config(master, [*fixed, "model.params.max_depth=3"])  # parses (and composes) once
+    parsed.clear()
+    for depth in (4, 5):
+        cfg = cached.load_sweep_config(master, [*fixed, f"model.params.max_depth={depth}"])
+        assert cfg.model.params.max_depth == depth and cfg.pruning.report_every == 5
+    assert parsed == ["model.params.max_depth=4", "model.params.max_depth=5"]  # only what is new in each job

@@ -22,6 +22,10 @@ from typing import Any, Dict, List, Sequence, Tuple
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 
+#: Most parsed override strings kept (a long sweep's sampled values differ in every job).
+_MAX_PARSED = 4096
+
+
 class CachingConfigLoader:
     """A ``ConfigLoader`` that delegates everything to ``inner`` except ``load_sweep_config``, which it memoises
     per set of config-group overrides. Picklable (the joblib launcher ships it to its workers with the cache)."""
@@ -30,10 +34,11 @@ class CachingConfigLoader:
         self.inner = inner
         self._bases: Dict[Tuple[str, ...], Any] = {}  # composed configs, pickled where they can be
         self._groups: Dict[str, bool] = {}
+        self._parsed: Dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:  # everything else: the wrapped loader's
-        if name.startswith("__") or name in ("inner", "_bases", "_groups", "_lock"):
+        if name.startswith("__") or name in ("inner", "_bases", "_groups", "_parsed", "_lock"):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
@@ -42,6 +47,7 @@ class CachingConfigLoader:
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._parsed = {}
         self._lock = threading.Lock()
 
     def _is_group(self, key: str) -> bool:
@@ -49,11 +55,22 @@ class CachingConfigLoader:
             self._groups[key] = bool(self.inner.repository.group_exists(key))
         return self._groups[key]
 
+    def _parse(self, override: str) -> Any:
+        """``override`` parsed by Hydra's grammar, once per string: a sweep's fixed overrides (the study file,
+        ``sample_size=...``) come with every job, and each parse runs Hydra's ANTLR parser. Parsed overrides are
+        only read afterwards (by this loader and by Hydra's ``_apply_overrides_to_config``)."""
+        parsed = self._parsed.get(override)
+        if parsed is None:
+            from hydra.core.override_parser.overrides_parser import OverridesParser
+
+            parsed = OverridesParser.create().parse_overrides(overrides=[override])[0]
+            if len(self._parsed) < _MAX_PARSED:
+                self._parsed[override] = parsed
+        return parsed
+
     def _split(self, overrides: Sequence[str]) -> Tuple[List[str], List[Any], List[Any]]:
         """(overrides that shape the defaults list, parsed value overrides, all parsed task overrides)."""
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-
-        parsed = OverridesParser.create().parse_overrides(overrides=list(overrides))
+        parsed = [self._parse(o) for o in overrides]
         shaping, values, task = [], [], []
         for o in parsed:
             if o.is_sweep_override():  # let Hydra word the error

@@ -312,8 +312,9 @@ class RunDir:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def claim(self, heartbeat_seconds: float = 10.0) -> None:
-        """Make this process the run's owner; refuse when another live process owns it.
+    def claim(self, heartbeat_seconds: float = 10.0, event: Optional[dict[str, Any]] = None) -> None:
+        """Make this process the run's owner; refuse when another live process owns it. ``event``
+        (``{"event": name, **detail}``) is appended to the events in the same manifest write.
 
         The OS lock decides on this host (and on file systems that share flock); the
         owner record (pid and start time, or heartbeat age for another host) covers the rest.
@@ -332,6 +333,8 @@ class RunDir:
                 "heartbeat_seconds": heartbeat_seconds,
             }
             self.manifest["status"] = "running"
+            if event is not None:
+                self.manifest["events"].append({"time": now_iso(), **event})
             self.save()
         self._start_heartbeat(heartbeat_seconds)
 
@@ -397,7 +400,10 @@ class RunDir:
             st["status"] = "running"
             st.setdefault("started", now_iso())
 
-    def finish_stage(self, name: str, seconds: float, detail: Optional[dict[str, Any]] = None) -> None:
+    def finish_stage(self, name: str, seconds: float, detail: Optional[dict[str, Any]] = None, *,
+                     save: bool = True) -> None:
+        """Mark ``name`` done; ``save=False`` leaves the write to the manifest's next save (the caller bounds
+        what a kill in between would redo: the stage runs again, as one killed before its end does)."""
         with self._lock:
             st = self.stage(name)
             st["status"] = "done"
@@ -406,7 +412,8 @@ class RunDir:
             st.pop("seconds_before", None)
             if detail:
                 st["detail"].update(detail)
-            self.save()
+            if save:
+                self.save()
 
     def interrupt_stage(self, name: str, seconds: float, status: str = "interrupted") -> None:
         with self._lock:

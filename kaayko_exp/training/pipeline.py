@@ -178,10 +178,14 @@ def load_split(ctx: Context) -> None:
 
 
 # ---------------------------------------------------------------------------- features
-def _save_features(ctx: Context, path: Path) -> None:
-    """Write the feature spec and the training rows' support (features/support.json) and record both."""
-    ctx.spec.save(path)
-    ctx.run.record("features", [path, ctx.support.save(ctx.run.path / RUN_FILE)])
+def _save_features(ctx: Context, path: Path, files: Optional[dict[str, bytes]] = None) -> None:
+    """Write the feature spec and the training rows' support (features/support.json) and record both; ``files``
+    (run-relative path -> bytes, an earlier trial's same files) are written as they are instead of encoded."""
+    if files:
+        written = [atomic.write_bytes(ctx.run.path / rel, data) for rel, data in files.items()]
+    else:
+        written = [ctx.spec.save(path), ctx.support.save(ctx.run.path / RUN_FILE)]
+    ctx.run.record("features", written)
 
 
 def run_features(ctx: Context) -> dict[str, Any]:
@@ -196,7 +200,7 @@ def run_features(ctx: Context) -> dict[str, Any]:
         ctx.spec, ctx.X, ctx.y, ctx.lakes, ctx.parts = r.spec, r.X, r.y, r.lakes, dict(r.parts)
         ctx.frame, ctx.frame_part = r.test_frame.copy(deep=False), "test"
         ctx.support = r.support
-        _save_features(ctx, path)
+        _save_features(ctx, path, r.files)
         return {**copy.deepcopy(r.features_detail), "prepared": "reused"}
     # levels from the training rows only: a category seen only in validation or test lakes is unseen
     train = ctx.frame.iloc[ctx.parts["train"]]
@@ -215,7 +219,8 @@ def run_features(ctx: Context) -> dict[str, Any]:
             data=copy.deepcopy(ctx.run.manifest["data"]), dataset_detail=copy.deepcopy(ctx.prep_detail["dataset"]),
             split_codes=ctx.split_codes, split_detail=copy.deepcopy(ctx.prep_detail["split"]), spec=ctx.spec,
             support=ctx.support, features_detail=copy.deepcopy(detail), X=ctx.X, y=ctx.y, lakes=ctx.lakes,
-            test_frame=ctx.frame.copy(deep=False), parts=dict(ctx.parts)))
+            test_frame=ctx.frame.copy(deep=False), parts=dict(ctx.parts),
+            files={rel: (ctx.run.path / rel).read_bytes() for rel in (ctx.run.rel(path), RUN_FILE)}))
     return detail
 
 
@@ -253,6 +258,15 @@ def part_rows(X: np.ndarray, idx: np.ndarray) -> np.ndarray:
         return X[int(idx[0]):int(idx[-1]) + 1]
     return X[idx]
 
+
+#: A finished stage's end is written to the manifest (one fsync'd write) at once when the stage is one of
+#: :data:`ALWAYS_DURABLE` (a fitted model is never redone after a kill) or when the finished stages not
+#: yet on disk took at least this long together; other ends ride on the next save (the next stage's end, a
+#: checkpoint, the heartbeat, an interruption, the run's end), so a kill -9 in between redoes at most this much
+#: work (those stages run again, as a stage killed before its end does). A sweep trial's quick stages (the
+#: data its process prepared once, split, features, report, export) then cost no manifest write of their own.
+DURABLE_AFTER_SECONDS = 1.0
+ALWAYS_DURABLE = ("fit",)
 
 # Below this many bytes freed, a full garbage collection is skipped: it scans every object of the process (in a
 # sweep, the study's and Hydra's too: ~0.1 s a trial) to give back at most this much.
@@ -439,12 +453,15 @@ def run_report(ctx: Context) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- export
 def run_export(ctx: Context) -> dict[str, Any]:
+    """The model directory: the fitted model (the fit stage's files) plus the feature spec, the safety config
+    and the training support. The spec and the support are byte copies of the features stage's files (verified
+    with the run's artifacts on a resume), not a second encoding of the same objects."""
     model_dir = ctx.run.path / "model"
-    ctx.spec.save(model_dir / "feature_spec.json")
-    atomic.write_json(model_dir / "safety.json", OmegaConf.to_container(ctx.cfg.safety, resolve=True))
-    files = [model_dir / "feature_spec.json", model_dir / "safety.json"]
+    features = ctx.run.path / "features"
+    files = [atomic.write_bytes(model_dir / "feature_spec.json", (features / "feature_spec.json").read_bytes()),
+             atomic.write_json(model_dir / "safety.json", OmegaConf.to_container(ctx.cfg.safety, resolve=True))]
     if ctx.support is not None:
-        files.append(ctx.support.save(model_dir / "support.json"))
+        files.append(atomic.write_bytes(model_dir / "support.json", (ctx.run.path / RUN_FILE).read_bytes()))
     ctx.run.record("export", files)
     ctx.run.adopt("export", "fit")  # the model files the fit stage wrote and hashed
     return {"files": [a["path"] for a in ctx.run.stage("export")["artifacts"]]}
@@ -555,6 +572,7 @@ def _run_stages(ctx: Context, functions: dict[str, tuple[StageFn, StageFn]], sto
             functions[name][1](ctx)
     current = None
     t0 = time.perf_counter()
+    unsaved = 0.0  # seconds of finished stages whose end the manifest on disk does not hold yet
     try:
         with interruptible(stop):
             for name in pending:
@@ -563,7 +581,11 @@ def _run_stages(ctx: Context, functions: dict[str, tuple[StageFn, StageFn]], sto
                 current, t0 = name, time.perf_counter()
                 run.start_stage(name)
                 detail = functions[name][0](ctx) or {}
-                run.finish_stage(name, time.perf_counter() - t0, detail)
+                seconds = time.perf_counter() - t0
+                unsaved += seconds
+                durable = name in ALWAYS_DURABLE or unsaved >= DURABLE_AFTER_SECONDS
+                run.finish_stage(name, seconds, detail, save=durable)
+                unsaved = 0.0 if durable else unsaved
                 if tracker is not None:
                     tracker.after_stage(name)
             current = None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
@@ -47,6 +47,9 @@ class Prepared:
     lakes: Any
     test_frame: Any
     parts: dict[str, np.ndarray]
+    #: the features stage's files (run-relative path -> bytes): a later trial writes these bytes, not a second
+    #: encoding of the same spec and support (the support is ~0.7 MB of JSON at sample_size=medium)
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 def key_of(cfg: DictConfig) -> Optional[str]:

@@ -186,8 +186,7 @@ def _execute(run: Any, cfg: DictConfig, event: str, session: Any = None) -> floa
     from kaayko_exp.training.interrupts import RunInterrupted
     from kaayko_exp.training.pipeline import execute
 
-    run.claim(cfg.checkpointing.heartbeat_seconds)
-    run.event(event, argv=sys.argv[1:])
+    run.claim(cfg.checkpointing.heartbeat_seconds, event={"event": event, "argv": sys.argv[1:]})  # one write
     log.info("run directory: %s", run.shown)
     try:
         value = execute(cfg, run, session=session)
