@@ -1,0 +1,88 @@
+"""What the tracker process has uploaded for one directory, on disk, so nothing depends on it staying alive.
+
+The tracker process outlives the run that started it (:mod:`kaayko_exp.tracking.worker`): it finishes its
+queue after the run returns. Two files under ``<run or sweep dir>/tracking/`` say how far it got:
+
+- ``state.json`` (written atomically after every step): the MLflow run id, the sections uploaded, whether it
+  is finished, the tracker's pid and CPU seconds. ``sync-tracker`` reads it, so a tracker that died mid-queue
+  (SIGKILL, a reboot) leaves a record of what is still missing;
+- ``tracker.lock``: flock-ed by the tracker for as long as it works on the directory (the kernel drops it when
+  the process dies). The run takes it and hands the locked file over to the tracker with its first command,
+  so there is no moment between the run's return and the tracker's start where the lock looks free.
+  :func:`wait_idle` (``sync-tracker --wait``) waits for it.
+
+Light module: no MLflow, imported by the run's side.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from kaayko_exp import atomic
+
+FOLDER = "tracking"
+STATE_FILE = "state.json"
+LOCK_FILE = "tracker.lock"
+#: how often a waiter polls the tracker's lock
+POLL_S = 0.1
+
+
+def state_path(path: Path) -> Path:
+    return Path(path) / FOLDER / STATE_FILE
+
+
+def lock_path(path: Path) -> Path:
+    return Path(path) / FOLDER / LOCK_FILE
+
+
+def load(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(state_path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save(path: Path, state: dict[str, Any]) -> None:
+    atomic.write_json(state_path(path), state)
+
+
+def open_lock(path: Path) -> int:
+    """An fd of the directory's tracker lock file (created), not locked yet."""
+    where = lock_path(path)
+    where.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(where, os.O_RDWR | os.O_CREAT, 0o644)
+
+
+def try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def busy(path: Path) -> bool:
+    """Whether a tracker process is working on ``path`` now."""
+    if not lock_path(path).is_file():
+        return False
+    fd = os.open(lock_path(path), os.O_RDONLY)
+    try:
+        return not try_lock(fd)
+    finally:
+        os.close(fd)
+
+
+def wait_idle(path: Path, timeout_s: Optional[float] = None) -> bool:
+    """Wait until no tracker works on ``path`` (polled, at most ``timeout_s``; None: no limit); False on timeout."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while busy(path):
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_S)
+    return True
