@@ -172,6 +172,7 @@ class RunTracker:
         self.run = run
         self.sweep = sweep_context(trial, directions or [])
         self.steps = mirror.load_steps(run.path)
+        self._saved_steps = {k: dict(v) for k, v in self.steps.items()}
         self._worker: Optional[_Worker] = None
         self._tid = 0
         self._closed = False  # end() wrote the run's last record: the worker writes the rest itself
@@ -226,6 +227,8 @@ class RunTracker:
             self._worker = worker()
             self._tid = next(self._worker.ids)
             self._worker.trackers[self._tid] = self
+            # on disk before the run can return: which process mirrors the run, and that nothing is uploaded yet
+            state.save(self.run.path, state.fresh(self._worker.pid, self.uri, self.run.manifest[mirror.RECORD]))
             self._worker.send(("open", self._tid, spec), locked_handover(self.run.path))
         except Exception as exc:
             self._worker = None
@@ -244,9 +247,6 @@ class RunTracker:
         for section in mirror.sections(status, self.with_model):
             self._send("section", (section, status))
         self._send("done")
-        if self._worker is None:  # no worker ever started: keep the scores for sync-tracker here
-            with self._lock:
-                mirror.save_steps(self.run.path, {k: dict(v) for k, v in self.steps.items()})
         with self._lock:
             self._closed = True
         if self._worker is not None:
@@ -279,8 +279,12 @@ class RunTracker:
         pass
 
     def _send_steps(self) -> None:
-        """The scores so far to the worker (which saves steps.json for sync-tracker, also after a fault)."""
+        """The scores so far in steps.json (the run directory holds them for sync-tracker, whatever becomes of
+        the tracker process) and to the worker."""
         with self._lock:
             self._steps_due = False
             snapshot = {k: dict(v) for k, v in self.steps.items()}
+            if snapshot != self._saved_steps:
+                mirror.save_steps(self.run.path, snapshot)
+                self._saved_steps = snapshot
         self._send("steps", snapshot, manifest=False)

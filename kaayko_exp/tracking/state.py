@@ -52,6 +52,13 @@ def save(path: Path, state: dict[str, Any]) -> None:
     atomic.write_json(state_path(path), state)
 
 
+def fresh(pid: int, uri: str, record: dict[str, Any]) -> dict[str, Any]:
+    """The state of a run whose tracker process ``pid`` has uploaded nothing yet (``record``: the manifest's)."""
+    return {"pid": pid, "tracking_uri": uri, "run_id": record.get("run_id"),
+            "experiment_id": record.get("experiment_id"), "parent_run_id": record.get("parent_run_id"),
+            "sections": [], "finished": False, "complete": False, "missed": None}
+
+
 def open_lock(path: Path) -> int:
     """An fd of the directory's tracker lock file (created), not locked yet."""
     where = lock_path(path)

@@ -19,7 +19,7 @@ Protocol (pickled tuples over a socket pair, in order). Parent -> worker: ``("op
 the locked ``tracker.lock`` file (SCM_RIGHTS), ``(kind, tid, manifest, extra)`` with kind ``tags``,
 ``steps``, ``section``, ``done``; ``("sweep_end", 0, spec)`` followed by the sweep's lock file. Worker ->
 parent, while the parent listens: ``("record", tid, values)``, ``("fault", tid, text)`` (the first fault of
-a tracker; its later calls are skipped except steps.json and ``done``). :mod:`kaayko_exp.tracking.run_tracker`
+a tracker; its later calls are skipped except ``done``). :mod:`kaayko_exp.tracking.run_tracker`
 is the parent's side.
 """
 
@@ -101,10 +101,7 @@ class _Tracker:
         self.floor: dict[str, int] = {}
         self.failed: Optional[str] = None
         rec = self.manifest[mirror.RECORD]
-        self.state: dict[str, Any] = {"pid": os.getpid(), "tracking_uri": self.uri, "run_id": rec.get("run_id"),
-                                      "experiment_id": rec.get("experiment_id"),
-                                      "parent_run_id": rec.get("parent_run_id"), "sections": [],
-                                      "finished": False, "complete": False, "missed": None}
+        self.state: dict[str, Any] = st.fresh(os.getpid(), self.uri, rec)
         fcntl.flock(lock_fd, fcntl.LOCK_EX)  # taken by the run already; else a previous tracker of this dir ends first
         self._save()
 
@@ -147,7 +144,6 @@ class _Tracker:
         mc.set_tags(self.client, self._run_id(), mirror.run_tags(self.path, self.manifest, self.user_tags))
 
     def steps(self, snapshot: dict[str, dict[int, float]]) -> None:
-        mirror.save_steps(self.path, snapshot)  # for sync-tracker, also when the tracker failed
         if not self.failed:
             mirror.log_steps(self.client, self._run_id(), snapshot, self.floor)
 
@@ -163,7 +159,7 @@ class _Tracker:
         if kind == "done":
             self.finish()
             return
-        if self.failed and kind != "steps":
+        if self.failed:
             return
         try:
             retrying(lambda: getattr(self, kind)(extra), self.timeout if self.uri.startswith("sqlite:") else 0)
