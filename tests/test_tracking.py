@@ -260,6 +260,30 @@ def test_a_resumed_run_continues_its_mlflow_run_without_repeating_steps(tmp_path
     assert run.info.status == "FINISHED" and "test/rmse" in run.data.metrics
 
 
+def test_a_run_resumed_before_its_tracker_created_the_mlflow_run_continues_that_one_run(tmp_path):
+    # the database is held locked through the first run and its resume: the first run ends (SIGTERM after
+    # round 35) before its tracker could create the MLflow run, so its manifest has no run id yet; the
+    # resume's tracker waits for the first one and continues the MLflow run it created
+    args = ["logger=mlflow", "checkpointing.every=20", f"hydra.run.dir={RUN}"]
+    lock = hold_database(tmp_path)
+    try:
+        out = train(tmp_path, *args, kill_at="fit:35@SIGTERM")
+        assert out.returncode == 143, out.stderr[-3000:]
+        assert manifest(tmp_path / RUN)["tracking"]["run_id"] is None
+        out = cli("train.py", [f"resume={RUN}"], cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-3000:]
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    settle(tmp_path, RUN)
+    rec = manifest(tmp_path / RUN)["tracking"]
+    uri = sqlite_uri(tmp_path)
+    c = client(uri)
+    assert [r.info.run_id for r in c.search_runs([rec["experiment_id"]])] == [rec["run_id"]]
+    assert steps(uri, rec["run_id"]) == [10, 20, 30, 40, 50, 60]
+    assert c.get_run(rec["run_id"]).info.status == "FINISHED" and rec["complete"] is True
+
+
 # ---------------------------------------------------------------------------- item 3: sweeps
 def test_a_sweep_is_a_parent_run_with_nested_trials_tagged_with_their_states_mirrored_by_one_tracker(tmp_path):
     # a grid of 4 depths; the threshold pruner stops depth 1 at its first report (its val RMSE is far above

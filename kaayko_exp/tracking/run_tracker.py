@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Optional
 
@@ -218,13 +219,23 @@ class RunTracker:
         if not isinstance(rec, dict) or rec.get("tracking_uri") != self.uri:
             rec = {"logger": "mlflow", "tracking_uri": self.uri, "experiment_id": None, "run_id": None,
                    "parent_run_id": None}
-        self.run.set_entry(mirror.RECORD, {**rec, "complete": False, "missed": None, "pending": True})
+        rec = state.adopt_ids(self.run.path, self.uri, rec)
+        try:
+            self._worker = worker()
+        except Exception as exc:
+            self._worker = None
+            self.run.set_entry(mirror.RECORD, {**rec, "complete": False, "missed": None, "pending": False})
+            self._fail(f"{type(exc).__name__}: {exc}")
+            return
+        # session: this run's part of the record (a previous tracker of the directory, still at work after a
+        # resume, must not write over it); tracker_pid: what ``sync-tracker --wait`` waits for
+        self.run.set_entry(mirror.RECORD, {**rec, "complete": False, "missed": None, "pending": True,
+                                           "session": uuid.uuid4().hex[:16], "tracker_pid": self._worker.pid})
         spec = {"uri": self.uri, "experiment": self.experiment, "run_name": self.run_name,
                 "user_tags": self.user_tags, "sweep": self.sweep, "path": str(self.run.path),
                 "shown": self.run.shown, "manifest": dict(self.run.manifest), "config": config,
                 "with_model": self.with_model, "timeout": self.timeout}
         try:
-            self._worker = worker()
             self._tid = next(self._worker.ids)
             self._worker.trackers[self._tid] = self
             # on disk before the run can return: which process mirrors the run, and that nothing is uploaded yet

@@ -9,7 +9,8 @@ queue after the run returns. Two files under ``<run or sweep dir>/tracking/`` sa
 - ``tracker.lock``: flock-ed by the tracker for as long as it works on the directory (the kernel drops it when
   the process dies). The run takes it and hands the locked file over to the tracker with its first command,
   so there is no moment between the run's return and the tracker's start where the lock looks free.
-  :func:`wait_idle` (``sync-tracker --wait``) waits for it.
+  :func:`wait_idle` (``sync-tracker --wait``) waits for it and for the tracker process the manifest's
+  pending record names.
 
 Light module: no MLflow, imported by the run's side.
 """
@@ -54,9 +55,24 @@ def save(path: Path, state: dict[str, Any]) -> None:
 
 def fresh(pid: int, uri: str, record: dict[str, Any]) -> dict[str, Any]:
     """The state of a run whose tracker process ``pid`` has uploaded nothing yet (``record``: the manifest's)."""
-    return {"pid": pid, "tracking_uri": uri, "run_id": record.get("run_id"),
+    return {"pid": pid, "session": record.get("session"), "tracking_uri": uri, "run_id": record.get("run_id"),
             "experiment_id": record.get("experiment_id"), "parent_run_id": record.get("parent_run_id"),
             "sections": [], "finished": False, "complete": False, "missed": None}
+
+
+IDS = ("experiment_id", "run_id", "parent_run_id")
+
+
+def adopt_ids(path: Path, uri: str, record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with the MLflow ids a previous tracker of ``path`` recorded in its state file (for the same
+    ``uri``) when the manifest lacks them: a run that ended before its tracker created the MLflow run, then
+    resumed, continues that MLflow run."""
+    if record.get("run_id"):
+        return record
+    prev = load(path)
+    if prev.get("tracking_uri") != uri or not prev.get("run_id"):
+        return record
+    return {**record, **{k: prev.get(k) for k in IDS}}
 
 
 def open_lock(path: Path) -> int:
@@ -85,10 +101,46 @@ def busy(path: Path) -> bool:
         os.close(fd)
 
 
+def alive(pid: Any) -> bool:
+    """Whether process ``pid`` runs (a zombie does not)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+
+
+def _pending_record(path: Path) -> dict[str, Any]:
+    from kaayko_exp.runs.rundir import MANIFEST
+
+    try:
+        rec = json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8")).get("tracking")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return rec if isinstance(rec, dict) and rec.get("pending") else {}
+
+
+def settled(path: Path) -> bool:
+    """No tracker works on ``path`` now, and none is due to: the manifest's record is final, or the tracker
+    process named in it is gone. (A resumed run's tracker waits for the previous one of the same directory and
+    takes the lock after it: the lock alone would look free for a moment in between.)"""
+    if busy(path):
+        return False
+    return not alive(_pending_record(path).get("tracker_pid"))
+
+
 def wait_idle(path: Path, timeout_s: Optional[float] = None) -> bool:
-    """Wait until no tracker works on ``path`` (polled, at most ``timeout_s``; None: no limit); False on timeout."""
+    """Wait until :func:`settled` (polled, at most ``timeout_s``; None: no limit); False on timeout."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    while busy(path):
+    while not settled(path):
         if deadline is not None and time.monotonic() >= deadline:
             return False
         time.sleep(POLL_S)

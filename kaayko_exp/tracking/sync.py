@@ -56,7 +56,7 @@ def _wait(path: Path, wait: bool, shown_as: str) -> Optional[str]:
     if wait:
         state.wait_idle(path)
         return None
-    if state.busy(path):
+    if not state.settled(path):
         pid = state.load(path).get("pid")
         return (f"{shown_as}: its tracker process (pid {pid}) is still uploading; skipped. Wait for it (and upload "
                 f"what it missed) with: python -m kaayko_exp.runs sync-tracker {shown_as} --wait")
@@ -92,7 +92,10 @@ def _sync_locked(run: Any, uri: Optional[str], experiment: Optional[str], sweep_
             (not rec.get("run_id") or rec.get("run_id") == done.get("run_id")):
         # the tracker process got further than the manifest says (it died, or could not write the manifest)
         rec.update({k: done.get(k) for k in ("run_id", "experiment_id", "parent_run_id")},
-                   complete=bool(done.get("finished") and done.get("complete")))
+                   complete=bool(done.get("finished") and done.get("complete")
+                                 and done.get("session") == rec.get("session")))
+        if done.get("session") != rec.get("session"):  # a previous run's tracker: its sections are not this run's
+            done = {}
     else:
         done = {}
     settings = _logger_of(run.path)

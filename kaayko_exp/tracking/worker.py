@@ -100,9 +100,9 @@ class _Tracker:
         self.client: Any = None
         self.floor: dict[str, int] = {}
         self.failed: Optional[str] = None
-        rec = self.manifest[mirror.RECORD]
-        self.state: dict[str, Any] = st.fresh(os.getpid(), self.uri, rec)
         fcntl.flock(lock_fd, fcntl.LOCK_EX)  # taken by the run already; else a previous tracker of this dir ends first
+        rec = self.manifest[mirror.RECORD] = st.adopt_ids(self.path, self.uri, self.manifest[mirror.RECORD])
+        self.state: dict[str, Any] = st.fresh(os.getpid(), self.uri, rec)
         self._save()
 
     def _save(self, **values: Any) -> None:
@@ -197,7 +197,7 @@ class _Tracker:
                 time.sleep(st.POLL_S)
             try:
                 rec = run.manifest.get(mirror.RECORD)
-                if isinstance(rec, dict) and rec.get("tracking_uri") == self.uri:
+                if isinstance(rec, dict) and rec.get("session") == self.state["session"]:  # not a newer run's
                     run.set_entry(mirror.RECORD, {**rec, **values})
             finally:
                 run.release()
