@@ -103,19 +103,16 @@ def busy(path: Path) -> bool:
 
 def alive(pid: Any) -> bool:
     """Whether process ``pid`` runs (a zombie does not)."""
+    import psutil
+
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
 def _pending_record(path: Path) -> dict[str, Any]:
