@@ -398,6 +398,7 @@ def test_the_run_returns_while_its_tracker_still_uploads_and_the_tracker_finishe
         assert state.busy(run_dir) and tracker["sections"] == [] and tracker["finished"] is False
         os.kill(tracker["pid"], 0)  # alive after the run returned: its own process, in a session of its own
         assert os.getsid(tracker["pid"]) == tracker["pid"]
+        assert os.sched_getscheduler(tracker["pid"]) == os.SCHED_IDLE  # it uses only cores the run leaves idle
         rec = manifest(run_dir)["tracking"]
         assert rec["complete"] is False and rec["pending"] is True and rec["missed"] is None
         status = runs_cli(tmp_path, "status", RUN)
