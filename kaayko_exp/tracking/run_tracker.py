@@ -3,13 +3,14 @@
 The pipeline (:func:`kaayko_exp.training.pipeline.execute`) calls :meth:`RunTracker.start` before the stages,
 :meth:`RunTracker.after_stage` after each, and :meth:`RunTracker.end` once the manifest holds the run's final
 status; the fit loop calls the :class:`~kaayko_exp.models.callbacks.FitCallback` hooks. Every MLflow call runs
-in order in the tracker's own process (:mod:`kaayko_exp.tracking.worker`, started with the run, paused
-while a fit runs, shared by a sweep's trials in one process), so training neither waits for the tracker nor shares
-its CPU time and GIL with MLflow's imports (only :meth:`end` waits, at most ``logger.timeout_s``). The first
-fault (a server that does not answer, a locked SQLite file, a worker that died, anything) is one warning
-line; the mirror stops there, the run goes on, and the manifest's ``tracking`` record says what
-``python -m kaayko_exp.runs sync-tracker`` has to upload. The MLflow run id is in that record, so a resumed run
-continues the same MLflow run; steps MLflow already holds are never sent again.
+in order in the tracker's own process (:mod:`kaayko_exp.tracking.worker`: started with the run, detached, at
+the lowest CPU priority, shared by a sweep's trials in one process). The run only queues commands: it never
+waits for the tracker, not even at its end; the tracker finishes the uploads after the run returned and writes
+the manifest's final ``tracking`` record itself (``sync-tracker --wait`` waits for that). The first fault (a
+server that does not answer, a SQLite file locked too long, a worker that died, anything) is one warning
+line; the mirror stops there, the run goes on, and the record (with the tracker's ``tracking/state.json``)
+says what ``python -m kaayko_exp.runs sync-tracker`` has to upload. The MLflow run id is in that record, so a
+resumed run continues the same MLflow run; steps MLflow already holds are never sent again.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ log = logging.getLogger("kaayko_exp.tracking")
 #: stepped scores are uploaded at most this often while a fit runs (each upload is a database write), and
 #: whatever is left at the fit's end
 STEP_FLUSH_S = 2.0
-#: how long a process waits at its exit for its tracker process to go
+#: how long a process waits at its exit to hand its queued commands to the tracker process (which reads them at
+#: once; it does not wait for them to run)
 CLOSE_WAIT_S = 5.0
 
 

@@ -3,7 +3,10 @@
 Reads only the run directories (the source of truth) and sends MLflow whatever it does not hold yet, with the
 same idempotent sections a live run uses (:mod:`kaayko_exp.tracking.mirror`): a run never mirrored gets its
 MLflow run (a sweep trial nested under its sweep's parent), a half-mirrored one is completed, a complete one
-is left alone. The runs CLI hands this command over by name (this package sits above ``runs``).
+is left alone. A run's tracker process goes on uploading after the run returns: ``--wait`` waits for it
+(:func:`kaayko_exp.tracking.state.wait_idle`) and then sends only what it did not (its ``tracking/state.json``
+lists the sections it finished); without ``--wait`` a directory still being uploaded is skipped with that hint.
+The runs CLI hands this command over by name (this package sits above ``runs``).
 """
 
 from __future__ import annotations
