@@ -257,9 +257,9 @@ class RunTracker:
         """The run ended with ``status`` (the manifest holds it): queue the final sections and return at once.
         The worker uploads them after the run and writes the manifest's final tracking record itself."""
         self._send_steps()
-        for section in mirror.sections(status, self.with_model):
-            self._send("section", (section, status))
-        self._send("done")
+        for section in mirror.sections(status, self.with_model):  # they read the run directory, not the manifest
+            self._send("section", (section, status), manifest=False)
+        self._send("done", manifest=False)
         with self._lock:
             self._closed = True
         if self._worker is not None:
