@@ -86,7 +86,40 @@ def server(tmp_path_factory):
         log.close()
 
 
-def the_run(uri: str, run_dir: Path):
+def runs_cli(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kaayko_exp.runs", *args], cwd=project, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def settle(project: Path, target: str | Path) -> str:
+    """Wait for the tracker process to finish a run's (or sweep's) uploads, which go on after the run returns,
+    with the command the README gives for it; returns its output."""
+    out = runs_cli(project, "sync-tracker", str(target), "--wait")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    return out.stdout
+
+
+def tracker_log(target: Path) -> list[str]:
+    """The tracker process's fault lines for a run (where they show when the run has returned already)."""
+    from kaayko_exp.tracking import state
+
+    state.wait_idle(target, 300)
+    log = Path(target) / "tracking" / "tracker.log"
+    return log.read_text().splitlines() if log.is_file() else []
+
+
+def hold_database(project: Path) -> sqlite3.Connection:
+    """The default SQLite database, created, then locked by this process as another writer would."""
+    db = project / "outputs" / "mlflow.db"
+    db.parent.mkdir(exist_ok=True)
+    client(sqlite_uri(project)).search_experiments()  # creates the database
+    lock = sqlite3.connect(db, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    return lock
+
+
+def the_run(uri: str, run_dir: Path, project: Path):
+    settle(project, run_dir)
     rec = manifest(run_dir)["tracking"]
     assert rec["tracking_uri"] == uri and rec["complete"] is True, rec
     return client(uri).get_run(rec["run_id"])
@@ -119,6 +152,7 @@ def test_a_logged_run_leaves_mlflow_imports_to_the_tracker_process(tmp_path):
     imported = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in out.stderr.splitlines()
                 if line.startswith("import time:") and "|" in line}
     assert "xgboost" in imported and not {"mlflow", "sqlalchemy", "alembic"} & imported
+    settle(tmp_path, RUN)
     rec = manifest(tmp_path / RUN)["tracking"]
     assert rec["complete"] is True and rec["missed"] is None
     assert client(sqlite_uri(tmp_path)).get_run(rec["run_id"]).info.status == "FINISHED"
@@ -147,7 +181,7 @@ def test_a_run_logs_config_tags_stepped_scores_metrics_and_artifacts_to_a_real_s
     assert out.returncode == 0, out.stderr[-3000:]
     assert tracker_lines(out) == []
     run_dir = tmp_path / RUN
-    run = the_run(server, run_dir)
+    run = the_run(server, run_dir, tmp_path)
     man, rep = manifest(run_dir), report(run_dir)
     assert run.info.status == "FINISHED"
     params = run.data.params
@@ -181,7 +215,7 @@ def test_cv_folds_log_their_own_stepped_scores(server, tmp_path):
                 "evaluation.cv_folds=2", "model.params.n_estimators=40", "model.params.early_stopping_rounds=100",
                 f"hydra.run.dir={RUN}")  # with early stopping each fold scores a share of its training lakes
     assert out.returncode == 0, out.stderr[-3000:]
-    run = the_run(server, tmp_path / RUN)
+    run = the_run(server, tmp_path / RUN, tmp_path)
     for key in ("cv/fold0/val_rmse", "cv/fold1/val_rmse", "fit/val_rmse"):
         assert steps(server, run.info.run_id, key) == [20, 40]
     assert run.data.metrics["cv_mean/rmse"] == pytest.approx(report(tmp_path / RUN)["cv"]["mean"]["rmse"])
@@ -190,6 +224,7 @@ def test_cv_folds_log_their_own_stepped_scores(server, tmp_path):
 def test_the_default_sqlite_uri_is_relative_to_the_project_root(tmp_path):
     out = train(tmp_path, "logger=mlflow", f"hydra.run.dir={RUN}")
     assert out.returncode == 0, out.stderr[-3000:]
+    settle(tmp_path, RUN)
     assert (tmp_path / "outputs" / "mlflow.db").is_file()
     uri = "sqlite:///outputs/mlflow.db"  # as the run recorded it; read back through the absolute path
     assert manifest(tmp_path / RUN)["tracking"]["tracking_uri"] == uri
@@ -209,12 +244,14 @@ def test_a_resumed_run_continues_its_mlflow_run_without_repeating_steps(tmp_path
     args = ["logger=mlflow", "checkpointing.every=20", f"hydra.run.dir={RUN}"]
     out = train(tmp_path, *args, kill_at="fit:35@SIGTERM")
     assert out.returncode == 143, out.stderr[-3000:]
+    settle(tmp_path, RUN)
     rec = manifest(tmp_path / RUN)["tracking"]
     uri = sqlite_uri(tmp_path)
     assert client(uri).get_run(rec["run_id"]).info.status == "KILLED"
     assert steps(uri, rec["run_id"]) == [10, 20, 30]
     out = cli("train.py", [f"resume={RUN}"], cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
+    settle(tmp_path, RUN)
     assert manifest(tmp_path / RUN)["tracking"]["run_id"] == rec["run_id"]
     c = client(uri)
     assert len(c.search_runs([rec["experiment_id"]])) == 1
@@ -223,8 +260,32 @@ def test_a_resumed_run_continues_its_mlflow_run_without_repeating_steps(tmp_path
     assert run.info.status == "FINISHED" and "test/rmse" in run.data.metrics
 
 
+def test_a_run_resumed_before_its_tracker_created_the_mlflow_run_continues_that_one_run(tmp_path):
+    # the database is held locked through the first run and its resume: the first run ends (SIGTERM after
+    # round 35) before its tracker could create the MLflow run, so its manifest has no run id yet; the
+    # resume's tracker waits for the first one and continues the MLflow run it created
+    args = ["logger=mlflow", "checkpointing.every=20", f"hydra.run.dir={RUN}"]
+    lock = hold_database(tmp_path)
+    try:
+        out = train(tmp_path, *args, kill_at="fit:35@SIGTERM")
+        assert out.returncode == 143, out.stderr[-3000:]
+        assert manifest(tmp_path / RUN)["tracking"]["run_id"] is None
+        out = cli("train.py", [f"resume={RUN}"], cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-3000:]
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    settle(tmp_path, RUN)
+    rec = manifest(tmp_path / RUN)["tracking"]
+    uri = sqlite_uri(tmp_path)
+    c = client(uri)
+    assert [r.info.run_id for r in c.search_runs([rec["experiment_id"]])] == [rec["run_id"]]
+    assert steps(uri, rec["run_id"]) == [10, 20, 30, 40, 50, 60]
+    assert c.get_run(rec["run_id"]).info.status == "FINISHED" and rec["complete"] is True
+
+
 # ---------------------------------------------------------------------------- item 3: sweeps
-def test_a_sweep_is_a_parent_run_with_nested_trials_tagged_with_their_states(tmp_path):
+def test_a_sweep_is_a_parent_run_with_nested_trials_tagged_with_their_states_mirrored_by_one_tracker(tmp_path):
     # a grid of 4 depths; the threshold pruner stops depth 1 at its first report (its val RMSE is far above
     # the others'). Two trials first, then the same sweep resumed to 4: one parent throughout.
     sweep = "outputs/multirun/s"
@@ -233,12 +294,20 @@ def test_a_sweep_is_a_parent_run_with_nested_trials_tagged_with_their_states(tmp
             "model.params.n_estimators=30", "logger=mlflow", f"hydra.sweep.dir={sweep}"]
     out = train(tmp_path, *args, "hydra.sweeper.n_trials=2")
     assert out.returncode == 0, out.stderr[-3000:]
+    settle(tmp_path, sweep)
     uri = sqlite_uri(tmp_path)
     parent_id = json.loads((tmp_path / sweep / "tracking.json").read_text())["parent_run_id"]
     assert client(uri).get_run(parent_id).info.status == "FINISHED"
     out = train(tmp_path, *args, "hydra.sweeper.n_trials=4")
     assert out.returncode == 0, out.stderr[-3000:]
     assert tracker_lines(out) == []
+    assert "already complete" in settle(tmp_path, sweep)  # the sweep's tracker process did it all
+    # the basic launcher runs the trials in the sweep's process: they (and the parent's end) shared one tracker
+    # process, which imported MLflow and set up its store once; the first sweep had one of its own
+    states = [json.loads((tmp_path / sweep / f"{n}" / "tracking" / "state.json").read_text()) for n in range(4)]
+    assert len({s["pid"] for s in states[:2]}) == 1 and len({s["pid"] for s in states[2:]}) == 1
+    sweep_state = json.loads((tmp_path / sweep / "tracking" / "state.json").read_text())
+    assert sweep_state["pid"] == states[3]["pid"] != states[0]["pid"] and sweep_state["complete"] is True
     c = client(uri)
     parent = c.get_run(parent_id)
     exp = parent.info.experiment_id
@@ -269,9 +338,11 @@ def test_an_unreachable_server_is_one_warning_line_and_sync_uploads_the_run_late
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     out = train(tmp_path, "logger=mlflow", f"logger.tracking_uri={dead}", f"hydra.run.dir={RUN}")
     assert out.returncode == 0, out.stderr[-3000:]
-    lines = tracker_lines(out)
-    assert len(lines) == 1 and f"sync-tracker {RUN}" in lines[0], lines
     run_dir = tmp_path / RUN
+    logged = tracker_log(run_dir)  # the fault may come after the run returned: the tracker's log has it
+    assert len(logged) == 1 and f"sync-tracker {RUN}" in logged[0], logged
+    lines = tracker_lines(out)  # and the run printed it if it came while the run was alive
+    assert len(lines) <= 1 and all(f"sync-tracker {RUN}" in line for line in lines), lines
     man = manifest(run_dir)
     assert man["status"] == "completed" and man["tracking"]["complete"] is False
     status = subprocess.run([sys.executable, "-m", "kaayko_exp.runs", "status", RUN], cwd=tmp_path, capture_output=True,
@@ -282,38 +353,97 @@ def test_an_unreachable_server_is_one_warning_line_and_sync_uploads_the_run_late
                           cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert sync.returncode == 0, sync.stderr[-3000:]
-    run = the_run(server, run_dir)
+    run = the_run(server, run_dir, tmp_path)
     assert run.info.status == "FINISHED" and steps(server, run.info.run_id) == [10, 20, 30, 40, 50, 60]
     assert run.data.metrics["test/rmse"] == pytest.approx(report(run_dir)["metrics"]["rmse"])
     assert {"report.md", "report.json", "manifest.json"} <= {f.path for f in client(server).list_artifacts(run.info.run_id)}
 
 
 @pytest.mark.slow
-def test_a_locked_sqlite_file_is_one_warning_line_and_sync_fills_the_same_database_later(tmp_path):
-    db = tmp_path / "outputs" / "mlflow.db"
-    db.parent.mkdir()
-    client(sqlite_uri(tmp_path)).search_experiments()  # creates the database
-    lock = sqlite3.connect(db, isolation_level=None)
-    lock.execute("BEGIN EXCLUSIVE")
+def test_a_database_locked_longer_than_the_timeout_is_one_warning_line_and_sync_fills_it_later(tmp_path):
+    lock = hold_database(tmp_path)
     try:
-        out = train(tmp_path, "logger=mlflow", f"hydra.run.dir={RUN}")
+        out = train(tmp_path, "logger=mlflow", f"hydra.run.dir={RUN}", "logger.timeout_s=1")
+        assert out.returncode == 0, out.stderr[-3000:]
+        logged = tracker_log(tmp_path / RUN)  # the tracker retried for logger.timeout_s, then gave up
     finally:
         lock.execute("ROLLBACK")
         lock.close()
-    assert out.returncode == 0, out.stderr[-3000:]
-    lines = tracker_lines(out)
-    assert len(lines) == 1 and "locked" in lines[0], lines
+    assert len(logged) == 1 and "locked" in logged[0], logged
+    assert len(tracker_lines(out)) <= 1
     assert manifest(tmp_path / RUN)["status"] == "completed"
-    sync = subprocess.run([sys.executable, "-m", "kaayko_exp.runs", "sync-tracker", RUN], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    sync = runs_cli(tmp_path, "sync-tracker", RUN)
     assert sync.returncode == 0, sync.stderr[-3000:]
     rec = manifest(tmp_path / RUN)["tracking"]
     assert rec["complete"] is True
     got = client(sqlite_uri(tmp_path)).get_run(rec["run_id"])
     assert got.info.status == "FINISHED" and got.data.metrics["objective"] == report(tmp_path / RUN)["objective"]["value"]
-    again = subprocess.run([sys.executable, "-m", "kaayko_exp.runs", "sync-tracker", RUN], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    again = runs_cli(tmp_path, "sync-tracker", RUN)
     assert again.returncode == 0 and "already complete" in again.stdout
+
+
+# ---------------------------------------------------------------------------- the tracker works after the run
+def test_the_run_returns_while_its_tracker_still_uploads_and_the_tracker_finishes_after(tmp_path):
+    # another writer holds the database for as long as this test wants: the tracker cannot upload anything
+    # until the lock goes, yet the run neither waits for it nor loses anything
+    lock = hold_database(tmp_path)
+    try:
+        out = train(tmp_path, "logger=mlflow", f"hydra.run.dir={RUN}")
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert tracker_lines(out) == []
+        run_dir = tmp_path / RUN
+        from kaayko_exp.tracking import state
+
+        tracker = state.load(run_dir)
+        assert state.busy(run_dir) and tracker["sections"] == [] and tracker["finished"] is False
+        os.kill(tracker["pid"], 0)  # alive after the run returned: its own process, in a session of its own
+        assert os.getsid(tracker["pid"]) == tracker["pid"]
+        assert os.sched_getscheduler(tracker["pid"]) == os.SCHED_IDLE  # it uses only cores the run leaves idle
+        rec = manifest(run_dir)["tracking"]
+        assert rec["complete"] is False and rec["pending"] is True and rec["missed"] is None
+        status = runs_cli(tmp_path, "status", RUN)
+        assert f"sync-tracker {RUN} --wait" in status.stdout
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert "already complete" in settle(tmp_path, RUN)  # the tracker uploaded it all, after the run
+    done = state.load(run_dir)
+    assert done["pid"] == tracker["pid"] and done["complete"] is True
+    assert done["sections"] == ["final", "files", "model", "status"]
+    rec = manifest(run_dir)["tracking"]  # the run id, recorded in the manifest by the tracker
+    assert rec["complete"] is True and rec["pending"] is False and rec["run_id"] == done["run_id"]
+    got = client(sqlite_uri(tmp_path)).get_run(rec["run_id"])
+    assert got.info.status == "FINISHED" and got.data.metrics["objective"] == report(run_dir)["objective"]["value"]
+
+
+def test_a_tracker_killed_mid_queue_leaves_a_record_that_sync_completes(tmp_path):
+    import signal
+
+    from kaayko_exp.tracking import state
+
+    lock = hold_database(tmp_path)
+    try:
+        out = train(tmp_path, "logger=mlflow", f"hydra.run.dir={RUN}")
+        assert out.returncode == 0, out.stderr[-3000:]
+        run_dir = tmp_path / RUN
+        pid = state.load(run_dir)["pid"]
+        os.kill(pid, signal.SIGKILL)
+        assert state.wait_idle(run_dir, 60)  # the kernel dropped its lock
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    left = state.load(run_dir)
+    assert left["finished"] is False and left["sections"] == []
+    assert manifest(run_dir)["tracking"]["complete"] is False
+    sync = runs_cli(tmp_path, "sync-tracker", RUN)
+    assert sync.returncode == 0 and "synced" in sync.stdout, sync.stdout + sync.stderr[-3000:]
+    rec = manifest(run_dir)["tracking"]
+    assert rec["complete"] is True and state.load(run_dir)["complete"] is True
+    c = client(sqlite_uri(tmp_path))
+    got = c.get_run(rec["run_id"])
+    assert got.info.status == "FINISHED" and got.data.metrics["objective"] == report(run_dir)["objective"]["value"]
+    assert {"report.json", "manifest.json", "model"} <= {f.path for f in c.list_artifacts(rec["run_id"])}
+    assert steps(sqlite_uri(tmp_path), rec["run_id"]) == [10, 20, 30, 40, 50, 60]
 
 
 def test_sync_of_a_path_that_holds_no_run_is_one_paragraph_and_exit_2(tmp_path):
@@ -329,10 +459,8 @@ def test_sync_of_a_sweep_made_while_the_server_was_down_nests_its_trials_under_o
     out = train(tmp_path, "-m", "seed=1,2", "model.params.n_estimators=20", "logger=mlflow",
                 f"logger.tracking_uri={dead}", f"hydra.sweep.dir={sweep}")
     assert out.returncode == 0, out.stderr[-3000:]
-    assert len(tracker_lines(out)) == 2  # one line per run
-    sync = subprocess.run([sys.executable, "-m", "kaayko_exp.runs", "sync-tracker", sweep, "--tracking-uri", server],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert [len(tracker_log(tmp_path / sweep / n)) for n in ("0", "1")] == [1, 1]  # one line per run
+    sync = runs_cli(tmp_path, "sync-tracker", sweep, "--tracking-uri", server)
     assert sync.returncode == 0, sync.stderr[-3000:]
     c = client(server)
     parent_id = json.loads((tmp_path / sweep / "tracking.json").read_text())["parent_run_id"]

@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: the run's own (manifest), else its logger config, else sqlite:///outputs/mlflow.db")
     p.add_argument("--experiment", default=None, help="MLflow experiment for runs never mirrored (default: the "
                                                       "run's logger.experiment_name, else kaayko-exp)")
+    p.add_argument("--wait", action="store_true", help="first wait for the run's (or the trials') tracker process "
+                                                       "to finish its uploads, which go on after a run returns")
     return parser
 
 
@@ -146,7 +148,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         import importlib
 
         sync = importlib.import_module("kaayko_exp.tracking.sync")
-        return sync.main(args.run, args.tracking_uri, args.experiment)
+        return sync.main(args.run, args.tracking_uri, args.experiment, args.wait)
     raise AssertionError(args.command)  # argparse allows only the commands above
 
 

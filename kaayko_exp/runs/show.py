@@ -167,6 +167,9 @@ def status_text(run: RunDir) -> str:
     if tracking:  # logger=mlflow: where the run is mirrored, and whether the mirror is whole
         state = "complete" if tracking.get("complete") else (
             "in progress" if m.get("status") == "running" and not tracking.get("missed") else
+            "uploading after the run (or its tracker process stopped); wait for it and upload what is missing "
+            f"with: python -m kaayko_exp.runs sync-tracker {run.shown} --wait"
+            if tracking.get("pending") and not tracking.get("missed") else
             f"incomplete ({tracking.get('missed') or 'ended early'}); upload the rest with: "
             f"python -m kaayko_exp.runs sync-tracker {run.shown}")
         lines.append(f"tracker: {tracking.get('logger')} run {tracking.get('run_id')} at "

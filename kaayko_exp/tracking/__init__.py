@@ -2,8 +2,10 @@
 
 A tracker is one more fit callback (the validation score per round as stepped metrics) and an observer of
 the stage sequence (params and tags at the start, final metrics, artifacts and the model at the end); see
-:mod:`kaayko_exp.tracking.run_tracker`. Its calls run in a tracker process of its own (:mod:`kaayko_exp.tracking.worker`) and every fault is caught: one
-warning line, the run goes on, and ``python -m kaayko_exp.runs sync-tracker <dir>``
+:mod:`kaayko_exp.tracking.run_tracker`. Its calls run in a detached, lowest-priority tracker process
+(:mod:`kaayko_exp.tracking.worker`) that finishes them after the run returns, recording its progress on disk
+(:mod:`kaayko_exp.tracking.state`); every fault is caught: one warning line, the run goes on, and
+``python -m kaayko_exp.runs sync-tracker <dir>``
 (:mod:`kaayko_exp.tracking.sync`) uploads what was missed later. Sweeps become a parent run with the
 trials nested (:mod:`kaayko_exp.tracking.sweep`).
 

@@ -3,13 +3,14 @@
 The pipeline (:func:`kaayko_exp.training.pipeline.execute`) calls :meth:`RunTracker.start` before the stages,
 :meth:`RunTracker.after_stage` after each, and :meth:`RunTracker.end` once the manifest holds the run's final
 status; the fit loop calls the :class:`~kaayko_exp.models.callbacks.FitCallback` hooks. Every MLflow call runs
-in order in the tracker's own process (:mod:`kaayko_exp.tracking.worker`, started with the run, paused
-while a fit runs, shared by a sweep's trials in one process), so training neither waits for the tracker nor shares
-its CPU time and GIL with MLflow's imports (only :meth:`end` waits, at most ``logger.timeout_s``). The first
-fault (a server that does not answer, a locked SQLite file, a worker that died, anything) is one warning
-line; the mirror stops there, the run goes on, and the manifest's ``tracking`` record says what
-``python -m kaayko_exp.runs sync-tracker`` has to upload. The MLflow run id is in that record, so a resumed run
-continues the same MLflow run; steps MLflow already holds are never sent again.
+in order in the tracker's own process (:mod:`kaayko_exp.tracking.worker`: started with the run, detached, at
+the lowest CPU priority, shared by a sweep's trials in one process). The run only queues commands: it never
+waits for the tracker, not even at its end; the tracker finishes the uploads after the run returned and writes
+the manifest's final ``tracking`` record itself (``sync-tracker --wait`` waits for that). The first fault (a
+server that does not answer, a SQLite file locked too long, a worker that died, anything) is one warning
+line; the mirror stops there, the run goes on, and the record (with the tracker's ``tracking/state.json``)
+says what ``python -m kaayko_exp.runs sync-tracker`` has to upload. The MLflow run id is in that record, so a
+resumed run continues the same MLflow run; steps MLflow already holds are never sent again.
 """
 
 from __future__ import annotations
@@ -17,19 +18,22 @@ from __future__ import annotations
 import atexit
 import itertools
 import logging
+import os
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Optional
 
-from kaayko_exp.tracking import mirror
+from kaayko_exp.tracking import mirror, state
 
 log = logging.getLogger("kaayko_exp.tracking")
 
 #: stepped scores are uploaded at most this often while a fit runs (each upload is a database write), and
 #: whatever is left at the fit's end
 STEP_FLUSH_S = 2.0
-#: how long a process waits at its exit for its tracker process to go
+#: how long a process waits at its exit to hand its queued commands to the tracker process (which reads them at
+#: once; it does not wait for them to run)
 CLOSE_WAIT_S = 5.0
 
 
@@ -38,9 +42,11 @@ def sync_hint(path: str) -> str:
 
 
 class _Worker:
-    """The parent's end of :mod:`kaayko_exp.tracking.worker`: sends commands, routes the replies."""
+    """The parent's end of :mod:`kaayko_exp.tracking.worker`: queues commands (a sender thread writes them, so
+    the run never blocks on a busy tracker), routes the replies. The worker is detached: nothing waits for it."""
 
     def __init__(self) -> None:
+        import queue
         import socket
         import subprocess
         import sys
@@ -51,19 +57,50 @@ class _Worker:
 
         root = str(Path(kaayko_exp.__file__).resolve().parent.parent)  # this very kaayko-exp, not another
         code = f"import sys; sys.path.insert(0, {root!r}); from kaayko_exp.tracking.worker import main; main()"
+        # a session of its own (Ctrl-C of the run does not reach it) and no terminal streams (whoever reads the
+        # run's output, a pipe or a test, does not wait for it); faults go to the run while it listens, and to
+        # <dir>/tracking/tracker.log
         self.proc = subprocess.Popen([sys.executable, "-c", code, str(theirs.fileno())],
-                                     pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+                                     pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         theirs.close()
         self.conn = Connection(mine.detach())
-        self.lock = threading.Lock()
+        self.pid = self.proc.pid
+        self.outbox: "queue.Queue[Optional[tuple[tuple, Optional[int]]]]" = queue.Queue()
         self.trackers: dict[int, "RunTracker"] = {}
         self.ids = itertools.count(1)
+        self.broken = False
+        self.sender = threading.Thread(target=self._write, name="kaayko-tracker-send", daemon=True)
+        self.sender.start()
         threading.Thread(target=self._read, name="kaayko-tracker", daemon=True).start()
         atexit.register(self.close)
 
-    def send(self, msg: tuple) -> None:
-        with self.lock:
-            self.conn.send(msg)
+    def send(self, msg: tuple, fd: Optional[int] = None) -> None:
+        """Queue ``msg`` (and the open file ``fd``, handed over and closed here); never blocks."""
+        if self.broken:
+            if fd is not None:
+                os.close(fd)
+            raise ConnectionError("the tracker process exited")
+        self.outbox.put((msg, fd))
+
+    def _write(self) -> None:
+        from multiprocessing.reduction import send_handle
+
+        while True:
+            item = self.outbox.get()
+            if item is None:
+                return
+            msg, fd = item
+            try:
+                if not self.broken:
+                    self.conn.send(msg)
+                    if fd is not None:
+                        send_handle(self.conn, fd, self.pid)
+            except (OSError, ValueError):
+                self.broken = True
+            finally:
+                if fd is not None:
+                    os.close(fd)
 
     def _read(self) -> None:
         while True:
@@ -74,18 +111,19 @@ class _Worker:
             t = self.trackers.get(tid)
             if t is not None:
                 t._reply(kind, rest)
+        self.broken = True
         for t in list(self.trackers.values()):  # the worker is gone: every open tracker has lost its mirror
             t._reply("fault", ["the tracker process exited"])
-            t._reply("done", [])
 
     def close(self) -> None:
-        """No more commands: the worker finishes what it has and exits; waited for briefly (its work was
-        waited for already, at most ``logger.timeout_s``), so it is reaped and its CPU time counted."""
-        import os
+        """No more commands: hand over what is queued (the worker reads at once; at most ``CLOSE_WAIT_S``), then
+        close. The worker finishes its queue after this process exits; nothing here waits for that."""
         import socket
 
+        self.outbox.put(None)
+        self.sender.join(CLOSE_WAIT_S)
         try:  # shut the socket down, not only close this fd: the reader thread blocked in recv holds the
-            # socket open, so the worker would see no end of input and the wait below would run its course
+            # socket open, so the worker would see no end of input
             with socket.socket(fileno=os.dup(self.conn.fileno())) as sock:
                 sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -93,10 +131,6 @@ class _Worker:
         try:
             self.conn.close()
         except OSError:
-            pass
-        try:
-            self.proc.wait(CLOSE_WAIT_S)
-        except Exception:
             pass
 
 
@@ -107,9 +141,17 @@ _WORKER_LOCK = threading.Lock()
 def worker() -> _Worker:
     global _WORKER
     with _WORKER_LOCK:
-        if _WORKER is None or _WORKER.proc.poll() is not None:
+        if _WORKER is None or _WORKER.broken or _WORKER.proc.poll() is not None:
             _WORKER = _Worker()
         return _WORKER
+
+
+def locked_handover(path: Path) -> int:
+    """The directory's tracker lock file, locked here when free (a previous tracker of the same directory
+    still at work: the worker waits for it), to send with the command that starts work on ``path``."""
+    fd = state.open_lock(path)
+    state.try_lock(fd)
+    return fd
 
 
 class RunTracker:
@@ -133,31 +175,29 @@ class RunTracker:
         self.run = run
         self.sweep = sweep_context(trial, directions or [])
         self.steps = mirror.load_steps(run.path)
+        self._saved_steps = {k: dict(v) for k, v in self.steps.items()}
         self._worker: Optional[_Worker] = None
         self._tid = 0
-        self._done = threading.Event()
+        self._closed = False  # end() wrote the run's last record: the worker writes the rest itself
         self._steps_due = False
         self._sent_at = -STEP_FLUSH_S
         self._lock = threading.Lock()
         self.failed: Optional[str] = None
 
     # ------------------------------------------------------------------ the worker process
-    def _send(self, kind: str, extra: Any = None) -> None:
+    def _send(self, kind: str, extra: Any = None, manifest: bool = True) -> None:
         if self._worker is None:
             return
         try:
-            self._worker.send((kind, self._tid, dict(self.run.manifest), extra))
-        except Exception as exc:  # a worker that died or a value it cannot take: the mirror stops here
+            self._worker.send((kind, self._tid, dict(self.run.manifest) if manifest else None, extra))
+        except Exception as exc:  # a worker that died: the mirror stops here
             self._fail(f"{type(exc).__name__}: {exc}")
-            self._done.set()
 
     def _reply(self, kind: str, rest: list) -> None:
         if kind == "record":
             self._record(**rest[0])
         elif kind == "fault":
             self._fail(rest[0])
-        elif kind == "done":
-            self._done.set()
 
     def _fail(self, text: str) -> None:
         if self.failed is not None:
@@ -168,9 +208,12 @@ class RunTracker:
         self._record(complete=False, missed=self.failed)
 
     def _record(self, **values: Any) -> None:
-        rec = self.run.manifest.get(mirror.RECORD)
-        if isinstance(rec, dict):
-            self.run.set_entry(mirror.RECORD, {**rec, **values})
+        with self._lock:
+            if self._closed:  # the run has ended (it may have released its directory): the worker records it
+                return
+            rec = self.run.manifest.get(mirror.RECORD)
+            if isinstance(rec, dict):
+                self.run.set_entry(mirror.RECORD, {**rec, **values})
 
     # ------------------------------------------------------------------ stage observer
     def start(self, config: dict[str, Any]) -> None:
@@ -178,16 +221,28 @@ class RunTracker:
         if not isinstance(rec, dict) or rec.get("tracking_uri") != self.uri:
             rec = {"logger": "mlflow", "tracking_uri": self.uri, "experiment_id": None, "run_id": None,
                    "parent_run_id": None}
-        self.run.set_entry(mirror.RECORD, {**rec, "complete": False, "missed": None})
+        rec = state.adopt_ids(self.run.path, self.uri, rec)
+        try:
+            self._worker = worker()
+        except Exception as exc:
+            self._worker = None
+            self.run.set_entry(mirror.RECORD, {**rec, "complete": False, "missed": None, "pending": False})
+            self._fail(f"{type(exc).__name__}: {exc}")
+            return
+        # session: this run's part of the record (a previous tracker of the directory, still at work after a
+        # resume, must not write over it); tracker_pid: what ``sync-tracker --wait`` waits for
+        self.run.set_entry(mirror.RECORD, {**rec, "complete": False, "missed": None, "pending": True,
+                                           "session": uuid.uuid4().hex[:16], "tracker_pid": self._worker.pid})
         spec = {"uri": self.uri, "experiment": self.experiment, "run_name": self.run_name,
                 "user_tags": self.user_tags, "sweep": self.sweep, "path": str(self.run.path),
                 "shown": self.run.shown, "manifest": dict(self.run.manifest), "config": config,
-                "with_model": self.with_model}
+                "with_model": self.with_model, "timeout": self.timeout}
         try:
-            self._worker = worker()
             self._tid = next(self._worker.ids)
             self._worker.trackers[self._tid] = self
-            self._worker.send(("open", self._tid, spec))
+            # on disk before the run can return: which process mirrors the run, and that nothing is uploaded yet
+            state.save(self.run.path, state.fresh(self._worker.pid, self.uri, self.run.manifest[mirror.RECORD]))
+            self._worker.send(("open", self._tid, spec), locked_handover(self.run.path))
         except Exception as exc:
             self._worker = None
             self._fail(f"{type(exc).__name__}: {exc}")
@@ -199,39 +254,23 @@ class RunTracker:
             self._send_steps()
 
     def end(self, status: str) -> None:
-        """The run ended with ``status`` (the manifest holds it): final sections, then wait for the uploads."""
+        """The run ended with ``status`` (the manifest holds it): queue the final sections and return at once.
+        The worker uploads them after the run and writes the manifest's final tracking record itself."""
         self._send_steps()
-        for section in mirror.sections(status, self.with_model):
-            self._send("section", (section, status))
-        self._send("done")
-        if self._worker is None:  # no worker ever started: keep the scores for sync-tracker here
-            with self._lock:
-                mirror.save_steps(self.run.path, {k: dict(v) for k, v in self.steps.items()})
-            return
-        finished = self._done.wait(self.timeout)
-        self._worker.trackers.pop(self._tid, None)
-        if not finished and self.failed is None:
-            self.failed = f"the uploads took longer than logger.timeout_s={self.timeout:g} s"
-            log.warning("MLflow logger (%s): %s; the run is complete on disk; upload the rest with: %s",
-                        self.uri, self.failed, sync_hint(self.run.shown))
-            self._record(complete=False, missed=self.failed)
-            return
-        if self.failed is None:
-            self._record(complete=True, missed=None)
+        for section in mirror.sections(status, self.with_model):  # they read the run directory, not the manifest
+            self._send("section", (section, status), manifest=False)
+        self._send("done", manifest=False)
+        with self._lock:
+            self._closed = True
+        if self._worker is not None:
+            self._worker.trackers.pop(self._tid, None)
 
     # ------------------------------------------------------------------ fit callback
     def _due(self, done: int, total: int) -> bool:
         return done % self.every == 0 or done == total
 
     def before_fit(self, key: str, total: int, unit: str = "step") -> None:
-        self._pause("pause")  # a fit uses every core: the tracker's imports and uploads wait
-
-    def _pause(self, kind: str) -> None:
-        if self._worker is not None:
-            try:
-                self._worker.send((kind, self._tid))
-            except Exception:
-                pass
+        pass  # the worker runs at the lowest CPU priority: a fit that uses every core starves it, nothing to pause
 
     def wants_score(self, key: str, done: int, total: int) -> bool:
         return self._due(done, total)
@@ -250,11 +289,15 @@ class RunTracker:
             self._send_steps()
 
     def after_fit(self, key: str, save: Optional[Any] = None) -> None:
-        self._pause("resume")
+        pass
 
     def _send_steps(self) -> None:
-        """The scores so far to the worker (which saves steps.json for sync-tracker, also after a fault)."""
+        """The scores so far in steps.json (the run directory holds them for sync-tracker, whatever becomes of
+        the tracker process) and to the worker."""
         with self._lock:
             self._steps_due = False
             snapshot = {k: dict(v) for k, v in self.steps.items()}
-        self._send("steps", snapshot)
+            if snapshot != self._saved_steps:
+                mirror.save_steps(self.run.path, snapshot)
+                self._saved_steps = snapshot
+        self._send("steps", snapshot, manifest=False)

@@ -4,7 +4,7 @@ The trial's own process finds or creates the parent (:func:`parent_run`): by the
 ``tracking.json``, else by the tag ``kaayko.sweep_key`` (the study name and its storage), so trials from other
 processes or machines of the same study nest under one parent, and a resumed sweep reuses it. As each trial
 ends it tags itself with its state and updates the parent's best trial (:func:`update_parent`); the sweep
-process ends the parent (:class:`SweepTracker`, a Hydra callback). The sweeper plugin knows nothing of this.
+process has its tracker process end the parent (:class:`SweepTracker`, a Hydra callback). The sweeper plugin knows nothing of this.
 Keep the module light: Hydra instantiates its callback on every start.
 """
 
@@ -153,12 +153,16 @@ def update_parent(client: Any, parent: Optional[str], ctx: dict[str, Any]) -> No
 
 
 class SweepTracker(Callback):
-    """``on_multirun_end``: with ``logger=mlflow``, the sweep's parent run gets its final best trial and ends.
-    Guarded like every tracker call: a fault is one warning line."""
+    """With ``logger=mlflow``: ``on_multirun_start`` starts the tracker process (its imports overlap the sweep's
+    start); ``on_multirun_end`` queues the parent run's final best trial and end in it, after the trials'
+    uploads. The sweep process itself never imports MLflow and does not wait for the tracker."""
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        from kaayko_exp.tracking import prestart
+
+        prestart(config)
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
-        import json
-
         from omegaconf import OmegaConf
 
         from kaayko_exp.tracking.settings import logger_on
@@ -166,18 +170,15 @@ class SweepTracker(Callback):
         if not logger_on(config):
             return
         sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir"))).expanduser().resolve()
+        ctx = _describe(OmegaConf.select(config, "hydra.sweeper"), sweep_dir, "")
+        uri = str(OmegaConf.select(config, "logger.tracking_uri"))
+        spec = {"uri": uri, "ctx": ctx, "sweep_dir": str(sweep_dir),
+                "timeout": OmegaConf.select(config, "logger.timeout_s", default=60)}
         try:
-            saved = json.loads((sweep_dir / SWEEP_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return  # no trial reached the tracker: sync-tracker uploads the sweep later
-        try:
-            from kaayko_exp.tracking import client as mc
+            from kaayko_exp.tracking.run_tracker import locked_handover, worker
 
-            client = mc.connect(saved["tracking_uri"])
-            ctx = _describe(OmegaConf.select(config, "hydra.sweeper"), sweep_dir, "")
-            update_parent(client, saved["parent_run_id"], ctx)
-            client.set_terminated(saved["parent_run_id"], "FINISHED")
+            worker().send(("sweep_end", 0, spec), locked_handover(sweep_dir))
         except Exception as exc:
             log.warning("MLflow logger (%s) could not end the sweep's parent run: %s: %s; upload later with: "
-                        "python -m kaayko_exp.runs sync-tracker %s", saved.get("tracking_uri"), type(exc).__name__,
+                        "python -m kaayko_exp.runs sync-tracker %s", uri, type(exc).__name__,
                         (str(exc).splitlines() or [""])[0][:200], sweep_dir)
