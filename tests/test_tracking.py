@@ -289,7 +289,7 @@ def test_a_sweep_is_a_parent_run_with_nested_trials_tagged_with_their_states_mir
     # a grid of 4 depths; the threshold pruner stops depth 1 at its first report (its val RMSE is far above
     # the others'). Two trials first, then the same sweep resumed to 4: one parent throughout.
     sweep = "outputs/multirun/s"
-    args = ["-m", "hydra/sweeper=optuna", "hydra/sweeper/sampler=grid", "model.params.max_depth=choice(1,4,5,6)",
+    args = ["-m", "hydra/sweeper=optuna", "hydra/sweeper/sampler=grid", "model.params.max_depth=choice(1,6,7,8)",
             "hydra.sweeper.pruner={_target_:optuna.pruners.ThresholdPruner,upper:0.6}",
             "model.params.n_estimators=30", "logger=mlflow", f"hydra.sweep.dir={sweep}"]
     out = train(tmp_path, *args, "hydra.sweeper.n_trials=2")
