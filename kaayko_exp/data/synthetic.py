@@ -50,12 +50,17 @@ from kaayko_exp.data.schema import (
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "4"
+GENERATOR_VERSION = "5"
 DEFAULT_TOTAL_ROWS = 2_434_601
 DEFAULT_LAKES = 100
 #: Rows per plausible cell of the reference stations' envelopes (``data.coverage``): the smallest value that
 #: covers every cell of the fidelity report's coverage grid (bench/bench_generator.py measures it).
 DEFAULT_COVERAGE = 1.0
+#: Rows of the climate-agnostic ("global") coverage component at ``data.coverage`` 1 (it scales with the
+#: knob): 12.3 % of the default lake rows, so the complete table grows ≤ 25 % (bench/bench_generator.py).
+GLOBAL_ROWS = 300_000
+#: Places of the global component per (climate zone, season calendar) that the globe allows (11 of them).
+GLOBAL_PLACES_PER_KIND = 12
 START = np.datetime64("2022-01-01T00:00", "h")
 
 CONDITIONS: tuple[str, ...] = (
@@ -76,6 +81,10 @@ _S_N_T, _S_N_W, _S_N_V, _S_N_D, _S_E_GUST, _S_U_GUST, _S_E_PRECIP, _S_N_DD, _S_U
 _S_U_PRECIP = 32
 # Coverage component (v4): cell order, position in the cell, wetness, rain, direction, pressure.
 _S_COV_ORDER, _S_C_T, _S_C_D, _S_C_W, _S_C_G, _S_C_WET, _S_C_RAIN, _S_C_DIR, _S_C_P = range(40, 49)
+# Global component (v5): its places (seed-free), then per row temperature, dew, wind, gust, rain, cloud, pressure.
+_S_G_LAT, _S_G_LNG, _S_G_TYPE = range(60, 63)
+(_S_G_TMIX, _S_G_T, _S_G_DMIX, _S_G_D, _S_G_WMIX, _S_G_W, _S_G_G, _S_G_RAIN, _S_G_AMT, _S_G_CLOUD, _S_G_P, _S_G_DIR,
+ _S_G_HOUR) = range(70, 83)
 _SMOOTH_T, _SMOOTH_W, _SMOOTH_V, _SMOOTH_P, _SMOOTH_D = 100, 200, 300, 400, 500
 
 
@@ -107,15 +116,22 @@ class Layout:
     cov_key: np.ndarray = None  # coverage row r: its grid cell (coverage.cell_keys) ...
     cov_owner: np.ndarray = None  # ... the station (row of ``stations``) it belongs to ...
     cov_hour: np.ndarray = None  # ... and its hours since START
+    global_places: pd.DataFrame = None  # the climate-agnostic component's places (global_places())
+    global_rows: int = 0  # rows of the global component: the last rows of the table
 
     @property
     def lake_rows(self) -> int:
         return int(self.offsets[-1])
 
     @property
+    def global_start(self) -> int:
+        """First row of the global component (after the lake rows and the station coverage rows)."""
+        return self.total_rows - self.global_rows
+
+    @property
     def places(self) -> pd.DataFrame:
-        """Lakes, then coverage stations: the rows' ``lake`` categories in this order."""
-        return pd.concat([self.lakes, self.stations], ignore_index=True)
+        """Lakes, then coverage stations, then the global places: the rows' ``lake`` categories in this order."""
+        return pd.concat([self.lakes, self.stations, self.global_places], ignore_index=True)
 
 
 def _excluded(lakes: pd.DataFrame, exclude: Exclusion) -> np.ndarray:
@@ -150,6 +166,89 @@ def _station_places(exclude: Exclusion, exclude_group: str | None) -> pd.DataFra
     if exclude and len(places):
         places = places[~_excluded(places, exclude)].reset_index(drop=True)
     return _locate(places)
+
+
+# Air temperature envelope per climate zone (°C), all year: the zone's published extremes, so that no month or
+# place narrows it (the season is not a temperature proxy). Sources (WMO Archive of Weather and Climate
+# Extremes unless noted): equatorial 10…42 (Singapore's records 19.0…37.0 °C, equatorial highland lakes such as
+# Victoria at 1,134 m to ≈ 10 °C); tropical 0…50 (Timbuktu ≈ 49 °C, Indian plains 48–51 °C; frost on the
+# tropical highlands); subtropical −20…54 (Death Valley 54.4 °C in 2020/21, Mitribah 53.9 °C in 2016; cold-
+# desert winters to −20 °C); temperate −50…48 (Europe's record 48.8 °C, Sicily 2021; −50 °C in continental
+# Siberian and Canadian winters, Yakutsk's record −64 °C lies in the lowest bin anyway); polar −60…38
+# (Verkhoyansk 38.0 °C on 20 June 2020, the WMO Arctic record; winter lows below −60 °C).
+GLOBAL_TEMP = {"equatorial": (10.0, 42.0), "tropical": (0.0, 50.0), "subtropical": (-20.0, 54.0),
+               "temperate": (-50.0, 48.0), "polar": (-60.0, 38.0)}
+GLOBAL_DEW_MAX = 35.0  # °C: the highest dew point on record (Dhahran, 8 July 2003)
+GLOBAL_WIND_MAX = 118.0  # km/h: hurricane force (Beaufort 12); the rule scores every wind > 40 km/h alike
+GLOBAL_GUST_MAX = 250.0  # km/h: the table's gust cap (the record 408 km/h, Barrow Island 1996, is a cyclone's)
+GLOBAL_PRECIP_MAX = 60.0  # mm/h: hourly rain of tropical downpours (world record ≈ 305 mm/h; 50–100 mm/h monsoon bursts)
+GLOBAL_PRESSURE = (960.0, 1045.0)  # hPa: deep mid-latitude lows … strong continental highs
+
+
+@functools.lru_cache(maxsize=2)
+def global_places(per_kind: int = GLOBAL_PLACES_PER_KIND) -> pd.DataFrame:
+    """The global component's places: ``per_kind`` random places for each (climate zone, season calendar) pair
+    the globe allows (:func:`geo.season_scheme`: e.g. tropical monsoon, tropical north and south dry/wet seasons,
+    subtropical monsoon, polar north and south), so every zone × season combination the rule reads has rows and
+    latitude, longitude, region, pattern and lake type vary inside each zone. Seed-free and independent of the
+    reference stations (:mod:`.koppen`): leaving a Köppen group out does not change it."""
+    cand = np.arange(40_000, dtype=np.int64)
+    lat = -75.0 + 155.0 * rng.uniform(0, _S_G_LAT, cand)  # the catalogue's latitudes (−77.7 … 81.8)
+    lng = -180.0 + 360.0 * rng.uniform(0, _S_G_LNG, cand)
+    lat, lng = np.round(lat, 3), np.round(lng, 3)
+    zone = geo.climate_zone(lat)
+    region, pattern = geo.region_and_pattern(lat, lng)
+    kind = pd.Series(list(zip(zone, geo.season_scheme(lat, zone, pattern))))
+    pick = np.sort(kind.groupby(kind).head(per_kind).index.to_numpy())
+    types = np.array(["Lake", "Lake", "Lake", "Reservoir", "River", "Lagoon"], dtype=object)
+    rows = pd.DataFrame({"name": [f"global coverage {i:03d}" for i in range(len(pick))], "lat": lat[pick],
+                         "lng": lng[pick],
+                         "type": types[np.floor(len(types) * rng.uniform(0, _S_G_TYPE, pick)).astype(np.int64)],
+                         "lake_region": "global", "is_spot": False, "key": 20_000 + np.arange(len(pick))})
+    rows["base_lake"] = rows["name"]
+    return _locate(rows)
+
+
+def _global_weather(lay: Layout, seed: int, idx: np.ndarray, zone: np.ndarray) -> dict[str, np.ndarray]:
+    """Global component rows: the rule's inputs spread over physically consistent envelopes, independent of place.
+
+    Air temperature: 65 % uniform over the zone's envelope cut to 5…41 °C (the rule scores 8…38 °C), the rest over
+    the whole envelope (:data:`GLOBAL_TEMP`). Rain in 35 % of the rows, log-uniform 0.1…60 mm; raining air is
+    near saturation (dew-point depression 0…3 °C). Dew point otherwise: half the rows 0…8 °C below the air, half
+    uniform from 5 % humidity up to the air temperature, never above the 35 °C record. Wind: 75 % uniform
+    0…45 km/h (the rule's bins), the rest up to hurricane force; gust between the wind and 2 × wind + 25 km/h
+    (:mod:`.coverage`'s limits). Cloud uniform (≥ 50 % when raining), pressure uniform in
+    :data:`GLOBAL_PRESSURE`, direction uniform. UV, humidity, visibility, condition and feels-like follow from
+    these and the sun in :func:`generate_rows`, as for every row.
+    """
+    n = idx.size
+    lo = np.array([GLOBAL_TEMP[z][0] for z in zone]) if n else np.zeros(0)
+    hi = np.array([GLOBAL_TEMP[z][1] for z in zone]) if n else np.zeros(0)
+    core = rng.uniform(seed, _S_G_TMIX, idx) < 0.65
+    t_lo, t_hi = np.where(core, np.maximum(lo, 5.0), lo), np.where(core, np.minimum(hi, 41.0), hi)
+    temp = np.round(t_lo + (t_hi - t_lo) * rng.uniform(seed, _S_G_T, idx), 1)
+    raining = rng.uniform(seed, _S_G_RAIN, idx) < 0.35
+    amount = np.exp(np.log(0.1) + (np.log(GLOBAL_PRECIP_MAX) - np.log(0.1)) * rng.uniform(seed, _S_G_AMT, idx))
+    precip = np.where(raining, np.maximum(np.round(amount, 1), 0.1), 0.0)
+    mag = lambda x: 17.625 * x / (243.04 + x)  # noqa: E731  (Magnus over water, as coverage.rh)
+    inv = lambda y: 243.04 * y / (17.625 - y)  # noqa: E731
+    dew_min = inv(mag(temp) + np.log(coverage.RH_MIN / 100.0))
+    dew_top = np.minimum(temp, GLOBAL_DEW_MAX)
+    u_d = rng.uniform(seed, _S_G_D, idx)
+    humid = rng.uniform(seed, _S_G_DMIX, idx) < 0.5
+    dew = np.where(raining, temp - 3.0 * u_d, np.where(humid, temp - 8.0 * u_d, dew_min + (temp - dew_min) * u_d))
+    dew = np.minimum(np.round(np.maximum(dew, dew_min), 1), dew_top)
+    calm = rng.uniform(seed, _S_G_WMIX, idx) < 0.75
+    wind = np.round(np.where(calm, 45.0, GLOBAL_WIND_MAX) * rng.uniform(seed, _S_G_W, idx), 1)
+    g_top = np.minimum(coverage.GUST_FACTOR * wind + coverage.GUST_EXCESS, GLOBAL_GUST_MAX)
+    gust = np.maximum(np.round(wind + (g_top - wind) * rng.uniform(seed, _S_G_G, idx), 1), wind)
+    u_c = rng.uniform(seed, _S_G_CLOUD, idx)
+    cloud = np.round(np.where(raining, 50.0 + 50.0 * u_c, 100.0 * u_c))
+    p_lo, p_hi = GLOBAL_PRESSURE
+    pressure = np.round(p_lo + (p_hi - p_lo) * rng.uniform(seed, _S_G_P, idx))
+    wind_dir = np.floor(16.0 * rng.uniform(seed, _S_G_DIR, idx)).astype(np.int64)
+    return {"temp": temp, "dew": dew, "wind": wind, "gust": gust, "cloud": cloud, "raining": raining,
+            "precip": precip, "wind_dir": wind_dir, "pressure": pressure}
 
 
 def _coverage_rows(stations: pd.DataFrame, coverage_per_cell: float) -> tuple[np.ndarray, ...]:
@@ -222,8 +321,10 @@ def layout(total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES, e
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     stations = _station_places(tuple(exclude), exclude_group)
     key, own, hour = _coverage_rows(stations, float(coverage_per_cell))
-    return Layout(lakes=lakes, offsets=offsets, total_rows=int(total_rows) + len(key), stations=stations,
-                  cov_key=key, cov_owner=own, cov_hour=hour)
+    gplaces = global_places()
+    n_global = int(round(GLOBAL_ROWS * max(float(coverage_per_cell), 0.0)))
+    return Layout(lakes=lakes, offsets=offsets, total_rows=int(total_rows) + len(key) + n_global, stations=stations,
+                  cov_key=key, cov_owner=own, cov_hour=hour, global_places=gplaces, global_rows=n_global)
 
 
 def complete_rows(total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES,
@@ -429,15 +530,22 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
         raise IndexError(f"row index out of range 0..{lay.total_rows - 1}")
     seed = int(seed)
     places = lay.places
-    cov = idx >= lay.lake_rows
-    lk = ~cov
-    j = np.empty(idx.shape, dtype=np.int64)  # place of each row: a lake, or a coverage station after the lakes
+    glob = idx >= lay.global_start
+    cov = (idx >= lay.lake_rows) & ~glob
+    lk = ~cov & ~glob
+    j = np.empty(idx.shape, dtype=np.int64)  # place of each row: a lake, a coverage station, a global place
     hour_no = np.empty(idx.shape, dtype=np.int64)  # hours since START
     j[lk] = np.searchsorted(lay.offsets, idx[lk], side="right") - 1
     hour_no[lk] = idx[lk] - lay.offsets[j[lk]]
     r = idx[cov] - lay.lake_rows
     j[cov] = len(lay.lakes) + lay.cov_owner[r]
     hour_no[cov] = lay.cov_hour[r]
+    # global row g: place g mod P, its (g div P)-th of the per-place rows spread evenly over the year 2022
+    g = idx[glob] - lay.global_start
+    n_gp = len(lay.global_places)
+    per_place = -(-lay.global_rows // n_gp) if lay.global_rows else 1
+    j[glob] = len(lay.lakes) + len(lay.stations) + g % n_gp
+    hour_no[glob] = ((g // n_gp) * 8760) // per_place
 
     # --- calendar --------------------------------------------------------------------
     stamp = START + hour_no.astype("timedelta64[h]")
@@ -454,7 +562,8 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     w: dict[str, np.ndarray] = {}
     for mask, part in ((lk, lambda m: _lake_weather(lay, seed, idx[m], j[m], hour_no[m], month[m], doy[m], hour[m],
                                                      season_code[m])),
-                       (cov, lambda m: _coverage_weather(lay, seed, idx[m], r, month[m]))):
+                       (cov, lambda m: _coverage_weather(lay, seed, idx[m], r, month[m])),
+                       (glob, lambda m: _global_weather(lay, seed, idx[m], places["climate_zone"].to_numpy(object)[j[m]]))):
         if not mask.any():
             continue
         for name, values in part(mask).items():
