@@ -84,7 +84,7 @@ _S_COV_ORDER, _S_C_T, _S_C_D, _S_C_W, _S_C_G, _S_C_WET, _S_C_RAIN, _S_C_DIR, _S_
 # Global component (v5): its places (seed-free), then per row temperature, dew, wind, gust, rain, cloud, pressure.
 _S_G_LAT, _S_G_LNG, _S_G_TYPE = range(60, 63)
 (_S_G_TMIX, _S_G_T, _S_G_DMIX, _S_G_D, _S_G_WMIX, _S_G_W, _S_G_G, _S_G_RAIN, _S_G_AMT, _S_G_CLOUD, _S_G_P, _S_G_DIR,
- _S_G_HOUR) = range(70, 83)
+ _S_G_HOUR, _S_G_FEELS) = range(70, 84)
 _SMOOTH_T, _SMOOTH_W, _SMOOTH_V, _SMOOTH_P, _SMOOTH_D = 100, 200, 300, 400, 500
 
 
@@ -209,6 +209,39 @@ def global_places(per_kind: int = GLOBAL_PLACES_PER_KIND) -> pd.DataFrame:
     return _locate(rows)
 
 
+@functools.lru_cache(maxsize=1)
+def _global_combos() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(place, month) pairs of the global places grouped by the (climate zone, season) they give: the combos'
+    place and month sorted by group, each group's first combo and its number of combos."""
+    gp = global_places()
+    zone = pd.Categorical(gp["climate_zone"], categories=list(CLIMATE_ZONES)).codes.astype(np.int64)
+    place = np.repeat(np.arange(len(gp)), 12)
+    month = np.tile(np.arange(1, 13), len(gp))
+    season = geo.SEASON_TABLE[gp["scheme"].to_numpy(np.int64)[place], month - 1].astype(np.int64)
+    group = zone[place] * len(SEASONS) + season
+    order = np.lexsort((month, place, group))
+    _, start, count = np.unique(group[order], return_index=True, return_counts=True)
+    return place[order], month[order], start, count
+
+
+def global_slots(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(global place, hours since START) of global rows ``g`` (0-based within the component).
+
+    Row ``g`` belongs to the ``g mod K``-th of the K (climate zone, season) combinations the global places
+    reach (20), so each combination the rule reads has the same number of rows however few months or
+    places give it (tropical winter: the monsoon calendar's December–February); inside it, the rows cycle
+    through the combination's (place, month) pairs, at a seed-free random hour of that month in 2022."""
+    place, month, start, count = _global_combos()
+    k = len(start)
+    grp, q = g % k, g // k
+    c = start[grp] + q % count[grp]
+    m = month[c]
+    days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[m - 1]
+    first = (np.datetime64("2022-01", "M") + (m - 1).astype("timedelta64[M]")).astype("datetime64[h]")
+    within = np.floor(rng.uniform(0, _S_G_HOUR, g) * days * 24).astype(np.int64)
+    return place[c], (first - START).astype(np.int64) + within
+
+
 def _global_weather(lay: Layout, seed: int, idx: np.ndarray, zone: np.ndarray) -> dict[str, np.ndarray]:
     """Global component rows: the rule's inputs spread over physically consistent envelopes, independent of place.
 
@@ -249,6 +282,24 @@ def _global_weather(lay: Layout, seed: int, idx: np.ndarray, zone: np.ndarray) -
     wind_dir = np.floor(16.0 * rng.uniform(seed, _S_G_DIR, idx)).astype(np.int64)
     return {"temp": temp, "dew": dew, "wind": wind, "gust": gust, "cloud": cloud, "raining": raining,
             "precip": precip, "wind_dir": wind_dir, "pressure": pressure}
+
+
+def _global_feels(seed: int, idx: np.ndarray, temp: np.ndarray, humidity: np.ndarray, chill: np.ndarray,
+                  fitted: np.ndarray, wind: np.ndarray) -> np.ndarray:
+    """Feels-like of global rows: uniform between the lowest and the highest of the air temperature, the lakes'
+    fitted index (``fitted``), the 2001 wind chill (below 15 °C with wind > 3 km/h) and the NWS heat index
+    (Rothfusz regression, from 27 °C and 40 % humidity; NWS Technical Attachment SR 90-23). Weather services
+    report different indices (the real sample lies between the fitted index and the heat index; the issue's
+    monsoon lake reports 34–42 °C at 29–35 °C air), so a model must not read the air temperature off it."""
+    tf = temp * 9.0 / 5.0 + 32.0
+    rh = humidity
+    hi_f = (-42.379 + 2.04901523 * tf + 10.14333127 * rh - 0.22475541 * tf * rh - 6.83783e-3 * tf * tf
+            - 5.481717e-2 * rh * rh + 1.22874e-3 * tf * tf * rh + 8.5282e-4 * tf * rh * rh - 1.99e-6 * tf * tf * rh * rh)
+    heat_index = np.where((temp >= 27.0) & (rh >= 40.0), (hi_f - 32.0) * 5.0 / 9.0, temp)
+    cold = np.where((temp < 15.0) & (wind > 3.0), chill, temp)
+    lo = np.minimum.reduce([temp, fitted, cold, heat_index])
+    hi = np.maximum.reduce([temp, fitted, cold, heat_index])
+    return lo + (hi - lo) * rng.uniform(seed, _S_G_FEELS, idx)
 
 
 def _coverage_rows(stations: pd.DataFrame, coverage_per_cell: float) -> tuple[np.ndarray, ...]:
@@ -540,12 +591,10 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     r = idx[cov] - lay.lake_rows
     j[cov] = len(lay.lakes) + lay.cov_owner[r]
     hour_no[cov] = lay.cov_hour[r]
-    # global row g: place g mod P, its (g div P)-th of the per-place rows spread evenly over the year 2022
     g = idx[glob] - lay.global_start
-    n_gp = len(lay.global_places)
-    per_place = -(-lay.global_rows // n_gp) if lay.global_rows else 1
-    j[glob] = len(lay.lakes) + len(lay.stations) + g % n_gp
-    hour_no[glob] = ((g // n_gp) * 8760) // per_place
+    place, hours = global_slots(g)
+    j[glob] = len(lay.lakes) + len(lay.stations) + place
+    hour_no[glob] = hours
 
     # --- calendar --------------------------------------------------------------------
     stamp = START + hour_no.astype("timedelta64[h]")
@@ -627,6 +676,9 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     x, y = temp - 30.0, humidity.astype(np.float64) / 100.0
     heat = temp + (-3.3882 - 0.0715 * x + 8.9581 * y + 0.1816 * x * y + 0.0278 * x * x - 3.7809 * y * y)
     feels = np.where((temp < 15.0) & (wind > 3.0), chill, np.where(temp >= 22.0, heat, temp))
+    if glob.any():  # global rows: anywhere between the published indices, so feels-like is no proxy of the air
+        feels[glob] = _global_feels(seed, idx[glob], temp[glob], humidity[glob].astype(np.float64), chill[glob],
+                                    feels[glob], wind[glob])
     feels = np.round(np.clip(feels, -70.0, 70.0), 1)
 
     # --- assemble (schema dtypes) ------------------------------------------------------
