@@ -84,7 +84,7 @@ _S_COV_ORDER, _S_C_T, _S_C_D, _S_C_W, _S_C_G, _S_C_WET, _S_C_RAIN, _S_C_DIR, _S_
 # Global component (v5): its places (seed-free), then per row temperature, dew, wind, gust, rain, cloud, pressure.
 _S_G_LAT, _S_G_LNG, _S_G_TYPE = range(60, 63)
 (_S_G_TMIX, _S_G_T, _S_G_DMIX, _S_G_D, _S_G_WMIX, _S_G_W, _S_G_G, _S_G_RAIN, _S_G_AMT, _S_G_CLOUD, _S_G_P, _S_G_DIR,
- _S_G_HOUR, _S_G_FEELS) = range(70, 84)
+ _S_G_HOUR, _S_G_FEELS, _S_G_EDGE_T, _S_G_EDGE_W, _S_G_EDGE_P, _S_G_EDGE_C, _S_G_PMIX, _S_G_CMIX) = range(70, 90)
 _SMOOTH_T, _SMOOTH_W, _SMOOTH_V, _SMOOTH_P, _SMOOTH_D = 100, 200, 300, 400, 500
 
 
@@ -209,6 +209,19 @@ def global_places(per_kind: int = GLOBAL_PLACES_PER_KIND) -> pd.DataFrame:
     return _locate(rows)
 
 
+# The rule's cuts (label.py): air temperature, wind, rain (and the monsoon's 5 mm), cloud.
+_TEMP_CUTS = np.array([8.0, 10.0, 12.0, 15.0, 18.0, 20.0, 25.0, 28.0, 32.0, 35.0, 38.0])
+_WIND_CUTS = np.array([5.0, 15.0, 20.0, 30.0, 40.0])
+_PRECIP_CUTS = np.array([1.0, 3.0, 5.0, 8.0])
+_CLOUD_CUTS = np.array([20.0, 80.0])
+
+
+def _near_cut(cuts: np.ndarray, half_width: float, u: np.ndarray) -> np.ndarray:
+    """A value within ``half_width`` of one of ``cuts``: ``u`` (0..1) picks the cut and the offset."""
+    k = np.minimum((u * len(cuts)).astype(np.int64), len(cuts) - 1)
+    return cuts[k] + half_width * (2.0 * (u * len(cuts) - k) - 1.0)
+
+
 @functools.lru_cache(maxsize=1)
 def _global_combos() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(place, month) pairs of the global places grouped by the (climate zone, season) they give: the combos'
@@ -257,11 +270,18 @@ def _global_weather(lay: Layout, seed: int, idx: np.ndarray, zone: np.ndarray) -
     n = idx.size
     lo = np.array([GLOBAL_TEMP[z][0] for z in zone]) if n else np.zeros(0)
     hi = np.array([GLOBAL_TEMP[z][1] for z in zone]) if n else np.zeros(0)
-    core = rng.uniform(seed, _S_G_TMIX, idx) < 0.65
+    u_mix = rng.uniform(seed, _S_G_TMIX, idx)
+    core = u_mix < 0.75
     t_lo, t_hi = np.where(core, np.maximum(lo, 5.0), lo), np.where(core, np.minimum(hi, 41.0), hi)
-    temp = np.round(t_lo + (t_hi - t_lo) * rng.uniform(seed, _S_G_T, idx), 1)
+    temp = t_lo + (t_hi - t_lo) * rng.uniform(seed, _S_G_T, idx)
+    # 40 % of the rows within 1 °C of one of the rule's temperature cuts (inside the zone's envelope), so
+    # that histogram learners get bin edges at the cuts (the rule's 38 °C cut lies where lakes are rare)
+    temp = np.where(u_mix < 0.4, _near_cut(_TEMP_CUTS, 1.0, rng.uniform(seed, _S_G_EDGE_T, idx)), temp)
+    temp = np.round(np.clip(temp, lo, hi), 1)
     raining = rng.uniform(seed, _S_G_RAIN, idx) < 0.35
     amount = np.exp(np.log(0.1) + (np.log(GLOBAL_PRECIP_MAX) - np.log(0.1)) * rng.uniform(seed, _S_G_AMT, idx))
+    amount = np.where(rng.uniform(seed, _S_G_PMIX, idx) < 0.4,
+                      np.maximum(_near_cut(_PRECIP_CUTS, 0.3, rng.uniform(seed, _S_G_EDGE_P, idx)), 0.1), amount)
     precip = np.where(raining, np.maximum(np.round(amount, 1), 0.1), 0.0)
     mag = lambda x: 17.625 * x / (243.04 + x)  # noqa: E731  (Magnus over water, as coverage.rh)
     inv = lambda y: 243.04 * y / (17.625 - y)  # noqa: E731
@@ -272,11 +292,16 @@ def _global_weather(lay: Layout, seed: int, idx: np.ndarray, zone: np.ndarray) -
     dew = np.where(raining, temp - 3.0 * u_d, np.where(humid, temp - 8.0 * u_d, dew_min + (temp - dew_min) * u_d))
     dew = np.minimum(np.round(np.maximum(dew, dew_min), 1), dew_top)
     calm = rng.uniform(seed, _S_G_WMIX, idx) < 0.75
-    wind = np.round(np.where(calm, 45.0, GLOBAL_WIND_MAX) * rng.uniform(seed, _S_G_W, idx), 1)
+    wind = np.where(calm, 45.0, GLOBAL_WIND_MAX) * rng.uniform(seed, _S_G_W, idx)
+    edge = rng.uniform(seed, _S_G_WMIX, idx) < 0.35  # within 1.5 km/h of a wind cut (same draw: a share of the calm)
+    wind = np.round(np.maximum(np.where(edge, _near_cut(_WIND_CUTS, 1.5, rng.uniform(seed, _S_G_EDGE_W, idx)), wind),
+                               0.0), 1)
     g_top = np.minimum(coverage.GUST_FACTOR * wind + coverage.GUST_EXCESS, GLOBAL_GUST_MAX)
     gust = np.maximum(np.round(wind + (g_top - wind) * rng.uniform(seed, _S_G_G, idx), 1), wind)
     u_c = rng.uniform(seed, _S_G_CLOUD, idx)
-    cloud = np.round(np.where(raining, 50.0 + 50.0 * u_c, 100.0 * u_c))
+    cloud = np.where(raining, 50.0 + 50.0 * u_c, 100.0 * u_c)
+    near = _near_cut(_CLOUD_CUTS, 3.0, rng.uniform(seed, _S_G_EDGE_C, idx))
+    cloud = np.round(np.where((rng.uniform(seed, _S_G_CMIX, idx) < 0.3) & (~raining | (near > 50)), near, cloud))
     p_lo, p_hi = GLOBAL_PRESSURE
     pressure = np.round(p_lo + (p_hi - p_lo) * rng.uniform(seed, _S_G_P, idx))
     wind_dir = np.floor(16.0 * rng.uniform(seed, _S_G_DIR, idx)).astype(np.int64)
