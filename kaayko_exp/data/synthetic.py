@@ -61,6 +61,7 @@ DEFAULT_COVERAGE = 1.0
 GLOBAL_ROWS = 300_000
 #: Places of the global component per (climate zone, season calendar) that the globe allows (11 of them).
 GLOBAL_PLACES_PER_KIND = 12
+_GLOBAL_COUNTER = 1 << 40  # draw counter of global row 0 (beyond any table row)
 START = np.datetime64("2022-01-01T00:00", "h")
 
 CONDITIONS: tuple[str, ...] = (
@@ -620,6 +621,10 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     place, hours = global_slots(g)
     j[glob] = len(lay.lakes) + len(lay.stations) + place
     hour_no[glob] = hours
+    # per-row draws count rows; a global row counts by its place in the component, not in the table, so
+    # leaving lakes or a Köppen group out does not change it
+    ctr = idx.copy()
+    ctr[glob] = _GLOBAL_COUNTER + g
 
     # --- calendar --------------------------------------------------------------------
     stamp = START + hour_no.astype("timedelta64[h]")
@@ -637,7 +642,7 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     for mask, part in ((lk, lambda m: _lake_weather(lay, seed, idx[m], j[m], hour_no[m], month[m], doy[m], hour[m],
                                                      season_code[m])),
                        (cov, lambda m: _coverage_weather(lay, seed, idx[m], r, month[m])),
-                       (glob, lambda m: _global_weather(lay, seed, idx[m], places["climate_zone"].to_numpy(object)[j[m]]))):
+                       (glob, lambda m: _global_weather(lay, seed, ctr[m], places["climate_zone"].to_numpy(object)[j[m]]))):
         if not mask.any():
             continue
         for name, values in part(mask).items():
@@ -662,7 +667,7 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     uv_clear = 12.5 * np.clip(sin_el, 0.0, None) ** 2.5
     # Cloud attenuation fitted to the real sample's day-time mean UV by cloud band (cloud 20–80 %:
     # 0.55 of clear-sky, > 80 %: 0.12).
-    uv_factor = (1.0 - 0.9 * (cloud / 100.0) ** 1.2) * (0.85 + 0.3 * rng.uniform(seed, _S_U_UV, idx))
+    uv_factor = (1.0 - 0.9 * (cloud / 100.0) ** 1.2) * (0.85 + 0.3 * rng.uniform(seed, _S_U_UV, ctr))
     uv = np.where(is_day, np.round(uv_clear * uv_factor, 1), 0.0)
 
     # --- condition, visibility, flags --------------------------------------------------
@@ -683,7 +688,7 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     )
     cond = np.where(cond == -1, np.where(is_day, CONDITIONS.index("Sunny"), CONDITIONS.index("Clear")), cond)
     snow = raining & cold & (precip >= 0.5)
-    u_vis = rng.uniform(seed, _S_U_VIS, idx)
+    u_vis = rng.uniform(seed, _S_U_VIS, ctr)
     vis = np.where(
         raining, 10.0 - 2.2 * np.log1p(8.0 * precip) * np.where(snow, 2.0, 1.0) * (0.6 + 0.8 * u_vis),
         np.where(humidity >= 90, 10.0 - (humidity - 88.0) * 0.6 * u_vis * 2.0, 10.0))
@@ -702,7 +707,7 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     heat = temp + (-3.3882 - 0.0715 * x + 8.9581 * y + 0.1816 * x * y + 0.0278 * x * x - 3.7809 * y * y)
     feels = np.where((temp < 15.0) & (wind > 3.0), chill, np.where(temp >= 22.0, heat, temp))
     if glob.any():  # global rows: anywhere between the published indices, so feels-like is no proxy of the air
-        feels[glob] = _global_feels(seed, idx[glob], temp[glob], humidity[glob].astype(np.float64), chill[glob],
+        feels[glob] = _global_feels(seed, ctr[glob], temp[glob], humidity[glob].astype(np.float64), chill[glob],
                                     feels[glob], wind[glob])
     feels = np.round(np.clip(feels, -70.0, 70.0), 1)
 
@@ -751,7 +756,7 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     df["estimated_wave_height_m"] = label.estimated_wave_height(wind)
     raw = label.raw_rule_score(df)
     if label_noise > 0:
-        raw = raw + float(label_noise) * rng.normal(seed, _S_N_LABEL, idx)
+        raw = raw + float(label_noise) * rng.normal(seed, _S_N_LABEL, ctr)
     score = label.round_to_half(raw)
     df["paddle_score"] = score.astype(np.float32)
     df["skill_level"] = pd.Categorical(label.skill_level(score), categories=list(SKILL_LEVELS))
