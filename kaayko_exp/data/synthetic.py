@@ -2,8 +2,11 @@
 
 Layout: ``n_lakes`` lakes (the 17 paddlingOut spots + real catalogue lakes, sorted by
 name), each an hourly series starting 2022-01-01 00:00 local time; lake ``j`` owns the
-contiguous rows ``offsets[j] … offsets[j+1]-1``, so the complete table is sorted by
-lake and datetime and has exactly ``total_rows`` rows.
+contiguous rows ``offsets[j] … offsets[j+1]-1``, so the lake rows are sorted by lake and
+datetime, ``total_rows`` of them. The coverage rows follow: one per plausible cell of the
+reference stations' envelopes (v4), then the climate-agnostic global rows (v5:
+:func:`global_places`, :func:`global_slots`, :func:`_global_weather`), which depend on no
+lake or station, so leaving lakes or a Köppen group out leaves them unchanged.
 
 Row ``i`` is a pure function of ``(seed, i)``: each lake's climate comes from its place
 (:mod:`.climate`: latitude, altitude, continentality, aridity, exposure — the same for every
@@ -53,8 +56,9 @@ logger = logging.getLogger(__name__)
 GENERATOR_VERSION = "5"
 DEFAULT_TOTAL_ROWS = 2_434_601
 DEFAULT_LAKES = 100
-#: Rows per plausible cell of the reference stations' envelopes (``data.coverage``): the smallest value that
-#: covers every cell of the fidelity report's coverage grid (bench/bench_generator.py measures it).
+#: Rows per plausible cell of the reference stations' envelopes (``data.coverage``; it also scales the global
+#: rows): the smallest value that covers every cell of the fidelity report's coverage grid
+#: (bench/bench_generator.py measures it).
 DEFAULT_COVERAGE = 1.0
 #: Rows of the climate-agnostic ("global") coverage component at ``data.coverage`` 1 (it scales with the
 #: knob): 12.3 % of the default lake rows, so the complete table grows ≤ 25 % (bench/bench_generator.py).
