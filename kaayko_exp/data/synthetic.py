@@ -281,12 +281,12 @@ def _global_weather(lay: Layout, seed: int, idx: np.ndarray, zone: np.ndarray) -
     temp = t_lo + (t_hi - t_lo) * rng.uniform(seed, _S_G_T, idx)
     # 40 % of the rows within 1 °C of one of the rule's temperature cuts (inside the zone's envelope), so
     # that histogram learners get bin edges at the cuts (the rule's 38 °C cut lies where lakes are rare)
-    temp = np.where(u_mix < 0.4, _near_cut(_TEMP_CUTS, 1.0, rng.uniform(seed, _S_G_EDGE_T, idx)), temp)
+    temp = np.where(u_mix < 0.4, _near_cut(_TEMP_CUTS, 0.3, rng.uniform(seed, _S_G_EDGE_T, idx)), temp)
     temp = np.round(np.clip(temp, lo, hi), 1)
     raining = rng.uniform(seed, _S_G_RAIN, idx) < 0.35
     amount = np.exp(np.log(0.1) + (np.log(GLOBAL_PRECIP_MAX) - np.log(0.1)) * rng.uniform(seed, _S_G_AMT, idx))
     amount = np.where(rng.uniform(seed, _S_G_PMIX, idx) < 0.4,
-                      np.maximum(_near_cut(_PRECIP_CUTS, 0.3, rng.uniform(seed, _S_G_EDGE_P, idx)), 0.1), amount)
+                      np.maximum(_near_cut(_PRECIP_CUTS, 0.2, rng.uniform(seed, _S_G_EDGE_P, idx)), 0.1), amount)
     precip = np.where(raining, np.maximum(np.round(amount, 1), 0.1), 0.0)
     mag = lambda x: 17.625 * x / (243.04 + x)  # noqa: E731  (Magnus over water, as coverage.rh)
     inv = lambda y: 243.04 * y / (17.625 - y)  # noqa: E731
@@ -299,13 +299,13 @@ def _global_weather(lay: Layout, seed: int, idx: np.ndarray, zone: np.ndarray) -
     calm = rng.uniform(seed, _S_G_WMIX, idx) < 0.75
     wind = np.where(calm, 45.0, GLOBAL_WIND_MAX) * rng.uniform(seed, _S_G_W, idx)
     edge = rng.uniform(seed, _S_G_WMIX, idx) < 0.35  # within 1.5 km/h of a wind cut (same draw: a share of the calm)
-    wind = np.round(np.maximum(np.where(edge, _near_cut(_WIND_CUTS, 1.5, rng.uniform(seed, _S_G_EDGE_W, idx)), wind),
+    wind = np.round(np.maximum(np.where(edge, _near_cut(_WIND_CUTS, 0.5, rng.uniform(seed, _S_G_EDGE_W, idx)), wind),
                                0.0), 1)
     g_top = np.minimum(coverage.GUST_FACTOR * wind + coverage.GUST_EXCESS, GLOBAL_GUST_MAX)
     gust = np.maximum(np.round(wind + (g_top - wind) * rng.uniform(seed, _S_G_G, idx), 1), wind)
     u_c = rng.uniform(seed, _S_G_CLOUD, idx)
     cloud = np.where(raining, 50.0 + 50.0 * u_c, 100.0 * u_c)
-    near = _near_cut(_CLOUD_CUTS, 3.0, rng.uniform(seed, _S_G_EDGE_C, idx))
+    near = _near_cut(_CLOUD_CUTS, 1.5, rng.uniform(seed, _S_G_EDGE_C, idx))
     cloud = np.round(np.where((rng.uniform(seed, _S_G_CMIX, idx) < 0.3) & (~raining | (near > 50)), near, cloud))
     p_lo, p_hi = GLOBAL_PRESSURE
     pressure = np.round(p_lo + (p_hi - p_lo) * rng.uniform(seed, _S_G_P, idx))
