@@ -25,7 +25,7 @@ class DataConfig:
     label_noise: float = 0.0  # synthetic: std of rater disagreement added before rounding
     total_rows: int = 2_434_601  # synthetic: size of the complete table
     lakes: int = 100  # synthetic: lakes in the table (the 17 paddlingOut spots + real catalogue lakes)
-    coverage: float = 1.0  # synthetic: rows per plausible cell of the reference climates (data/koppen.py); 0 = off
+    coverage: float = 1.0  # synthetic: rows per plausible cell of the reference climates (data/koppen.py), also scales the global rows; 0 = off
     real_weight: float = 1.0  # mixed: weight of the real rows (copies of each real row; fractions subsample)
 
 

@@ -14,7 +14,7 @@ from kaayko_exp.errors import ConfigError
 @pytest.fixture(scope="module")
 def cov_rows():
     lay = synthetic.layout()
-    idx = np.arange(lay.lake_rows, lay.total_rows, 23)
+    idx = np.arange(lay.lake_rows, lay.global_start, 23)
     return lay, idx, synthetic.generate_rows(idx, seed=7)
 
 
@@ -43,7 +43,7 @@ def test_coverage_rows_lie_in_their_cells_and_are_physically_consistent(cov_rows
 
 def test_coverage_rows_keep_the_table_sorted_by_place_and_time():
     lay = synthetic.layout()
-    rows = synthetic.generate_rows(np.arange(lay.lake_rows, lay.total_rows, 3), seed=1)
+    rows = synthetic.generate_rows(np.arange(lay.lake_rows, lay.global_start, 3), seed=1)
     codes = rows["lake"].cat.codes.to_numpy()
     assert (np.diff(codes) >= 0).all()
     same = np.diff(codes) == 0
@@ -71,12 +71,15 @@ def test_generation_is_deterministic_addressable_and_leaves_the_lake_rows_alone(
 
 
 def test_the_table_grows_by_at_most_a_quarter_and_half_coverage_gives_half_the_rows():
-    full = synthetic.layout().total_rows - synthetic.DEFAULT_TOTAL_ROWS
+    lay = synthetic.layout()
+    full = lay.total_rows - synthetic.DEFAULT_TOTAL_ROWS
     cells = len(np.unique(np.concatenate([coverage.station_cells(s) for s in koppen.STATIONS])))
-    assert full == cells  # one row per plausible cell
+    assert lay.global_start - lay.lake_rows == cells  # one row per plausible cell, then the global rows
+    assert lay.global_rows == synthetic.GLOBAL_ROWS
     assert full <= 0.25 * synthetic.DEFAULT_TOTAL_ROWS
-    half = synthetic.layout(coverage_per_cell=0.5).total_rows - synthetic.DEFAULT_TOTAL_ROWS
-    assert abs(half - cells / 2) <= 15  # rounded per station and month
+    half = synthetic.layout(coverage_per_cell=0.5)
+    assert abs(half.global_start - half.lake_rows - cells / 2) <= 15  # rounded per station and month
+    assert half.global_rows == synthetic.GLOBAL_ROWS // 2
 
 
 def test_fidelity_coverage_section_reaches_every_cell_on_the_default_generator():
@@ -112,7 +115,7 @@ def test_koppen_groups_of_known_lakes_and_leaving_a_group_out():
     assert "Lake Hazen" not in set(without.lakes["name"]) and "Lake Mead" in set(without.lakes["name"])
     assert "Utqiagvik (ET)" not in set(without.stations["name"]) and len(without.stations) == len(koppen.STATIONS) - 1
     assert without.lake_rows == synthetic.DEFAULT_TOTAL_ROWS  # the lake rows go to the other lakes
-    rows = synthetic.generate_rows(np.arange(without.lake_rows, without.total_rows, 997), seed=1, exclude_group="polar")
+    rows = synthetic.generate_rows(np.arange(without.lake_rows, without.global_start, 997), seed=1, exclude_group="polar")
     assert "Utqiagvik (ET)" not in set(rows["lake"].astype(str))
 
 

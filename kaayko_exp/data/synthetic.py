@@ -2,8 +2,11 @@
 
 Layout: ``n_lakes`` lakes (the 17 paddlingOut spots + real catalogue lakes, sorted by
 name), each an hourly series starting 2022-01-01 00:00 local time; lake ``j`` owns the
-contiguous rows ``offsets[j] … offsets[j+1]-1``, so the complete table is sorted by
-lake and datetime and has exactly ``total_rows`` rows.
+contiguous rows ``offsets[j] … offsets[j+1]-1``, so the lake rows are sorted by lake and
+datetime, ``total_rows`` of them. The coverage rows follow: one per plausible cell of the
+reference stations' envelopes (v4), then the climate-agnostic global rows (v5:
+:func:`global_places`, :func:`global_slots`, :func:`_global_weather`), which depend on no
+lake or station, so leaving lakes or a Köppen group out leaves them unchanged.
 
 Row ``i`` is a pure function of ``(seed, i)``: each lake's climate comes from its place
 (:mod:`.climate`: latitude, altitude, continentality, aridity, exposure — the same for every
@@ -50,12 +53,19 @@ from kaayko_exp.data.schema import (
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "4"
+GENERATOR_VERSION = "5"
 DEFAULT_TOTAL_ROWS = 2_434_601
 DEFAULT_LAKES = 100
-#: Rows per plausible cell of the reference stations' envelopes (``data.coverage``): the smallest value that
-#: covers every cell of the fidelity report's coverage grid (bench/bench_generator.py measures it).
+#: Rows per plausible cell of the reference stations' envelopes (``data.coverage``; it also scales the global
+#: rows): the smallest value that covers every cell of the fidelity report's coverage grid
+#: (bench/bench_generator.py measures it).
 DEFAULT_COVERAGE = 1.0
+#: Rows of the climate-agnostic ("global") coverage component at ``data.coverage`` 1 (it scales with the
+#: knob): 12.3 % of the default lake rows, so the complete table grows ≤ 25 % (bench/bench_generator.py).
+GLOBAL_ROWS = 300_000
+#: Places of the global component per (climate zone, season calendar) that the globe allows (11 of them).
+GLOBAL_PLACES_PER_KIND = 12
+_GLOBAL_COUNTER = 1 << 40  # draw counter of global row 0 (beyond any table row)
 START = np.datetime64("2022-01-01T00:00", "h")
 
 CONDITIONS: tuple[str, ...] = (
@@ -76,6 +86,10 @@ _S_N_T, _S_N_W, _S_N_V, _S_N_D, _S_E_GUST, _S_U_GUST, _S_E_PRECIP, _S_N_DD, _S_U
 _S_U_PRECIP = 32
 # Coverage component (v4): cell order, position in the cell, wetness, rain, direction, pressure.
 _S_COV_ORDER, _S_C_T, _S_C_D, _S_C_W, _S_C_G, _S_C_WET, _S_C_RAIN, _S_C_DIR, _S_C_P = range(40, 49)
+# Global component (v5): its places (seed-free), then per row temperature, dew, wind, gust, rain, cloud, pressure.
+_S_G_LAT, _S_G_LNG, _S_G_TYPE = range(60, 63)
+(_S_G_TMIX, _S_G_T, _S_G_DMIX, _S_G_D, _S_G_WMIX, _S_G_W, _S_G_G, _S_G_RAIN, _S_G_AMT, _S_G_CLOUD, _S_G_P, _S_G_DIR,
+ _S_G_HOUR, _S_G_FEELS, _S_G_EDGE_T, _S_G_EDGE_W, _S_G_EDGE_P, _S_G_EDGE_C, _S_G_PMIX, _S_G_CMIX) = range(70, 90)
 _SMOOTH_T, _SMOOTH_W, _SMOOTH_V, _SMOOTH_P, _SMOOTH_D = 100, 200, 300, 400, 500
 
 
@@ -107,15 +121,22 @@ class Layout:
     cov_key: np.ndarray = None  # coverage row r: its grid cell (coverage.cell_keys) ...
     cov_owner: np.ndarray = None  # ... the station (row of ``stations``) it belongs to ...
     cov_hour: np.ndarray = None  # ... and its hours since START
+    global_places: pd.DataFrame = None  # the climate-agnostic component's places (global_places())
+    global_rows: int = 0  # rows of the global component: the last rows of the table
 
     @property
     def lake_rows(self) -> int:
         return int(self.offsets[-1])
 
     @property
+    def global_start(self) -> int:
+        """First row of the global component (after the lake rows and the station coverage rows)."""
+        return self.total_rows - self.global_rows
+
+    @property
     def places(self) -> pd.DataFrame:
-        """Lakes, then coverage stations: the rows' ``lake`` categories in this order."""
-        return pd.concat([self.lakes, self.stations], ignore_index=True)
+        """Lakes, then coverage stations, then the global places: the rows' ``lake`` categories in this order."""
+        return pd.concat([self.lakes, self.stations, self.global_places], ignore_index=True)
 
 
 def _excluded(lakes: pd.DataFrame, exclude: Exclusion) -> np.ndarray:
@@ -150,6 +171,165 @@ def _station_places(exclude: Exclusion, exclude_group: str | None) -> pd.DataFra
     if exclude and len(places):
         places = places[~_excluded(places, exclude)].reset_index(drop=True)
     return _locate(places)
+
+
+# Air temperature envelope per climate zone (°C), all year: the zone's published extremes, so that no month or
+# place narrows it (the season is not a temperature proxy). Sources (WMO Archive of Weather and Climate
+# Extremes unless noted): equatorial 10…42 (Singapore's records 19.0…37.0 °C, equatorial highland lakes such as
+# Victoria at 1,134 m to ≈ 10 °C); tropical 0…50 (Timbuktu ≈ 49 °C, Indian plains 48–51 °C; frost on the
+# tropical highlands); subtropical −20…54 (Death Valley 54.4 °C in 2020/21, Mitribah 53.9 °C in 2016; cold-
+# desert winters to −20 °C); temperate −50…48 (Europe's record 48.8 °C, Sicily 2021; −50 °C in continental
+# Siberian and Canadian winters, Yakutsk's record −64 °C lies in the lowest bin anyway); polar −60…38
+# (Verkhoyansk 38.0 °C on 20 June 2020, the WMO Arctic record; winter lows below −60 °C).
+GLOBAL_TEMP = {"equatorial": (10.0, 42.0), "tropical": (0.0, 50.0), "subtropical": (-20.0, 54.0),
+               "temperate": (-50.0, 48.0), "polar": (-60.0, 38.0)}
+GLOBAL_DEW_MAX = 35.0  # °C: the highest dew point on record (Dhahran, 8 July 2003)
+GLOBAL_WIND_MAX = 118.0  # km/h: hurricane force (Beaufort 12); the rule scores every wind > 40 km/h alike
+GLOBAL_GUST_MAX = 250.0  # km/h: the table's gust cap (the record 408 km/h, Barrow Island 1996, is a cyclone's)
+GLOBAL_PRECIP_MAX = 60.0  # mm/h: hourly rain of tropical downpours (world record ≈ 305 mm/h; 50–100 mm/h monsoon bursts)
+GLOBAL_PRESSURE = (960.0, 1045.0)  # hPa: deep mid-latitude lows … strong continental highs
+
+
+@functools.lru_cache(maxsize=2)
+def global_places(per_kind: int = GLOBAL_PLACES_PER_KIND) -> pd.DataFrame:
+    """The global component's places: ``per_kind`` random places for each (climate zone, season calendar) pair
+    the globe allows (:func:`geo.season_scheme`: e.g. tropical monsoon, tropical north and south dry/wet seasons,
+    subtropical monsoon, polar north and south), so every zone × season combination the rule reads has rows and
+    latitude, longitude, region, pattern and lake type vary inside each zone. Seed-free and independent of the
+    reference stations (:mod:`.koppen`): leaving a Köppen group out does not change it."""
+    cand = np.arange(40_000, dtype=np.int64)
+    lat = -75.0 + 155.0 * rng.uniform(0, _S_G_LAT, cand)  # the catalogue's latitudes (−77.7 … 81.8)
+    lng = -180.0 + 360.0 * rng.uniform(0, _S_G_LNG, cand)
+    lat, lng = np.round(lat, 3), np.round(lng, 3)
+    zone = geo.climate_zone(lat)
+    region, pattern = geo.region_and_pattern(lat, lng)
+    kind = pd.Series(list(zip(zone, geo.season_scheme(lat, zone, pattern))))
+    pick = np.sort(kind.groupby(kind).head(per_kind).index.to_numpy())
+    types = np.array(["Lake", "Lake", "Lake", "Reservoir", "River", "Lagoon"], dtype=object)
+    rows = pd.DataFrame({"name": [f"global coverage {i:03d}" for i in range(len(pick))], "lat": lat[pick],
+                         "lng": lng[pick],
+                         "type": types[np.floor(len(types) * rng.uniform(0, _S_G_TYPE, pick)).astype(np.int64)],
+                         "lake_region": "global", "is_spot": False, "key": 20_000 + np.arange(len(pick))})
+    rows["base_lake"] = rows["name"]
+    return _locate(rows)
+
+
+# The rule's cuts (label.py): air temperature, wind, rain (and the monsoon's 5 mm), cloud.
+_TEMP_CUTS = np.array([8.0, 10.0, 12.0, 15.0, 18.0, 20.0, 25.0, 28.0, 32.0, 35.0, 38.0])
+_WIND_CUTS = np.array([5.0, 15.0, 20.0, 30.0, 40.0])
+_PRECIP_CUTS = np.array([1.0, 3.0, 5.0, 8.0])
+_CLOUD_CUTS = np.array([20.0, 80.0])
+
+
+def _near_cut(cuts: np.ndarray, half_width: float, u: np.ndarray) -> np.ndarray:
+    """A value within ``half_width`` of one of ``cuts``: ``u`` (0..1) picks the cut and the offset."""
+    k = np.minimum((u * len(cuts)).astype(np.int64), len(cuts) - 1)
+    return cuts[k] + half_width * (2.0 * (u * len(cuts) - k) - 1.0)
+
+
+@functools.lru_cache(maxsize=1)
+def _global_combos() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(place, month) pairs of the global places grouped by the (climate zone, season) they give: the combos'
+    place and month sorted by group, each group's first combo and its number of combos."""
+    gp = global_places()
+    zone = pd.Categorical(gp["climate_zone"], categories=list(CLIMATE_ZONES)).codes.astype(np.int64)
+    place = np.repeat(np.arange(len(gp)), 12)
+    month = np.tile(np.arange(1, 13), len(gp))
+    season = geo.SEASON_TABLE[gp["scheme"].to_numpy(np.int64)[place], month - 1].astype(np.int64)
+    group = zone[place] * len(SEASONS) + season
+    order = np.lexsort((month, place, group))
+    _, start, count = np.unique(group[order], return_index=True, return_counts=True)
+    return place[order], month[order], start, count
+
+
+def global_slots(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(global place, hours since START) of global rows ``g`` (0-based within the component).
+
+    Row ``g`` belongs to the ``g mod K``-th of the K (climate zone, season) combinations the global places
+    reach (20), so each combination the rule reads has the same number of rows however few months or
+    places give it (tropical winter: the monsoon calendar's December–February); inside it, the rows cycle
+    through the combination's (place, month) pairs, at a seed-free random hour of that month in 2022."""
+    place, month, start, count = _global_combos()
+    k = len(start)
+    grp, q = g % k, g // k
+    c = start[grp] + q % count[grp]
+    m = month[c]
+    days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[m - 1]
+    first = (np.datetime64("2022-01", "M") + (m - 1).astype("timedelta64[M]")).astype("datetime64[h]")
+    within = np.floor(rng.uniform(0, _S_G_HOUR, g) * days * 24).astype(np.int64)
+    return place[c], (first - START).astype(np.int64) + within
+
+
+def _global_weather(lay: Layout, seed: int, idx: np.ndarray, zone: np.ndarray) -> dict[str, np.ndarray]:
+    """Global component rows: the rule's inputs spread over physically consistent envelopes, independent of place.
+
+    Air temperature: 65 % uniform over the zone's envelope cut to 5…41 °C (the rule scores 8…38 °C), the rest over
+    the whole envelope (:data:`GLOBAL_TEMP`). Rain in 35 % of the rows, log-uniform 0.1…60 mm; raining air is
+    near saturation (dew-point depression 0…3 °C). Dew point otherwise: half the rows 0…8 °C below the air, half
+    uniform from 5 % humidity up to the air temperature, never above the 35 °C record. Wind: 75 % uniform
+    0…45 km/h (the rule's bins), the rest up to hurricane force; gust between the wind and 2 × wind + 25 km/h
+    (:mod:`.coverage`'s limits). Cloud uniform (≥ 50 % when raining), pressure uniform in
+    :data:`GLOBAL_PRESSURE`, direction uniform. UV, humidity, visibility, condition and feels-like follow from
+    these and the sun in :func:`generate_rows`, as for every row.
+    """
+    n = idx.size
+    lo = np.array([GLOBAL_TEMP[z][0] for z in zone]) if n else np.zeros(0)
+    hi = np.array([GLOBAL_TEMP[z][1] for z in zone]) if n else np.zeros(0)
+    u_mix = rng.uniform(seed, _S_G_TMIX, idx)
+    core = u_mix < 0.75
+    t_lo, t_hi = np.where(core, np.maximum(lo, 5.0), lo), np.where(core, np.minimum(hi, 41.0), hi)
+    temp = t_lo + (t_hi - t_lo) * rng.uniform(seed, _S_G_T, idx)
+    # 40 % of the rows within 1 °C of one of the rule's temperature cuts (inside the zone's envelope), so
+    # that histogram learners get bin edges at the cuts (the rule's 38 °C cut lies where lakes are rare)
+    temp = np.where(u_mix < 0.4, _near_cut(_TEMP_CUTS, 0.3, rng.uniform(seed, _S_G_EDGE_T, idx)), temp)
+    temp = np.round(np.clip(temp, lo, hi), 1)
+    raining = rng.uniform(seed, _S_G_RAIN, idx) < 0.35
+    amount = np.exp(np.log(0.1) + (np.log(GLOBAL_PRECIP_MAX) - np.log(0.1)) * rng.uniform(seed, _S_G_AMT, idx))
+    amount = np.where(rng.uniform(seed, _S_G_PMIX, idx) < 0.4,
+                      np.maximum(_near_cut(_PRECIP_CUTS, 0.2, rng.uniform(seed, _S_G_EDGE_P, idx)), 0.1), amount)
+    precip = np.where(raining, np.maximum(np.round(amount, 1), 0.1), 0.0)
+    mag = lambda x: 17.625 * x / (243.04 + x)  # noqa: E731  (Magnus over water, as coverage.rh)
+    inv = lambda y: 243.04 * y / (17.625 - y)  # noqa: E731
+    dew_min = inv(mag(temp) + np.log(coverage.RH_MIN / 100.0))
+    dew_top = np.minimum(temp, GLOBAL_DEW_MAX)
+    u_d = rng.uniform(seed, _S_G_D, idx)
+    humid = rng.uniform(seed, _S_G_DMIX, idx) < 0.5
+    dew = np.where(raining, temp - 3.0 * u_d, np.where(humid, temp - 8.0 * u_d, dew_min + (temp - dew_min) * u_d))
+    dew = np.minimum(np.round(np.maximum(dew, dew_min), 1), dew_top)
+    calm = rng.uniform(seed, _S_G_WMIX, idx) < 0.75
+    wind = np.where(calm, 45.0, GLOBAL_WIND_MAX) * rng.uniform(seed, _S_G_W, idx)
+    edge = rng.uniform(seed, _S_G_WMIX, idx) < 0.35  # within 1.5 km/h of a wind cut (same draw: a share of the calm)
+    wind = np.round(np.maximum(np.where(edge, _near_cut(_WIND_CUTS, 0.5, rng.uniform(seed, _S_G_EDGE_W, idx)), wind),
+                               0.0), 1)
+    g_top = np.minimum(coverage.GUST_FACTOR * wind + coverage.GUST_EXCESS, GLOBAL_GUST_MAX)
+    gust = np.maximum(np.round(wind + (g_top - wind) * rng.uniform(seed, _S_G_G, idx), 1), wind)
+    u_c = rng.uniform(seed, _S_G_CLOUD, idx)
+    cloud = np.where(raining, 50.0 + 50.0 * u_c, 100.0 * u_c)
+    near = _near_cut(_CLOUD_CUTS, 1.5, rng.uniform(seed, _S_G_EDGE_C, idx))
+    cloud = np.round(np.where((rng.uniform(seed, _S_G_CMIX, idx) < 0.3) & (~raining | (near > 50)), near, cloud))
+    p_lo, p_hi = GLOBAL_PRESSURE
+    pressure = np.round(p_lo + (p_hi - p_lo) * rng.uniform(seed, _S_G_P, idx))
+    wind_dir = np.floor(16.0 * rng.uniform(seed, _S_G_DIR, idx)).astype(np.int64)
+    return {"temp": temp, "dew": dew, "wind": wind, "gust": gust, "cloud": cloud, "raining": raining,
+            "precip": precip, "wind_dir": wind_dir, "pressure": pressure}
+
+
+def _global_feels(seed: int, idx: np.ndarray, temp: np.ndarray, humidity: np.ndarray, chill: np.ndarray,
+                  fitted: np.ndarray, wind: np.ndarray) -> np.ndarray:
+    """Feels-like of global rows: uniform between the lowest and the highest of the air temperature, the lakes'
+    fitted index (``fitted``), the 2001 wind chill (below 15 °C with wind > 3 km/h) and the NWS heat index
+    (Rothfusz regression, from 27 °C and 40 % humidity; NWS Technical Attachment SR 90-23). Weather services
+    report different indices (the real sample lies between the fitted index and the heat index; the issue's
+    monsoon lake reports 34–42 °C at 29–35 °C air), so a model must not read the air temperature off it."""
+    tf = temp * 9.0 / 5.0 + 32.0
+    rh = humidity
+    hi_f = (-42.379 + 2.04901523 * tf + 10.14333127 * rh - 0.22475541 * tf * rh - 6.83783e-3 * tf * tf
+            - 5.481717e-2 * rh * rh + 1.22874e-3 * tf * tf * rh + 8.5282e-4 * tf * rh * rh - 1.99e-6 * tf * tf * rh * rh)
+    heat_index = np.where((temp >= 27.0) & (rh >= 40.0), (hi_f - 32.0) * 5.0 / 9.0, temp)
+    cold = np.where((temp < 15.0) & (wind > 3.0), chill, temp)
+    lo = np.minimum.reduce([temp, fitted, cold, heat_index])
+    hi = np.maximum.reduce([temp, fitted, cold, heat_index])
+    return lo + (hi - lo) * rng.uniform(seed, _S_G_FEELS, idx)
 
 
 def _coverage_rows(stations: pd.DataFrame, coverage_per_cell: float) -> tuple[np.ndarray, ...]:
@@ -222,8 +402,10 @@ def layout(total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES, e
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     stations = _station_places(tuple(exclude), exclude_group)
     key, own, hour = _coverage_rows(stations, float(coverage_per_cell))
-    return Layout(lakes=lakes, offsets=offsets, total_rows=int(total_rows) + len(key), stations=stations,
-                  cov_key=key, cov_owner=own, cov_hour=hour)
+    gplaces = global_places()
+    n_global = int(round(GLOBAL_ROWS * max(float(coverage_per_cell), 0.0)))
+    return Layout(lakes=lakes, offsets=offsets, total_rows=int(total_rows) + len(key) + n_global, stations=stations,
+                  cov_key=key, cov_owner=own, cov_hour=hour, global_places=gplaces, global_rows=n_global)
 
 
 def complete_rows(total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES,
@@ -429,15 +611,24 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
         raise IndexError(f"row index out of range 0..{lay.total_rows - 1}")
     seed = int(seed)
     places = lay.places
-    cov = idx >= lay.lake_rows
-    lk = ~cov
-    j = np.empty(idx.shape, dtype=np.int64)  # place of each row: a lake, or a coverage station after the lakes
+    glob = idx >= lay.global_start
+    cov = (idx >= lay.lake_rows) & ~glob
+    lk = ~cov & ~glob
+    j = np.empty(idx.shape, dtype=np.int64)  # place of each row: a lake, a coverage station, a global place
     hour_no = np.empty(idx.shape, dtype=np.int64)  # hours since START
     j[lk] = np.searchsorted(lay.offsets, idx[lk], side="right") - 1
     hour_no[lk] = idx[lk] - lay.offsets[j[lk]]
     r = idx[cov] - lay.lake_rows
     j[cov] = len(lay.lakes) + lay.cov_owner[r]
     hour_no[cov] = lay.cov_hour[r]
+    g = idx[glob] - lay.global_start
+    place, hours = global_slots(g)
+    j[glob] = len(lay.lakes) + len(lay.stations) + place
+    hour_no[glob] = hours
+    # per-row draws count rows; a global row counts by its place in the component, not in the table, so
+    # leaving lakes or a Köppen group out does not change it
+    ctr = idx.copy()
+    ctr[glob] = _GLOBAL_COUNTER + g
 
     # --- calendar --------------------------------------------------------------------
     stamp = START + hour_no.astype("timedelta64[h]")
@@ -454,7 +645,8 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     w: dict[str, np.ndarray] = {}
     for mask, part in ((lk, lambda m: _lake_weather(lay, seed, idx[m], j[m], hour_no[m], month[m], doy[m], hour[m],
                                                      season_code[m])),
-                       (cov, lambda m: _coverage_weather(lay, seed, idx[m], r, month[m]))):
+                       (cov, lambda m: _coverage_weather(lay, seed, idx[m], r, month[m])),
+                       (glob, lambda m: _global_weather(lay, seed, ctr[m], places["climate_zone"].to_numpy(object)[j[m]]))):
         if not mask.any():
             continue
         for name, values in part(mask).items():
@@ -479,7 +671,7 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     uv_clear = 12.5 * np.clip(sin_el, 0.0, None) ** 2.5
     # Cloud attenuation fitted to the real sample's day-time mean UV by cloud band (cloud 20–80 %:
     # 0.55 of clear-sky, > 80 %: 0.12).
-    uv_factor = (1.0 - 0.9 * (cloud / 100.0) ** 1.2) * (0.85 + 0.3 * rng.uniform(seed, _S_U_UV, idx))
+    uv_factor = (1.0 - 0.9 * (cloud / 100.0) ** 1.2) * (0.85 + 0.3 * rng.uniform(seed, _S_U_UV, ctr))
     uv = np.where(is_day, np.round(uv_clear * uv_factor, 1), 0.0)
 
     # --- condition, visibility, flags --------------------------------------------------
@@ -500,7 +692,7 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     )
     cond = np.where(cond == -1, np.where(is_day, CONDITIONS.index("Sunny"), CONDITIONS.index("Clear")), cond)
     snow = raining & cold & (precip >= 0.5)
-    u_vis = rng.uniform(seed, _S_U_VIS, idx)
+    u_vis = rng.uniform(seed, _S_U_VIS, ctr)
     vis = np.where(
         raining, 10.0 - 2.2 * np.log1p(8.0 * precip) * np.where(snow, 2.0, 1.0) * (0.6 + 0.8 * u_vis),
         np.where(humidity >= 90, 10.0 - (humidity - 88.0) * 0.6 * u_vis * 2.0, 10.0))
@@ -518,6 +710,9 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     x, y = temp - 30.0, humidity.astype(np.float64) / 100.0
     heat = temp + (-3.3882 - 0.0715 * x + 8.9581 * y + 0.1816 * x * y + 0.0278 * x * x - 3.7809 * y * y)
     feels = np.where((temp < 15.0) & (wind > 3.0), chill, np.where(temp >= 22.0, heat, temp))
+    if glob.any():  # global rows: anywhere between the published indices, so feels-like is no proxy of the air
+        feels[glob] = _global_feels(seed, ctr[glob], temp[glob], humidity[glob].astype(np.float64), chill[glob],
+                                    feels[glob], wind[glob])
     feels = np.round(np.clip(feels, -70.0, 70.0), 1)
 
     # --- assemble (schema dtypes) ------------------------------------------------------
@@ -565,7 +760,7 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     df["estimated_wave_height_m"] = label.estimated_wave_height(wind)
     raw = label.raw_rule_score(df)
     if label_noise > 0:
-        raw = raw + float(label_noise) * rng.normal(seed, _S_N_LABEL, idx)
+        raw = raw + float(label_noise) * rng.normal(seed, _S_N_LABEL, ctr)
     score = label.round_to_half(raw)
     df["paddle_score"] = score.astype(np.float32)
     df["skill_level"] = pd.Categorical(label.skill_level(score), categories=list(SKILL_LEVELS))

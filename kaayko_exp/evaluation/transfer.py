@@ -8,7 +8,8 @@ kaayko-exp's own feature and model code, predict the real lake's rows and score 
 
 Leave-one-climate-type-out (``--protocol climates``, issue 19): for each Köppen group of
 :data:`kaayko_exp.data.koppen.GROUPS`, generate the synthetic table without that group (its lakes, by
-:func:`kaayko_exp.data.climate.koppen_group`, and its reference stations' coverage rows), fit the model, and
+:func:`kaayko_exp.data.climate.koppen_group`, and its reference stations' coverage rows; the climate-agnostic
+global rows stay, unchanged), fit the model, and
 score a year of rule-labelled hourly rows built for each of the group's reference stations from its
 published statistics by :mod:`kaayko_exp.data.station_hours` — a separate path that shares no weather code
 with the generator and is never used to tune it.

@@ -137,8 +137,10 @@ def planned_rows(cfg: DictConfig) -> Optional[int]:
     ss = cfg.sample_size
     if ss.rows is not None:
         return int(ss.rows)
-    if cfg.data.source == "synthetic":
-        return int(round(cfg.data.total_rows * (ss.fraction if ss.fraction is not None else 1.0)))
+    if cfg.data.source == "synthetic":  # the complete table is the lake rows plus the coverage rows
+        from kaayko_exp.data import synthetic_plan
+
+        return synthetic_plan(cfg.data, ss, int(cfg.get("seed", 0) or 0))[2]
     return None
 
 

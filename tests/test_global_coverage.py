@@ -1,0 +1,97 @@
+"""Issue 19, transfer: the climate-agnostic ("global") coverage component of the synthetic table.
+
+Leaving a Köppen group out of the generator (leave-one-climate-type-out) must leave every climate zone × season
+combination the label rule reads in the table, with the rule's inputs spread over its bins and the proxies
+(feels-like, place) free to disagree with them; the global component does not depend on the reference stations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kaayko_exp.data import coverage, koppen, label, synthetic
+
+# Every (climate zone, season) pair the rule tells apart (label.raw_rule_score: monsoon rain, the warm season of
+# the temperate and subtropical zones, the tropical winter, the equatorial and polar zones), written out here.
+RULE_COMBOS = {
+    ("tropical", "winter"), ("tropical", "summer"), ("tropical", "autumn"), ("tropical", "monsoon"),
+    ("tropical", "dry_season"), ("tropical", "wet_season"),
+    ("subtropical", "winter"), ("subtropical", "spring"), ("subtropical", "summer"), ("subtropical", "autumn"),
+    ("subtropical", "monsoon"),
+    ("temperate", "winter"), ("temperate", "spring"), ("temperate", "summer"), ("temperate", "autumn"),
+    ("polar", "winter"), ("polar", "spring"), ("polar", "summer"), ("polar", "autumn"),
+    ("equatorial", "equatorial"),
+}
+
+
+def _spread(group: str | None, step: int = 37):
+    lay = synthetic.layout(exclude_group=group)
+    return lay, synthetic.generate_rows(np.arange(0, lay.total_rows, step), seed=5, exclude_group=group)
+
+
+@pytest.mark.parametrize("group", sorted(koppen.GROUPS))
+def test_without_any_group_every_zone_season_combination_keeps_the_rules_temperature_bins(group):
+    _, rows = _spread(group)
+    temp = rows["temp_c"].to_numpy(np.float64)
+    for zone, season in sorted(RULE_COMBOS):
+        mine = (rows["climate_zone"].astype(str) == zone).to_numpy() & (rows["season"].astype(str) == season).to_numpy()
+        assert mine.sum() >= 150, (group, zone, season, int(mine.sum()))
+        # every temperature bin of the rule from 8 to 38 °C holds rows of this combination
+        # (polar air reaches 38 °C: Verkhoyansk, June 2020; equatorial air stays above 10 °C)
+        edges = [12, 15, 18, 20, 25, 28, 32, 35, 38] if zone == "equatorial" else [8, 12, 15, 18, 20, 25, 28, 32, 35, 38]
+        counts = np.histogram(temp[mine], bins=edges)[0]
+        assert (counts > 0).all(), (group, zone, season, counts)
+
+
+def test_proxies_disagree_with_the_rule_inputs_in_the_global_rows():
+    lay, rows = _spread("tropical", step=7)
+    g = rows["lake"].astype(str).str.startswith("global coverage").to_numpy()
+    assert g.sum() > 0.9 * lay.global_rows / 7
+    glob = rows[g]
+    t, f, h = (glob[c].to_numpy(np.float64) for c in ("temp_c", "feelslike_c", "humidity"))
+    hot_humid = (t >= 29) & (t <= 35) & (h >= 50)
+    # feels-like anywhere from the air temperature to the heat index: the same air, feels-like 8 °C apart
+    assert (f[hot_humid] - t[hot_humid] <= 1).sum() > 50 and (f[hot_humid] - t[hot_humid] >= 6).sum() > 50
+    # the same rule inputs in many places: every zone's rows come from ≥ 3 regions and span ≥ 10° of latitude
+    for zone, part in glob.groupby(glob["climate_zone"].astype(str)):
+        assert part["region"].nunique() >= 3, zone
+        assert np.ptp(part["latitude"].to_numpy()) >= 10, zone
+    # the month does not give the temperature away: within a season, air from below 8 to above 35 °C
+    for season in ("summer", "winter"):
+        s = glob[(glob["season"].astype(str) == season) & (glob["climate_zone"].astype(str) == "temperate")]
+        assert s["temp_c"].min() < 8 and s["temp_c"].max() > 35
+    # the physics still holds, and the labels are the rule's
+    assert coverage.row_violations(glob) == {"dew > temp": 0, "gust < wind": 0, "humidity off Magnus": 0,
+                                             "uv at night": 0}
+    assert glob["dew_point_c"].max() <= synthetic.GLOBAL_DEW_MAX
+    np.testing.assert_array_equal(glob["paddle_score"].to_numpy(), label.paddle_score_rule(glob))
+    # rain over every rain bin of the rule, monsoon rain above 5 mm included
+    counts = np.histogram(glob["precip_mm"], bins=[0, 0.05, 1, 3, 5, 8, 100])[0]
+    assert (counts > 100).all(), counts
+
+
+def test_leaving_a_group_out_leaves_the_global_component_unchanged():
+    full = synthetic.layout()
+    without = synthetic.layout(exclude_group="tropical")
+    assert without.global_rows == full.global_rows > 0
+    k = np.arange(0, full.global_rows, 4_999)
+    a = synthetic.generate_rows(full.global_start + k, seed=9)
+    b = synthetic.generate_rows(without.global_start + k, seed=9, exclude_group="tropical")
+    cols = [c for c in a.columns if c != "lake"]
+    assert (a[cols].astype(str).to_numpy() == b[cols].astype(str).to_numpy()).all()
+    assert (a["lake"].astype(str).to_numpy() == b["lake"].astype(str).to_numpy()).all()
+    # what a group takes with it: its lakes and its reference stations' coverage rows
+    assert len(without.lakes) < len(full.lakes) and len(without.stations) == len(full.stations) - 3
+
+
+@pytest.mark.parametrize("overrides", [["sample_size=small"], ["sample_size=small", "data.coverage=0.5"]])
+def test_planned_rows_equal_the_rows_the_synthetic_load_returns(tmp_path, overrides):
+    from kaayko_exp.data import load_dataset
+    from kaayko_exp.training.validate import planned_rows
+    from tests.runhelpers import compose_train
+
+    cfg = compose_train(overrides)
+    df, info = load_dataset(cfg.data, cfg.sample_size, seed=int(cfg.seed), cache_dir=tmp_path)
+    assert planned_rows(cfg) == len(df) == info["rows"]
+    assert info["source_rows"] > cfg.data.total_rows  # the coverage rows count too
