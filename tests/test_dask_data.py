@@ -38,9 +38,10 @@ def cluster():
 
 
 def make_cfg(tmp_path, *, rows=3000, total_rows=2_434_601, source="synthetic", path=None, split="lakes", seed=7,
-             partition_rows=1000):
+             partition_rows=1000, coverage=1.0):
     return OmegaConf.create({
-        "data": {"source": source, "path": path, "label_noise": 0.0, "total_rows": total_rows, "lakes": 100},
+        "data": {"source": source, "path": path, "label_noise": 0.0, "total_rows": total_rows, "lakes": 100,
+                 "coverage": coverage},
         "sample_size": {"name": "custom", "fraction": None if rows else 1.0, "rows": rows},
         "seed": seed, "cache_dir": str(tmp_path / "cache"),
         "split": {"name": split, "test_fraction": 0.2, "test_months": 3, "val_fraction": 0.1},
@@ -57,10 +58,12 @@ def test_a_local_cluster_has_the_configured_workers(cluster):
     assert cluster.info["dashboard"].startswith("http")
 
 
-@pytest.mark.parametrize("rows, total_rows", [(3000, 2_434_601), (None, 4_500)], ids=["sample", "complete"])
+# complete: a small table (4,500 lake rows, and the coverage components at 2 % of their default size) in every part
+@pytest.mark.parametrize("rows, total_rows, coverage", [(3000, 2_434_601, 1.0), (None, 4_500, 0.02)],
+                         ids=["sample", "complete"])
 def test_synthetic_rows_made_on_the_workers_equal_the_local_generator(cluster, tmp_path, monkeypatch, rows,
-                                                                      total_rows):
-    cfg = make_cfg(tmp_path, rows=rows, total_rows=total_rows)
+                                                                      total_rows, coverage):
+    cfg = make_cfg(tmp_path, rows=rows, total_rows=total_rows, coverage=coverage)
     with monkeypatch.context() as m:  # the client process never generates a row: only the workers may
         def refuse(*args, **kwargs):
             raise AssertionError("the client generated synthetic rows")
@@ -188,7 +191,9 @@ def test_split_and_feature_spec_on_the_cluster_equal_the_local_ones(cluster, tmp
     assert parts["description"] == local["description"]
     assert set(parts["table"].columns) == {"lake", "period", "rows", "part"}
     assert parts["table"]["rows"].sum() == len(frame)
-    assert len(parts["table"]) < len(frame) / 2  # a table of (lake, month) pairs, not of rows
+    # a table of the distinct (lake, month) pairs, not of rows
+    months = frame["datetime"].dt.year * 12 + frame["datetime"].dt.month - 1
+    assert len(parts["table"]) == len(set(zip(frame["lake"].astype(str), months))) < len(frame)
 
     spec = cluster_features.fit_spec(parts["train"], cfg)
     local_spec = build_spec(cfg.features, frame.iloc[local["train"]])

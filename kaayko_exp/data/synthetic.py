@@ -260,6 +260,18 @@ def global_slots(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return place[c], (first - START).astype(np.int64) + within
 
 
+@functools.lru_cache(maxsize=4)
+def _global_order(n_rows: int) -> np.ndarray:
+    """Global row at each position of the component: positions run by (place, hour), as the lakes' rows run by
+    (lake, hour), so the whole table is sorted by (lake, datetime) like a table read from files; ties keep the
+    draw order."""
+    g = np.arange(int(n_rows), dtype=np.int64)
+    place, hours = global_slots(g)
+    order = np.lexsort((g, hours, place))
+    order.flags.writeable = False
+    return order
+
+
 def _global_weather(lay: Layout, seed: int, idx: np.ndarray, zone: np.ndarray) -> dict[str, np.ndarray]:
     """Global component rows: the rule's inputs spread over physically consistent envelopes, independent of place.
 
@@ -621,7 +633,7 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     r = idx[cov] - lay.lake_rows
     j[cov] = len(lay.lakes) + lay.cov_owner[r]
     hour_no[cov] = lay.cov_hour[r]
-    g = idx[glob] - lay.global_start
+    g = _global_order(lay.global_rows)[idx[glob] - lay.global_start]
     place, hours = global_slots(g)
     j[glob] = len(lay.lakes) + len(lay.stations) + place
     hour_no[glob] = hours
