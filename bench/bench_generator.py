@@ -1,6 +1,6 @@
 """Generator benchmark (issue 19): build time and size of the complete synthetic table, coverage per climate type.
 
-1. Build the complete table with the coverage component off (``data.coverage=0``: generator v4's lake rows,
+1. Build the complete table with the coverage component off (``data.coverage=0``: the lake rows alone,
    the baseline) and at each coverage setting, in the same process, one after the other; print rows, seconds
    and the ratios to the baseline. Goals: at most 25 % more rows, under 10 s for the default.
 2. Coverage of the reference climates (kaayko_exp/data/koppen.py) per station and per Köppen group at each
@@ -94,7 +94,7 @@ def main(argv=None) -> int:
                "`python -m kaayko_exp.data.fidelity tests/data/kaayko_sample`."),
         notes=["Goal: 100 % of the plausible cells of every station: "
                + ("met." if all(x.covered == x.plausible for x in default_cover) else "MISSED."),
-               "Coverage 0 is what the 100 lakes alone reach (today's lakes plus generator v4's unchanged lake rows)."])
+               "Coverage 0 is what the 100 lakes alone reach (the lake rows without the stations' and the global coverage rows)."])
     sections = [size, cover]
     common.print_sections(sections)
     common.write_results(args.json, sections)
