@@ -6,7 +6,8 @@ Every command runs as a child process of ``train.py`` in a temporary project roo
 tracking URI ``sqlite:///outputs/mlflow.db`` is a SQLite file there, created by an untimed first run. Runs: ``sample_size=medium`` XGBoost, ``logger=none`` and ``logger=mlflow`` interleaved (each repeat
 alternates which goes first), median wall time of each, the difference as seconds and as a share of the
 plain run. Sweep: ``-m hparams_search=xgboost hydra.sweeper.n_trials=N`` at ``sample_size=medium`` with and
-without the logger; the difference per trial. Start-up: the import time of ``kaayko_exp.tracking`` and
+without the logger; the difference per trial. Both also with ``logger.live_after_s=0`` (a tracker that works
+beside the run from its first second instead of waiting for its end). Start-up: the import time of ``kaayko_exp.tracking`` and
 ``mlflow`` modules on ``train.py --help`` and ``train.py --cfg job logger=mlflow`` from ``python -X importtime``
 (goal: none). Goal for runs and trials: at most 3 % extra wall time.
 
@@ -35,6 +36,10 @@ sys.path.insert(0, str(common.ROOT))  # this checkout's kaayko_exp (the tracker'
 
 GOAL_SHARE = 0.03
 RUN = ["sample_size=medium", "model=xgboost"]
+#: the variants measured: no logger, the default logger (its tracker waits for the end of a run shorter than
+#: logger.live_after_s), and a tracker live from the run's first second, working beside it
+LOGGERS = {"none": ["logger=none"], "mlflow": ["logger=mlflow"],
+           "mlflow_live": ["logger=mlflow", "logger.live_after_s=0"]}
 
 
 def tracker_after(out: Path, returned: float) -> tuple[float, float]:
@@ -63,22 +68,23 @@ def run_once(project: Path, logger: str, args: list[str], n: int, *, sweep: bool
     rel = f"outputs/multirun/{logger}{n}" if sweep else f"outputs/{logger}{n}"
     where = f"hydra.sweep.dir={rel}" if sweep else f"hydra.run.dir={rel}"
     cmd = common.python(str(common.ROOT / "train.py"), *(["-m"] if sweep else []), *args,
-                        f"logger={logger}", f"cache_dir={common.ROOT / 'outputs' / '.cache'}", where)
+                        *LOGGERS[logger], f"cache_dir={common.ROOT / 'outputs' / '.cache'}", where)
     res = common.measure(cmd, cwd=project)
     returned = time.time()
     if res["rc"] != 0:
         raise SystemExit(f"{' '.join(cmd)} failed (exit {res['rc']}):\n{res['tail']}")
-    if logger == "mlflow" and "MLflow logger" in res["tail"]:
+    if logger != "none" and "MLflow logger" in res["tail"]:
         raise SystemExit(f"the tracker reported a fault:\n{res['tail']}")
-    after, tracker_cpu = tracker_after(project / rel, returned) if logger == "mlflow" else (0.0, 0.0)
+    after, tracker_cpu = tracker_after(project / rel, returned) if logger != "none" else (0.0, 0.0)
     return {"wall": res["seconds"], "cpu": res["cpu_seconds"], "after": after, "tracker_cpu": tracker_cpu}
 
 
 def paired(project: Path, args: list[str], repeats: int, *, sweep: bool = False) -> dict[str, dict[str, float]]:
     """Medians of each measure with each logger, the loggers interleaved."""
-    times: dict[str, list[dict[str, float]]] = {"none": [], "mlflow": []}
+    times: dict[str, list[dict[str, float]]] = {k: [] for k in LOGGERS}
+    names = list(LOGGERS)
     for i in range(repeats):
-        for logger in (("none", "mlflow") if i % 2 == 0 else ("mlflow", "none")):
+        for logger in names[i % len(names):] + names[:i % len(names)]:  # each variant goes first in turn
             times[logger].append(run_once(project, logger, args, i + 1, sweep=sweep))
     return {k: {m: statistics.median(t[m] for t in v) for m in v[0]} for k, v in times.items()}
 
@@ -113,7 +119,7 @@ def main() -> None:
         # one project root for every command: an untimed first run of each logger warms the dataset cache and
         # .pyc files and creates the MLflow database, as a user's first run does
         project = Path(d)
-        for logger in ("none", "mlflow"):
+        for logger in LOGGERS:
             run_once(project, logger, base, 0)
         run = paired(project, base, repeats)
         sweep = paired(project, [*base, "hparams_search=xgboost", f"hydra.sweeper.n_trials={trials}"], 1, sweep=True)
@@ -130,14 +136,20 @@ def main() -> None:
     rows.append(row(f"one run ({' '.join(base)})", 1, run["none"], run["mlflow"]))
     rows.append(row(f"sweep of {trials} trials (hparams_search=xgboost), per trial", trials, sweep["none"],
                     sweep["mlflow"]))
+    rows.append(row("one run, logger.live_after_s=0 (tracker working beside the run)", 1, run["none"],
+                    run["mlflow_live"]))
+    rows.append(row(f"sweep of {trials} trials, logger.live_after_s=0, per trial", trials, sweep["none"],
+                    sweep["mlflow_live"]))
     for label, cmd in (("train.py --help", ["--help"]), ("train.py --cfg job logger=mlflow",
                                                          ["--cfg", "job", "logger=mlflow"])):
         ms, names = import_ms(cmd)
         rows.append([f"{label}: import of kaayko_exp.tracking / mlflow", "", "", f"{ms / 1000:+.3f}", "",
                      ", ".join(names) or "none imported", "", "", common.goal(not any(n.startswith("mlflow") for n in names))])
-    notes.append(f"Runs: median of {repeats} interleaved pairs; sweep: one of each. The tracker's calls run in a "
-                 "detached tracker process at the lowest CPU priority (SCHED_IDLE), started when the config is checked "
-                 "(a sweep: once, shared by its trials); the run queues its uploads and never waits for them. CPU s: "
+    notes.append(f"Runs: median of {repeats} interleaved rounds of the three variants; sweep: one of each. The "
+                 "tracker's calls run in a detached tracker process, started when the config is checked (a sweep: "
+                 "once, shared by its trials), which begins its work logger.live_after_s (default 60 s) later or when "
+                 "the run (the sweep) ends, if sooner, and then runs at the lowest CPU priority (SCHED_IDLE); the run "
+                 "queues its uploads and never waits for them. CPU s: "
                  "the command's own user + system time (the detached tracker's is not in it). 'tracker done after "
                  "return': seconds from the command's return to the tracker's last record (its final metrics, "
                  "artifacts, model export; a sweep: the parent run's end); 'tracker CPU': its process's CPU seconds "

@@ -175,6 +175,7 @@ class LoggerConfig:
     log_model: bool = True
     tags: Dict[str, str] = field(default_factory=dict)
     timeout_s: float = 60.0
+    live_after_s: float = 60.0  # the tracker starts this long after the run (or at its end, if sooner)
 
 
 @dataclass

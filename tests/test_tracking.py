@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -158,10 +159,30 @@ def test_a_logged_run_leaves_mlflow_imports_to_the_tracker_process(tmp_path):
     assert client(sqlite_uri(tmp_path)).get_run(rec["run_id"]).info.status == "FINISHED"
 
 
+@pytest.mark.parametrize("live_after_s, because", [(None, "the run ended"), (0, "live_after_s")])
+def test_the_tracker_waits_for_the_run_to_end_or_for_live_after_s(tmp_path, live_after_s, because):
+    # the default logger.live_after_s (60 s) outlasts this run of seconds: the tracker starts its work (MLflow's
+    # import, its store, the uploads) only when the run has ended, so it never shares the CPU with the run;
+    # logger.live_after_s=0 starts it at once, the run live in MLflow from its first second
+    extra = [] if live_after_s is None else [f"logger.live_after_s={live_after_s}"]
+    out = train(tmp_path, "logger=mlflow", f"hydra.run.dir={RUN}", *extra)
+    assert out.returncode == 0, out.stderr[-3000:]
+    settle(tmp_path, RUN)
+    man = manifest(tmp_path / RUN)
+    completed = datetime.fromisoformat([e for e in man["events"] if e["event"] == "completed"][-1]["time"])
+    saved = json.loads((tmp_path / RUN / "tracking" / "state.json").read_text())
+    assert saved["live_because"] == because and saved["complete"] is True
+    if live_after_s is None:
+        assert saved["live_at"] >= completed.timestamp()  # (the event's time is in whole seconds)
+        run = client(sqlite_uri(tmp_path)).get_run(man["tracking"]["run_id"])
+        assert run.info.start_time / 1000 >= completed.timestamp()  # MLflow first heard of it after it ended
+
+
 @pytest.mark.parametrize("override, needle, multirun", [
     ("logger.tracking_uri=outputs/mlruns", "file store", False),
     ("logger.tracking_uri=sqlite://outputs/mlflow.db", "three slashes", False),
     ("logger.log_every=0", "logger.log_every=0", False),
+    ("logger.live_after_s=-1", "logger.live_after_s=-1", False),
     ("logger.name=wandb", "logger=none", False),
     ("logger.tracking_uri=file:///tmp/mlruns", "file store", True),
 ])

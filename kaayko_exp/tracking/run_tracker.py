@@ -172,6 +172,7 @@ class RunTracker:
         self.with_model = bool(settings.get("log_model", True))
         self.user_tags: dict[str, Any] = dict(settings.get("tags") or {})
         self.timeout = float(settings.get("timeout_s") or 60)
+        self.live_after = float(settings.get("live_after_s", 60))
         self.run = run
         self.sweep = sweep_context(trial, directions or [])
         self.steps = mirror.load_steps(run.path)
@@ -236,7 +237,8 @@ class RunTracker:
         spec = {"uri": self.uri, "experiment": self.experiment, "run_name": self.run_name,
                 "user_tags": self.user_tags, "sweep": self.sweep, "path": str(self.run.path),
                 "shown": self.run.shown, "manifest": dict(self.run.manifest), "config": config,
-                "with_model": self.with_model, "timeout": self.timeout}
+                "with_model": self.with_model, "timeout": self.timeout,
+                "live_after_s": self.live_after}
         try:
             self._tid = next(self._worker.ids)
             self._worker.trackers[self._tid] = self

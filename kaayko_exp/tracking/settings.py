@@ -52,6 +52,10 @@ def check_logger(cfg: Any) -> None:
     timeout = node.get("timeout_s")
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
         raise ConfigError(f"logger.timeout_s={timeout!r} must be a number of seconds > 0, e.g. logger.timeout_s=60.")
+    live = node.get("live_after_s", 60)
+    if not isinstance(live, (int, float)) or isinstance(live, bool) or live < 0:
+        raise ConfigError(f"logger.live_after_s={live!r} must be a number of seconds >= 0 (0: the run shows in MLflow "
+                          "from its first second; 60: a run shorter than a minute is uploaded when it ends).")
     missing = [m for m in ("mlflow", *(("sqlalchemy", "alembic") if scheme not in ("http", "https", "databricks")
                                        else ())) if importlib.util.find_spec(m) is None]
     if missing:
