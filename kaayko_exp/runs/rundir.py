@@ -84,7 +84,7 @@ def shown(path: str | os.PathLike) -> str:
         return str(full)
 
 
-def _try_flock(fd: int) -> bool:
+def try_flock(fd: int) -> bool:
     """Take an exclusive flock on ``fd`` without waiting; False when another open file holds it."""
     try:
         import fcntl
@@ -283,7 +283,7 @@ class RunDir:
         if self._lock_fd is not None:
             return True
         fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        if not _try_flock(fd):
+        if not try_flock(fd):
             os.close(fd)
             return False
         self._lock_fd = fd
@@ -303,7 +303,7 @@ class RunDir:
         except FileNotFoundError:
             return False
         try:
-            return not _try_flock(fd)
+            return not try_flock(fd)
         finally:
             os.close(fd)  # closing drops the probe's lock, if it took one
 

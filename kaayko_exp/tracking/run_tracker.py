@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Optional
 
+from kaayko_exp.runs.rundir import try_flock
 from kaayko_exp.tracking import mirror, state
 
 log = logging.getLogger("kaayko_exp.tracking")
@@ -150,7 +151,7 @@ def locked_handover(path: Path) -> int:
     """The directory's tracker lock file, locked here when free (a previous tracker of the same directory
     still at work: the worker waits for it), to send with the command that starts work on ``path``."""
     fd = state.open_lock(path)
-    state.try_lock(fd)
+    try_flock(fd)
     return fd
 
 

@@ -17,7 +17,6 @@ Light module: no MLflow, imported by the run's side.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from kaayko_exp import atomic
+from kaayko_exp.runs.rundir import try_flock
 
 FOLDER = "tracking"
 STATE_FILE = "state.json"
@@ -82,21 +82,13 @@ def open_lock(path: Path) -> int:
     return os.open(where, os.O_RDWR | os.O_CREAT, 0o644)
 
 
-def try_lock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
 def busy(path: Path) -> bool:
     """Whether a tracker process is working on ``path`` now."""
     if not lock_path(path).is_file():
         return False
     fd = os.open(lock_path(path), os.O_RDONLY)
     try:
-        return not try_lock(fd)
+        return not try_flock(fd)
     finally:
         os.close(fd)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from kaayko_exp.errors import KaaykoError
+from kaayko_exp.runs.rundir import try_flock
 from kaayko_exp.tracking import mirror, state
 from kaayko_exp.tracking.sweep import SWEEP_FILE
 
@@ -78,7 +79,7 @@ def sync_run(path: Path, uri: Optional[str] = None, experiment: Optional[str] = 
         return f"{run.shown}: still running in another process; skipped (its own tracker is mirroring it)"
     fd = state.open_lock(run.path)
     try:
-        if not state.try_lock(fd):  # a tracker started on it since
+        if not try_flock(fd):  # a tracker started on it since
             return _wait(path, False, run.shown) or f"{run.shown}: busy; skipped"
         return _sync_locked(run, uri, experiment, sweep_dir)
     finally:
