@@ -40,14 +40,19 @@ GUST_FACTOR, GUST_EXCESS = 2.0, 25.0  # gust ≤ 2 × wind + 25 km/h
 _OFF = 60  # index offset so that negative temperatures give non-negative cell indices
 
 
-def _magnus(t: np.ndarray) -> np.ndarray:
+def magnus(t: np.ndarray) -> np.ndarray:
     """ln of the saturation vapour pressure (up to a constant), over water (WMO-No. 8 Magnus)."""
     return 17.625 * t / (243.04 + t)
 
 
+def magnus_inverse(y: np.ndarray) -> np.ndarray:
+    """The temperature (°C) whose :func:`magnus` is ``y``: a dew point from ``magnus(temp) + ln(RH / 100)``."""
+    return 243.04 * y / (17.625 - y)
+
+
 def rh(temp: np.ndarray, dew: np.ndarray) -> np.ndarray:
     """Relative humidity (%) from air temperature and dew point (Magnus over water)."""
-    return 100.0 * np.exp(_magnus(np.asarray(dew, dtype=np.float64)) - _magnus(np.asarray(temp, dtype=np.float64)))
+    return 100.0 * np.exp(magnus(np.asarray(dew, dtype=np.float64)) - magnus(np.asarray(temp, dtype=np.float64)))
 
 
 def cell_keys(month, temp, dew, wind, gust) -> np.ndarray:

@@ -116,11 +116,6 @@ def column_distances(real: pd.DataFrame, synth: pd.DataFrame, columns: Sequence[
 
 
 # ----------------------------------------------------------------------------- relations
-def _magnus_rh(temp: np.ndarray, dew: np.ndarray) -> np.ndarray:
-    a, b = 17.625, 243.04  # Alduchov & Eskridge (1996) Magnus coefficients
-    return 100.0 * np.exp(a * dew / (b + dew) - a * temp / (b + temp))
-
-
 def rule_points(df: pd.DataFrame) -> dict[str, np.ndarray]:
     """The rule's weather points per row (:func:`kaayko_exp.data.label.weather_points`), for distribution checks."""
     return {f"{name}_points": points for name, points in label.weather_points(df).items()}
@@ -132,7 +127,7 @@ def derived_relations(df: pd.DataFrame) -> dict[str, np.ndarray]:
     wind, gust = df["wind_kph"].to_numpy(np.float64), df["gust_kph"].to_numpy(np.float64)
     return {
         "dew_depression": t - d,
-        "humidity_minus_magnus": df["humidity"].to_numpy(np.float64) - _magnus_rh(t, d),
+        "humidity_minus_magnus": df["humidity"].to_numpy(np.float64) - coverage.rh(t, d),
         "gust_minus_wind": gust - wind,
         "feels_minus_temp": df["feelslike_c"].to_numpy(np.float64) - t,
     }

@@ -300,8 +300,7 @@ def _global_weather(lay: Layout, seed: int, idx: np.ndarray, zone: np.ndarray) -
     amount = np.where(rng.uniform(seed, _S_G_PMIX, idx) < 0.4,
                       np.maximum(_near_cut(_PRECIP_CUTS, 0.2, rng.uniform(seed, _S_G_EDGE_P, idx)), 0.1), amount)
     precip = np.where(raining, np.maximum(np.round(amount, 1), 0.1), 0.0)
-    mag = lambda x: 17.625 * x / (243.04 + x)  # noqa: E731  (Magnus over water, as coverage.rh)
-    inv = lambda y: 243.04 * y / (17.625 - y)  # noqa: E731
+    mag, inv = coverage.magnus, coverage.magnus_inverse  # Magnus over water, as coverage.rh
     dew_min = inv(mag(temp) + np.log(coverage.RH_MIN / 100.0))
     dew_top = np.minimum(temp, GLOBAL_DEW_MAX)
     u_d = rng.uniform(seed, _S_G_D, idx)
@@ -582,8 +581,7 @@ def _coverage_weather(lay: Layout, seed: int, idx: np.ndarray, r: np.ndarray, mo
     w_lo, g_lo = wi * coverage.WIND_STEP, gi * coverage.GUST_STEP
     t_hi, d_hi = t_lo + coverage.TEMP_STEP, d_lo + coverage.DEW_STEP
     w_hi, g_hi = w_lo + coverage.WIND_STEP, g_lo + coverage.GUST_STEP
-    mag = lambda x: 17.625 * x / (243.04 + x)  # noqa: E731  (Magnus over water, as coverage.rh)
-    inv = lambda y: 243.04 * y / (17.625 - y)  # noqa: E731
+    mag, inv = coverage.magnus, coverage.magnus_inverse  # Magnus over water, as coverage.rh
     ln_rh_min = np.log(coverage.RH_MIN / 100.0)
     # air: at least the cell's lowest dew point, at most where that dew point still gives RH ≥ 5 %
     t_top = np.minimum(t_hi, inv(mag(np.minimum(d_hi - 0.1, t_hi)) - ln_rh_min))
