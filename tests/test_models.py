@@ -448,3 +448,38 @@ def test_category_splits_refuses_an_unknown_encoding():
     cfg.category_splits = "onehot"
     with pytest.raises(ConfigError, match="category_splits='onehot'.*native or codes"):
         validate_features_config(cfg)
+
+
+def test_xgboost_row_draw_keeps_the_subsample_share_per_round_seeded():
+    """The per-round 0/1 row weights (resume-exact subsampling) come from 16-bit slices of the generator's raw
+    output: each row kept with probability subsample, the same draw for the same (seed, round)."""
+    from kaayko_exp.models.xgboost_model import row_draw
+
+    n = 200_001
+    for share in (0.8, 0.5, 0.05):
+        w = row_draw(np.random.default_rng([42, 3, 0x5B]), n, share)
+        assert w.dtype == np.float32 and w.shape == (n,) and set(np.unique(w)) <= {0.0, 1.0}
+        assert abs(w.mean() - share) < 4 * np.sqrt(share * (1 - share) / n)
+        assert np.array_equal(w, row_draw(np.random.default_rng([42, 3, 0x5B]), n, share))
+    other = row_draw(np.random.default_rng([42, 4, 0x5B]), n, 0.8)
+    assert not np.array_equal(other, row_draw(np.random.default_rng([42, 3, 0x5B]), n, 0.8))
+    # rows are independent: the kept share of odd and even rows agree (no pattern from the 64-bit slicing)
+    assert abs(other[::2].mean() - other[1::2].mean()) < 0.01
+
+
+def test_library_versions_import_no_learner_library():
+    """The model file's library versions come from the package metadata: recording them loads neither xgboost
+    (in a histgb run) nor scikit-learn or skops, each of which takes a second or so to import."""
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    code = ("import sys, json; from kaayko_exp.models.base import library_versions; v = library_versions(); "
+            "print(json.dumps([v, sorted(m for m in ('xgboost', 'sklearn', 'skops') if m in sys.modules)]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    import json
+
+    versions, loaded = json.loads(out)
+    assert loaded == []
+    assert versions == {"numpy": np.__version__, "scikit-learn": version("scikit-learn"),
+                        "xgboost": version("xgboost"), "skops": version("skops")}

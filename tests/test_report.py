@@ -302,3 +302,33 @@ def test_report_plots_use_the_fast_png_level(run_and_results):
     for p in pngs:
         png = p.read_bytes()
         assert _zlib_levels(png) <= {0}, f"{p.name} was compressed at a slow zlib level"  # (zlib level 1: 0)
+
+
+def test_report_figures_are_drawn_once_with_every_label_inside(run_and_results, monkeypatch):
+    """No trimming pass (``bbox_inches="tight"`` lays each figure out twice): each figure is drawn once, and
+    the margins its plot function sets hold every label, also 32-character lake names on the residual plot."""
+    import matplotlib.figure
+
+    from kaayko_exp.evaluation import plots
+
+    run, cfg, results = run_and_results
+    frame = pd.read_parquet(run.path / "predictions" / "test.parquet")
+    long_names = {lake: f"{lake} with a very long lake name xx" for lake in frame["lake"].unique()}
+    frame["lake"] = frame["lake"].map(long_names)
+    frame.to_parquet(run.path / "predictions" / "test.parquet")
+    draws, outside = [], []
+    real_draw = matplotlib.figure.Figure.draw
+
+    def draw(fig, renderer):
+        real_draw(fig, renderer)
+        draws.append(fig)
+        box = fig.bbox  # what each axes drew (tick labels, axis labels, title, colour bar) and the suptitle
+        for what, ext in [(ax.get_title() or ax.get_ylabel() or "axes", ax.get_tightbbox(renderer))
+                          for ax in fig.axes] + [(t.get_text(), t.get_window_extent(renderer)) for t in fig.texts]:
+            if ext.x0 < box.x0 - 1 or ext.x1 > box.x1 + 1 or ext.y0 < box.y0 - 1 or ext.y1 > box.y1 + 1:
+                outside.append(what)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "draw", draw)
+    written = plots.make_plots(run.path, results, run.path / "plots")
+    assert len(written) == 4 and len(draws) == 4, f"{len(draws)} draws for {len(written)} figures"
+    assert outside == [], f"labels outside their figure: {outside[:5]}"

@@ -123,9 +123,11 @@ def permutation_importance(model: Any, X: np.ndarray, y: Any, names: Sequence[st
     """Increase of RMSE when one feature's column is shuffled, on a seeded sample of at most ``max_rows`` rows
     (:func:`permutation_rows`).
 
-    Returns ``{name: {"mean", "std"}}`` over ``repeats`` shuffles (seeded). The permuted copies are stacked and
-    predicted in batches of up to :data:`PERMUTATION_BATCH_ROWS` rows, so a model is called a few times, not
-    once per feature and repeat.
+    Returns ``{name: {"mean", "std"}}`` over ``repeats`` shuffles (seeded). Only the rows a shuffle changes are
+    predicted again (a row whose shuffled value equals its own, as with binary and categorical features, keeps
+    its unshuffled prediction: about a fifth of the rows of the standard features); those rows of all
+    (feature, repeat) shuffles are stacked and predicted in batches of up to :data:`PERMUTATION_BATCH_ROWS`
+    rows, so a model is called a few times, not once per feature and repeat.
     """
     X = np.asarray(X)
     y = np.asarray(y, dtype=np.float64)
@@ -137,18 +139,38 @@ def permutation_importance(model: Any, X: np.ndarray, y: Any, names: Sequence[st
     rng = np.random.default_rng([int(seed), 0x9E])
     rows = np.sort(rng.choice(len(y), size=m, replace=False))
     Xs, ys = np.ascontiguousarray(X[rows]), y[rows]
-    base = float(np.sqrt(np.mean((np.asarray(model.predict(Xs), dtype=np.float64) - ys) ** 2)))
-    # (feature, repeat) jobs in the order the shuffles are drawn, so a seed gives the same shuffles as before
-    jobs = [(j, rng.permutation(m)) for j in range(len(names)) for _ in range(int(repeats))]
-    per_batch = max(1, PERMUTATION_BATCH_ROWS // m)
+    base_pred = np.asarray(model.predict(Xs), dtype=np.float64)
+    base = float(np.sqrt(np.mean((base_pred - ys) ** 2)))
+    # (feature, repeat) jobs in the order the shuffles are drawn, so a seed gives the same shuffles as before;
+    # each job keeps the rows its shuffle changes (NaN to NaN is no change) and their shuffled values
+    jobs = []
+    for j in range(len(names)):
+        for _ in range(int(repeats)):
+            perm = rng.permutation(m)
+            old, new = Xs[:, j], Xs[perm, j]
+            changed = np.flatnonzero(~((new == old) | (np.isnan(new) & np.isnan(old))) if new.dtype.kind == "f"
+                                     else new != old)
+            jobs.append((j, changed, new[changed]))
     drops = np.empty(len(jobs), dtype=np.float64)
-    for start in range(0, len(jobs), per_batch):
-        chunk = jobs[start:start + per_batch]
-        stacked = np.tile(Xs, (len(chunk), 1))
-        for b, (j, perm) in enumerate(chunk):
-            stacked[b * m:(b + 1) * m, j] = Xs[perm, j]
-        pred = np.asarray(model.predict(stacked), dtype=np.float64).reshape(len(chunk), m)
-        drops[start:start + len(chunk)] = np.sqrt(np.mean((pred - ys) ** 2, axis=1)) - base
+    start = 0
+    while start < len(jobs):  # batches of whole jobs, up to PERMUTATION_BATCH_ROWS changed rows (at least one job)
+        stop, size = start + 1, len(jobs[start][1])
+        while stop < len(jobs) and size + len(jobs[stop][1]) <= PERMUTATION_BATCH_ROWS:
+            size += len(jobs[stop][1])
+            stop += 1
+        stacked = np.concatenate([Xs[changed] for _, changed, _ in jobs[start:stop]]) if size else Xs[:0]
+        at = 0
+        for j, changed, values in jobs[start:stop]:
+            stacked[at:at + len(changed), j] = values
+            at += len(changed)
+        pred = np.asarray(model.predict(stacked), dtype=np.float64) if size else np.zeros(0)
+        at = 0
+        for k, (_, changed, _) in enumerate(jobs[start:stop], start):
+            full = base_pred.copy()
+            full[changed] = pred[at:at + len(changed)]
+            at += len(changed)
+            drops[k] = np.sqrt(np.mean((full - ys) ** 2)) - base
+        start = stop
     drops = drops.reshape(len(names), int(repeats))
     return {name: {"mean": float(np.mean(drops[j])), "std": float(np.std(drops[j]))} for j, name in enumerate(names)}
 

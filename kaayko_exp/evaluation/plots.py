@@ -46,14 +46,31 @@ def pyplot() -> Any:
 
 
 def save_figure(fig: Any, path: Path) -> Path:
-    """Write ``fig`` as a PNG atomically (fast zlib level: :data:`PNG_COMPRESS_LEVEL`), close it, return ``path``."""
+    """Write ``fig`` as a PNG atomically (fast zlib level: :data:`PNG_COMPRESS_LEVEL`), close it, return ``path``.
+
+    The figure is drawn once, at its own size, with the margins its plot function set (:func:`left_margin`):
+    ``bbox_inches="tight"`` would lay every figure out in an extra pass to trim it, 22 % of the four figures'
+    CPU time at sample_size=large (1.09 -> 0.86 s)."""
     plt = pyplot()
     try:
-        atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight",
+        atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI,
                                                         pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL}))
     finally:
         plt.close(fig)
     return path
+
+
+#: width of one character of the tick labels, in em (DejaVu Sans averages ~0.6 em; a little more for safety)
+CHAR_EM = 0.62
+
+
+def left_margin(fig: Any, labels: Any, fontsize: float, *, extra_in: float = 0.3) -> float:
+    """The left margin, as a share of ``fig``'s width, that holds the longest of ``labels`` at ``fontsize`` pt
+    plus ``extra_in`` inches (tick marks, padding, an axis label), estimated from the character count so the
+    figure needs no measuring pass."""
+    longest = max((len(str(lab)) for lab in labels), default=0)
+    inches = longest * CHAR_EM * fontsize / 72.0 + extra_in
+    return min(0.6, inches / fig.get_figwidth())
 
 
 def _classes(values: np.ndarray) -> np.ndarray:
@@ -76,6 +93,7 @@ def plot_predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, path: Pa
     lo = min(0.75, float(np.nanmin(predicted)) - 0.1) if len(predicted) else 0.75
     hi = max(5.25, float(np.nanmax(predicted)) + 0.1) if len(predicted) else 5.25
     fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.09, top=0.94)
     if len(actual):
         hb = ax.hexbin(jittered, predicted, gridsize=60, bins="log", mincnt=1, cmap="viridis",
                        extent=(0.75, 5.25, lo, hi))
@@ -113,12 +131,15 @@ def plot_residuals_by_lake(lakes: np.ndarray, actual: np.ndarray, predicted: np.
     chosen = chosen[::-1]  # most rows at the top
     height = max(3.0, 0.32 * len(chosen) + 1.5)
     fig, ax = plt.subplots(figsize=(8.0, height))
+    labels = [f"{_short(name)} (n={int(counts[name]):,})" for name in chosen]
+    fig.subplots_adjust(left=left_margin(fig, labels, 8), right=0.97, bottom=0.65 / height,
+                        top=1.0 - 0.45 / height)
     if chosen:
         ax.boxplot([groups[name] for name in chosen], orientation="horizontal", showfliers=False, widths=0.6,
                    patch_artist=True, boxprops={"facecolor": "#9ecae1", "edgecolor": "#3182bd"},
                    medianprops={"color": "#08306b"})
         ax.set_yticks(range(1, len(chosen) + 1))
-        ax.set_yticklabels([f"{_short(name)} (n={int(counts[name]):,})" for name in chosen], fontsize=8)
+        ax.set_yticklabels(labels, fontsize=8)
     ax.axvline(0.0, color="crimson", lw=1.0, ls="--")
     ax.set_xlabel("residual: predicted − actual (whiskers 1.5 IQR, outliers hidden)")
     shown = f"top {len(chosen)} of {len(counts)} lakes by rows" if len(counts) > len(chosen) else f"{len(chosen)} lakes"
@@ -168,7 +189,13 @@ def plot_importance(importance: Mapping[str, Any], path: Path, *, top: int = 20)
     panels = [("model's own importance", importance_values(importance.get("model")), "#3182bd"),
               ("permutation importance (RMSE increase)", importance_values(importance.get("permutation")), "#e6550d")]
     longest = max([len(top_features(v, top)) for _, v, _ in panels] + [1])
-    fig, axes = plt.subplots(1, 2, figsize=(12.0, max(3.0, 0.3 * longest + 1.5)))
+    height = max(3.0, 0.3 * longest + 1.5)
+    fig, axes = plt.subplots(1, 2, figsize=(12.0, height))
+    names = [_short(n, 28) for _, v, _ in panels for n, _, _ in top_features(v, top)]
+    left = left_margin(fig, names, 8, extra_in=0.2)
+    gap = left + 0.03  # the right panel's labels sit between the panels
+    fig.subplots_adjust(left=left, right=0.98, wspace=gap / ((0.98 - left - gap) / 2), bottom=0.45 / height,
+                        top=1.0 - 0.75 / height)
     for ax, (title, values, colour) in zip(axes, panels):
         rows = top_features(values, top)
         ax.set_title(title)
@@ -188,7 +215,6 @@ def plot_importance(importance: Mapping[str, Any], path: Path, *, top: int = 20)
         ax.axvline(0.0, color="black", lw=0.6)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(f"Feature importance (top {top})")
-    fig.tight_layout()
     return save_figure(fig, path)
 
 
@@ -207,6 +233,8 @@ def plot_confusion(actual: np.ndarray, predicted: np.ndarray, path: Path) -> Pat
     totals = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=np.float64), where=totals > 0)
     fig, ax = plt.subplots(figsize=(7.6, 6.6))
+    fig.subplots_adjust(left=left_margin(fig, [f"5.0 (n={int(t):,})" for t in totals[:, 0]], 8, extra_in=0.55),
+                        right=0.98, bottom=0.08, top=0.94)
     im = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(im, ax=ax, label="share of the true class")
     labels = [f"{g:.1f}" for g in GRID]

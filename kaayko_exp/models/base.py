@@ -65,17 +65,18 @@ def resolve_n_jobs(n_jobs: int) -> int:
 
 
 def library_versions() -> dict[str, str]:
-    import sklearn
-    import xgboost
+    """The installed versions of the libraries a model file depends on, read from the package metadata: no
+    import, so a histgb run does not load xgboost (nor an xgboost run skops) just to name its version."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    try:
-        import skops
+    def installed(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:  # pragma: no cover
+            return "missing"
 
-        skops_version = skops.__version__
-    except ImportError:  # pragma: no cover
-        skops_version = "missing"
-    return {"numpy": np.__version__, "scikit-learn": sklearn.__version__, "xgboost": xgboost.__version__,
-            "skops": skops_version}
+    return {"numpy": np.__version__, "scikit-learn": installed("scikit-learn"), "xgboost": installed("xgboost"),
+            "skops": installed("skops")}
 
 
 def rmse(y: np.ndarray, p: np.ndarray) -> float:
