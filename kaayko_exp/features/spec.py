@@ -581,7 +581,9 @@ def _finish(plan: _Plan, G: np.ndarray) -> np.ndarray:
         out[:, plan.lead_out] = G[:, :n_lead]
     if len(plan.cyc_out):
         ang = (G[:, plan.cyc_src].astype(np.float64) - plan.cyc_off) * plan.cyc_scale
-        out[:, plan.cyc_out] = np.where(plan.cyc_sin, np.sin(ang), np.cos(ang))
+        sin = plan.cyc_sin  # each angle's sine or cosine only (not both, then one picked: half the trig work)
+        out[:, plan.cyc_out[sin]] = np.sin(ang[:, sin])
+        out[:, plan.cyc_out[~sin]] = np.cos(ang[:, ~sin])
     if plan.other:
         cols = {c: G[:, plan.col_of[c]].astype(np.float64) for c in plan.other_inputs}
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
