@@ -163,6 +163,10 @@ def main(argv=None) -> int:
         print("  evaluate: " + ", ".join(f"{k} {v:.2f}s" for k, v in ev.items()))
         notes.append(f"{r['cmd']}: the evaluate stage's parts (median s): "
                      + ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in ev.items()) + ".")
+        if "import" in bp:
+            where = "its fit stage" if r["model"] == "xgboost" else "its start-up (the config check)"
+            notes.append(f"{r['cmd']}: importing the learner's library took the bare script {bp['import']:.1f} s "
+                         f"of its start-up; the run imports it in {where}.")
     for r in results:
         if r["model"] == "xgboost" and r["sample"] == "complete":
             ok = r["run_rss"] < GOAL_RSS_MIB
