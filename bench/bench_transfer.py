@@ -157,6 +157,10 @@ def main(argv=None) -> int:
     ap.add_argument("--features", default="rule",
                     help="feature set of the per-family tables (default rule: the label rule's inputs only, "
                          "conf/features/rule.yaml); the per-lake xgboost section keeps features=standard")
+    ap.add_argument("--keep-main", default=None, metavar="JSON",
+                    help="take the per-lake xgboost and fidelity sections from this earlier result (e.g. "
+                         "bench/.results/full/transfer.json) instead of re-running them: for when only the "
+                         "per-family tables' inputs changed")
     ap.add_argument("--no-climates", action="store_true", help="skip the leave-one-climate-type-out table")
     ap.add_argument("--main-size", default=None, help="size of the xgboost per-lake section (default large; tiny with --quick)")
     args = ap.parse_args(argv)
@@ -169,13 +173,23 @@ def main(argv=None) -> int:
 
     real = read_table(REAL)
     size = args.main_size or ("tiny" if args.quick else "large")
-    transfer_sec, xgb = transfer_section(real, size, args.seed)
-    sections = [transfer_sec, fidelity_section(real, args.seed)]
+    if args.keep_main:
+        import json
+
+        kept = json.loads(Path(args.keep_main).read_text(encoding="utf-8"))
+        sections = [dict(sec, notes=sec["notes"] + [f"Kept from the run of {kept.get('when', '?')} "
+                                                    f"(`{kept.get('command', '?')}`): its inputs did not change."])
+                    for sec in kept["sections"]
+                    if sec["heading"].startswith(("Leave-one-real-lake-out transfer", "Synthetic generator fidelity"))]
+        xgb = []
+    else:
+        transfer_sec, xgb = transfer_section(real, size, args.seed)
+        sections = [transfer_sec, fidelity_section(real, args.seed)]
     families = args.families if args.families is not None else ("" if args.quick else ",".join(FAMILIES))
     sizes = {f: size for f in families.split(",") if f}
     sizes.update(dict(kv.split("=", 1) for kv in args.size_of))
     if sizes:
-        known = {"xgboost": xgb} if sizes.get("xgboost") == size and args.features == "standard" else {}
+        known = {"xgboost": xgb} if xgb and sizes.get("xgboost") == size and args.features == "standard" else {}
         sections += family_sections(real, sizes, args.seed, known, climates=not args.no_climates,
                                     features=args.features)
     common.print_sections(sections)

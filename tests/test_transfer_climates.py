@@ -27,7 +27,8 @@ def test_station_rows_follow_the_published_normals_and_the_physics():
     assert not rows["temp_c"].equals(station_hours.station_rows(st, seed=4)["temp_c"])
 
 
-def test_leave_one_climate_type_out_at_tiny_size(monkeypatch):
+def spy_on_training_lakes(monkeypatch) -> dict:
+    """The lakes of the rows the next transfer fit trains on (``seen["lakes"]``)."""
     seen = {}
     real_fit = transfer._fit
 
@@ -36,6 +37,11 @@ def test_leave_one_climate_type_out_at_tiny_size(monkeypatch):
         return real_fit(train, **kw)
 
     monkeypatch.setattr(transfer, "_fit", spy)
+    return seen
+
+
+def test_leave_one_climate_type_out_at_tiny_size(monkeypatch):
+    seen = spy_on_training_lakes(monkeypatch)
     results = transfer.leave_one_climate_out(["polar"], size="tiny", seed=1, model="xgboost", n_jobs=1)
     assert [(r.group, r.koppen, r.station) for r in results] == [("polar", "ET", "Utqiagvik")]
     r = results[0]
@@ -76,17 +82,11 @@ def test_synthetic_climate_validation_scores_the_groups_own_synthetic_rows(monke
     """The settings validation never reads the scored station rows, and trains without the group it scores."""
     from kaayko_exp.data import synthetic
 
-    seen = {}
-    real_fit = transfer._fit
-
-    def spy(train, **kw):
-        seen["lakes"] = set(train["lake"].astype(str))
-        return real_fit(train, **kw)
+    seen = spy_on_training_lakes(monkeypatch)
 
     def no_station_rows(*a, **k):
         raise AssertionError("the validation read the scored station rows")
 
-    monkeypatch.setattr(transfer, "_fit", spy)
     monkeypatch.setattr(station_hours, "station_rows", no_station_rows)
     [r] = transfer.synthetic_climate_validation(["polar"], size="tiny", seed=1, model="random_forest",
                                                 features="rule", params={"n_estimators": 5}, n_jobs=1,
