@@ -17,6 +17,8 @@ Usage::
     python bench/bench_transfer.py --quick         # sample_size=tiny: shows the script works
     python bench/bench_transfer.py --json out.json # sections for bench/run_all.py
     python bench/bench_transfer.py --size-of random_forest=medium --size-of ensemble=medium
+    python bench/bench_transfer.py --features standard   # the per-family tables on another feature set (default rule)
+    python bench/bench_transfer.py --keep-main bench/.results/full/transfer.json  # re-run only the family tables
 """
 
 from __future__ import annotations
