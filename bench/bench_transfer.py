@@ -17,6 +17,8 @@ Usage::
     python bench/bench_transfer.py --quick         # sample_size=tiny: shows the script works
     python bench/bench_transfer.py --json out.json # sections for bench/run_all.py
     python bench/bench_transfer.py --size-of random_forest=medium --size-of ensemble=medium
+    python bench/bench_transfer.py --features standard   # the per-family tables on another feature set (default rule)
+    python bench/bench_transfer.py --keep-main bench/.results/full/transfer.json  # re-run only the family tables
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def _cell(r) -> str:
 
 
 def family_sections(real, sizes: dict[str, str], seed: int, known: dict[str, list[dict]] | None = None,
-                    climates: bool = True) -> list[dict]:
+                    climates: bool = True, features: str = "standard") -> list[dict]:
     """Leave-one-sample-lake-out and leave-one-climate-type-out tables, one column per family."""
     from dataclasses import asdict
 
@@ -85,7 +87,7 @@ def family_sections(real, sizes: dict[str, str], seed: int, known: dict[str, lis
     loslo = {}
     for fam, size in sizes.items():
         loslo[fam] = (known or {}).get(fam) or [asdict(r) for r in transfer.leave_one_lake_out(real, size=size, seed=seed,
-                                                                                                 model=fam)]
+                                                                                                 model=fam, features=features)]
     lakes = [r["lake"] for r in next(iter(loslo.values()))]
     rows = [[lake] + [_cell(next(r for r in loslo[f] if r["lake"] == lake)) for f in sizes] for lake in lakes]
     worst = {f: min(r["class_accuracy"] for r in loslo[f]) for f in sizes}
@@ -94,15 +96,16 @@ def family_sections(real, sizes: dict[str, str], seed: int, known: dict[str, lis
     out = [common.section(
         "Leave-one-sample-lake-out by model family", ["lake"] + header, rows,
         intro=("Class accuracy / MAE on each real sample lake of a model trained on synthetic rows generated without "
-               "that lake (and every synthetic lake within 50 km); column = family (sample size). Command: `python -m "
-               "kaayko_exp.evaluation.transfer tests/data/kaayko_sample --size SIZE --model FAMILY`."),
+               "that lake (and every synthetic lake within 50 km); column = family (sample size); features=%s. Command: "
+               "`python -m kaayko_exp.evaluation.transfer tests/data/kaayko_sample --size SIZE --model FAMILY "
+               "--features %s`." % (features, features)),
         notes=[f"Goal (issue 19): class accuracy >= {LOSLO_GOAL} on every lake: "
                + ("met by every family." if not missed else f"MISSED by {', '.join(missed)}."),
                f"{time.perf_counter() - started:.0f} s in all."])]
     if not climates:
         return out
     started = time.perf_counter()
-    locto = {fam: [asdict(r) for r in transfer.leave_one_climate_out(size=size, seed=seed, model=fam)]
+    locto = {fam: [asdict(r) for r in transfer.leave_one_climate_out(size=size, seed=seed, model=fam, features=features)]
              for fam, size in sizes.items()}
     first = next(iter(locto.values()))
     rows = [[r["group"], r["koppen"], r["station"]] + [_cell(locto[f][i]) for f in sizes] for i, r in enumerate(first)]
@@ -115,8 +118,9 @@ def family_sections(real, sizes: dict[str, str], seed: int, known: dict[str, lis
         intro=("Class accuracy / MAE on a year of rule-labelled hourly rows built from each reference station's published "
                "1991–2020 statistics (kaayko_exp/data/station_hours.py: a separate path, never used to build or tune "
                "the generator), by a model trained on the synthetic table generated without the station's Köppen group "
-               "(its lakes and its stations' coverage rows). Command: `python -m kaayko_exp.evaluation.transfer "
-               "--protocol climates --size SIZE --model FAMILY`."),
+               "(its lakes and its stations' coverage rows); features=%s. Command: `python -m "
+               "kaayko_exp.evaluation.transfer --protocol climates --size SIZE --model FAMILY --features %s`."
+               % (features, features)),
         notes=[f"Issue 19's transfer goal (class accuracy >= {ACCURACY_GOAL}, MAE <= {MAE_GOAL}) on these rows: "
                + ("met everywhere." if not short else "missed for " + ", ".join(short) + "."),
                f"{time.perf_counter() - started:.0f} s in all."]))
@@ -152,6 +156,13 @@ def main(argv=None) -> int:
                     help=f"families of the per-family tables (default {','.join(FAMILIES)}; none with --quick)")
     ap.add_argument("--size-of", action="append", default=[], metavar="FAMILY=SIZE",
                     help="another sample size for one family's columns (e.g. random_forest=medium)")
+    ap.add_argument("--features", default="rule",
+                    help="feature set of the per-family tables (default rule: the label rule's inputs only, "
+                         "conf/features/rule.yaml); the per-lake xgboost section keeps features=standard")
+    ap.add_argument("--keep-main", default=None, metavar="JSON",
+                    help="take the per-lake xgboost and fidelity sections from this earlier result (e.g. "
+                         "bench/.results/full/transfer.json) instead of re-running them: for when only the "
+                         "per-family tables' inputs changed")
     ap.add_argument("--no-climates", action="store_true", help="skip the leave-one-climate-type-out table")
     ap.add_argument("--main-size", default=None, help="size of the xgboost per-lake section (default large; tiny with --quick)")
     args = ap.parse_args(argv)
@@ -164,14 +175,25 @@ def main(argv=None) -> int:
 
     real = read_table(REAL)
     size = args.main_size or ("tiny" if args.quick else "large")
-    transfer_sec, xgb = transfer_section(real, size, args.seed)
-    sections = [transfer_sec, fidelity_section(real, args.seed)]
+    if args.keep_main:
+        import json
+
+        kept = json.loads(Path(args.keep_main).read_text(encoding="utf-8"))
+        sections = [dict(sec, notes=sec["notes"] + [f"Kept from the run of {kept.get('when', '?')} "
+                                                    f"(`{kept.get('command', '?')}`): its inputs did not change."])
+                    for sec in kept["sections"]
+                    if sec["heading"].startswith(("Leave-one-real-lake-out transfer", "Synthetic generator fidelity"))]
+        xgb = []
+    else:
+        transfer_sec, xgb = transfer_section(real, size, args.seed)
+        sections = [transfer_sec, fidelity_section(real, args.seed)]
     families = args.families if args.families is not None else ("" if args.quick else ",".join(FAMILIES))
     sizes = {f: size for f in families.split(",") if f}
     sizes.update(dict(kv.split("=", 1) for kv in args.size_of))
     if sizes:
-        known = {"xgboost": xgb} if sizes.get("xgboost") == size else {}
-        sections += family_sections(real, sizes, args.seed, known, climates=not args.no_climates)
+        known = {"xgboost": xgb} if xgb and sizes.get("xgboost") == size and args.features == "standard" else {}
+        sections += family_sections(real, sizes, args.seed, known, climates=not args.no_climates,
+                                    features=args.features)
     common.print_sections(sections)
     common.write_results(args.json, sections)
     return 0

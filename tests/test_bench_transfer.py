@@ -101,3 +101,35 @@ def test_family_tables_have_one_column_per_family_and_judge_the_goals(bench, mon
     assert locto["rows"][0][:3] == ["polar", "ET", "Utqiagvik"] and locto["rows"][0][5] == "0.9800 / 0.0200"
     assert "ET (ensemble)" in locto["notes"][0]
     assert ("climates", "ensemble", "medium") in calls
+
+
+def test_keep_main_reuses_the_earlier_sections_and_the_family_tables_use_the_rule_features(bench, monkeypatch,
+                                                                                            tmp_path):
+    seen = []
+
+    def lakes(real, *, size, seed, model, features="standard", **_):
+        seen.append(("lakes", model, features))
+        return [_result("A", 1.0, 0.01)]
+
+    def climates(*, size, seed, model, features="standard", **_):
+        seen.append(("climates", model, features))
+        return [transfer.ClimateResult(group="polar", station="Utqiagvik", koppen="ET", rows=8760, train_rows=100,
+                                       class_accuracy=1.0, mae=0.01, within_half=1.0, seconds=1.0)]
+
+    monkeypatch.setattr(transfer, "leave_one_lake_out", lakes)
+    monkeypatch.setattr(transfer, "leave_one_climate_out", climates)
+    monkeypatch.setattr(bench, "fidelity_section", lambda *a: pytest.fail("fidelity re-run despite --keep-main"))
+    earlier = tmp_path / "earlier.json"
+    main_sec = {"heading": "Leave-one-real-lake-out transfer (sample_size=large)", "intro": "", "header": ["lake"],
+                "rows": [["A"]], "notes": ["n"]}
+    fid_sec = dict(main_sec, heading="Synthetic generator fidelity")
+    family = dict(main_sec, heading="Leave-one-sample-lake-out by model family")
+    earlier.write_text(json.dumps({"when": "2026-12-05 04:10", "command": "python bench/bench_transfer.py",
+                                   "sections": [main_sec, fid_sec, family]}))
+    out = tmp_path / "r.json"
+    assert bench.main(["--keep-main", str(earlier), "--families", "xgboost", "--json", str(out)]) == 0
+    secs = json.loads(out.read_text())["sections"]
+    assert [s["heading"] for s in secs[:2]] == [main_sec["heading"], fid_sec["heading"]]
+    assert secs[0]["rows"] == [["A"]] and "Kept from the run of 2026-12-05 04:10" in secs[0]["notes"][-1]
+    assert seen == [("lakes", "xgboost", "rule"), ("climates", "xgboost", "rule")]  # recomputed, on features=rule
+    assert "features=rule" in secs[2]["intro"] and "--features rule" in secs[3]["intro"]

@@ -41,7 +41,19 @@ def test_a_row_cap_above_the_training_rows_grows_trees_on_all_rows(data, family)
     assert max(t.tree_.n_node_samples[0] for t in small.estimator.estimators_) <= 200
 
 
-@pytest.mark.parametrize("family", ["random_forest", "extra_trees"])
+def test_the_default_random_forest_grows_every_tree_on_every_row(data):
+    """Issue 19: noise-free labels, so no bootstrap: the rare coverage rows reach every tree (a 50,000-row
+    bootstrap at large held about a twelfth of them per tree)."""
+    spec, X, y = data
+    cfg = member_config("random_forest")
+    cfg.params = {**cfg.params, "n_estimators": 3}
+    model = build_model(cfg, seed=1, n_jobs=1, n_rows=len(y))
+    model.fit(X, y, spec=spec)
+    assert [t.tree_.n_node_samples[0] for t in model.estimator.estimators_] == [len(y)] * 3
+    assert np.abs(model.predict(X) - y).max() == 0.0  # single-row leaves: a noise-free training row is reproduced
+
+
+@pytest.mark.parametrize("family", ["extra_trees"])
 def test_the_default_forests_cap_rows_per_tree_at_large(data, family):
     spec, X, y = data
     cfg = member_config(family)

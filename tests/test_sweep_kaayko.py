@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import optuna
+import numpy as np
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
@@ -326,3 +327,22 @@ def test_runs_list_names_where_a_best_trial_run_by_another_worker_lives(tmp_path
     assert f"val_rmse=0.3000 (trial 1 in {b / '1'})" in line_a and "rmse 0.3100" in line_a
     line_b = next(ln for ln in lines if ln.endswith(str(b)))
     assert "val_rmse=0.3000 (trial 1)" in line_b
+
+
+def test_the_forest_studys_bootstrap_shares_fit_whatever_the_family_default():
+    """The random_forest study samples max_samples (a bootstrap share); the family's default has no bootstrap
+    (issue 19), so the study must turn it on, or every trial fails in sklearn."""
+    from conftest import make_frame
+
+    from kaayko_exp.features.spec import build_spec, transform
+    from kaayko_exp.models import build_model
+
+    cfg = compose_train(["hparams_search=random_forest"])
+    frame = make_frame(400, seed=2)
+    spec = build_spec(cfg.features, frame)
+    for share in (0.3, 1.0):
+        model_cfg = OmegaConf.create(OmegaConf.to_container(cfg.model))
+        model_cfg.params.max_samples = share
+        model_cfg.params.n_estimators = 3
+        model = build_model(model_cfg, seed=1, n_jobs=1, n_rows=len(frame))
+        model.fit(transform(spec, frame), frame["paddle_score"].to_numpy(np.float64), spec=spec)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import pandas as pd
 
 from kaayko_exp.data import coverage, koppen, label, station_hours, validate_frame
@@ -26,7 +27,8 @@ def test_station_rows_follow_the_published_normals_and_the_physics():
     assert not rows["temp_c"].equals(station_hours.station_rows(st, seed=4)["temp_c"])
 
 
-def test_leave_one_climate_type_out_at_tiny_size(monkeypatch):
+def spy_on_training_lakes(monkeypatch) -> dict:
+    """The lakes of the rows the next transfer fit trains on (``seen["lakes"]``)."""
     seen = {}
     real_fit = transfer._fit
 
@@ -35,6 +37,11 @@ def test_leave_one_climate_type_out_at_tiny_size(monkeypatch):
         return real_fit(train, **kw)
 
     monkeypatch.setattr(transfer, "_fit", spy)
+    return seen
+
+
+def test_leave_one_climate_type_out_at_tiny_size(monkeypatch):
+    seen = spy_on_training_lakes(monkeypatch)
     results = transfer.leave_one_climate_out(["polar"], size="tiny", seed=1, model="xgboost", n_jobs=1)
     assert [(r.group, r.koppen, r.station) for r in results] == [("polar", "ET", "Utqiagvik")]
     r = results[0]
@@ -49,3 +56,42 @@ def test_leave_one_climate_type_out_at_tiny_size(monkeypatch):
 def test_lake_protocol_without_real_rows_is_a_usage_error(capsys):
     assert transfer.main(["--size", "tiny"]) == 2
     assert "needs the real rows" in capsys.readouterr().err
+
+
+def test_rule_feature_set_reads_exactly_the_label_rules_inputs():
+    """features=rule: the model reads what the published rule reads and nothing else (no place/climate proxy)."""
+    from omegaconf import OmegaConf
+
+    from kaayko_exp.data import synthetic
+    from kaayko_exp.features.spec import build_spec
+
+    frame = synthetic.generate_rows(np.arange(0, 2_000_000, 1000), seed=5)
+    spec = build_spec(OmegaConf.load(transfer.CONF / "features" / "rule.yaml"), frame)
+    cols = list(spec.required_columns)
+    # the rule scores a frame of these columns alone exactly as the full frame ...
+    np.testing.assert_array_equal(label.paddle_score_rule(frame[cols]), frame["paddle_score"].to_numpy())
+    # ... and needs every one of them
+    for c in cols:
+        with pytest.raises(KeyError):
+            label.paddle_score_rule(frame[[k for k in cols if k != c]])
+    assert not {"latitude", "longitude", "region", "regional_pattern", "lake_type", "hemisphere", "feelslike_c",
+                "estimated_water_temp_c", "month", "datetime"} & set(cols)
+
+
+def test_synthetic_climate_validation_scores_the_groups_own_synthetic_rows(monkeypatch):
+    """The settings validation never reads the scored station rows, and trains without the group it scores."""
+    from kaayko_exp.data import synthetic
+
+    seen = spy_on_training_lakes(monkeypatch)
+
+    def no_station_rows(*a, **k):
+        raise AssertionError("the validation read the scored station rows")
+
+    monkeypatch.setattr(station_hours, "station_rows", no_station_rows)
+    [r] = transfer.synthetic_climate_validation(["polar"], size="tiny", seed=1, model="random_forest",
+                                                features="rule", params={"n_estimators": 5}, n_jobs=1,
+                                                val_rows=20_000)
+    full, kept = synthetic.layout(), synthetic.layout(exclude_group="polar")
+    held = set(full.lakes["name"]) - set(kept.lakes["name"])
+    assert held and not held & seen["lakes"] and "Utqiagvik (ET)" not in seen["lakes"]
+    assert r.group == "polar" and r.rows > 0 and r.train_rows == 3000 and 0.0 <= r.class_accuracy <= 1.0

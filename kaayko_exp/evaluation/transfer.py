@@ -21,6 +21,8 @@ Usage::
     python -m kaayko_exp.evaluation.transfer tests/data/kaayko_sample --size medium [--seed 42]
         [--model xgboost] [--json FILE] [--report DIR]
     python -m kaayko_exp.evaluation.transfer --protocol climates --size medium [--model histgb] [--json FILE]
+    python -m kaayko_exp.evaluation.transfer --protocol synthetic-climates --size medium --features rule
+        [--param min_samples_leaf=1]   # the validation for choosing settings: scores synthetic rows only
 
 ``--report DIR`` also writes the fidelity report (:mod:`kaayko_exp.data.fidelity`) to ``DIR``
 with the per-lake transfer table in it, and exits 1 when a fidelity check fails.
@@ -215,6 +217,40 @@ def leave_one_climate_out(groups: Sequence[str] | None = None, *, size: str | in
     return out
 
 
+def synthetic_climate_validation(groups: Sequence[str] | None = None, *, size: str | int = "medium", seed: int = 42,
+                                 model: str = "xgboost", features: str = "standard",
+                                 params: dict[str, Any] | None = None, n_jobs: int = -1,
+                                 val_rows: int = 60_000) -> list[ClimateResult]:
+    """Leave-one-climate-type-out scored on the held-out group's own *synthetic* rows (its lakes and its
+    stations' coverage rows, drawn at ``seed + 1000`` from the complete table): the validation for choosing
+    settings. It never reads the station rows that :func:`leave_one_climate_out` scores."""
+    from kaayko_exp.data import koppen, synthetic
+    from kaayko_exp.data.sampling import sample_positions
+    from kaayko_exp.evaluation.metrics import metrics
+    from kaayko_exp.features.spec import transform
+
+    rows = _rows_for(size, _complete_rows())
+    full = synthetic.layout()
+    pos = sample_positions(full.total_rows, min(val_rows, full.total_rows), seed + 1000)
+    pool = synthetic.generate_rows(pos, seed=seed + 1000)
+    out = []
+    for group in list(groups or koppen.GROUPS):
+        started = time.perf_counter()
+        kept = synthetic.layout(exclude_group=group)
+        held = (set(full.lakes["name"]) - set(kept.lakes["name"])) | (set(full.stations["name"]) - set(kept.stations["name"]))
+        val = pool[pool["lake"].astype(str).isin(held)].reset_index(drop=True)
+        train = synthetic_without((), rows, seed, exclude_group=group)
+        spec, fitted = _fit(train, model=model, features=features, params=params, seed=seed, n_jobs=n_jobs)
+        m = metrics(val["paddle_score"].to_numpy(np.float64), fitted.predict(transform(spec, val)))
+        res = ClimateResult(group=group, station="(synthetic rows)", koppen="-", rows=len(val), train_rows=len(train),
+                            class_accuracy=m["class_accuracy"], mae=m["mae"], within_half=m["within_half"],
+                            seconds=round(time.perf_counter() - started, 1))
+        log.info("%s (synthetic validation): MAE %.4f, class accuracy %.4f (%d rows)", group, res.mae,
+                 res.class_accuracy, res.rows)
+        out.append(res)
+    return out
+
+
 def climate_table(results: Sequence[ClimateResult]) -> str:
     """Markdown table of leave-one-climate-type-out results."""
     lines = ["| group left out | Köppen | station | station rows | synthetic train rows | class accuracy | MAE | within ±0.5 |",
@@ -234,13 +270,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kaayko_exp.evaluation.transfer", description=__doc__.splitlines()[0])
     ap.add_argument("real", nargs="?", default=None,
                     help="directory of Kaayko <Lake>/<YYYY-MM>.csv files (or a .csv/.parquet file); not for --protocol climates")
-    ap.add_argument("--protocol", choices=("lakes", "climates"), default="lakes",
+    ap.add_argument("--protocol", choices=("lakes", "climates", "synthetic-climates"), default="lakes",
                     help="lakes: leave one real lake out (default); climates: leave one Köppen group out and score "
-                         "rows built from its reference stations' published statistics")
+                         "rows built from its reference stations' published statistics; synthetic-climates: the "
+                         "same, scored on the group's own synthetic rows (the validation for choosing settings)")
     ap.add_argument("--size", default="medium", help="synthetic training size: tiny|small|medium|large or a row count")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--model", default="xgboost")
     ap.add_argument("--features", default="standard")
+    ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a model parameter (model.params.KEY), e.g. --param max_samples=200000")
     ap.add_argument("--json", default=None, help="also write the per-lake results as JSON here")
     ap.add_argument("--report", default=None, metavar="DIR", help="also write the fidelity report with this table to DIR")
     args = ap.parse_args(argv)
@@ -250,8 +289,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kaayko_exp.data.sources import read_table
     from kaayko_exp.errors import KaaykoError
 
-    if args.protocol == "climates":
-        results = leave_one_climate_out(size=args.size, seed=args.seed, model=args.model, features=args.features)
+    import yaml
+
+    params = {k: yaml.safe_load(v) for k, _, v in (p.partition("=") for p in args.param)} or None
+    if args.protocol in ("climates", "synthetic-climates"):
+        run = leave_one_climate_out if args.protocol == "climates" else synthetic_climate_validation
+        results = run(size=args.size, seed=args.seed, model=args.model, features=args.features, params=params)
         print(climate_table(results))
         if args.json:
             import json
@@ -266,7 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         real = read_table(args.real)
-        results = leave_one_lake_out(real, size=args.size, seed=args.seed, model=args.model, features=args.features)
+        results = leave_one_lake_out(real, size=args.size, seed=args.seed, model=args.model, features=args.features,
+                                     params=params)
     except KaaykoError as exc:
         print(f"{exc.kind}: {exc}", file=sys.stderr)
         return exc.exit_code
