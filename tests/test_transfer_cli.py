@@ -20,3 +20,14 @@ def test_progress_per_held_out_lake_on_stderr_and_the_table_alone_on_stdout():
     expected = [(str(i), lake) for i, lake in enumerate(LAKES, 1)]
     assert started == expected and done == expected
     assert proc.stdout.lstrip().startswith("|") and "[1/5]" not in proc.stdout
+
+
+def test_a_param_without_a_value_is_refused_before_anything_trains(capsys):
+    import pytest
+
+    from kaayko_exp.evaluation import transfer
+
+    with pytest.raises(SystemExit) as exc:
+        transfer.main(["--protocol", "climates", "--param", "max_depth"])
+    assert exc.value.code == 2
+    assert "--param takes KEY=VALUE" in capsys.readouterr().err

@@ -234,8 +234,10 @@ def synthetic_climate_validation(groups: Sequence[str] | None = None, *, size: s
     pos = sample_positions(full.total_rows, min(val_rows, full.total_rows), seed + 1000)
     pool = synthetic.generate_rows(pos, seed=seed + 1000)
     out = []
-    for group in list(groups or koppen.GROUPS):
+    groups = list(groups or koppen.GROUPS)
+    for i, group in enumerate(groups, 1):
         started = time.perf_counter()
+        log.info("[%d/%d] %s: training %s on %s synthetic rows without it", i, len(groups), group, model, f"{rows:,}")
         kept = synthetic.layout(exclude_group=group)
         held = (set(full.lakes["name"]) - set(kept.lakes["name"])) | (set(full.stations["name"]) - set(kept.stations["name"]))
         val = pool[pool["lake"].astype(str).isin(held)].reset_index(drop=True)
@@ -291,6 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import yaml
 
+    bad = [p for p in args.param if "=" not in p or not p.partition("=")[0]]
+    if bad:
+        ap.error(f"--param takes KEY=VALUE (a model parameter and its value, e.g. --param max_depth=8); got {bad[0]!r}")
     params = {k: yaml.safe_load(v) for k, _, v in (p.partition("=") for p in args.param)} or None
     if args.protocol in ("climates", "synthetic-climates"):
         run = leave_one_climate_out if args.protocol == "climates" else synthetic_climate_validation
