@@ -173,6 +173,20 @@ class ThresholdPrunerConfig:
     interval_steps: int = 1
 
 
+@dataclass
+class ProjectionPrunerConfig:
+    """The project's own pruner (projection.py): judges a trial by its projected final value, fair to slow
+    learners."""
+
+    _target_: str = "hydra_plugins.optuna5_sweeper.projection.ProjectionPruner"
+    n_startup_trials: int = 4
+    n_warmup_steps: int = 0
+    interval_steps: int = 1
+    horizon: Optional[int] = None  # the fit's last step; null: the finished trials' last report before their final
+    rank: int = 1
+    margin: float = 0.0
+
+
 SAMPLERS: Dict[str, Any] = {
     "tpe": TPESamplerConfig, "random": RandomSamplerConfig, "cmaes": CmaEsSamplerConfig,
     "qmc": QMCSamplerConfig, "nsgaii": NSGAIISamplerConfig, "grid": GridSamplerConfig, "gp": GPSamplerConfig,
@@ -181,7 +195,7 @@ PRUNERS: Dict[str, Any] = {
     "nop": NopPrunerConfig, "none": NopPrunerConfig, "median": MedianPrunerConfig,
     "percentile": PercentilePrunerConfig, "hyperband": HyperbandPrunerConfig,
     "successive_halving": SuccessiveHalvingPrunerConfig, "wilcoxon": WilcoxonPrunerConfig,
-    "patient": PatientPrunerConfig, "threshold": ThresholdPrunerConfig,
+    "patient": PatientPrunerConfig, "threshold": ThresholdPrunerConfig, "projection": ProjectionPrunerConfig,
 }
 
 _DEFAULTS = ["_self_", {"sampler": "tpe"}, {"pruner": "nop"}]

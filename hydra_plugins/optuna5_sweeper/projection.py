@@ -1,0 +1,95 @@
+"""A pruner fair to slow learners: it judges a trial by where its validation curve is heading, not where it is.
+
+A pruner that compares trials at the same step (median, percentile) keeps the fast learners (a high learning rate,
+deep trees) and stops the slow ones that would have ended best; TPE then ranks those pruned trials below the
+finished ones and is steered towards the costly fast learners. :class:`ProjectionPruner` projects each trial to the
+end of its fit instead, calibrated on the study's own finished trials: at step ``s`` a trial may still gain, by
+its last value, ``R`` times what it gained over the second half of its steps so far (from step ``s/2`` to ``s``),
+where ``R`` is the largest such ratio any finished trial showed at the same step (its final value against its
+values at ``s/2`` and ``s``). A trial is pruned only when even that projection is worse than the ``rank``-th best
+finished trial's final value by more than ``margin``. A slow learner still improving fast projects far and is
+kept; a trial whose curve flattened above the best finished values is stopped.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional, Sequence
+
+import optuna
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+
+def value_at(curve: Dict[int, float], step: float) -> Optional[float]:
+    """The value reported at the last step at or before ``step``, or None."""
+    steps = [s for s in curve if s <= step]
+    return curve[max(steps)] if steps else None
+
+
+def gain_ratio(curve: Dict[int, float], final: float, step: int) -> Optional[float]:
+    """What a finished trial still gained after ``step`` (to ``final``) over what it gained from ``step / 2`` to
+    ``step`` ("lower is better" values); None when it did not improve over that half."""
+    now, half = value_at(curve, step), value_at(curve, step / 2)
+    if now is None or half is None or half <= now:
+        return None
+    return (now - final) / (half - now)
+
+
+def projected_final(curve: Dict[int, float], step: int, ratio: float) -> float:
+    """The final value of a running trial at ``step`` that still gains ``ratio`` times its last half's gain."""
+    now, half = curve[step], value_at(curve, step / 2)
+    return now if half is None or half <= now else now - ratio * (half - now)
+
+
+class ProjectionPruner(optuna.pruners.BasePruner):
+    """Prunes a trial whose projected final value (see the module) is still worse than the ``rank``-th best final
+    value of the finished trials by more than ``margin`` (a share of that value).
+
+    ``n_startup_trials``: finished trials needed before any pruning (``rank`` of them at most); ``n_warmup_steps``:
+    steps a trial runs before it is judged; ``interval_steps``: judge every that many steps after the warm-up;
+    ``horizon``: the fit's last step, after which nothing is pruned (null: the finished trials' last report before
+    their final value, which the job reports at its phase end; kaayko_exp/training/pruning.py)."""
+
+    def __init__(self, n_startup_trials: int = 4, n_warmup_steps: int = 0, interval_steps: int = 1,
+                 horizon: Optional[int] = None, rank: int = 1, margin: float = 0.0) -> None:
+        if n_startup_trials < 1 or not 1 <= rank <= n_startup_trials:
+            raise ValueError(f"need 1 <= rank ({rank}) <= n_startup_trials ({n_startup_trials})")
+        if n_warmup_steps < 0 or interval_steps < 1 or margin < 0:
+            raise ValueError("need n_warmup_steps >= 0, interval_steps >= 1 and margin >= 0")
+        if horizon is not None and horizon < 1:
+            raise ValueError(f"horizon={horizon} must be a step >= 1 or null")
+        self._n_startup_trials = n_startup_trials
+        self._n_warmup_steps = n_warmup_steps
+        self._interval_steps = interval_steps
+        self._horizon = horizon
+        self._rank = rank
+        self._margin = margin
+
+    def prune(self, study: "optuna.study.Study", trial: FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None or step < self._n_warmup_steps or (step - self._n_warmup_steps) % self._interval_steps:
+            return False
+        finished = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                    if t.value is not None and math.isfinite(t.value)]
+        if len(finished) < self._n_startup_trials:
+            return False
+        horizon = self._horizon or _fit_end(finished)
+        if horizon is None or step >= horizon:
+            return False  # nothing left to save: the trial finishes and the sampler learns its value
+        sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0  # work on "lower is better"
+        curves = [({s: sign * v for s, v in t.intermediate_values.items()}, sign * t.value) for t in finished]
+        ratios = [r for r in (gain_ratio(c, final, step) for c, final in curves) if r is not None]
+        if not ratios:
+            return False
+        reference = sorted(final for _, final in curves)[self._rank - 1]
+        mine = {s: sign * v for s, v in trial.intermediate_values.items() if math.isfinite(v)}
+        if step not in mine:
+            return False
+        return projected_final(mine, step, max(ratios)) > reference + self._margin * abs(reference)
+
+
+def _fit_end(finished: Sequence[FrozenTrial]) -> Optional[int]:
+    """The last step at which the finished trials reported during their fit (before their phase-end value)."""
+    ends = [sorted(t.intermediate_values)[-2] for t in finished if len(t.intermediate_values) >= 2]
+    return max(ends) if ends else None
