@@ -185,6 +185,8 @@ class ProjectionPrunerConfig:
     horizon: Optional[int] = None  # the fit's last step; null: the finished trials' last report before their final
     rank: int = 1
     margin: float = 0.0
+    slow_factor: Optional[float] = None  # null: cost is not considered
+    slow_gain: float = 0.05
 
 
 SAMPLERS: Dict[str, Any] = {

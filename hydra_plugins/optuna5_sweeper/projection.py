@@ -9,11 +9,17 @@ where ``R`` is the largest such ratio any finished trial showed at the same step
 values at ``s/2`` and ``s``). A trial is pruned only when even that projection is worse than the ``rank``-th best
 finished trial's final value by more than ``margin``. A slow learner still improving fast projects far and is
 kept; a trial whose curve flattened above the best finished values is stopped.
+
+Cost (``slow_factor``, off by default): a trial that takes more than ``slow_factor`` times the finished trials'
+median seconds per step is kept only if its projection beats the reference by ``slow_gain`` (a share). Deep trees
+cost several times a shallow trial per round; one that promises little over the best finished trial is the one to
+stop, and a sampler that ranks pruned trials below finished ones then spends the study's time on cheaper ones.
 """
 
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Dict, Optional, Sequence
 
 import optuna
@@ -49,14 +55,18 @@ class ProjectionPruner(optuna.pruners.BasePruner):
     ``n_startup_trials``: finished trials needed before any pruning (``rank`` of them at most); ``n_warmup_steps``:
     steps a trial runs before it is judged; ``interval_steps``: judge every that many steps after the warm-up;
     ``horizon``: the fit's last step, after which nothing is pruned (null: the finished trials' last report before
-    their final value, which the job reports at its phase end; kaayko_exp/training/pruning.py)."""
+    their final value, which the job reports at its phase end; kaayko_exp/training/pruning.py); ``slow_factor`` and
+    ``slow_gain``: see the module (null: cost is not considered)."""
 
     def __init__(self, n_startup_trials: int = 4, n_warmup_steps: int = 0, interval_steps: int = 1,
-                 horizon: Optional[int] = None, rank: int = 1, margin: float = 0.0) -> None:
+                 horizon: Optional[int] = None, rank: int = 1, margin: float = 0.0,
+                 slow_factor: Optional[float] = None, slow_gain: float = 0.05) -> None:
         if n_startup_trials < 1 or not 1 <= rank <= n_startup_trials:
             raise ValueError(f"need 1 <= rank ({rank}) <= n_startup_trials ({n_startup_trials})")
         if n_warmup_steps < 0 or interval_steps < 1 or margin < 0:
             raise ValueError("need n_warmup_steps >= 0, interval_steps >= 1 and margin >= 0")
+        if (slow_factor is not None and slow_factor <= 0) or not 0 <= slow_gain < 1:
+            raise ValueError("need slow_factor > 0 (or null) and 0 <= slow_gain < 1")
         if horizon is not None and horizon < 1:
             raise ValueError(f"horizon={horizon} must be a step >= 1 or null")
         self._n_startup_trials = n_startup_trials
@@ -65,6 +75,8 @@ class ProjectionPruner(optuna.pruners.BasePruner):
         self._horizon = horizon
         self._rank = rank
         self._margin = margin
+        self._slow_factor = slow_factor
+        self._slow_gain = slow_gain
 
     def prune(self, study: "optuna.study.Study", trial: FrozenTrial) -> bool:
         step = trial.last_step
@@ -86,10 +98,25 @@ class ProjectionPruner(optuna.pruners.BasePruner):
         mine = {s: sign * v for s, v in trial.intermediate_values.items() if math.isfinite(v)}
         if step not in mine:
             return False
-        return projected_final(mine, step, max(ratios)) > reference + self._margin * abs(reference)
+        bar = reference + self._margin * abs(reference)
+        if self._slow_factor is not None and _is_slow(trial, step, finished, horizon, self._slow_factor):
+            bar = reference - self._slow_gain * abs(reference)
+        return projected_final(mine, step, max(ratios)) > bar
 
 
 def _fit_end(finished: Sequence[FrozenTrial]) -> Optional[int]:
     """The last step at which the finished trials reported during their fit (before their phase-end value)."""
     ends = [sorted(t.intermediate_values)[-2] for t in finished if len(t.intermediate_values) >= 2]
     return max(ends) if ends else None
+
+
+def _is_slow(trial: FrozenTrial, step: int, finished: Sequence[FrozenTrial], horizon: int, factor: float) -> bool:
+    """Whether ``trial`` took more than ``factor`` times the finished trials' median seconds per step so far."""
+    if trial.datetime_start is None:
+        return False
+    per_step = sorted((t.datetime_complete - t.datetime_start).total_seconds() / horizon for t in finished
+                      if t.datetime_start is not None and t.datetime_complete is not None)
+    if not per_step:
+        return False
+    now = datetime.now(trial.datetime_start.tzinfo)
+    return (now - trial.datetime_start).total_seconds() / step > factor * per_step[len(per_step) // 2]
