@@ -4,6 +4,8 @@ nothing is judged before the warm-up, with too few finished trials, or once the 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import optuna
 import pytest
 from hydra import compose, initialize_config_dir
@@ -81,7 +83,39 @@ def test_nothing_is_judged_before_the_warm_up_with_few_finished_trials_or_after_
     assert first_pruned_step(ProjectionPruner(4, 0), study_with(FAST), late) is None
 
 
-@pytest.mark.parametrize("bad", ["rank=5", "margin=-0.1", "horizon=0", "interval_steps=0"])
+def running(values, step, seconds):
+    """A running trial that reported ``values`` up to ``step`` and started ``seconds`` ago."""
+    return optuna.trial.FrozenTrial(
+        number=99, trial_id=99, state=optuna.trial.TrialState.RUNNING, value=None,
+        datetime_start=datetime.now() - timedelta(seconds=seconds), datetime_complete=None, params={},
+        distributions={}, user_attrs={}, system_attrs={},
+        intermediate_values={s: v for s, v in values.items() if s <= step})
+
+
+def timed_study(finished, seconds):
+    """``finished`` trials that each took ``seconds`` (300 rounds: ``seconds / 300`` a step)."""
+    study = optuna.create_study()
+    end = datetime.now() - timedelta(hours=1)
+    for values in finished:
+        study.add_trial(optuna.trial.FrozenTrial(
+            number=0, trial_id=0, state=optuna.trial.TrialState.COMPLETE, value=values[PHASE_END],
+            datetime_start=end - timedelta(seconds=seconds), datetime_complete=end, params={}, distributions={},
+            user_attrs={}, system_attrs={}, intermediate_values=values))
+    return study
+
+
+def test_a_slow_trial_must_promise_a_clear_gain_a_cheap_one_only_to_beat_the_best():
+    study = timed_study(FAST, seconds=30.0)  # 0.1 s a step
+    slightly_better = curve(0.059, 0.5, 1.0)  # ends 0.0607: 1.6 % better than the best finished (0.0617)
+    much_better = curve(0.050, 0.5, 1.0)      # ends 0.0517: 16 % better
+    pruner = ProjectionPruner(4, 100, slow_factor=2.0, slow_gain=0.05)
+    assert not pruner.prune(study, running(slightly_better, 100, seconds=10.0))  # as fast as the finished ones
+    assert pruner.prune(study, running(slightly_better, 100, seconds=60.0))      # 6x slower per step
+    assert not pruner.prune(study, running(much_better, 100, seconds=60.0))
+    assert not ProjectionPruner(4, 100).prune(study, running(slightly_better, 100, seconds=60.0))  # cost off
+
+
+@pytest.mark.parametrize("bad", ["rank=5", "slow_factor=0", "slow_gain=1.5", "margin=-0.1", "horizon=0", "interval_steps=0"])
 def test_impossible_settings_are_refused_before_the_sweep(bad):
     with initialize_config_dir(str(CONF), version_base="1.3"):
         node = compose("config", overrides=["hydra/sweeper=optuna", "hydra/sweeper/pruner=projection",
