@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -121,6 +122,7 @@ def main() -> None:
                   "hydra.sweeper.write_plots=false", f"hydra.sweeper.n_trials={trials}", "hydra.sweeper.n_jobs=1",
                   *quick]
         print(f"warming the dataset cache: sample_size={sample} ...", flush=True)
+        shutil.rmtree(tmp / "warmup", ignore_errors=True)  # a kept dir's earlier warm-up run (a run dir is not reused)
         _train(["model=xgboost", f"sample_size={sample}", f"cache_dir={tmp / 'cache'}", "plots=false", *quick[:1],
                 f"n_jobs={args.threads}",
                 f"hydra.run.dir={tmp / 'warmup'}", "checkpointing=off"], tmp / "warmup.log")
@@ -137,6 +139,7 @@ def main() -> None:
                     continue
                 print(f"seed {seed}: sweep {'with the preset pruner' if label == 'pruner' else 'without pruner'}"
                       f"{' ' + ' '.join(pruner) if pruner else ''}: {trials} trials ...", flush=True)
+                shutil.rmtree(sweep_dir, ignore_errors=True)  # a kept dir's earlier sweep: a fresh study, not its rest
                 wall, cpu = _train(["-m", *common, f"hydra.sweep.dir={sweep_dir}", f"hydra.sweeper.sampler.seed={seed}",
                                *pruner, *args.extra], tmp / f"sweep-{tag}.log")
                 run[label] = summarise(sweep_dir, wall)
