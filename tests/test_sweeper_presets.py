@@ -1,4 +1,5 @@
-"""The ready studies (conf/hparams_search/*.yaml): pruners that wait for a share of the fit before judging a trial,
+"""The ready studies (conf/hparams_search/*.yaml): pruners that wait for several finished trials and are fair to slow
+learners (a share of the fit before judging, or a projection of the curve),
 and the figure the xgboost preset states is the one bench/bench_sweep.py measured (bench/results.md)."""
 
 import re
@@ -21,15 +22,19 @@ def _compose(preset):
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_a_preset_pruner_waits_for_a_third_of_the_fit_and_for_several_finished_trials(preset):
+def test_a_preset_pruner_waits_for_several_finished_trials_and_is_fair_to_slow_learners(preset):
     cfg = _compose(preset)
     pruner = cfg.hydra.sweeper.pruner
     budget = next(cfg.model.params[k] for k in BUDGET_KEYS if k in cfg.model.params)
-    # a trial with a small learning rate trails early and may still end best: judge it only once a third of its
-    # rounds ran, and against several finished trials (a median of two is one lucky draw)
-    assert pruner.n_warmup_steps >= budget / 3, (preset, pruner.n_warmup_steps, budget)
-    assert pruner.n_startup_trials >= 4
+    assert pruner.n_startup_trials >= 4  # a median or best of two finished trials is one lucky draw
     assert cfg.hydra.sweeper.sampler.n_startup_trials >= pruner.n_startup_trials
+    if str(pruner._target_).endswith(".ProjectionPruner"):
+        # it projects each trial's curve to the last round, so it may judge early, but on several reports
+        assert pruner.n_warmup_steps >= budget / 10, (preset, pruner.n_warmup_steps, budget)
+    else:
+        # a pruner comparing trials at the same step: a trial with a small learning rate trails early and may still
+        # end best, so judge it only once a third of its rounds ran
+        assert pruner.n_warmup_steps >= budget / 3, (preset, pruner.n_warmup_steps, budget)
 
 
 def _measured():
