@@ -11,7 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from hydra_plugins.optuna5_sweeper import _study
-from hydra_plugins.optuna5_sweeper.projection import ProjectionPruner
+from hydra_plugins.optuna5_sweeper._projection import ProjectionPruner
 from tests.test_sweeper_config import CONF
 
 ROUNDS, PHASE_END, EVERY = 300, 1000, 10  # a 300-round fit reports every 10 rounds, its final value at step 1000
@@ -130,5 +130,4 @@ def test_the_config_group_builds_the_pruner_with_its_fields():
                                             "hydra.sweeper.pruner.rank=2", "hydra.sweeper.pruner.n_warmup_steps=50"],
                        return_hydra_config=True).hydra.sweeper
     built = _study.make_pruner(node.pruner)
-    # by name: Hydra's plugin scan may import the module again, as another module object
-    assert type(built).__name__ == "ProjectionPruner" and built._rank == 2 and built._n_warmup_steps == 50
+    assert isinstance(built, ProjectionPruner) and built._rank == 2 and built._n_warmup_steps == 50

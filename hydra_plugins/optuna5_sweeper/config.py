@@ -175,10 +175,10 @@ class ThresholdPrunerConfig:
 
 @dataclass
 class ProjectionPrunerConfig:
-    """The project's own pruner (projection.py): judges a trial by its projected final value, fair to slow
+    """The project's own pruner (_projection.py): judges a trial by its projected final value, fair to slow
     learners."""
 
-    _target_: str = "hydra_plugins.optuna5_sweeper.projection.ProjectionPruner"
+    _target_: str = "hydra_plugins.optuna5_sweeper._projection.ProjectionPruner"
     n_startup_trials: int = 4
     n_warmup_steps: int = 0
     interval_steps: int = 1
