@@ -193,12 +193,13 @@ GLOBAL_PRECIP_MAX = 60.0  # mm/h: hourly rain of tropical downpours (world recor
 GLOBAL_PRESSURE = (960.0, 1045.0)  # hPa: deep mid-latitude lows … strong continental highs
 # Share of the global rows at local hours 10–14 (the rest at any hour): the sun stands high enough for the rule's
 # UV cut (UV index > 8 needs a solar elevation above ≈ 57° on a clear day, only the hours around noon reach it)
-# as often as below it, in every zone and season where the sun gets that high.
-GLOBAL_NOON_SHARE = 0.5
-# UV of the global rows: the clear-sky index at the row's sun times a factor uniform in 0…GLOBAL_UV_ENHANCE,
-# whatever the cloud. Cloud cover says how much of the sky is covered, not whether the sun is: scattered and
-# broken cloud leave the sun out and even raise UV above the clear-sky value by reflection off cloud sides (up to
-# ≈ 25 %, WHO Global Solar UV Index guide, 2002), and a dense cloud in front of the sun cuts it to near 0.
+# in about a third of the rows of every zone and season where the sun gets that high.
+GLOBAL_NOON_SHARE = 0.7
+# UV of the global rows: the clear-sky index at the row's sun times a factor in 0…GLOBAL_UV_ENHANCE (its square
+# uniform, so denser near the clear-sky value, where the rule's cut lies for a high sun), whatever the cloud.
+# Cloud cover says how much of the sky is covered, not whether the sun is: scattered and broken cloud leave the
+# sun out and even raise UV above the clear-sky value by reflection off cloud sides (up to ≈ 25 %, WHO Global
+# Solar UV Index guide, 2002), and a dense cloud in front of the sun cuts it to near 0.
 GLOBAL_UV_ENHANCE = 1.1
 _UV_CUT = 8.0  # the rule's UV cut (label.weather_points)
 GLOBAL_WEIGHT_STEPS = 4  # a combination's share of the global rows, in steps of 1/4 part (global_slots)
@@ -313,7 +314,7 @@ def _global_weather(lay: Layout, seed: int, idx: np.ndarray, zone: np.ndarray) -
     (:mod:`.coverage`'s limits). Cloud uniform (≥ 50 % when raining), pressure uniform in
     :data:`GLOBAL_PRESSURE`, direction uniform. Humidity, visibility, condition and feels-like follow from
     these and the sun in :func:`generate_rows`, as for every row; UV there is any share of the clear-sky index
-    up to :data:`GLOBAL_UV_ENHANCE` of it, whatever the cloud (v6), with half the rows near noon
+    up to :data:`GLOBAL_UV_ENHANCE` of it, whatever the cloud (v6), with 70 % of the rows near noon
     (:data:`GLOBAL_NOON_SHARE`).
     """
     n = idx.size
@@ -716,8 +717,8 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     uv_factor = (1.0 - 0.9 * (cloud / 100.0) ** 1.2) * (0.85 + 0.3 * rng.uniform(seed, _S_U_UV, ctr))
     uv = np.where(is_day, np.round(uv_clear * uv_factor, 1), 0.0)
     if glob.any():  # global rows: any share of the clear-sky UV, whatever the cloud (GLOBAL_UV_ENHANCE)
-        uv[glob] = np.where(is_day[glob], np.round(uv_clear[glob] * GLOBAL_UV_ENHANCE
-                                                   * rng.uniform(seed, _S_G_UV, ctr[glob]), 1), 0.0)
+        share = GLOBAL_UV_ENHANCE * np.sqrt(rng.uniform(seed, _S_G_UV, ctr[glob]))
+        uv[glob] = np.where(is_day[glob], np.round(uv_clear[glob] * share, 1), 0.0)
 
     # --- condition, visibility, flags --------------------------------------------------
     cold = temp <= 1.0
