@@ -25,8 +25,8 @@ def test_synthetic_load_info_and_cache_hit(tmp_path):
     assert list(df.columns) == list(schema.COLUMNS) and len(df) == 3000
     json.dumps(info)
     # the lakes' 2,434,601 rows plus one coverage row per plausible cell of the reference climates (issue 19)
-    # plus the 380,000 global rows (generator v6)
-    cells = len(np.unique(np.concatenate([coverage.station_cells(s) for s in koppen.STATIONS]))) + 380_000
+    # plus the 300,000 global rows (generator v5, v6)
+    cells = len(np.unique(np.concatenate([coverage.station_cells(s) for s in koppen.STATIONS]))) + 300_000
     assert info["source"] == "synthetic" and info["source_rows"] == 2_434_601 + cells and info["cache"]["hit"] is False
     assert 2_434_601 < info["source_rows"] <= 1.25 * 2_434_601
     assert info["sample"] == {"name": "tiny", "fraction": 3000 / (2_434_601 + cells), "rows": 3000}
@@ -41,8 +41,8 @@ def test_synthetic_load_info_and_cache_hit(tmp_path):
 
 def test_small_default_is_fast_and_sized(tmp_path):
     df, info = load_dataset(DataConfig(), SampleSizeConfig(name="small", fraction=0.002), seed=42, cache_dir=tmp_path)
-    # 0.2 % of the lakes' 2,434,601 rows plus the coverage rows (one per plausible cell, issue 19; 380,000 global)
-    cells = len(np.unique(np.concatenate([coverage.station_cells(s) for s in koppen.STATIONS]))) + 380_000
+    # 0.2 % of the lakes' 2,434,601 rows plus the coverage rows (one per plausible cell, issue 19; 300,000 global)
+    cells = len(np.unique(np.concatenate([coverage.station_cells(s) for s in koppen.STATIONS]))) + 300_000
     expected = round(0.002 * (2_434_601 + cells))
     assert len(df) == expected and info["sample"]["rows"] == expected
 

@@ -61,9 +61,9 @@ DEFAULT_LAKES = 100
 #: (bench/bench_generator.py measures it).
 DEFAULT_COVERAGE = 1.0
 #: Rows of the climate-agnostic ("global") coverage component at ``data.coverage`` 1 (it scales with the
-#: knob): 15.6 % of the default lake rows (24.0 % with the station rows), so the complete table grows ≤ 25 %
+#: knob): 12.3 % of the default lake rows (20.7 % with the station rows), so the complete table grows ≤ 25 %
 #: (bench/bench_generator.py).
-GLOBAL_ROWS = 380_000
+GLOBAL_ROWS = 300_000
 #: Places of the global component per (climate zone, season calendar) that the globe allows (11 of them).
 GLOBAL_PLACES_PER_KIND = 12
 _GLOBAL_COUNTER = 1 << 40  # draw counter of global row 0 (beyond any table row)
@@ -201,8 +201,6 @@ GLOBAL_NOON_SHARE = 0.7
 # sun out and even raise UV above the clear-sky value by reflection off cloud sides (up to ≈ 25 %, WHO Global
 # Solar UV Index guide, 2002), and a dense cloud in front of the sun cuts it to near 0.
 GLOBAL_UV_ENHANCE = 1.1
-_UV_CUT = 8.0  # the rule's UV cut (label.weather_points)
-GLOBAL_WEIGHT_STEPS = 4  # a combination's share of the global rows, in steps of 1/4 part (global_slots)
 
 
 @functools.lru_cache(maxsize=2)
@@ -243,10 +241,9 @@ def _near_cut(cuts: np.ndarray, half_width: float, u: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1)
-def _global_combos() -> tuple[np.ndarray, ...]:
+def _global_combos() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(place, month) pairs of the global places grouped by the (climate zone, season) they give: the combos'
-    place and month sorted by group, each group's first combo and its number of combos, and the group's weight
-    (:func:`global_slots`)."""
+    place and month sorted by group, each group's first combo and its number of combos."""
     gp = global_places()
     zone = pd.Categorical(gp["climate_zone"], categories=list(CLIMATE_ZONES)).codes.astype(np.int64)
     place = np.repeat(np.arange(len(gp)), 12)
@@ -255,32 +252,21 @@ def _global_combos() -> tuple[np.ndarray, ...]:
     group = zone[place] * len(SEASONS) + season
     order = np.lexsort((month, place, group))
     _, start, count = np.unique(group[order], return_index=True, return_counts=True)
-    # the noon sun of each (place, month) at mid-month: can a clear noon reach the rule's UV cut (UV index > 8)?
-    doy = np.array([15, 46, 74, 105, 135, 166, 196, 227, 258, 288, 319, 349])[month - 1]
-    decl = 23.44 * np.sin(2.0 * np.pi * (doy - 81.0) / 365.0)
-    sin_noon = np.cos(np.deg2rad(gp["lat"].to_numpy(np.float64)[place] - decl))
-    high_sun = GLOBAL_UV_ENHANCE * 12.5 * np.clip(sin_noon, 0.0, None) ** 2.5 > _UV_CUT
-    share = np.add.reduceat(high_sun[order].astype(np.float64), start) / count
-    weight = GLOBAL_WEIGHT_STEPS + np.round(GLOBAL_WEIGHT_STEPS * share).astype(np.int64)
-    return place[order], month[order], start, count, weight
+    return place[order], month[order], start, count
 
 
 def global_slots(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(global place, hours since START) of global rows ``g`` (0-based within the component).
 
-    Row ``g`` belongs to one of the K (climate zone, season) combinations the global places reach (20), by a
-    fixed wheel in which each combination takes a share of the rows however few months or places give it
-    (tropical winter: the monsoon calendar's December–February): one part, plus one more in proportion to the
-    combination's (place, month) pairs whose clear noon sun reaches the rule's UV cut (those combinations
-    have twice the rule's cells: UV above and below 8). Inside a combination, the rows cycle through its
-    (place, month) pairs, on a seed-free random day of that month in 2022, a share GLOBAL_NOON_SHARE of them
-    at 10–14 h local time and the rest at any hour."""
-    place, month, start, count, weight = _global_combos()
-    wheel = np.repeat(np.arange(len(start)), weight)  # combination of each wheel position
-    occ = np.arange(len(wheel)) - np.repeat(np.cumsum(weight) - weight, weight)  # its rank within the combination
-    pos, turn = g % len(wheel), g // len(wheel)
-    grp = wheel[pos]
-    c = start[grp] + (turn * weight[grp] + occ[pos]) % count[grp]
+    Row ``g`` belongs to the ``g mod K``-th of the K (climate zone, season) combinations the global places
+    reach (20), so each combination the rule reads has the same number of rows however few months or
+    places give it (tropical winter: the monsoon calendar's December–February); inside it, the rows cycle
+    through the combination's (place, month) pairs, on a seed-free random day of that month in 2022, a share
+    GLOBAL_NOON_SHARE of them at 10–14 h local time (v6) and the rest at any hour."""
+    place, month, start, count = _global_combos()
+    k = len(start)
+    grp, q = g % k, g // k
+    c = start[grp] + q % count[grp]
     m = month[c]
     days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[m - 1]
     first = (np.datetime64("2022-01", "M") + (m - 1).astype("timedelta64[M]")).astype("datetime64[h]")
