@@ -25,7 +25,7 @@ def test_synthetic_load_info_and_cache_hit(tmp_path):
     assert list(df.columns) == list(schema.COLUMNS) and len(df) == 3000
     json.dumps(info)
     # the lakes' 2,434,601 rows plus one coverage row per plausible cell of the reference climates (issue 19)
-    # plus the 300,000 global rows (generator v5)
+    # plus the 300,000 global rows (generator v5, v6)
     cells = len(np.unique(np.concatenate([coverage.station_cells(s) for s in koppen.STATIONS]))) + 300_000
     assert info["source"] == "synthetic" and info["source_rows"] == 2_434_601 + cells and info["cache"]["hit"] is False
     assert 2_434_601 < info["source_rows"] <= 1.25 * 2_434_601

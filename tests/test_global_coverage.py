@@ -95,3 +95,33 @@ def test_planned_rows_equal_the_rows_the_synthetic_load_returns(tmp_path, overri
     df, info = load_dataset(cfg.data, cfg.sample_size, seed=int(cfg.seed), cache_dir=tmp_path)
     assert planned_rows(cfg) == len(df) == info["rows"]
     assert info["source_rows"] > cfg.data.total_rows  # the coverage rows count too
+
+
+def _global_rows(step: int = 5):
+    lay = synthetic.layout(exclude_group="tropical")
+    return synthetic.generate_rows(lay.global_start + np.arange(0, lay.global_rows, step), seed=3,
+                                   exclude_group="tropical")
+
+
+def test_global_rows_reach_the_rules_uv_cut_whatever_the_cloud_and_never_beyond_the_sun():
+    glob = _global_rows()
+    uv, cloud = glob["uv"].to_numpy(np.float64), glob["cloud"].to_numpy(np.float64)
+    zone = glob["climate_zone"].astype(str).to_numpy()
+    # the clear-sky UV index of each row's sun, written out here: 12.5 · sin(elevation)^2.5 at local solar time
+    doy, hour = glob["day_of_year"].to_numpy(np.float64), glob["datetime"].dt.hour.to_numpy(np.float64)
+    decl = np.deg2rad(23.44) * np.sin(2 * np.pi * (doy - 81.0) / 365.0)
+    phi = np.deg2rad(glob["latitude"].to_numpy(np.float64))
+    sin_el = np.sin(phi) * np.sin(decl) + np.cos(phi) * np.cos(decl) * np.cos(np.deg2rad((hour - 12.0) * 15.0))
+    clear = 12.5 * np.clip(sin_el, 0, None) ** 2.5
+    assert (uv <= 1.25 * clear + 0.05).all()  # never more than cloud enhancement allows (≈ +25 %)
+    assert (uv[sin_el <= 0] == 0).all()
+    for z in ("equatorial", "tropical"):
+        mine = zone == z
+        high = mine & (uv > 8)
+        # the tropical sun passes the cut on many days: a tenth of the rows or more lie above it ...
+        assert high.sum() >= 0.1 * mine.sum(), (z, int(high.sum()), int(mine.sum()))
+        # ... under every cloud band the rule tells apart (broken cloud leaves the sun out)
+        for lo, hi in ((0, 20), (20, 80), (80, 101)):
+            assert (high & (cloud >= lo) & (cloud < hi)).sum() >= 50, (z, lo, hi)
+        # and near the cut on both sides, so a learner finds it
+        assert ((uv[mine] > 7) & (uv[mine] <= 8)).sum() >= 100 and ((uv[mine] > 8) & (uv[mine] <= 9)).sum() >= 100

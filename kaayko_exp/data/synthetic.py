@@ -4,7 +4,7 @@ Layout: ``n_lakes`` lakes (the 17 paddlingOut spots + real catalogue lakes, sort
 name), each an hourly series starting 2022-01-01 00:00 local time; lake ``j`` owns the
 contiguous rows ``offsets[j] … offsets[j+1]-1``, so the lake rows are sorted by lake and
 datetime, ``total_rows`` of them. The coverage rows follow: one per plausible cell of the
-reference stations' envelopes (v4), then the climate-agnostic global rows (v5:
+reference stations' envelopes (v4), then the climate-agnostic global rows (v5, v6 for their sun and UV:
 :func:`global_places`, :func:`global_slots`, :func:`_global_weather`), which depend on no
 lake or station, so leaving lakes or a Köppen group out leaves them unchanged.
 
@@ -53,7 +53,7 @@ from kaayko_exp.data.schema import (
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "5"
+GENERATOR_VERSION = "6"
 DEFAULT_TOTAL_ROWS = 2_434_601
 DEFAULT_LAKES = 100
 #: Rows per plausible cell of the reference stations' envelopes (``data.coverage``; it also scales the global
@@ -61,7 +61,8 @@ DEFAULT_LAKES = 100
 #: (bench/bench_generator.py measures it).
 DEFAULT_COVERAGE = 1.0
 #: Rows of the climate-agnostic ("global") coverage component at ``data.coverage`` 1 (it scales with the
-#: knob): 12.3 % of the default lake rows, so the complete table grows ≤ 25 % (bench/bench_generator.py).
+#: knob): 12.3 % of the default lake rows (20.7 % with the station rows), so the complete table grows ≤ 25 %
+#: (bench/bench_generator.py).
 GLOBAL_ROWS = 300_000
 #: Places of the global component per (climate zone, season calendar) that the globe allows (11 of them).
 GLOBAL_PLACES_PER_KIND = 12
@@ -90,6 +91,8 @@ _S_COV_ORDER, _S_C_T, _S_C_D, _S_C_W, _S_C_G, _S_C_WET, _S_C_RAIN, _S_C_DIR, _S_
 _S_G_LAT, _S_G_LNG, _S_G_TYPE = range(60, 63)
 (_S_G_TMIX, _S_G_T, _S_G_DMIX, _S_G_D, _S_G_WMIX, _S_G_W, _S_G_G, _S_G_RAIN, _S_G_AMT, _S_G_CLOUD, _S_G_P, _S_G_DIR,
  _S_G_HOUR, _S_G_FEELS, _S_G_EDGE_T, _S_G_EDGE_W, _S_G_EDGE_P, _S_G_EDGE_C, _S_G_PMIX, _S_G_CMIX) = range(70, 90)
+# Global component (v6): noon-hour draw, hour of day, UV's share of the clear-sky index.
+_S_G_NOON, _S_G_HOD, _S_G_UV = range(90, 93)
 _SMOOTH_T, _SMOOTH_W, _SMOOTH_V, _SMOOTH_P, _SMOOTH_D = 100, 200, 300, 400, 500
 
 
@@ -188,6 +191,16 @@ GLOBAL_WIND_MAX = 118.0  # km/h: hurricane force (Beaufort 12); the rule scores 
 GLOBAL_GUST_MAX = 250.0  # km/h: the table's gust cap (the record 408 km/h, Barrow Island 1996, is a cyclone's)
 GLOBAL_PRECIP_MAX = 60.0  # mm/h: hourly rain of tropical downpours (world record ≈ 305 mm/h; 50–100 mm/h monsoon bursts)
 GLOBAL_PRESSURE = (960.0, 1045.0)  # hPa: deep mid-latitude lows … strong continental highs
+# Share of the global rows at local hours 10–14 (the rest at any hour): the sun stands high enough for the rule's
+# UV cut (UV index > 8 needs a solar elevation above ≈ 57° on a clear day, only the hours around noon reach it)
+# in about a third of the rows of every zone and season where the sun gets that high.
+GLOBAL_NOON_SHARE = 0.7
+# UV of the global rows: the clear-sky index at the row's sun times a factor in 0…GLOBAL_UV_ENHANCE (its square
+# uniform, so denser near the clear-sky value, where the rule's cut lies for a high sun), whatever the cloud.
+# Cloud cover says how much of the sky is covered, not whether the sun is: scattered and broken cloud leave the
+# sun out and even raise UV above the clear-sky value by reflection off cloud sides (up to ≈ 25 %, WHO Global
+# Solar UV Index guide, 2002), and a dense cloud in front of the sun cuts it to near 0.
+GLOBAL_UV_ENHANCE = 1.1
 
 
 @functools.lru_cache(maxsize=2)
@@ -248,7 +261,8 @@ def global_slots(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Row ``g`` belongs to the ``g mod K``-th of the K (climate zone, season) combinations the global places
     reach (20), so each combination the rule reads has the same number of rows however few months or
     places give it (tropical winter: the monsoon calendar's December–February); inside it, the rows cycle
-    through the combination's (place, month) pairs, at a seed-free random hour of that month in 2022."""
+    through the combination's (place, month) pairs, on a seed-free random day of that month in 2022, a share
+    GLOBAL_NOON_SHARE of them at 10–14 h local time (v6) and the rest at any hour."""
     place, month, start, count = _global_combos()
     k = len(start)
     grp, q = g % k, g // k
@@ -256,8 +270,11 @@ def global_slots(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     m = month[c]
     days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[m - 1]
     first = (np.datetime64("2022-01", "M") + (m - 1).astype("timedelta64[M]")).astype("datetime64[h]")
-    within = np.floor(rng.uniform(0, _S_G_HOUR, g) * days * 24).astype(np.int64)
-    return place[c], (first - START).astype(np.int64) + within
+    day = np.floor(rng.uniform(0, _S_G_HOUR, g) * days).astype(np.int64)
+    u_h = rng.uniform(0, _S_G_HOD, g)
+    noon = rng.uniform(0, _S_G_NOON, g) < GLOBAL_NOON_SHARE
+    hod = np.where(noon, 10 + np.floor(5.0 * u_h), np.floor(24.0 * u_h)).astype(np.int64)
+    return place[c], (first - START).astype(np.int64) + 24 * day + hod
 
 
 @functools.lru_cache(maxsize=4)
@@ -281,8 +298,10 @@ def _global_weather(lay: Layout, seed: int, idx: np.ndarray, zone: np.ndarray) -
     uniform from 5 % humidity up to the air temperature, never above the 35 °C record. Wind: 75 % uniform
     0…45 km/h (the rule's bins), the rest up to hurricane force; gust between the wind and 2 × wind + 25 km/h
     (:mod:`.coverage`'s limits). Cloud uniform (≥ 50 % when raining), pressure uniform in
-    :data:`GLOBAL_PRESSURE`, direction uniform. UV, humidity, visibility, condition and feels-like follow from
-    these and the sun in :func:`generate_rows`, as for every row.
+    :data:`GLOBAL_PRESSURE`, direction uniform. Humidity, visibility, condition and feels-like follow from
+    these and the sun in :func:`generate_rows`, as for every row; UV there is any share of the clear-sky index
+    up to :data:`GLOBAL_UV_ENHANCE` of it, whatever the cloud (v6), with 70 % of the rows near noon
+    (:data:`GLOBAL_NOON_SHARE`).
     """
     n = idx.size
     lo = np.array([GLOBAL_TEMP[z][0] for z in zone]) if n else np.zeros(0)
@@ -683,6 +702,9 @@ def generate_rows(indices: np.ndarray, *, seed: int, total_rows: int = DEFAULT_T
     # 0.55 of clear-sky, > 80 %: 0.12).
     uv_factor = (1.0 - 0.9 * (cloud / 100.0) ** 1.2) * (0.85 + 0.3 * rng.uniform(seed, _S_U_UV, ctr))
     uv = np.where(is_day, np.round(uv_clear * uv_factor, 1), 0.0)
+    if glob.any():  # global rows: any share of the clear-sky UV, whatever the cloud (GLOBAL_UV_ENHANCE)
+        share = GLOBAL_UV_ENHANCE * np.sqrt(rng.uniform(seed, _S_G_UV, ctr[glob]))
+        uv[glob] = np.where(is_day[glob], np.round(uv_clear[glob] * share, 1), 0.0)
 
     # --- condition, visibility, flags --------------------------------------------------
     cold = temp <= 1.0
