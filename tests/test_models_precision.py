@@ -53,3 +53,19 @@ def test_fine_bins_refuses_per_column_constraints():
     cfg.params = {**cfg.params, "fine_bins": "yes", "monotonic_cst": None}
     with pytest.raises(ConfigError, match="true or false"):
         validate_model_config(cfg, 1000)
+
+
+def test_the_default_xgboost_samples_neither_rows_nor_features():
+    """Noise-free labels: row and feature sampling only add noise, so the default fit does not depend on the seed."""
+    from conftest import make_frame
+
+    frame = make_frame(800, seed=2)
+    spec = build_spec(OmegaConf.load("conf/features/rule.yaml"), frame)
+    X, y = transform(spec, frame), frame["paddle_score"].to_numpy(np.float64)
+    cfg = member_config("xgboost")
+    cfg.params = {**cfg.params, "n_estimators": 20}
+
+    def predictions(seed):
+        return build_model(cfg, seed=seed, n_jobs=1, n_rows=len(y)).fit(X, y, spec=spec).predict(X)
+
+    np.testing.assert_array_equal(predictions(1), predictions(2))
