@@ -369,16 +369,75 @@ def _reuse_training_work(*, enabled: bool) -> Iterator[None]:
                         setattr(cls, name, original)
 
 
+def fine_bin_windows(X: np.ndarray, skip: list[bool], max_bins: int) -> dict[str, list[list[float]]]:
+    """For each numeric column of ``X`` with more distinct values than ``max_bins``: the value windows
+    ``[lo, hi]`` that cut its sorted distinct values into runs of at most ``max_bins`` (neighbouring windows share
+    an end). Keyed by column index (a string: the windows are saved in model.json)."""
+    windows: dict[str, list[list[float]]] = {}
+    step = max_bins - 1
+    for j in range(X.shape[1]):
+        if skip[j]:
+            continue
+        col = X[:, j]
+        values = np.unique(col[~np.isnan(col)])
+        if len(values) <= max_bins:
+            continue
+        starts = range(0, len(values) - 1, step)
+        windows[str(j)] = [[float(values[s]), float(values[min(s + step, len(values) - 1)])] for s in starts]
+    return windows
+
+
+def expand_fine_bins(X: np.ndarray, windows: Mapping[str, list[list[float]]]) -> np.ndarray:
+    """``X`` with each windowed column replaced by its copies clipped to each window (in column order).
+
+    A split of a clipped copy at a threshold inside its window is the same split of the column, so the trees
+    are unchanged in kind; but each copy has at most ``max_bins`` distinct training values, for which
+    scikit-learn bins at the midpoints between neighbouring values instead of at quantiles. Every split
+    between two neighbouring training values is then available (the label rule cuts at exact values)."""
+    if not windows:
+        return X
+    parts = []
+    for j in range(X.shape[1]):
+        wins = windows.get(str(j))
+        if wins is None:
+            parts.append(X[:, j:j + 1])
+        else:
+            parts.extend(np.clip(X[:, j:j + 1], np.float32(lo), np.float32(hi)) for lo, hi in wins)
+    return np.ascontiguousarray(np.hstack(parts), dtype=np.float32)
+
+
 class HistGBModel(_ChunkedTrees):
     family = "histgb"
     size_param = "max_iter"
     defaults = {"max_iter": 300, "learning_rate": 0.1, "early_stopping": False}
+    #: model.params that are ours, not the estimator's
+    own_params = frozenset({"fine_bins"})
 
     @classmethod
     def _estimator_class(cls):
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         return HistGradientBoostingRegressor
+
+    @classmethod
+    def validate(cls, cfg: Any, params: Mapping[str, Any], n_rows: int) -> None:
+        fine = params.get("fine_bins", False)
+        if not isinstance(fine, bool):
+            raise ConfigError(f"model.params.fine_bins={fine!r} must be true or false.")
+        if fine and any(params.get(k) is not None for k in ("monotonic_cst", "interaction_cst")):
+            raise ConfigError("model.params.fine_bins=true gives histgb several copies of a numeric column, so "
+                              "per-column monotonic_cst / interaction_cst would not line up. Drop one of them.")
+        _validate_sklearn(cls.family, cls._estimator_class(), {k: v for k, v in params.items()
+                                                               if k not in cls.own_params})
+        size = {**cls.defaults, **params}.get(cls.size_param)
+        if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:
+            raise ConfigError(f"model.params.{cls.size_param}={size!r} must be a whole number ≥ 1.")
+
+    def _estimator_params(self) -> dict[str, Any]:
+        return {k: v for k, v in self.params.items() if k not in self.own_params}
+
+    def _windows(self) -> Mapping[str, list[list[float]]]:
+        return self.info.get("fine_bin_windows") or {}
 
     step_unit = "iteration"
 
@@ -392,6 +451,14 @@ class HistGBModel(_ChunkedTrees):
 
         self._split_mask = [bool(c) for c in category_split_mask(kw["spec"])]  # features.category_splits
         self.info["category_splits"] = kw["spec"].category_splits
+        self.info.pop("fine_bin_windows", None)
+        if self.params.get("fine_bins"):
+            windows = fine_bin_windows(X, self.categorical, int(self.params.get("max_bins", 255)))
+            self.info["fine_bin_windows"] = windows
+            self._split_mask = [c for j, c in enumerate(self._split_mask) for _ in windows.get(str(j), [0])]
+            X = expand_fine_bins(X, windows)
+            if kw.get("X_val") is not None:
+                kw["X_val"] = expand_fine_bins(kw["X_val"], windows)
         # Warm-start chunks reuse the first chunk's bins and the earlier trees' summed predictions.
         with _reuse_training_work(enabled=self.params.get("early_stopping") is False):
             super()._fit(X, y, **kw)
@@ -399,13 +466,15 @@ class HistGBModel(_ChunkedTrees):
     def _make(self, X):
         max_bins = int(self.params.get("max_bins", 255))
         mask = list(self._split_mask)
+        windows = self._windows()
+        names = [n for j, n in enumerate(self.feature_names) for _ in windows.get(str(j), [0])]
         # histgb needs category codes below max_bins; a wider categorical is used as a number
         for j, is_cat in enumerate(mask):
             if is_cat and np.nanmax(np.append(X[:, j], -1)) >= max_bins:
-                logger.info("histgb: %s has more than %d levels, used as a number", self.feature_names[j], max_bins)
+                logger.info("histgb: %s has more than %d levels, used as a number", names[j], max_bins)
                 mask[j] = False
-        self.info["categorical_used"] = [n for n, c in zip(self.feature_names, mask) if c]
-        return self._estimator_class()(**self.params, categorical_features=mask if any(mask) else None,
+        self.info["categorical_used"] = [n for n, c in zip(names, mask) if c]
+        return self._estimator_class()(**self._estimator_params(), categorical_features=mask if any(mask) else None,
                                        random_state=self.seed, warm_start=True)
 
     def _grown(self) -> int:
@@ -421,7 +490,7 @@ class HistGBModel(_ChunkedTrees):
         if X_val is None:
             return None
         if not _private_api("_preprocess_X", "_predict_iterations"):
-            return super()._val_score(X_val, y_val, None)
+            return rmse(y_val, self._predict_columns(X_val))
         est = self.estimator
         try:
             from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
@@ -436,9 +505,13 @@ class HistGBModel(_ChunkedTrees):
             state["done"] = len(est._predictors)
             return rmse(y_val, state["sums"][:, 0].astype(np.float64))
         except (AttributeError, TypeError, ValueError):
-            return super()._val_score(X_val, y_val, None)
+            return rmse(y_val, self._predict_columns(X_val))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        return self._predict_columns(expand_fine_bins(np.ascontiguousarray(X, dtype=np.float32), self._windows()))
+
+    def _predict_columns(self, X: np.ndarray) -> np.ndarray:
+        """Predictions for rows already in the estimator's columns (fine-bin copies expanded)."""
         X = np.ascontiguousarray(X, dtype=np.float32)
         if len(X) == 0:
             return np.zeros(0, dtype=np.float64)
