@@ -54,14 +54,20 @@ class _ChunkedTrees(persist.SkopsEstimatorFiles, Model):
     size_param = "n_estimators"
     estimator_cls: Any = None
     defaults: dict[str, Any] = {}
+    #: model.params that are ours, not the estimator's (accepted by validate, kept out of the estimator)
+    own_params: frozenset = frozenset()
 
     def __init__(self, params, **kw):
         super().__init__({**self.defaults, **dict(params)}, **kw)
         self.estimator = None
 
+    def _estimator_params(self) -> dict[str, Any]:
+        """model.params less :attr:`own_params`: what the estimator is built with."""
+        return {k: v for k, v in self.params.items() if k not in self.own_params}
+
     @classmethod
     def validate(cls, cfg: Any, params: Mapping[str, Any], n_rows: int) -> None:
-        _validate_sklearn(cls.family, cls._estimator_class(), params)
+        _validate_sklearn(cls.family, cls._estimator_class(), params, extra_ok=cls.own_params)
         size = {**cls.defaults, **params}.get(cls.size_param)
         if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:
             raise ConfigError(f"model.params.{cls.size_param}={size!r} must be a whole number ≥ 1.")
@@ -137,7 +143,7 @@ class _Forest(_ChunkedTrees):
     defaults = {"n_estimators": 100, "min_samples_leaf": 3, "max_features": 0.6}
 
     def _make(self, X):
-        params = dict(self.params)
+        params = self._estimator_params()
         cap = params.get("max_samples")
         if isinstance(cap, (int, np.integer)) and not isinstance(cap, bool) and cap >= len(X):
             params["max_samples"] = None  # a row cap above the training rows: every tree draws n rows, as null
@@ -410,7 +416,6 @@ class HistGBModel(_ChunkedTrees):
     family = "histgb"
     size_param = "max_iter"
     defaults = {"max_iter": 300, "learning_rate": 0.1, "early_stopping": False}
-    #: model.params that are ours, not the estimator's
     own_params = frozenset({"fine_bins"})
 
     @classmethod
@@ -427,14 +432,7 @@ class HistGBModel(_ChunkedTrees):
         if fine and any(params.get(k) is not None for k in ("monotonic_cst", "interaction_cst")):
             raise ConfigError("model.params.fine_bins=true gives histgb several copies of a numeric column, so "
                               "per-column monotonic_cst / interaction_cst would not line up. Drop one of them.")
-        _validate_sklearn(cls.family, cls._estimator_class(), {k: v for k, v in params.items()
-                                                               if k not in cls.own_params})
-        size = {**cls.defaults, **params}.get(cls.size_param)
-        if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:
-            raise ConfigError(f"model.params.{cls.size_param}={size!r} must be a whole number ≥ 1.")
-
-    def _estimator_params(self) -> dict[str, Any]:
-        return {k: v for k, v in self.params.items() if k not in self.own_params}
+        super().validate(cfg, params, n_rows)
 
     def _windows(self) -> Mapping[str, list[list[float]]]:
         return self.info.get("fine_bin_windows") or {}
