@@ -117,3 +117,38 @@ def test_concurrent_builders_do_not_corrupt(tmp_path):
     assert sorted(r[0] for r in results) == [False, True, True]  # built once, then read
     assert len({r[1] for r in results}) == 1 and all(r[2] == 2000 for r in results)
     assert not list(tmp_path.glob("datasets/*.tmp"))
+
+
+def test_complete_row_count_is_recorded_by_a_run_and_read_by_later_plans(tmp_path, monkeypatch):
+    """The synthetic table's row count (needed to resolve sample_size fractions) is laid out once per cache:
+    a run records it under plans/, later config checks and runs read it instead of laying the table out;
+    a config check alone writes nothing; a damaged record is computed again."""
+    from omegaconf import OmegaConf
+
+    from kaayko_exp.data import synthetic, synthetic_plan
+    from kaayko_exp.training.validate import planned_rows
+
+    cells = len(np.unique(np.concatenate([coverage.station_cells(s) for s in koppen.STATIONS])))
+    expected = 2_434_601 + cells + 300_000
+    large = SampleSizeConfig(name="large", fraction=0.2)
+    cfg = OmegaConf.create({"data": {"source": "synthetic"}, "seed": 42, "cache_dir": str(tmp_path),
+                            "sample_size": {"name": "large", "fraction": 0.2, "rows": None}})
+    assert planned_rows(cfg) == round(0.2 * expected)
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())  # a config check writes nothing
+    _, info = load_dataset(DataConfig(), TINY, seed=3, cache_dir=tmp_path)
+    assert info["source_rows"] == expected
+    (record,) = (tmp_path / "plans").iterdir()
+    assert json.loads(record.read_text())["complete_rows"] == expected
+
+    def laid_out_again(*args, **kwargs):
+        raise AssertionError("the synthetic table was laid out again")
+
+    with monkeypatch.context() as m:
+        m.setattr(synthetic, "complete_rows", laid_out_again)
+        assert planned_rows(cfg) == round(0.2 * expected)
+        assert synthetic_plan(DataConfig(), large, 7, tmp_path, remember=True)[1] == expected
+    record.write_text('{"complete_rows": ')  # damaged: never trusted, computed and recorded again
+    assert synthetic_plan(DataConfig(), large, 7, tmp_path, remember=True)[1] == expected
+    assert json.loads(record.read_text())["complete_rows"] == expected
+    other = synthetic_plan(DataConfig(coverage=0.5), large, 7, tmp_path, remember=True)[1]
+    assert other < expected and len(list((tmp_path / "plans").iterdir())) == 2  # keyed by what decides it

@@ -14,6 +14,7 @@ Public API::
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from kaayko_exp import atomic
 from kaayko_exp.data import cache, synthetic
 from kaayko_exp.data.sampling import cfg_get, resolve_rows, sample_positions
 from kaayko_exp.data.sources import fingerprint, iter_table_batches, read_table
@@ -80,22 +82,55 @@ def _synthetic_params(data_cfg: Any) -> tuple[int, int, float, float]:
     return total, lakes, noise, coverage
 
 
-def synthetic_plan(data_cfg: Any, sample_cfg: Any, seed: int) -> tuple[dict[str, Any], int, int, float]:
+#: ``<cache_dir>/plans/<key>.json``: the complete synthetic table's row count per (lake rows, lakes, coverage,
+#: generator version), so a run resolves its sample size without laying the table out again (the layout is
+#: ~0.3 s of every run's start-up at the default data). Keyed like the dataset entries, trusted as they are.
+PLANS = "plans"
+
+
+def complete_synthetic_rows(total: int, lakes: int, coverage: float, version: str, cache_dir: Any = None, *,
+                            remember: bool = False) -> int:
+    """The complete synthetic table's rows (:func:`synthetic.complete_rows`): read from ``cache_dir``'s plans
+    when an earlier run recorded them, else computed, and recorded there when ``remember`` (a run that has
+    accepted its config; a config check only reads, so a refused command writes nothing)."""
+    if cache_dir is None:
+        return synthetic.complete_rows(total, lakes, coverage)
+    describe = {"total_rows": int(total), "lakes": int(lakes), "coverage": float(coverage),
+                "generator_version": version}
+    path = Path(cache_dir) / PLANS / f"{cache.content_key({'plan': 'complete_rows', **describe})}.json"
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("describe") == describe and type(saved.get("complete_rows")) is int and saved["complete_rows"] > 0:
+            return saved["complete_rows"]
+    except (OSError, ValueError, AttributeError):  # absent or damaged: computed again (and rewritten)
+        pass
+    rows = synthetic.complete_rows(total, lakes, coverage)
+    if remember:
+        try:
+            atomic.write_json(path, {"complete_rows": rows, "describe": describe})
+        except OSError as exc:  # a read-only cache still serves the run; only the shortcut is lost
+            logger.warning("could not record the synthetic table's row count in %s: %s", path, exc)
+    return rows
+
+
+def synthetic_plan(data_cfg: Any, sample_cfg: Any, seed: int, cache_dir: Any = None, *,
+                   remember: bool = False) -> tuple[dict[str, Any], int, int, float]:
     """What a synthetic dataset is (the cache key's description: lake rows, lakes, label noise, coverage, rows
     taken, seed, generator version), with the complete table's rows, the rows taken and the sampled fraction;
-    the local path and the dask workers' path share it."""
+    the local path and the dask workers' path share it. ``cache_dir`` / ``remember``: see
+    :func:`complete_synthetic_rows`."""
     total, lakes, noise, coverage = _synthetic_params(data_cfg)
-    complete = synthetic.complete_rows(total, lakes, coverage)
+    version = f"{synthetic.GENERATOR_VERSION}+{synthetic.source_digest()}"
+    complete = complete_synthetic_rows(total, lakes, coverage, version, cache_dir, remember=remember)
     k, fraction = resolve_rows(sample_cfg, complete, source=f"the synthetic table ({complete:,} rows: data.total_rows="
                                                             f"{total} lake rows + the coverage rows of data.coverage={coverage:g})")
-    version = f"{synthetic.GENERATOR_VERSION}+{synthetic.source_digest()}"
     describe = {"source": "synthetic", "total_rows": total, "lakes": lakes, "label_noise": noise, "coverage": coverage,
                 "rows": k, "seed": int(seed), "generator_version": version}
     return describe, complete, k, fraction
 
 
 def _load_synthetic(data_cfg: Any, sample_cfg: Any, seed: int, cache_dir: Any) -> tuple[pd.DataFrame, dict]:
-    describe, complete, k, fraction = synthetic_plan(data_cfg, sample_cfg, seed)
+    describe, complete, k, fraction = synthetic_plan(data_cfg, sample_cfg, seed, cache_dir, remember=True)
     total, lakes, noise, coverage, version = (describe[key] for key in ("total_rows", "lakes", "label_noise", "coverage",
                                                                       "generator_version"))
     key = cache.content_key(describe)

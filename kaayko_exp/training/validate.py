@@ -140,7 +140,8 @@ def planned_rows(cfg: DictConfig) -> Optional[int]:
     if cfg.data.source == "synthetic":  # the complete table is the lake rows plus the coverage rows
         from kaayko_exp.data import synthetic_plan
 
-        return synthetic_plan(cfg.data, ss, int(cfg.get("seed", 0) or 0))[2]
+        # the row count an earlier run recorded in the cache (read only: a refused config writes nothing)
+        return synthetic_plan(cfg.data, ss, int(cfg.get("seed", 0) or 0), cfg.get("cache_dir"))[2]
     return None
 
 
