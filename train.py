@@ -9,7 +9,7 @@ import hydra
 from omegaconf import DictConfig
 
 from kaayko_exp import config as _config  # noqa: F401  (registers the schemas)
-from kaayko_exp.cli import resume_argv, run_entry_point, task
+from kaayko_exp.cli import exit_without_teardown, resume_argv, run_entry_point, task
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -26,3 +26,4 @@ if __name__ == "__main__":
         main()
 
     run_entry_point(_entry)
+    exit_without_teardown()  # a finished plain run: skip the interpreter's teardown (kaayko_exp.cli)

@@ -17,6 +17,7 @@ from kaayko_exp.errors import EXIT_USER_ERROR, KaaykoError, report_user_error
 
 
 _task_started = False
+_single_run_finished = False  # a task of a plain (not multirun) Hydra run returned normally
 
 
 def _log_to_files(exc: KaaykoError) -> None:
@@ -76,7 +77,9 @@ def task(fn: Callable[..., Any]) -> Callable[..., Any]:
         _task_started = True
         _restore_full_error()
         try:
-            return fn(*args, **kwargs)
+            value = fn(*args, **kwargs)
+            _note_single_run()
+            return value
         except KaaykoError as exc:
             cfg = args[0] if args else kwargs.get("cfg")
             if not _is_resume(cfg):  # a refused resume writes nothing, not even to its run's log
@@ -86,6 +89,52 @@ def task(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise UserErrorExit(exc) from None
 
     return wrapper
+
+
+def _note_single_run() -> None:
+    global _single_run_finished
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        _single_run_finished = HydraConfig.get().mode == RunMode.RUN
+    except ValueError:  # no Hydra context (tests calling the task directly)
+        _single_run_finished = False
+
+
+#: Modules whose presence keeps the interpreter's own shutdown (their clients, workers and threads expect it).
+_NEEDS_TEARDOWN = ("distributed", "mlflow", "coverage")
+
+
+def exit_without_teardown() -> None:
+    """End the process (status 0) after a plain run finished, skipping only the interpreter's teardown.
+
+    Everything a normal exit does for others still happens, in the same order: live threads are waited for
+    (none are: the function returns without exiting if one is), the ``atexit`` handlers run (log files are
+    flushed and closed, temporary directories removed), stdout and stderr are flushed. What is skipped is
+    the destruction of every module and object one by one, which after a training run (~2,000 modules:
+    pandas, scikit-learn, SciPy, matplotlib, Hydra) takes 0.3-0.5 s of CPU and nothing in it is kept: every
+    file a run writes is already closed and fsync'd (kaayko_exp.atomic). A sweep, a Dask or MLflow session,
+    coverage measurement or a live child process or thread exits the ordinary way.
+    """
+    import threading
+
+    if not _single_run_finished or any(name in sys.modules for name in _NEEDS_TEARDOWN):
+        return
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        return
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None and mp.active_children():
+        return
+    import atexit
+
+    atexit._run_exitfuncs()  # what the interpreter runs at exit, before its teardown
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):  # a closed or missing stream
+            pass
+    os._exit(0)
 
 
 _FULL_ERROR = "HYDRA_FULL_ERROR"
