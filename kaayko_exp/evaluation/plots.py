@@ -10,6 +10,7 @@ plus ``prediction``) and the evaluation results' importance block.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -45,18 +46,30 @@ def pyplot() -> Any:
     return plt
 
 
+def figure(**kwargs: Any) -> Any:
+    """A new figure on matplotlib's Agg canvas, through the object-oriented API: no pyplot import (its figure
+    manager and backend switching), nothing global to close. These are the modules a run prefetches
+    (kaayko_exp.training.prefetch); the pixels are those pyplot's Agg figures give."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def save_figure(fig: Any, path: Path) -> Path:
     """Write ``fig`` as a PNG atomically (fast zlib level: :data:`PNG_COMPRESS_LEVEL`), close it, return ``path``.
 
     The figure is drawn once, at its own size, with the margins its plot function set (:func:`left_margin`):
     ``bbox_inches="tight"`` would lay every figure out in an extra pass to trim it, 22 % of the four figures'
-    CPU time at sample_size=large (1.09 -> 0.86 s)."""
-    plt = pyplot()
+    CPU time at sample_size=large (1.09 -> 0.86 s). A pyplot figure (kaayko_exp.compare) is closed after."""
     try:
         atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI,
                                                         pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL}))
     finally:
-        plt.close(fig)
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close(fig)
     return path
 
 
@@ -82,7 +95,6 @@ def _classes(values: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------- predicted vs actual
 def plot_predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, path: Path, *, seed: int = 0) -> Path:
     """Hexbin of predictions against jittered labels (the labels sit on the 0.5 grid), with y = x."""
-    plt = pyplot()
     actual = np.asarray(actual, dtype=np.float64)
     predicted = np.asarray(predicted, dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -92,7 +104,8 @@ def plot_predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, path: Pa
     jittered = actual + rng.uniform(-0.18, 0.18, size=len(actual))
     lo = min(0.75, float(np.nanmin(predicted)) - 0.1) if len(predicted) else 0.75
     hi = max(5.25, float(np.nanmax(predicted)) + 0.1) if len(predicted) else 5.25
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    fig = figure(figsize=(6.4, 5.6))
+    ax = fig.subplots()
     fig.subplots_adjust(left=0.11, right=0.97, bottom=0.09, top=0.94)
     if len(actual):
         hb = ax.hexbin(jittered, predicted, gridsize=60, bins="log", mincnt=1, cmap="viridis",
@@ -118,7 +131,6 @@ def plot_residuals_by_lake(lakes: np.ndarray, actual: np.ndarray, predicted: np.
     Rows are grouped by integer lake codes (no per-row strings), so a categorical lake column costs one pass."""
     from kaayko_exp.evaluation.metrics import lake_codes
 
-    plt = pyplot()
     resid = np.asarray(predicted, dtype=np.float64) - np.asarray(actual, dtype=np.float64)
     codes, names = lake_codes(lakes)
     sizes = np.bincount(codes, minlength=len(names))
@@ -130,7 +142,8 @@ def plot_residuals_by_lake(lakes: np.ndarray, actual: np.ndarray, predicted: np.
     groups = {names[g]: resid[order[bounds[g]:bounds[g + 1]]] for g in ranked[:top]}
     chosen = chosen[::-1]  # most rows at the top
     height = max(3.0, 0.32 * len(chosen) + 1.5)
-    fig, ax = plt.subplots(figsize=(8.0, height))
+    fig = figure(figsize=(8.0, height))
+    ax = fig.subplots()
     labels = [f"{_short(name)} (n={int(counts[name]):,})" for name in chosen]
     fig.subplots_adjust(left=left_margin(fig, labels, 8), right=0.97, bottom=0.65 / height,
                         top=1.0 - 0.45 / height)
@@ -185,12 +198,12 @@ def top_features(values: Optional[dict[str, tuple[float, float]]], top: int) -> 
 
 def plot_importance(importance: Mapping[str, Any], path: Path, *, top: int = 20) -> Path:
     """Two horizontal bar charts: the model's own importance and permutation importance."""
-    plt = pyplot()
     panels = [("model's own importance", importance_values(importance.get("model")), "#3182bd"),
               ("permutation importance (RMSE increase)", importance_values(importance.get("permutation")), "#e6550d")]
     longest = max([len(top_features(v, top)) for _, v, _ in panels] + [1])
     height = max(3.0, 0.3 * longest + 1.5)
-    fig, axes = plt.subplots(1, 2, figsize=(12.0, height))
+    fig = figure(figsize=(12.0, height))
+    axes = fig.subplots(1, 2)
     names = [_short(n, 28) for _, v, _ in panels for n, _, _ in top_features(v, top)]
     left = left_margin(fig, names, 8, extra_in=0.2)
     gap = left + 0.03  # the right panel's labels sit between the panels
@@ -228,11 +241,11 @@ def confusion(actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 
 def plot_confusion(actual: np.ndarray, predicted: np.ndarray, path: Path) -> Path:
     """The confusion matrix on the 0.5 grid, normalised per true class and annotated."""
-    plt = pyplot()
     counts = confusion(actual, predicted)
     totals = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=np.float64), where=totals > 0)
-    fig, ax = plt.subplots(figsize=(7.6, 6.6))
+    fig = figure(figsize=(7.6, 6.6))
+    ax = fig.subplots()
     fig.subplots_adjust(left=left_margin(fig, [f"5.0 (n={int(t):,})" for t in totals[:, 0]], 8, extra_in=0.55),
                         right=0.98, bottom=0.08, top=0.94)
     im = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
