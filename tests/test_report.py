@@ -329,6 +329,65 @@ def test_report_figures_are_drawn_once_with_every_label_inside(run_and_results, 
                 outside.append(what)
 
     monkeypatch.setattr(matplotlib.figure.Figure, "draw", draw)
+    monkeypatch.setattr(plots, "_cores", lambda: 1)  # every figure drawn in this process, where draws are counted
     written = plots.make_plots(run.path, results, run.path / "plots")
     assert len(written) == 4 and len(draws) == 4, f"{len(draws)} draws for {len(written)} figures"
     assert outside == [], f"labels outside their figure: {outside[:5]}"
+
+
+def _pixels(path):
+    from PIL import Image
+
+    return np.asarray(Image.open(path))
+
+
+def _recording_pids(monkeypatch, plots, fail_in_child=False):
+    """Wrap the plot functions so each records the process that drew its figure (and, with ``fail_in_child``,
+    fails there); returns {figure name: pid}."""
+    import os
+
+    parent, drawn = os.getpid(), {}
+    for name in ("plot_predicted_vs_actual", "plot_residuals_by_lake", "plot_confusion", "plot_importance"):
+        real = getattr(plots, name)
+
+        def wrapped(*args, _real=real, **kwargs):
+            path = args[-1]
+            if fail_in_child and os.getpid() != parent:
+                raise RuntimeError("a figure that fails in the child")
+            path.with_suffix(".pid").parent.mkdir(parents=True, exist_ok=True)
+            path.with_suffix(".pid").write_text(str(os.getpid()))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(plots, name, wrapped)
+    return parent
+
+
+def test_figures_drawn_in_a_second_process_are_the_figures_drawn_here(run_and_results, monkeypatch, tmp_path):
+    """With a second core, half of the report's figures are drawn in a forked child; they are the same images
+    (pixel for pixel) as drawing all four in this process, and the paths come back in the usual order."""
+    from kaayko_exp.evaluation import plots
+
+    run, _, results = run_and_results
+    monkeypatch.setattr(plots, "_cores", lambda: 1)
+    serial = plots.make_plots(run.path, results, tmp_path / "serial", seed=7)
+    monkeypatch.setattr(plots, "_cores", lambda: 2)
+    parent = _recording_pids(monkeypatch, plots)
+    forked = plots.make_plots(run.path, results, tmp_path / "forked", seed=7)
+    assert [p.name for p in forked] == [p.name for p in serial] == [
+        plots.PREDICTED_VS_ACTUAL, plots.RESIDUALS_BY_LAKE, plots.CONFUSION_MATRIX, plots.FEATURE_IMPORTANCE]
+    drawers = [int(p.with_suffix(".pid").read_text()) for p in forked]
+    assert drawers[:2] == [parent, parent] and parent not in drawers[2:]
+    for a, b in zip(serial, forked):
+        assert b.read_bytes().startswith(PNG) and np.array_equal(_pixels(a), _pixels(b)), b.name
+
+
+def test_figures_a_failing_child_did_not_draw_are_drawn_here(run_and_results, monkeypatch, tmp_path, caplog):
+    from kaayko_exp.evaluation import plots
+
+    run, _, results = run_and_results
+    monkeypatch.setattr(plots, "_cores", lambda: 2)
+    parent = _recording_pids(monkeypatch, plots, fail_in_child=True)
+    written = plots.make_plots(run.path, results, tmp_path / "plots", seed=7)
+    assert len(written) == 4 and all(p.read_bytes().startswith(PNG) for p in written)
+    assert {int(p.with_suffix(".pid").read_text()) for p in written} == {parent}
+    assert "drawing them here" in caplog.text
