@@ -4,7 +4,11 @@ A run's start-up and data stages leave the second core idle much of the time, an
 reads, hashing and copying large arrays) runs without the GIL; importing XGBoost (~0.8 s, with scikit-learn and
 SciPy) and matplotlib (~0.3 s) meanwhile takes them off the fit's and the report's path. A stage that needs a
 module still imports it itself: it gets the prefetched module, waits on Python's import lock while the prefetch
-is importing it, or imports it again (and reports the error there) when the prefetch failed.
+is importing it, or imports it again (and reports the error there) when the prefetch failed. The prefetch starts
+once the run directory is claimed (package metadata and psutil, which both would import, are loaded by then);
+what the run imports meanwhile (pyarrow's parquet reader, the split and feature code) overlaps the prefetched
+libraries' imports only in standard-library modules without import cycles, which Python's per-module import
+locks serialise.
 """
 
 from __future__ import annotations

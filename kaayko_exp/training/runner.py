@@ -126,12 +126,9 @@ def start(cfg: DictConfig, out_dir: Path, choices: dict[str, str], overrides: li
     from kaayko_exp.runs.rundir import RunDir
     from kaayko_exp.training.objectives import note_alias
     from kaayko_exp.training.pipeline import STAGES, config_hash
-    from kaayko_exp.training.prefetch import modules_for, prefetch
     from kaayko_exp.training.pruning import report_every
 
     validate_train_config(cfg)
-    if _sweep_info() is None:  # a plain run: its fit and report libraries load while the data stages run
-        prefetch(modules_for(cfg))
     note_alias(cfg)
     report_every(cfg)
     composed = config_hash(cfg)
@@ -191,6 +188,10 @@ def _execute(run: Any, cfg: DictConfig, event: str, session: Any = None) -> floa
 
     run.claim(cfg.checkpointing.heartbeat_seconds, event={"event": event, "argv": sys.argv[1:]})  # one write
     log.info("run directory: %s", run.shown)
+    if _sweep_info() is None:  # a plain run: its fit and report libraries load while its data stages run
+        from kaayko_exp.training.prefetch import modules_for, prefetch
+
+        prefetch(modules_for(cfg))
     try:
         value = execute(cfg, run, session=session)
     except RunInterrupted as exc:
