@@ -274,7 +274,7 @@ def plot_confusion(actual: np.ndarray, predicted: np.ndarray, path: Path) -> Pat
 
 # ---------------------------------------------------------------------------- all of them
 #: Seconds :func:`make_plots` waits for the figures a forked child draws before drawing them itself.
-CHILD_TIMEOUT_SECONDS = 120.0
+CHILD_TIMEOUT_SECONDS = 60.0
 
 
 def _cores() -> int:
@@ -282,6 +282,15 @@ def _cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def _may_fork() -> bool:
+    """A second core, and a plain run's main thread: not a sweep trial's thread (other trials may hold locks a
+    forked child would inherit held) nor a Dask client's process."""
+    import threading
+
+    return (hasattr(os, "fork") and _cores() >= 2 and threading.current_thread() is threading.main_thread()
+            and "distributed" not in sys.modules)
 
 
 def _reap(pid: int, timeout: float) -> bool:
@@ -307,7 +316,7 @@ def draw_all(jobs: list["FigureJob"]) -> list[Path]:
     process draws the first ones: the figures are the same, drawn in about half the wall time. A child that
     fails or hangs is killed and its figures are drawn here, so errors surface in this process."""
     split = (len(jobs) + 1) // 2
-    if len(jobs) < 2 or not hasattr(os, "fork") or _cores() < 2:
+    if len(jobs) < 2 or not _may_fork():
         return [job() for job in jobs]
     for stream in (sys.stdout, sys.stderr):  # nothing buffered for the child to inherit
         stream.flush()
