@@ -98,7 +98,7 @@ class EvaluationConfig:
     external: Optional[str] = None  # extra test set: dir of Kaayko CSVs, .csv or .parquet
     permutation_max_rows: int = 2_000  # permutation importance on a seeded sample of at most this many test rows
     in_sample_max_rows: Optional[int] = 50_000  # in-sample (training-row) metrics on a seeded sample; null: all
-    permutation_repeats: int = 3
+    permutation_repeats: int = 2  # shuffles per feature (conf/train.yaml says why 2)
     # value returned to sweepers: <val|cv>_<metric> (test/external: reported only), or a list of them (one per
     # direction of a multi-objective sweep); see kaayko_exp/training/objectives.py
     objective: Any = "val_rmse"

@@ -57,6 +57,14 @@ def _sweep_info() -> Optional[tuple[int, str]]:
     return int(n_jobs) if isinstance(n_jobs, int) else 1, launcher
 
 
+def _plain_run() -> bool:
+    """A ``python train.py`` run (not a multirun job, nor a task called without Hydra, as tests do)."""
+    try:
+        return _sweep_info() is None
+    except ValueError:  # HydraConfig was not set
+        return False
+
+
 def available_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -188,7 +196,7 @@ def _execute(run: Any, cfg: DictConfig, event: str, session: Any = None) -> floa
 
     run.claim(cfg.checkpointing.heartbeat_seconds, event={"event": event, "argv": sys.argv[1:]})  # one write
     log.info("run directory: %s", run.shown)
-    if _sweep_info() is None:  # a plain run: its fit and report libraries load while its data stages run
+    if _plain_run():  # its fit and report libraries load while its data stages run
         from kaayko_exp.training.prefetch import modules_for, prefetch
 
         prefetch(modules_for(cfg))
