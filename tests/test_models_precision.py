@@ -69,3 +69,20 @@ def test_the_default_xgboost_samples_neither_rows_nor_features():
         return build_model(cfg, seed=seed, n_jobs=1, n_rows=len(y)).fit(X, y, spec=spec).predict(X)
 
     np.testing.assert_array_equal(predictions(1), predictions(2))
+
+
+def test_the_default_xgboost_splits_the_rules_temperature_cuts_exactly():
+    """Every 0.025 °C from -30 to 45 (3,001 values): xgboost's quantile bins must not straddle the rule's cuts
+    (1,024 bins are ~0.075 °C wide here and mix the rows either side of 8, 12, 15, ... °C in one bin)."""
+    temp = np.tile(np.round(np.arange(-1200, 1801) / 40.0, 3), 2)
+    n = len(temp)
+    frame = pd.DataFrame({"temp_c": temp, "wind_kph": np.full(n, 10.0), "precip_mm": np.zeros(n),
+                          "uv": np.full(n, 3.0), "cloud": np.full(n, 50), "season": ["spring"] * n,
+                          "climate_zone": ["temperate"] * n})
+    y = paddle_score_rule(frame)
+    spec = build_spec(OmegaConf.load("conf/features/rule.yaml"), frame)
+    X = transform(spec, frame)
+    cfg = member_config("xgboost")
+    cfg.params = {**cfg.params, "n_estimators": 5, "learning_rate": 1.0}  # full steps: exact wherever cuts are split
+    model = build_model(cfg, seed=0, n_jobs=1, n_rows=len(y)).fit(X, y, spec=spec)
+    np.testing.assert_allclose(model.predict(X), y, rtol=0, atol=1e-3)
