@@ -75,9 +75,31 @@ def _cell(r) -> str:
     return f"{r['class_accuracy']:.4f} / {r['mae']:.4f}"
 
 
+def carried_columns(kept: dict, run: set[str]) -> tuple[dict[str, str], dict[str, list[dict]], dict[str, list[dict]]]:
+    """Family columns of an earlier result that this run does not re-run: (size, leave-one-sample-lake-out rows,
+    leave-one-climate-type-out rows) per family, read back from its table cells ("0.9925 / 0.0264")."""
+    sizes, loslo, locto = {}, {}, {}
+    for sec in kept["sections"]:
+        for store, start in ((loslo, "Leave-one-sample-lake-out by model family"),
+                             (locto, "Leave-one-climate-type-out by model family")):
+            if not sec["heading"].startswith(start):
+                continue
+            keys = ["lake"] if store is loslo else ["group", "koppen", "station"]
+            for j, col in enumerate(sec["header"][len(keys):], len(keys)):
+                fam, _, size = col.partition(" (")
+                if fam in run:
+                    continue
+                sizes[fam] = size.rstrip(")")
+                store[fam] = [dict(zip(keys, row), class_accuracy=float(row[j].split(" / ")[0]), kept=True,
+                                   mae=float(row[j].split(" / ")[1])) for row in sec["rows"] if row[0] != "**worst**"]
+    return sizes, loslo, locto
+
+
 def family_sections(real, sizes: dict[str, str], seed: int, known: dict[str, list[dict]] | None = None,
-                    climates: bool = True, features: str = "standard") -> list[dict]:
-    """Leave-one-sample-lake-out and leave-one-climate-type-out tables, one column per family."""
+                    climates: bool = True, features: str = "standard",
+                    known_climates: dict[str, list[dict]] | None = None) -> list[dict]:
+    """Leave-one-sample-lake-out and leave-one-climate-type-out tables, one column per family (``known`` and
+    ``known_climates``: a family's results from an earlier run, not re-run)."""
     from dataclasses import asdict
 
     from kaayko_exp.evaluation import transfer
@@ -101,11 +123,12 @@ def family_sections(real, sizes: dict[str, str], seed: int, known: dict[str, lis
                "--features %s`." % (features, features)),
         notes=[f"Goal (issue 19): class accuracy >= {LOSLO_GOAL} on every lake: "
                + ("met by every family." if not missed else f"MISSED by {', '.join(missed)}."),
-               f"{time.perf_counter() - started:.0f} s in all."])]
+               f"{time.perf_counter() - started:.0f} s in all."] + _kept_note(known))]
     if not climates:
         return out
     started = time.perf_counter()
-    locto = {fam: [asdict(r) for r in transfer.leave_one_climate_out(size=size, seed=seed, model=fam, features=features)]
+    locto = {fam: (known_climates or {}).get(fam)
+             or [asdict(r) for r in transfer.leave_one_climate_out(size=size, seed=seed, model=fam, features=features)]
              for fam, size in sizes.items()}
     first = next(iter(locto.values()))
     rows = [[r["group"], r["koppen"], r["station"]] + [_cell(locto[f][i]) for f in sizes] for i, r in enumerate(first)]
@@ -123,8 +146,13 @@ def family_sections(real, sizes: dict[str, str], seed: int, known: dict[str, lis
                % (features, features)),
         notes=[f"Issue 19's transfer goal (class accuracy >= {ACCURACY_GOAL}, MAE <= {MAE_GOAL}) on these rows: "
                + ("met everywhere." if not short else "missed for " + ", ".join(short) + "."),
-               f"{time.perf_counter() - started:.0f} s in all."]))
+               f"{time.perf_counter() - started:.0f} s in all."] + _kept_note(known_climates)))
     return out
+
+
+def _kept_note(known: dict | None) -> list[str]:
+    fams = [f for f, rows in (known or {}).items() if rows and rows[0].get("kept")]
+    return [f"Columns kept from the earlier result (--keep-main), not re-run: {', '.join(fams)}."] if fams else []
 
 
 def fidelity_section(real, seed: int) -> dict:
@@ -160,9 +188,10 @@ def main(argv=None) -> int:
                     help="feature set of the per-family tables (default rule: the label rule's inputs only, "
                          "conf/features/rule.yaml); the per-lake xgboost section keeps features=standard")
     ap.add_argument("--keep-main", default=None, metavar="JSON",
-                    help="take the per-lake xgboost and fidelity sections from this earlier result (e.g. "
-                         "bench/.results/full/transfer.json) instead of re-running them: for when only the "
-                         "per-family tables' inputs changed")
+                    help="take the per-lake xgboost and fidelity sections, and the per-family columns of the "
+                         "families not in --families, from this earlier result (e.g. "
+                         "bench/.results/full/transfer.json) instead of re-running them: for when only some "
+                         "families' inputs changed")
     ap.add_argument("--no-climates", action="store_true", help="skip the leave-one-climate-type-out table")
     ap.add_argument("--main-size", default=None, help="size of the xgboost per-lake section (default large; tiny with --quick)")
     args = ap.parse_args(argv)
@@ -185,6 +214,7 @@ def main(argv=None) -> int:
                     if sec["heading"].startswith(("Leave-one-real-lake-out transfer", "Synthetic generator fidelity"))]
         xgb = []
     else:
+        kept = None
         transfer_sec, xgb = transfer_section(real, size, args.seed)
         sections = [transfer_sec, fidelity_section(real, args.seed)]
     families = args.families if args.families is not None else ("" if args.quick else ",".join(FAMILIES))
@@ -192,8 +222,14 @@ def main(argv=None) -> int:
     sizes.update(dict(kv.split("=", 1) for kv in args.size_of))
     if sizes:
         known = {"xgboost": xgb} if xgb and sizes.get("xgboost") == size and args.features == "standard" else {}
+        known_climates = {}
+        if kept is not None:  # the other families' columns as they were
+            kept_sizes, kept_loslo, known_climates = carried_columns(kept, set(sizes))
+            known.update(kept_loslo)
+            order = [f for f in FAMILIES if f in sizes or f in kept_sizes] + [f for f in sizes if f not in FAMILIES]
+            sizes = {f: sizes.get(f) or kept_sizes[f] for f in order}
         sections += family_sections(real, sizes, args.seed, known, climates=not args.no_climates,
-                                    features=args.features)
+                                    features=args.features, known_climates=known_climates)
     common.print_sections(sections)
     common.write_results(args.json, sections)
     return 0

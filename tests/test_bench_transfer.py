@@ -133,3 +133,43 @@ def test_keep_main_reuses_the_earlier_sections_and_the_family_tables_use_the_rul
     assert secs[0]["rows"] == [["A"]] and "Kept from the run of 2026-12-05 04:10" in secs[0]["notes"][-1]
     assert seen == [("lakes", "xgboost", "rule"), ("climates", "xgboost", "rule")]  # recomputed, on features=rule
     assert "features=rule" in secs[2]["intro"] and "--features rule" in secs[3]["intro"]
+
+
+def test_keep_main_carries_the_columns_of_the_families_not_re_run(bench, monkeypatch, tmp_path):
+    seen = []
+
+    def lakes(real, *, size, seed, model, features="standard", **_):
+        seen.append(("lakes", model))
+        return [_result("A", 0.9995, 0.004), _result("B", 1.0, 0.002)]
+
+    def climates(*, size, seed, model, features="standard", **_):
+        seen.append(("climates", model))
+        return [transfer.ClimateResult(group="polar", station="Utqiagvik", koppen="ET", rows=8760, train_rows=100,
+                                       class_accuracy=0.95, mae=0.01, within_half=1.0, seconds=1.0)]
+
+    monkeypatch.setattr(transfer, "leave_one_lake_out", lakes)
+    monkeypatch.setattr(transfer, "leave_one_climate_out", climates)
+    keep = {"heading": "Leave-one-real-lake-out transfer (sample_size=large)", "intro": "", "header": ["lake"],
+            "rows": [["A"]], "notes": []}
+    loslo = {"heading": "Leave-one-sample-lake-out by model family", "intro": "", "notes": [],
+             "header": ["lake", "xgboost (large)", "histgb (medium)"],
+             "rows": [["A", "0.9000 / 0.0900", "1.0000 / 0.0010"], ["B", "0.9000 / 0.0900", "0.9980 / 0.0020"],
+                      ["**worst**", "0.9000 / 0.0900", "0.9980 / 0.0020"]]}
+    locto = {"heading": "Leave-one-climate-type-out by model family", "intro": "", "notes": [],
+             "header": ["group left out", "Köppen", "reference station", "xgboost (large)", "histgb (medium)"],
+             "rows": [["polar", "ET", "Utqiagvik", "0.9000 / 0.0900", "1.0000 / 0.0300"],
+                      ["**worst**", "", "", "0.9000 / 0.0900", "1.0000 / 0.0300"]]}
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(json.dumps({"when": "w", "command": "c", "sections": [keep, dict(keep, heading="Synthetic "
+                                                                                       "generator fidelity"),
+                                                                          loslo, locto]}))
+    out = tmp_path / "r.json"
+    assert bench.main(["--keep-main", str(earlier), "--families", "xgboost", "--json", str(out)]) == 0
+    assert seen == [("lakes", "xgboost"), ("climates", "xgboost")]  # histgb not re-run
+    secs = json.loads(out.read_text())["sections"]
+    assert secs[2]["header"] == ["lake", "xgboost (large)", "histgb (medium)"]
+    assert secs[2]["rows"] == [["A", "0.9995 / 0.0040", "1.0000 / 0.0010"], ["B", "1.0000 / 0.0020", "0.9980 / 0.0020"],
+                               ["**worst**", "0.9995 / 0.0040", "0.9980 / 0.0020"]]
+    assert "MISSED by histgb" in secs[2]["notes"][0] and "not re-run: histgb" in secs[2]["notes"][-1]
+    assert secs[3]["rows"][0] == ["polar", "ET", "Utqiagvik", "0.9500 / 0.0100", "1.0000 / 0.0300"]
+    assert "ET (xgboost)" in secs[3]["notes"][0] and "ET (histgb)" not in secs[3]["notes"][0]
