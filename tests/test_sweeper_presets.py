@@ -29,8 +29,10 @@ def test_a_preset_pruner_waits_for_several_finished_trials_and_is_fair_to_slow_l
     assert pruner.n_startup_trials >= 4  # a median or best of two finished trials is one lucky draw
     assert cfg.hydra.sweeper.sampler.n_startup_trials >= pruner.n_startup_trials
     if str(pruner._target_).endswith(".ProjectionPruner"):
-        # it projects each trial's curve to the last round, so it may judge early, but on several reports
-        assert pruner.n_warmup_steps >= budget / 10, (preset, pruner.n_warmup_steps, budget)
+        # it projects each trial's curve to the last round from its values at s/2 and s, so it may judge early,
+        # but never on fewer than two reports of the curve
+        every = cfg.pruning.report_every
+        assert pruner.n_warmup_steps >= 2 * every and pruner.n_warmup_steps < budget, (preset, pruner, every)
     else:
         # a pruner comparing trials at the same step: a trial with a small learning rate trails early and may still
         # end best, so judge it only once a third of its rounds ran
