@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -368,6 +370,7 @@ def test_figures_drawn_in_a_second_process_are_the_figures_drawn_here(run_and_re
     from kaayko_exp.evaluation import plots
 
     run, _, results = run_and_results
+    monkeypatch.delitem(sys.modules, "distributed", raising=False)  # no Dask client here (earlier tests import it)
     monkeypatch.setattr(plots, "_cores", lambda: 1)
     serial = plots.make_plots(run.path, results, tmp_path / "serial", seed=7)
     monkeypatch.setattr(plots, "_cores", lambda: 2)
@@ -385,6 +388,7 @@ def test_figures_a_failing_child_did_not_draw_are_drawn_here(run_and_results, mo
     from kaayko_exp.evaluation import plots
 
     run, _, results = run_and_results
+    monkeypatch.delitem(sys.modules, "distributed", raising=False)  # no Dask client here (earlier tests import it)
     monkeypatch.setattr(plots, "_cores", lambda: 2)
     parent = _recording_pids(monkeypatch, plots, fail_in_child=True)
     written = plots.make_plots(run.path, results, tmp_path / "plots", seed=7)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 from predict_helpers import held_out, row_dict
 from runhelpers import FAST, cli, compose_train, manifest
 
@@ -21,6 +22,8 @@ from kaayko_exp.errors import ConfigError, RunDirError
 from kaayko_exp.training.target import check
 
 RUN = "outputs/2026-01-01/10-00-00"
+#: the xgboost default depth the interrupted run was started with (conf/model/xgboost.yaml)
+DEPTH = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "model" / "xgboost.yaml").params.max_depth
 XGB = ["model=xgboost", "model.params.n_estimators=40", "checkpointing.every=10"]
 
 
@@ -71,7 +74,7 @@ def test_a_fresh_start_into_a_run_is_refused_before_hydra_writes_and_a_resume_ke
     assert _snapshot(project) == before  # the saved config (and the log) untouched
 
     out = cli("train.py", [f"resume={RUN}", f"hydra.run.dir={RUN}", "model.params.max_depth=2"], cwd=project)
-    _refused(out, "model.params.max_depth: 6 -> 2")
+    _refused(out, f"model.params.max_depth: {DEPTH} -> 2")
     assert _snapshot(project) == before
 
     out = cli("train.py", [f"resume={RUN}", f"hydra.run.dir={RUN}"], cwd=project)  # the run's own dir: accepted
@@ -89,8 +92,8 @@ def test_a_saved_config_changed_since_the_start_is_refused_at_resume(interrupted
     project = _copy(interrupted, tmp_path)
     config = project / RUN / ".hydra" / "config.yaml"
     text = config.read_text()
-    assert "max_depth: 6" in text
-    config.write_text(text.replace("max_depth: 6", "max_depth: 2"))
+    assert DEPTH != 2 and f"max_depth: {DEPTH}\n" in text
+    config.write_text(text.replace(f"max_depth: {DEPTH}\n", "max_depth: 2\n"))
     before = _snapshot(project)
     out = cli("train.py", [f"resume={RUN}"], cwd=project)
     _refused(out, "its saved config .hydra/config.yaml was changed since the run started")
