@@ -166,6 +166,10 @@ def main(argv=None) -> int:
         print("  evaluate: " + ", ".join(f"{k} {v:.2f}s" for k, v in ev.items()))
         notes.append(f"{r['cmd']}: the evaluate stage's parts (median s): "
                      + ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in ev.items()) + ".")
+        if r["model"] == "xgboost":
+            notes.append(f"{r['cmd']}: validation and in-sample scoring read the booster's prediction cache of the "
+                         "rows it was fit and validated on (the same values; read at the end of the fit, in "
+                         "milliseconds), so the evaluate stage predicts only the test rows and the permuted rows.")
         if "import" in bp:
             where = ("a background thread while its data stages run (kaayko_exp/training/prefetch.py)"
                      if r["model"] == "xgboost" else "its start-up (the config check)")

@@ -39,6 +39,7 @@ BENCHES: dict[str, str] = {
     "startup": "bench_startup.py",
     "predict": "bench_predict.py",
     "sweep": "bench_sweep.py",
+    "job": "bench_job.py",
     "checkpoint": "bench_checkpoint.py",
     "transfer": "bench_transfer.py",
     "extrapolation": "bench_extrapolation.py",

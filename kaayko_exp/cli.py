@@ -17,7 +17,9 @@ from kaayko_exp.errors import EXIT_USER_ERROR, KaaykoError, report_user_error
 
 
 _task_started = False
-_single_run_finished = False  # a task of a plain (not multirun) Hydra run returned normally
+#: a task returned normally in this process: a plain run's, or a job of a multirun whose launcher runs its jobs
+#: in this process (hydra/launcher=basic)
+_finished_here = False
 
 
 def _log_to_files(exc: KaaykoError) -> None:
@@ -78,7 +80,7 @@ def task(fn: Callable[..., Any]) -> Callable[..., Any]:
         _restore_full_error()
         try:
             value = fn(*args, **kwargs)
-            _note_single_run()
+            _note_finished_here()
             return value
         except KaaykoError as exc:
             cfg = args[0] if args else kwargs.get("cfg")
@@ -91,35 +93,41 @@ def task(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _note_single_run() -> None:
-    global _single_run_finished
+def _note_finished_here() -> None:
+    global _finished_here
     try:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
+        from omegaconf import OmegaConf
 
-        _single_run_finished = HydraConfig.get().mode == RunMode.RUN
+        hc = HydraConfig.get()
+        in_process = str(OmegaConf.select(hc, "launcher._target_", default="")).endswith(".BasicLauncher")
+        _finished_here = hc.mode == RunMode.RUN or in_process
     except ValueError:  # no Hydra context (tests calling the task directly)
-        _single_run_finished = False
+        _finished_here = False
 
 
-#: Modules whose presence keeps the interpreter's own shutdown (their clients, workers and threads expect it).
-_NEEDS_TEARDOWN = ("distributed", "mlflow", "coverage")
+#: Modules whose presence keeps the interpreter's own shutdown (their clients, workers, threads and connection
+#: pools expect it; sqlalchemy: a sweep on a PostgreSQL study).
+_NEEDS_TEARDOWN = ("distributed", "mlflow", "coverage", "sqlalchemy")
 
 
 def exit_without_teardown() -> None:
-    """End the process (status 0) after a plain run finished, skipping only the interpreter's teardown.
+    """End the process (status 0) after a plain run, or a sweep whose jobs ran in this process, finished,
+    skipping only the interpreter's teardown.
 
     Everything a normal exit does for others still happens, in the same order: live threads are waited for
     (none are: the function returns without exiting if one is), the ``atexit`` handlers run (log files are
     flushed and closed, temporary directories removed), stdout and stderr are flushed. What is skipped is
     the destruction of every module and object one by one, which after a training run (~2,000 modules:
     pandas, scikit-learn, SciPy, matplotlib, Hydra) takes 0.3-0.5 s of CPU and nothing in it is kept: every
-    file a run writes is already closed and fsync'd (kaayko_exp.atomic). A sweep, a Dask or MLflow session,
-    coverage measurement or a live child process or thread exits the ordinary way.
+    file a run writes is already closed and fsync'd (kaayko_exp.atomic), and a sweeper returns only after its
+    own files are written. A sweep whose jobs ran elsewhere (joblib, Dask), a Dask or MLflow session, a
+    PostgreSQL study, coverage measurement or a live child process or thread exits the ordinary way.
     """
     import threading
 
-    if not _single_run_finished or any(name in sys.modules for name in _NEEDS_TEARDOWN):
+    if not _finished_here or any(name in sys.modules for name in _NEEDS_TEARDOWN):
         return
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         return

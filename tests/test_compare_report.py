@@ -93,6 +93,30 @@ def test_report_writes_markdown_and_an_offline_html_with_embedded_plots(tmp_path
     assert re.search(r"\| Delta \| 2 \| 0\.8000 \| \*\*0\.4000\*\* \| 0\.5000 \| R2 \|", md)
 
 
+def test_compare_plots_draw_on_the_figure_api_without_pyplot(tmp_path, monkeypatch):
+    # one way to draw: compare's figures come from evaluation.plots.figure as a run's do (no pyplot state)
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)  # importing pyplot now fails
+    records, rows = _family_runs(tmp_path)
+    out = write_report(tmp_path / "report", records, table_rows=rows)
+    assert sorted(p.name for p in out["plots"]) == ["lake_mae.png", "metric_mae.png", "win_rate.png"]
+    recs = [make_run(tmp_path, f"s{size}", [mae] * 4, test_set=None, model="xgboost", rows=rows_,
+                     choices={"model": "xgboost", "sample_size": size},
+                     params={"model.name": "xgboost", "sample_size.name": size, "seed": 1},
+                     metrics={"mae": mae, "class_accuracy": 1 - mae})
+            for size, rows_, mae in (("tiny", 2400, 0.4), ("medium", 39000, 0.2))]
+    out = write_report(tmp_path / "curve", recs, table_rows=[])
+    assert (tmp_path / "curve" / "plots" / "learning_curve.png").read_bytes().startswith(PNG)
+    trials = [make_run(tmp_path, f"t{k}", [0.1 * (k + 1)] * 4, model="xgboost",
+                       trial=TrialInfo(sweep_dir=tmp_path, number=k, state="COMPLETE", values=[0.1 * k]),
+                       params={"model.max_depth": depth, "seed": 42}, metrics={"mae": 0.1 * (k + 1)})
+              for k, depth in enumerate((3, 6, 9))]
+    out = write_report(tmp_path / "sweep", trials, table_rows=[{"run": r.shown} for r in trials])
+    assert {"sweep_model.max_depth.png", "parallel_coordinates.png"} <= {p.name for p in out["plots"]}
+    assert all(p.read_bytes().startswith(PNG) for p in out["plots"])
+
+
 def test_report_names_the_runs_it_did_not_compare(tmp_path):
     records, rows = _family_runs(tmp_path)
     odd = make_run(tmp_path, "odd", [0.1] * 4,
@@ -213,20 +237,16 @@ def test_bars_are_labelled_by_what_differs_between_the_runs(tmp_path, monkeypatc
 @pytest.mark.parametrize("k", [2, 3, 7])
 def test_the_win_rate_title_clears_its_colour_bar(k):
     from kaayko_exp.compare.plots import win_rate_figure
-    from kaayko_exp.evaluation.plots import pyplot
 
     m = np.full((k, k), 0.5)
     np.fill_diagonal(m, np.nan)
     fig = win_rate_figure([f"outputs/multirun/2026-12-04/20-06-53/{i}" for i in range(k)], m, np.zeros((k, k), bool))
-    try:
-        fig.canvas.draw()
-        renderer = fig.canvas.get_renderer()
-        title = fig._suptitle.get_window_extent(renderer)
-        colour_bar = fig.axes[-1].get_tightbbox(renderer)
-        assert not title.overlaps(colour_bar)
-        assert title.x0 >= 0 and title.x1 <= fig.bbox.width  # not cut off at the figure's edge
-    finally:
-        pyplot().close(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    title = fig._suptitle.get_window_extent(renderer)
+    colour_bar = fig.axes[-1].get_tightbbox(renderer)
+    assert not title.overlaps(colour_bar)
+    assert title.x0 >= 0 and title.x1 <= fig.bbox.width  # not cut off at the figure's edge
 
 
 def test_the_pair_table_shows_the_median_shift_its_interval_and_adjusted_p(tmp_path):

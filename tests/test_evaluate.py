@@ -213,3 +213,31 @@ def test_a_part_of_the_matrix_is_read_as_a_view_other_rows_as_a_copy():
     for idx in (np.array([1, 2, 4]), np.array([5, 4, 3, 2]), np.array([0, 0, 1])):
         rows = part_rows(X, idx)
         assert not np.shares_memory(rows, X) and np.array_equal(rows, X[idx])
+
+
+def test_the_model_matrix_holds_the_parts_rows_in_part_order_whatever_the_block_size(monkeypatch):
+    # the features stage reads the frame in slices and puts each row at its place in part order (train, val,
+    # test); rows of no part are left out
+    from types import SimpleNamespace
+
+    from conftest import make_frame
+    from omegaconf import OmegaConf
+
+    import kaayko_exp.features.spec as spec_module
+    from kaayko_exp.features.spec import build_spec, transform
+    from kaayko_exp.training.pipeline import _matrix
+
+    frame = make_frame(700, seed=4)
+    rng = np.random.default_rng(1)
+    rows = rng.permutation(len(frame))
+    parts = {"train": np.sort(rows[:400]), "val": rows[400:480], "test": np.sort(rows[480:650])}  # 50 in none
+    spec = build_spec(OmegaConf.load("conf/features/standard.yaml"), frame.iloc[parts["train"]])
+    expected = transform(spec, frame.iloc[np.concatenate(list(parts.values()))])
+    for block in (97, 700, 5000):
+        monkeypatch.setattr(spec_module, "CHUNK_ROWS", block)
+        ctx = SimpleNamespace(frame=frame, parts=dict(parts), spec=spec)
+        _matrix(ctx)
+        assert np.array_equal(ctx.X, expected, equal_nan=True)
+        assert [len(v) for v in ctx.parts.values()] == [400, 80, 170] and ctx.parts["val"][0] == 400
+        assert ctx.lakes.tolist() == frame["lake"].iloc[np.concatenate(list(parts.values()))].tolist()
+        assert len(ctx.frame) == 170 and ctx.frame_part == "test"

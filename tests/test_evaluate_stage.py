@@ -57,3 +57,43 @@ def test_in_sample_max_rows_null_scores_every_training_row(tmp_path):
     assert rep["train_in_sample"]["n"] == rep["train_in_sample"]["rows"] == train_rows
     assert rep["train_in_sample"]["sampled"] is False
     assert rep["sampling"]["train_in_sample"] == {"rows": train_rows, "of": train_rows}
+
+
+def test_validation_and_in_sample_scores_reuse_the_fits_predictions_and_equal_fresh_ones(tmp_path, monkeypatch):
+    # XGBoost's prediction cache holds the final model's predictions of the rows it was fit on and validated on:
+    # the evaluate stage scores those from it (predicting only the test rows) and gets what predicting gives
+    import kaayko_exp.training.evaluate_stage as stage
+    from kaayko_exp.models import load_model
+    from kaayko_exp.models.xgboost_model import XGBoostModel
+
+    seen, calls, evaluate_run = {}, [], stage.evaluate_run
+
+    def spy_evaluate(ctx):
+        seen["ctx"] = ctx
+        seen["evaluating"] = True
+        try:
+            return evaluate_run(ctx)
+        finally:
+            seen["evaluating"] = False
+
+    predict = XGBoostModel.predict
+
+    def spy_predict(self, X):
+        if seen.get("evaluating"):
+            calls.append(len(X))
+        return predict(self, X)
+
+    monkeypatch.setattr(stage, "evaluate_run", spy_evaluate)
+    monkeypatch.setattr(XGBoostModel, "predict", spy_predict)
+    _, run_dir = train_in_process(tmp_path, ["model=xgboost", "model.params.n_estimators=15",
+                                             "evaluation.in_sample_max_rows=null",
+                                             "evaluation.permutation_max_rows=0"])
+    ctx, sizes = seen["ctx"], manifest(run_dir)["stages"]["split"]["detail"]["sizes"]
+    assert sizes["val"] > 0 and calls == [sizes["test"]]  # the test rows only: no validation or training rows
+    fresh = load_model(run_dir / "model")  # a loaded model has no fit predictions: it predicts
+    assert fresh.fit_predictions == {}
+    rep = report(run_dir)
+    val, train = ctx.parts["val"], ctx.parts["train"]
+    assert rep["val"]["metrics"] == metrics(ctx.y[val], predict(fresh, ctx.X[val]))
+    assert rep["train_in_sample"]["metrics"] == metrics(ctx.y[train], predict(fresh, ctx.X[train]))
+    assert rep["train_in_sample"]["n"] == sizes["train"]

@@ -125,6 +125,36 @@ def test_support_is_recorded_hashed_and_exported(run):
     assert (run / "features/support.json").read_bytes() == (run / "model/support.json").read_bytes()
 
 
+def test_support_file_is_compact_json_that_loads_to_the_same_record(run):
+    # written by the C encoder (no indentation: an indented dump is pure Python, one cell number per line)
+    from kaayko_exp.data.support import Support
+
+    text = (run / "features/support.json").read_text()
+    assert "\n" not in text.rstrip("\n") and ", " not in text and ": " not in text
+    loaded = Support.load(run / "features/support.json")
+    assert loaded.to_dict() == json.loads(text)
+    again = Support.from_dict(json.loads(json.dumps(loaded.to_dict(), indent=2)))  # an older, indented file
+    assert again.to_dict() == loaded.to_dict()
+
+
+def test_support_summary_counts_per_lake_name_whatever_the_lake_columns_type(run):
+    # counted from a categorical column's codes (no Python string per row): the counts of the rows' text
+    import pandas as pd
+
+    from kaayko_exp.data.support import Support
+
+    sup = Support.load(run / "features/support.json")
+    held = pd.read_parquet(run / "predictions" / "test.parquet")
+    flagged = np.logical_or.reduce(list(sup.check(held).values()))
+    text = held["lake"].astype(str)
+    expected = {str(k): int(v) for k, v in pd.Series(flagged.astype(int)).groupby(text.to_numpy()).sum().items()}
+    assert sum(expected.values()) > 0 and len(expected) > 1
+    levels = sorted(set(text), reverse=True) + ["Never Seen Lake"]  # unsorted, with a level no row has
+    for lakes in (pd.Series(pd.Categorical(text, categories=levels)), text.astype(object), list(text)):
+        got = sup.summary(held, lakes)["per_lake"]
+        assert got == expected and list(got) == sorted(expected)
+
+
 def test_tampered_support_is_refused(run, tmp_path):
     from kaayko_exp import Predictor
 

@@ -93,6 +93,7 @@ def test_rule_points_follow_the_rule_bins():
     assert p["uv_points"].tolist() == [-0.5, 0, 0]
 
 
+@pytest.mark.slow  # the suite's time budget; test_synthetic_climate's fidelity checks on the real sample stay fast
 def test_cli_writes_report_and_figures_for_every_lake(tmp_path):
     real = read_table(SAMPLE)
     out = tmp_path / "fid"

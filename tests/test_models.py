@@ -107,6 +107,27 @@ def test_xgboost_keeps_booster_for_inplace_predict(data):
     assert np.array_equal(model.booster.inplace_predict(X).astype(np.float64), model.predict(X))
 
 
+@pytest.mark.parametrize("params", [{}, {"subsample": 0.7, "colsample_bytree": 0.6, "max_depth": 9, "max_bin": 4096}])
+def test_xgboost_fit_leaves_the_predictions_of_its_rows_identical_to_predicting_them(data, params):
+    # read from the booster's prediction cache (binned rows) instead of predicting again: the same bits, also for
+    # validation rows outside the training range, with missing values and with a category level unseen in training
+    Xva = data["Xva"].copy()
+    Xva[::3, 0] *= 10.0
+    Xva[1::5, 1] = np.nan
+    cat = int(np.flatnonzero([f["kind"] == "categorical" for f in data["spec"].features])[0])
+    Xva[2::7, cat] = np.nan
+    cfg = cfg_for("xgboost", **params)
+    model = build_model(cfg, seed=7, n_jobs=2, n_rows=len(data["ytr"]))
+    model.fit(data["Xtr"], data["ytr"], spec=data["spec"], X_val=Xva, y_val=data["yva"])
+    assert set(model.fit_predictions) == {"train", "val"}
+    assert np.array_equal(model.fit_predictions["train"].astype(np.float64), model.predict(data["Xtr"]))
+    assert np.array_equal(model.fit_predictions["val"].astype(np.float64), model.predict(Xva))
+    # early stopping that drops rounds keeps a sliced booster, which has no cache: nothing is left then
+    stopped = fit("xgboost", data, cfg=cfg_for("xgboost", learning_rate=1.0, max_depth=9, early_stopping_rounds=2))
+    assert stopped.info["best_iteration"] + 1 < stopped.info["rounds_run"]
+    assert stopped.fit_predictions == {}
+
+
 @pytest.mark.parametrize("name, params, every, kill", [
     ("xgboost", {"subsample": 0.7, "colsample_bytree": 0.6}, 10, 25),
     ("xgboost", {"subsample": 1.0, "colsample_bytree": 1.0}, 7, 15),
@@ -127,6 +148,9 @@ def test_resume_after_kill_gives_identical_model(name, params, every, kill, data
     assert second.steps[0][1] > first.saved["fit"][1]  # continued, not restarted
     X = np.vstack([data["Xtr"], data["Xte"]])
     assert np.array_equal(resumed.predict(X), reference.predict(X))
+    for model in (resumed, reference):  # the prediction cache of a resumed booster holds every round too
+        for part, rows in model.fit_predictions.items():
+            assert np.array_equal(rows.astype(np.float64), model.predict(data["Xtr" if part == "train" else "Xva"]))
     # chunking does not change the model either
     oneshot = fit(name, data, hooks=DiskHooks(tmp_path / "one", every=0), cfg=cfg)
     assert np.array_equal(oneshot.predict(X), reference.predict(X))

@@ -365,7 +365,7 @@ def _recording_pids(monkeypatch, plots, fail_in_child=False):
 
 
 def test_figures_drawn_in_a_second_process_are_the_figures_drawn_here(run_and_results, monkeypatch, tmp_path):
-    """With a second core, half of the report's figures are drawn in a forked child; they are the same images
+    """With a second core, some of the report's figures are drawn in a forked child; they are the same images
     (pixel for pixel) as drawing all four in this process, and the paths come back in the usual order."""
     from kaayko_exp.evaluation import plots
 
@@ -379,9 +379,20 @@ def test_figures_drawn_in_a_second_process_are_the_figures_drawn_here(run_and_re
     assert [p.name for p in forked] == [p.name for p in serial] == [
         plots.PREDICTED_VS_ACTUAL, plots.RESIDUALS_BY_LAKE, plots.CONFUSION_MATRIX, plots.FEATURE_IMPORTANCE]
     drawers = [int(p.with_suffix(".pid").read_text()) for p in forked]
-    assert drawers[:2] == [parent, parent] and parent not in drawers[2:]
+    # divided by drawing cost: residuals by lake and the confusion matrix here, the other two in the child
+    assert drawers[1:3] == [parent, parent] and parent not in (drawers[0], drawers[3])
+    assert drawers[0] == drawers[3]
     for a, b in zip(serial, forked):
         assert b.read_bytes().startswith(PNG) and np.array_equal(_pixels(a), _pixels(b)), b.name
+
+
+def test_figures_are_divided_between_the_two_processes_by_their_drawing_cost():
+    from kaayko_exp.evaluation.plots import _shares
+
+    assert _shares([0.18, 0.26, 0.13, 0.18]) == ([1, 2], [0, 3])  # 0.39 here, 0.36 in the child
+    assert _shares([1.0, 1.0, 1.0, 1.0]) == ([0, 2], [1, 3])
+    assert _shares([5.0, 1.0, 1.0, 1.0, 1.0]) == ([0], [1, 2, 3, 4])
+    assert _shares([1.0, 2.0]) == ([1], [0])
 
 
 def test_figures_a_failing_child_did_not_draw_are_drawn_here(run_and_results, monkeypatch, tmp_path, caplog):
@@ -395,3 +406,26 @@ def test_figures_a_failing_child_did_not_draw_are_drawn_here(run_and_results, mo
     assert len(written) == 4 and all(p.read_bytes().startswith(PNG) for p in written)
     assert {int(p.with_suffix(".pid").read_text()) for p in written} == {parent}
     assert "drawing them here" in caplog.text
+
+
+def test_the_run_draws_its_figures_from_the_evaluate_stages_predictions_without_reading_the_file(tmp_path,
+                                                                                                   monkeypatch):
+    # the figures of a run whose evaluate stage ran in the same process come from the predictions it wrote, not
+    # from reading predictions/test.parquet back; they are the figures the file gives
+    import pandas as pd
+
+    from kaayko_exp.evaluation import plots
+    from kaayko_exp.runs.rundir import RunDir
+    from runhelpers import train_in_process
+
+    reads, read_parquet = [], pd.read_parquet
+    monkeypatch.setattr(pd, "read_parquet", lambda path, *a, **k: reads.append(str(path)) or read_parquet(path, *a, **k))
+    _, run_dir = train_in_process(tmp_path, ["model=xgboost", "model.params.n_estimators=10", "plots=true"])
+    assert not any(r.endswith("test.parquet") for r in reads) and (run_dir / "predictions" / "test.parquet").exists()
+    monkeypatch.setattr(pd, "read_parquet", read_parquet)
+    monkeypatch.setattr(plots, "_cores", lambda: 1)
+    results = json.loads((run_dir / "evaluate" / "results.json").read_text())
+    again = plots.make_plots(RunDir.open(run_dir).path, results, tmp_path / "from_file", seed=42)
+    assert len(again) == 4
+    for path in again:
+        assert np.array_equal(_pixels(path), _pixels(run_dir / "plots" / path.name)), path.name

@@ -124,3 +124,22 @@ def test_a_fold_keeps_a_share_of_its_own_training_lakes_for_early_stopping(frame
         assert len(lakes_stop) == max(1, round(0.25 * len(set(groups[tr]))))
         again = fold_validation(codes, tr, 0.25, seed=3, fold=i)
         assert np.array_equal(again[1], stop)  # seeded: a resumed fold gets the same rows
+
+
+def test_a_categorical_lake_column_splits_like_its_text(frame):
+    # the lake codes come from the column's levels (no Python string per row): the same codes as factorising
+    # the rows' text, also with unused and unsorted levels, so every kind of split keeps its lakes
+    from kaayko_exp.data.schema import lake_codes
+
+    lakes = pd.Series(pd.Categorical(["b", "a", "c", "a", "b"], categories=["c", "zz", "b", "a"]))
+    codes, names = lake_codes(lakes)
+    ref_codes, ref_names = pd.factorize(lakes.astype(str), sort=True)
+    assert codes.tolist() == ref_codes.tolist() and names == list(ref_names)
+    names_text = frame["lake"].astype(str)
+    levels = sorted(set(names_text), reverse=True) + ["Unused Lake"]
+    as_cat = frame.assign(lake=pd.Categorical(names_text, categories=levels))
+    as_text = frame.assign(lake=names_text.astype(object))
+    for kind in ("lakes", "time"):
+        a, b = split_rows(as_cat, cfg(kind), seed=5), split_rows(as_text, cfg(kind), seed=5)
+        for part in ("train", "val", "test"):
+            assert np.array_equal(a[part], b[part])

@@ -159,7 +159,10 @@ def test_a_logged_run_leaves_mlflow_imports_to_the_tracker_process(tmp_path):
     assert client(sqlite_uri(tmp_path)).get_run(rec["run_id"]).info.status == "FINISHED"
 
 
-@pytest.mark.parametrize("live_after_s, because", [(None, "the run ended"), (0, "live_after_s")])
+@pytest.mark.parametrize("live_after_s, because", [
+    (None, "the run ended"),
+    pytest.param(0, "live_after_s", marks=pytest.mark.slow),  # the suite's time budget: the default path stays fast
+])
 def test_the_tracker_waits_for_the_run_to_end_or_for_live_after_s(tmp_path, live_after_s, because):
     # the default logger.live_after_s (60 s) outlasts this run of seconds: the tracker starts its work (MLflow's
     # import, its store, the uploads) only when the run has ended, so it never shares the CPU with the run;
@@ -281,6 +284,7 @@ def test_a_resumed_run_continues_its_mlflow_run_without_repeating_steps(tmp_path
     assert run.info.status == "FINISHED" and "test/rmse" in run.data.metrics
 
 
+@pytest.mark.slow  # the suite's time budget; test_a_resumed_run_continues_its_mlflow_run_... stays in the fast suite
 def test_a_run_resumed_before_its_tracker_created_the_mlflow_run_continues_that_one_run(tmp_path):
     # the database is held locked through the first run and its resume: the first run ends (SIGTERM after
     # round 35) before its tracker could create the MLflow run, so its manifest has no run id yet; the

@@ -72,6 +72,13 @@ def objective_values(value: Any, n: int) -> List[float]:
     return out
 
 
+def _is_basic(launcher: Any) -> bool:
+    """Whether ``launcher`` is Hydra's basic launcher (jobs one at a time in this process)."""
+    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+
+    return isinstance(launcher, BasicLauncher)
+
+
 class _Running:
     def __init__(self, trial: Any, job_num: int, overrides: List[str]) -> None:
         self.trial = trial
@@ -113,11 +120,15 @@ class OptunaSweeperImpl:
         self.hydra_context = hydra_context = wrap(hydra_context)  # jobs' configs composed once, then patched
         self.launcher = Plugins.instance().instantiate_launcher(  # jobs in other processes end with the sweep
             hydra_context=hydra_context, task_function=EndsWithSweep(task_function, os.getpid()), config=config)
+        if _is_basic(self.launcher):  # jobs in this process: the same steps, less copying (_launch.py)
+            from hydra_plugins.optuna5_sweeper._launch import InProcessLauncher
+
+            self.launcher = InProcessLauncher(self.launcher)
 
     def slots(self) -> int:
-        from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+        from hydra_plugins.optuna5_sweeper._launch import InProcessLauncher
 
-        if isinstance(self.launcher, BasicLauncher):
+        if isinstance(self.launcher, InProcessLauncher):
             if self.n_jobs > 1:
                 log.info("n_jobs=%d but hydra/launcher=basic runs jobs in this process: one trial at a time "
                          "(use hydra/launcher=joblib, or several worker processes on one storage, for parallel "

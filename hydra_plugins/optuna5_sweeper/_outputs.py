@@ -7,6 +7,7 @@ sweep.json (trials -> run dirs), trials.csv, optimization_results.yaml, sweep_re
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import logging
@@ -63,7 +64,13 @@ RUN_AT_ATTR = "run_at"  # user attr of a trial: {"host", "sweep_dir"} of the wor
 
 
 def run_at(sweep_dir: Path) -> Dict[str, str]:
-    return {"host": socket.gethostname(), "sweep_dir": str(Path(sweep_dir).resolve())}
+    """Where this worker runs its jobs: host name and absolute sweep directory (a fresh dict)."""
+    return dict(_run_at(str(sweep_dir), os.getcwd()))
+
+
+@functools.lru_cache(maxsize=8)
+def _run_at(sweep_dir: str, cwd: str) -> tuple:  # once per sweep directory, not once per trial row and render
+    return ("host", socket.gethostname()), ("sweep_dir", str(Path(sweep_dir).resolve()))
 
 
 def run_location(frozen: Any, sweep_dir: Path) -> tuple:
@@ -151,9 +158,9 @@ def best_summary(study: Any, directions: Sequence[str], sweep_dir: Path) -> Opti
 
 
 def _results_yaml(summary: Dict[str, Any]) -> bytes:
-    from omegaconf import OmegaConf
+    from hydra_plugins.optuna5_sweeper import _yaml
 
-    return OmegaConf.to_yaml(OmegaConf.create(summary)).encode()
+    return _yaml.dump(summary).encode()
 
 
 def _report(study_name: str, directions: Sequence[str], n_trials: int, rows: List[Dict[str, Any]],

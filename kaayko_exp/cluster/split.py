@@ -25,11 +25,11 @@ def _periods(datetimes: pd.Series) -> np.ndarray:
 
 
 def _lake_codes(lake: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """(code of each row, lake names): a categorical column's own codes, else factorised."""
-    if isinstance(lake.dtype, pd.CategoricalDtype):
-        return lake.cat.codes.to_numpy(np.int64), pd.Index(lake.cat.categories.astype(str))
-    codes, names = pd.factorize(lake.astype(str))
-    return codes.astype(np.int64), pd.Index(names)
+    """(code of each row, lake names as text): :func:`kaayko_exp.data.schema.lake_codes`."""
+    from kaayko_exp.data.schema import lake_codes
+
+    codes, names = lake_codes(lake)
+    return codes, pd.Index(names, dtype=object)
 
 
 def _pairs(part: pd.DataFrame) -> pd.DataFrame:

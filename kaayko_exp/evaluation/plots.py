@@ -39,16 +39,6 @@ FEATURE_IMPORTANCE = "feature_importance.png"
 CONFUSION_MATRIX = "confusion_matrix.png"
 
 
-def pyplot() -> Any:
-    """matplotlib.pyplot on the non-interactive Agg backend (imported on first use)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def figure(**kwargs: Any) -> Any:
     """A new figure on matplotlib's Agg canvas, through the object-oriented API: no pyplot import (its figure
     manager and backend switching), nothing global to close. These are the modules a run prefetches
@@ -62,17 +52,14 @@ def figure(**kwargs: Any) -> Any:
 
 
 def save_figure(fig: Any, path: Path) -> Path:
-    """Write ``fig`` as a PNG atomically (fast zlib level: :data:`PNG_COMPRESS_LEVEL`), close it, return ``path``.
+    """Write ``fig`` as a PNG atomically (fast zlib level: :data:`PNG_COMPRESS_LEVEL`), return ``path``.
 
     The figure is drawn once, at its own size, with the margins its plot function set (:func:`left_margin`):
     ``bbox_inches="tight"`` would lay every figure out in an extra pass to trim it, 22 % of the four figures'
-    CPU time at sample_size=large (1.09 -> 0.86 s). A pyplot figure (kaayko_exp.compare) is closed after."""
-    try:
-        atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI,
-                                                        pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL}))
-    finally:
-        if "matplotlib.pyplot" in sys.modules:
-            sys.modules["matplotlib.pyplot"].close(fig)
+    CPU time at sample_size=large (1.09 -> 0.86 s). Figures come from :func:`figure` (run and compare reports
+    alike): nothing global holds them, so there is nothing to close."""
+    atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI,
+                                                    pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL}))
     return path
 
 
@@ -132,7 +119,7 @@ def plot_residuals_by_lake(lakes: np.ndarray, actual: np.ndarray, predicted: np.
     """Box plot of residuals (prediction − label) for the ``top`` lakes with most test rows (ties by name).
 
     Rows are grouped by integer lake codes (no per-row strings), so a categorical lake column costs one pass."""
-    from kaayko_exp.evaluation.metrics import lake_codes
+    from kaayko_exp.data.schema import lake_codes
 
     resid = np.asarray(predicted, dtype=np.float64) - np.asarray(actual, dtype=np.float64)
     codes, names = lake_codes(lakes)
@@ -186,7 +173,8 @@ def importance_values(block: Any) -> Optional[dict[str, tuple[float, float]]]:
     for name, value in dict(block).items():
         if isinstance(value, Mapping):
             mean = value.get("mean", value.get("importance", value.get("value")))
-            out[str(name)] = (float(mean), float(value.get("std", 0.0) or 0.0))
+            if mean is not None:  # None: not measured (evaluation.permutation_max_rows=0, saved as null)
+                out[str(name)] = (float(mean), float(value.get("std", 0.0) or 0.0))
         elif value is not None:
             out[str(name)] = (float(value), 0.0)
     return out or None
@@ -308,68 +296,98 @@ def _reap(pid: int, timeout: float) -> bool:
         time.sleep(0.002)
 
 
+def _shares(costs: list[float]) -> tuple[list[int], list[int]]:
+    """Job indices for this process and for the child, each ascending: the costliest first, each to the side with
+    less so far (this process on ties), so both finish about together."""
+    mine: list[int] = []
+    theirs: list[int] = []
+    load = [0.0, 0.0]
+    for i in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
+        side = 0 if load[0] <= load[1] else 1
+        (mine, theirs)[side].append(i)
+        load[side] += costs[i]
+    return sorted(mine), sorted(theirs)
+
+
 def draw_all(jobs: list["FigureJob"]) -> list[Path]:
     """Run ``jobs`` (each draws one figure and writes it atomically to its ``path``); return the paths in order.
 
-    Drawing is single-threaded Python, so with a second core the later jobs run in a forked child (it inherits
+    Drawing is single-threaded Python, so with a second core a forked child draws some of the jobs (it inherits
     the imported matplotlib and the data; it writes its files and reports by its exit status only) while this
-    process draws the first ones: the figures are the same, drawn in about half the wall time. A child that
-    fails or hangs is killed and its figures are drawn here, so errors surface in this process."""
-    split = (len(jobs) + 1) // 2
+    process draws the others, divided by their ``cost`` (:func:`_shares`): the figures are the same, drawn in
+    about half the wall time. A child that fails or hangs is killed and its figures are drawn here, so errors
+    surface in this process."""
     if len(jobs) < 2 or not _may_fork():
         return [job() for job in jobs]
+    mine, theirs = _shares([job.cost for job in jobs])
     for stream in (sys.stdout, sys.stderr):  # nothing buffered for the child to inherit
         stream.flush()
     pid = os.fork()
     if pid == 0:  # the child: its figures, then out without running the parent's exit handlers
         code = 1
         try:
-            for job in jobs[split:]:
-                job()
+            for i in theirs:
+                jobs[i]()
             code = 0
         finally:
             os._exit(code)
     try:
-        paths = [job() for job in jobs[:split]]
+        for i in mine:
+            jobs[i]()
     except BaseException:
         _reap(pid, 0.0)
         raise
-    if _reap(pid, CHILD_TIMEOUT_SECONDS):
-        return paths + [job.path for job in jobs[split:]]
-    log.warning("report: drawing figures in a second process failed; drawing them here")
-    return paths + [job() for job in jobs[split:]]
+    if not _reap(pid, CHILD_TIMEOUT_SECONDS):
+        log.warning("report: drawing figures in a second process failed; drawing them here")
+        for i in theirs:
+            jobs[i]()
+    return [job.path for job in jobs]
 
 
 class FigureJob:
-    """One figure: ``fn(*args, path, **kwargs)`` -> ``path``; ``path`` known before it is drawn."""
+    """One figure: ``fn(*args, path, **kwargs)`` -> ``path``; ``path`` known before it is drawn; ``cost``: its
+    drawing time relative to the others' (how :func:`draw_all` divides the jobs between two processes)."""
 
-    def __init__(self, fn: Callable[..., Path], path: Path, *args: Any, **kwargs: Any) -> None:
-        self.fn, self.path, self.args, self.kwargs = fn, Path(path), args, kwargs
+    def __init__(self, fn: Callable[..., Path], path: Path, *args: Any, cost: float = 1.0, **kwargs: Any) -> None:
+        self.fn, self.path, self.args, self.kwargs, self.cost = fn, Path(path), args, kwargs, float(cost)
 
     def __call__(self) -> Path:
         return self.fn(*self.args, self.path, **self.kwargs)
 
 
-def make_plots(run_path: Path, results: Mapping[str, Any], out_dir: Path, *, seed: int = 0) -> list[Path]:
+#: each figure's drawing CPU seconds at sample_size=large (median of 3 after a first figure: residuals by lake
+#: 0.26, predicted vs actual 0.18, feature importance 0.18, confusion 0.13), the costs draw_all divides by
+FIGURE_COSTS = {PREDICTED_VS_ACTUAL: 0.18, RESIDUALS_BY_LAKE: 0.26, CONFUSION_MATRIX: 0.13, FEATURE_IMPORTANCE: 0.18}
+
+
+def make_plots(run_path: Path, results: Mapping[str, Any], out_dir: Path, *, seed: int = 0,
+               predictions: Any = None) -> list[Path]:
     """Draw every plot for a run (two at a time when a second core is free: :func:`draw_all`); return the
     written paths.
 
-    Plots from the test predictions are skipped (with a warning) when
-    ``predictions/test.parquet`` is missing; the importance plot needs only ``results``.
+    The test predictions are ``predictions`` (a frame with the ``lake``, label and ``prediction`` columns of
+    ``predictions/test.parquet``, when the evaluate stage that wrote the file ran in this process) or read from
+    that file; the plots from them are skipped (with a warning) when there are none. The importance plot needs
+    only ``results``.
     """
     out_dir = Path(out_dir)
     jobs: list[FigureJob] = []
     pred_path = Path(run_path) / "predictions" / "test.parquet"
-    if pred_path.exists():  # a file, or a partitioned dataset (backend=dask)
+    if predictions is not None or pred_path.exists():  # a file, or a partitioned dataset (backend=dask)
         import pandas as pd
 
-        frame = pd.read_parquet(pred_path, columns=[LAKE, LABEL, PREDICTION])
+        frame = (predictions if predictions is not None
+                 else pd.read_parquet(pred_path, columns=[LAKE, LABEL, PREDICTION]))
         actual = frame[LABEL].to_numpy(dtype=np.float64)
         predicted = frame[PREDICTION].to_numpy(dtype=np.float64)
-        jobs.append(FigureJob(plot_predicted_vs_actual, out_dir / PREDICTED_VS_ACTUAL, actual, predicted, seed=seed))
-        jobs.append(FigureJob(plot_residuals_by_lake, out_dir / RESIDUALS_BY_LAKE, frame[LAKE], actual, predicted))
-        jobs.append(FigureJob(plot_confusion, out_dir / CONFUSION_MATRIX, actual, predicted))
+        jobs.append(FigureJob(plot_predicted_vs_actual, out_dir / PREDICTED_VS_ACTUAL, actual, predicted, seed=seed,
+                              cost=FIGURE_COSTS[PREDICTED_VS_ACTUAL]))
+        jobs.append(FigureJob(plot_residuals_by_lake, out_dir / RESIDUALS_BY_LAKE, frame[LAKE], actual, predicted,
+                              cost=FIGURE_COSTS[RESIDUALS_BY_LAKE]))
+        jobs.append(FigureJob(plot_confusion, out_dir / CONFUSION_MATRIX, actual, predicted,
+                              cost=FIGURE_COSTS[CONFUSION_MATRIX]))
     else:
         log.warning("report: %s is missing; the prediction plots are skipped", pred_path)
-    jobs.append(FigureJob(plot_importance, out_dir / FEATURE_IMPORTANCE, results.get("importance") or {}))
+    jobs.append(FigureJob(plot_importance, out_dir / FEATURE_IMPORTANCE, results.get("importance") or {},
+                          cost=FIGURE_COSTS[FEATURE_IMPORTANCE]))
     return draw_all(jobs)

@@ -106,17 +106,20 @@ BASELINES: tuple[tuple[str, str], ...] = (("rule", "label rule"), ("constant_mea
 
 
 # ---------------------------------------------------------------------------- entry point
-def write_report(run: RunDir, cfg: DictConfig, results: dict[str, Any]) -> list[Path]:
+def write_report(run: RunDir, cfg: DictConfig, results: dict[str, Any], predictions: Any = None) -> list[Path]:
     """Write plots (when ``cfg.plots``), ``report.md`` and ``report.json``; return their paths.
 
-    ``report.json`` is written last, so its presence means the rest is in place.
+    ``predictions``: the test predictions as the evaluate stage wrote them, when it ran in this process (the
+    figures then skip reading ``predictions/test.parquet`` back). ``report.json`` is written last, so its
+    presence means the rest is in place.
     """
     t0 = time.perf_counter()
     plots: list[Path] = []
     if bool(OmegaConf.select(cfg, "plots", default=True)):
         from kaayko_exp.evaluation.plots import make_plots
 
-        plots = make_plots(run.path, results, run.path / PLOTS_DIR, seed=int(OmegaConf.select(cfg, "seed", default=0)))
+        plots = make_plots(run.path, results, run.path / PLOTS_DIR, seed=int(OmegaConf.select(cfg, "seed", default=0)),
+                           predictions=predictions)
     report = build_report(run, cfg, results, plots=[run.rel(p) for p in plots],
                           report_seconds=time.perf_counter() - t0)
     md = atomic.write_text(run.path / REPORT_MD, render_markdown(report))

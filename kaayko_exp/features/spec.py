@@ -509,11 +509,11 @@ def _codes(col: pd.Series, levels: list[str]) -> np.ndarray:
     """float32 codes of ``col`` in ``levels``; unknown or missing values -> NaN."""
     index = pd.Index(levels)
     if isinstance(col.dtype, pd.CategoricalDtype):
+        # one float32 code per category, NaN appended for the missing code -1: one lookup per row
         lookup = index.get_indexer(col.cat.categories.astype(str))
-        raw = col.cat.codes.to_numpy()
-        idx = np.where(raw >= 0, lookup[np.maximum(raw, 0)], -1)
-    else:
-        idx = index.get_indexer(col.astype("string").to_numpy(dtype=object, na_value=None))
+        table = np.append(np.where(lookup >= 0, lookup, np.nan).astype(np.float32), np.float32(np.nan))
+        return table[col.cat.codes.to_numpy()]
+    idx = index.get_indexer(col.astype("string").to_numpy(dtype=object, na_value=None))
     out = idx.astype(np.float32)
     out[idx < 0] = np.nan
     return out

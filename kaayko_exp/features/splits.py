@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from kaayko_exp.errors import ConfigError, DataError
+from kaayko_exp.data.schema import lake_codes
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,8 @@ def _lake_codes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     if lake.isna().any():
         raise DataError(f"{int(lake.isna().sum())} row(s) have no lake name; every row needs one to be split. "
                         "Drop or fill them in the data.")
-    codes, names = pd.factorize(lake.astype(str), sort=True)
-    return codes.astype(np.int64), np.asarray(names, dtype=object)
+    codes, names = lake_codes(lake)
+    return codes, np.asarray(names, dtype=object)
 
 
 def _n_share(n: int, fraction: float) -> int:

@@ -105,6 +105,11 @@ class Model:
         self.categorical: Optional[list[bool]] = None
         self.fitted = False
         self.info: dict[str, Any] = {}
+        #: the fitted model's predictions on the rows its fit saw (``"train"``: ``X``, ``"val"``: ``X_val``, in
+        #: their order; float32 or float64, the values :meth:`predict` gives for them) where the library had them
+        #: at no cost after the fit (XGBoost's prediction cache), so scoring those rows predicts nothing again;
+        #: empty for other families and for a loaded model. Never saved.
+        self.fit_predictions: dict[str, np.ndarray] = {}
 
     # ---- the public interface
     def fit(self, X: np.ndarray, y: np.ndarray, *, spec: Any,
@@ -135,6 +140,7 @@ class Model:
             y_val = np.asarray(y_val, dtype=np.float64)
         cbs = FitCallbacks.of(callbacks, resume)
         cbs.before_fit(key, self.steps(), self.step_unit)
+        self.fit_predictions = {}
         self._fit(X, y, spec=spec, callbacks=cbs, X_val=X_val, y_val=y_val, key=key)
         self.fitted = True
         cbs.after_fit(key, self.save if sub_fit else None)

@@ -197,6 +197,7 @@ class XGBoostModel(Model):
             if stop:
                 break
         kept = len(history) - 1
+        sliced = False
         if esr and history:
             kept = _best(history, better)
             self.info.update(best_iteration=kept, rounds_run=len(history), early_stopping_metric=es_metric,
@@ -204,7 +205,11 @@ class XGBoostModel(Model):
             if kept + 1 < bst.num_boosted_rounds():
                 logger.info("xgboost: early stopping keeps %d rounds (val_%s %.4f)", kept + 1, es_metric,
                             history[kept])
-                bst = bst[: kept + 1]
+                bst, sliced = bst[: kept + 1], True
+        if not sliced and str(self.params.get("device", "cpu")) == "cpu":
+            # the booster's prediction cache of its training (and validation) matrix: the values inplace_predict
+            # gives for those rows (tests/test_models.py), nothing predicted again; a GPU's cache may sum otherwise
+            self.fit_predictions = {name: bst.predict(d) for name, d in zip(("train", "val"), caches)}
         if history:
             self.info["val_rmse"] = rmse_history[kept]
             if es_metric != "rmse":

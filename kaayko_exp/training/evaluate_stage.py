@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
@@ -134,25 +134,38 @@ def _write_predictions(path: Path, frame: pd.DataFrame, rows: np.ndarray, pred: 
     return atomic.write_with(path, write)
 
 
-def _sample(rows: np.ndarray, limit: Any, seed: int, salt: int) -> np.ndarray:
-    """At most ``limit`` of ``rows`` (seeded, in their original order); all of them when ``limit`` is None."""
-    if limit is None or len(rows) <= int(limit):
-        return rows
+def _report_columns(frame: pd.DataFrame, pred: np.ndarray) -> pd.DataFrame:
+    """The predictions file's ``lake``, label and ``prediction`` columns with the values it holds (what the
+    report's figures read)."""
+    from kaayko_exp.data.schema import TARGET
+
+    return frame[["lake", TARGET]].reset_index(drop=True).assign(prediction=np.asarray(pred, dtype=np.float64))
+
+
+def _sample(n: int, limit: Any, seed: int, salt: int) -> Optional[np.ndarray]:
+    """Positions of at most ``limit`` of ``n`` rows (seeded, ascending); None (all of them) when ``limit`` is None
+    or at least ``n``."""
+    if limit is None or n <= int(limit):
+        return None
     rng = np.random.default_rng([int(seed), salt])
-    return rows[np.sort(rng.choice(len(rows), size=max(int(limit), 0), replace=False))]
+    return np.sort(rng.choice(n, size=max(int(limit), 0), replace=False))
 
 
 def _in_sample_block(ctx: Any, train_idx: np.ndarray) -> dict[str, Any]:
+    """Metrics on (a seeded sample of) the training rows, with the predictions the fit left for them when it
+    did (:func:`~kaayko_exp.training.pipeline.part_predictions`)."""
     from kaayko_exp.evaluation.metrics import metrics
+    from kaayko_exp.training.pipeline import part_predictions
 
     limit = OmegaConf.select(ctx.cfg, "evaluation.in_sample_max_rows", default=IN_SAMPLE_MAX_ROWS)
-    rows = _sample(train_idx, limit, int(ctx.cfg.seed), 0x75)
+    positions = _sample(len(train_idx), limit, int(ctx.cfg.seed), 0x75)
+    rows = train_idx if positions is None else train_idx[positions]
     sampled = len(rows) < len(train_idx)
     return {
         "n": int(len(rows)),
         "rows": int(len(train_idx)),
         "sampled": sampled,
-        "metrics": metrics(ctx.y[rows], ctx.model.predict(ctx.X[rows])),
+        "metrics": metrics(ctx.y[rows], part_predictions(ctx, "train", positions)),
         "note": "in-sample (training rows): optimistic, never the headline"
                 + (f"; a seeded sample of {len(rows):,} of the {len(train_idx):,} training rows" if sampled else ""),
     }
@@ -161,7 +174,7 @@ def _in_sample_block(ctx: Any, train_idx: np.ndarray) -> dict[str, Any]:
 def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
     from kaayko_exp.evaluation.metrics import metrics, permutation_importance, permutation_rows
     from kaayko_exp.training.objectives import objective_block
-    from kaayko_exp.training.pipeline import part_rows
+    from kaayko_exp.training.pipeline import part_predictions, part_rows
     from kaayko_exp.features.spec import feature_names
 
     cfg, run, model = ctx.cfg, ctx.run, ctx.model
@@ -193,7 +206,7 @@ def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
     log.info("evaluate: test rmse %.4f, class accuracy %.3f (%s rows)",
              results["test"]["metrics"]["rmse"], results["test"]["metrics"]["class_accuracy"], f"{len(test_idx):,}")
     if len(val_idx):
-        val_pred = model.predict(part_rows(ctx.X, val_idx))
+        val_pred = part_predictions(ctx, "val")
         results["val"] = {"n": int(len(val_idx)), "metrics": metrics(ctx.y[val_idx], val_pred)}
     t = lap("val", t)
     results["train_in_sample"] = _in_sample_block(ctx, train_idx)
@@ -212,6 +225,7 @@ def evaluate_run(ctx: Any) -> tuple[dict[str, Any], list[Path]]:
     t = lap("permutation_importance", t)
     files = [_write_predictions(run.path / "predictions" / "test.parquet", raw_test,
                                     np.arange(len(raw_test)), test_pred)]
+    ctx.test_predictions = _report_columns(raw_test, test_pred)
     t = lap("predictions_file", t)
     results["sampling"] = {
         "train_in_sample": {"rows": results["train_in_sample"]["n"], "of": int(len(train_idx))},

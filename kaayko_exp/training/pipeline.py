@@ -18,6 +18,7 @@ import copy
 import hashlib
 import logging
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -81,6 +82,9 @@ class Context:
     prep_detail: dict[str, Any] = field(default_factory=dict)
     split_codes: Optional[np.ndarray] = None
     cluster: Any = None  # backend=dask: the stages' lazy collections on it (kaayko_exp.cluster.stages)
+    #: the test rows' lake, label and prediction as the evaluate stage wrote them to predictions/test.parquet,
+    #: when it ran in this process (the report draws from them instead of reading the file back); else None
+    test_predictions: Optional[pd.DataFrame] = None
 
     def part_frame(self, name: str) -> pd.DataFrame:
         """The raw rows of split part ``name`` (index 0..n-1), all columns."""
@@ -234,20 +238,27 @@ def _matrix(ctx: Context) -> None:
 
     frame, parts = ctx.frame, ctx.parts
     order = np.concatenate([parts[k] for k in SPLIT_CODES])
-    X = transform(ctx.spec, frame.iloc[order[:CHUNK_ROWS]])
-    if len(order) > CHUNK_ROWS:
-        first, X = X, np.empty((len(order), X.shape[1]), dtype=np.float32)
-        X[:CHUNK_ROWS] = first
-        for start in range(CHUNK_ROWS, len(order), CHUNK_ROWS):
-            X[start:start + CHUNK_ROWS] = transform(ctx.spec, frame.iloc[order[start:start + CHUNK_ROWS]])
+    # the frame is read in its own order, in slices (views: no per-block copy of every column), and each block's
+    # rows are put at their place in part order; rows of no part are left out
+    dest = np.full(len(frame), -1, dtype=np.int64)
+    dest[order] = np.arange(len(order))
+    X = np.empty((len(order), ctx.spec.plan.k), dtype=np.float32)
+    for start in range(0, len(frame), CHUNK_ROWS):
+        block, to = transform(ctx.spec, frame.iloc[start:start + CHUNK_ROWS]), dest[start:start + CHUNK_ROWS]
+        kept = to >= 0
+        if kept.all():
+            X[to] = block
+        else:
+            X[to[kept]] = block[kept]
     ctx.X = X
     ctx.y = frame[TARGET].to_numpy(dtype=np.float64)[order]
     ctx.lakes = frame["lake"].iloc[order].reset_index(drop=True)
     ctx.frame = frame.iloc[parts["test"]].reset_index(drop=True)
     ctx.frame_part = "test"
     freed = int(frame.memory_usage(deep=False).sum()) - int(ctx.frame.memory_usage(deep=False).sum())
+    table = weakref.ref(frame)
     del frame
-    _release_freed_memory(freed)
+    _release_freed_memory(freed, held=table() is not None)
     bounds = np.cumsum([0] + [len(parts[k]) for k in SPLIT_CODES])
     ctx.parts = {k: np.arange(bounds[i], bounds[i + 1], dtype=np.int64) for i, k in enumerate(SPLIT_CODES)}
 
@@ -257,6 +268,17 @@ def part_rows(X: np.ndarray, idx: np.ndarray) -> np.ndarray:
     if len(idx) and idx[-1] - idx[0] + 1 == len(idx) and (len(idx) == 1 or bool(np.all(np.diff(idx) == 1))):
         return X[int(idx[0]):int(idx[-1]) + 1]
     return X[idx]
+
+
+def part_predictions(ctx: Context, name: str, positions: Optional[np.ndarray] = None) -> np.ndarray:
+    """The final model's predictions (float64) on part ``name``'s rows, or on those at ``positions`` within the
+    part: taken from what the fit left for its training and validation rows (``Model.fit_predictions``: the
+    final fit saw exactly ``train`` and ``val``, in order) when it left them, else predicted now."""
+    idx = ctx.parts[name]
+    kept = getattr(ctx.model, "fit_predictions", {}).get(name)
+    if kept is not None and len(kept) == len(idx):
+        return np.asarray(kept if positions is None else kept[positions], dtype=np.float64)
+    return ctx.model.predict(part_rows(ctx.X, idx if positions is None else idx[positions]))
 
 
 #: A finished stage's end is written to the manifest (one fsync'd write) at once when the stage is one of
@@ -273,14 +295,17 @@ ALWAYS_DURABLE = ("fit",)
 FULL_COLLECT_MIN_BYTES = 32 << 20
 
 
-def _release_freed_memory(freed_bytes: int) -> None:
+def _release_freed_memory(freed_bytes: int, held: bool = True) -> None:
     """Hand the table's freed pages back to the system: arrow's allocator (the cached parquet is read through
     arrow) keeps freed memory for reuse, which the fit would otherwise add its own peak on top of. The full
-    collection (for parts of the table held in reference cycles) only when ``freed_bytes`` is worth it."""
+    collection only when the dropped table is still ``held`` (by a reference cycle: its last reference went and
+    it lives on) and ``freed_bytes`` is worth it; a table that went with its last reference (the usual case)
+    is freed already, and the collection would scan every object of the process (~0.08 s after the imports of
+    an xgboost run) for nothing."""
     import gc
     import sys
 
-    if freed_bytes >= FULL_COLLECT_MIN_BYTES:
+    if held and freed_bytes >= FULL_COLLECT_MIN_BYTES:
         gc.collect()
     if "pyarrow" in sys.modules:
         sys.modules["pyarrow"].default_memory_pool().release_unused()
@@ -415,7 +440,7 @@ def _val_value(ctx: Context) -> Optional[float]:
     val = ctx.parts["val"]
     if not len(val):
         return None
-    return metrics(ctx.y[val], ctx.model.predict(ctx.X[val])).get(_objective_metric(ctx))
+    return metrics(ctx.y[val], part_predictions(ctx, "val")).get(_objective_metric(ctx))
 
 
 def load_fit(ctx: Context) -> None:
@@ -446,7 +471,7 @@ def load_evaluate(ctx: Context) -> None:
 def run_report(ctx: Context) -> dict[str, Any]:
     from kaayko_exp.evaluation.report import write_report
 
-    files = write_report(ctx.run, ctx.cfg, ctx.results)
+    files = write_report(ctx.run, ctx.cfg, ctx.results, predictions=ctx.test_predictions)
     ctx.run.record("report", files)
     return {"files": [ctx.run.rel(f) for f in files]}
 

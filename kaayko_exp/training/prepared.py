@@ -48,7 +48,7 @@ class Prepared:
     test_frame: Any
     parts: dict[str, np.ndarray]
     #: the features stage's files (run-relative path -> bytes): a later trial writes these bytes, not a second
-    #: encoding of the same spec and support (the support is ~0.7 MB of JSON at sample_size=medium)
+    #: encoding of the same spec and support
     files: dict[str, bytes] = field(default_factory=dict)
 
 
