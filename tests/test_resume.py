@@ -342,3 +342,45 @@ def test_a_start_does_not_read_back_the_config_hydra_saved_and_a_resume_verifies
     from kaayko_exp.training.runner import _load_saved_config
 
     _load_saved_config(RunDir.open(run_dir))  # a resume's check accepts it
+
+
+def _dataset_detail(run_dir, edit):
+    """Edit the dataset stage's detail in a run's manifest (as a run recorded by another version would hold)."""
+    man = json.loads((run_dir / "manifest.json").read_text())
+    edit(man["stages"]["dataset"]["detail"])
+    (run_dir / "manifest.json").write_text(json.dumps(man))
+
+
+def test_a_resume_on_a_dataset_with_another_content_hash_is_refused(tmp_path, work, unfinished_run):
+    run_dir = tmp_path / "run"
+    shutil.copytree(unfinished_run, run_dir)
+    _dataset_detail(run_dir, lambda d: d.update(frame_sha256="0" * 64))
+    before = _contents(run_dir)
+    with pytest.raises(KaaykoError, match="differs from the one the run started with"):
+        resume_in_process(work, run_dir)
+    assert _contents(run_dir) == before
+
+
+def test_a_run_that_recorded_the_former_row_hash_still_resumes(tmp_path, work, unfinished_run):
+    """Runs started before the column hash recorded pandas' row hashes (no "frame_hash" key): a resume checks
+    the dataset that way, so an unchanged dataset is accepted."""
+    import hashlib
+
+    import pandas as pd
+
+    from kaayko_exp.data import load_dataset
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(unfinished_run, run_dir)
+    cfg = compose_train([*FAST, f"cache_dir={work / 'cache'}", "model=ridge"])
+    frame, _ = load_dataset(cfg.data, cfg.sample_size, seed=cfg.seed, cache_dir=cfg.cache_dir)
+    row_hash = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
+    assert manifest(run_dir)["stages"]["dataset"]["detail"]["frame_sha256"] != row_hash  # the new scheme
+
+    def to_former(detail):
+        detail.pop("frame_hash")
+        detail["frame_sha256"] = row_hash
+
+    _dataset_detail(run_dir, to_former)
+    resume_in_process(work, run_dir)
+    assert manifest(run_dir)["status"] == "completed"

@@ -106,7 +106,7 @@ def permutation_rows(n_rows: int, max_rows: int) -> int:
     return int(min(max(int(max_rows), 0), int(n_rows)))
 
 
-def permutation_importance(model: Any, X: np.ndarray, y: Any, names: Sequence[str], *, max_rows: int = 2000,
+def permutation_importance(model: Any, X: np.ndarray, y: Any, names: Sequence[str], *, max_rows: int = 1000,
                            repeats: int = 3, seed: int = 0) -> dict[str, dict[str, float]]:
     """Increase of RMSE when one feature's column is shuffled, on a seeded sample of at most ``max_rows`` rows
     (:func:`permutation_rows`).

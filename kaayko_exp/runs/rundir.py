@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import json
 import logging
 import os
 import shutil
@@ -374,11 +375,32 @@ class RunDir:
 
     def release(self) -> None:
         """Stop the heartbeat and drop the OS lock (the owner record stays as the last writer's)."""
+        self._stop_heartbeat()
+        self._unlock()
+
+    def _stop_heartbeat(self) -> None:
         self._stop.set()
         if self._heartbeat is not None:
             self._heartbeat.join(timeout=5)
             self._heartbeat = None
-        self._unlock()
+
+    def manifest_bytes(self) -> bytes:
+        """The manifest file as it is on disk now."""
+        return (self.path / MANIFEST).read_bytes()
+
+    def undo_claim(self, before: bytes) -> bool:
+        """Put the manifest back as ``before`` (:meth:`manifest_bytes` read before :meth:`claim`) when nothing but
+        the claim changed it: the same stages (their artifacts too) and checkpoints (a resume refused by a check of what the
+        run already holds writes nothing). Returns whether it did; the heartbeat stops either way and the lock
+        stays until :meth:`release`."""
+        self._stop_heartbeat()
+        with self._lock:
+            old = json.loads(before)
+            if any(old.get(k) != self.manifest.get(k) for k in ("stages", "checkpoints")):
+                return False
+            atomic.write_bytes(self.path / MANIFEST, before)
+            self.manifest = old
+            return True
 
     # ------------------------------------------------------------------ stages
     def stage_names(self) -> list[str]:

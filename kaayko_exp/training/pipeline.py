@@ -96,9 +96,30 @@ class Context:
 
 
 # ---------------------------------------------------------------------------- dataset
-def _frame_hash(frame: pd.DataFrame) -> str:
-    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()
+#: how run_dataset hashes the frame ("frame_hash" in the dataset stage's detail; a run started before it has
+#: none and was hashed row by row)
+FRAME_HASH = "columns"
+
+
+def _frame_hash(frame: pd.DataFrame, scheme: str = FRAME_HASH) -> str:
+    """sha256 of the frame's content. ``columns``: each column's name, dtype and values (numeric buffers as
+    they are, categoricals as codes plus levels, other columns through pandas' row hash), hashed in C with the
+    GIL released, so it runs beside the library import of the start-up (training/prefetch.py); ``rows``: the
+    former scheme (pandas' row hashes), for resuming runs that recorded it."""
+    if scheme == "rows":
+        return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
+    digest = hashlib.sha256()
+    for name, col in frame.items():
+        digest.update(f"{name}\0{col.dtype}\0".encode())
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            digest.update(repr(col.cat.categories.tolist()).encode())
+            values = col.cat.codes.to_numpy()
+        else:
+            values = col.to_numpy()
+            if values.dtype.kind not in "biufcmM":  # objects, strings, nullable extension types
+                values = pd.util.hash_pandas_object(col, index=False).to_numpy()
+        digest.update(np.ascontiguousarray(values).view(np.uint8))
+    return digest.hexdigest()
 
 
 def _load_frame(ctx: Context) -> dict[str, Any]:
@@ -128,14 +149,15 @@ def run_dataset(ctx: Context) -> dict[str, Any]:
         "fingerprint": info.get("fingerprint"), "frame_sha256": digest,
     }
     log.info("dataset: %s rows from %s", f"{len(ctx.frame):,}", info.get("source"))
-    ctx.prep_detail["dataset"] = {"info": info, "frame_sha256": digest}
+    ctx.prep_detail["dataset"] = {"info": info, "frame_sha256": digest, "frame_hash": FRAME_HASH}
     return ctx.prep_detail["dataset"]
 
 
 def load_dataset_stage(ctx: Context) -> None:
     _load_frame(ctx)
-    expected = ctx.run.stage("dataset")["detail"].get("frame_sha256")
-    if expected and _frame_hash(ctx.frame) != expected:
+    detail = ctx.run.stage("dataset")["detail"]
+    expected = detail.get("frame_sha256")
+    if expected and _frame_hash(ctx.frame, detail.get("frame_hash", "rows")) != expected:
         raise RunDirError(
             f"{ctx.run.path}: the dataset rebuilt for this resume differs from the one the run started with "
             "(its content hash changed: the data files or the generator changed since). Resuming would mix "

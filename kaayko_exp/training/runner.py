@@ -194,6 +194,7 @@ def _execute(run: Any, cfg: DictConfig, event: str, session: Any = None) -> floa
     from kaayko_exp.training.interrupts import RunInterrupted
     from kaayko_exp.training.pipeline import execute
 
+    before = run.manifest_bytes() if event == "resume" else None
     run.claim(cfg.checkpointing.heartbeat_seconds, event={"event": event, "argv": sys.argv[1:]})  # one write
     log.info("run directory: %s", run.shown)
     if _plain_run():  # its fit and report libraries load while its data stages run
@@ -204,6 +205,10 @@ def _execute(run: Any, cfg: DictConfig, event: str, session: Any = None) -> floa
         value = execute(cfg, run, session=session)
     except RunInterrupted as exc:
         sys.exit(exc.exit_code)
+    except RunDirError:  # e.g. the rebuilt dataset differs: a refused resume leaves the manifest as it was
+        if before is not None:
+            run.undo_claim(before)
+        raise
     finally:
         run.release()
     summarise(run)
