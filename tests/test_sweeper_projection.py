@@ -115,7 +115,8 @@ def test_a_slow_trial_must_promise_a_clear_gain_a_cheap_one_only_to_beat_the_bes
     assert not ProjectionPruner(4, 100).prune(study, running(slightly_better, 100, seconds=60.0))  # cost off
 
 
-@pytest.mark.parametrize("bad", ["rank=5", "slow_factor=0", "slow_gain=1.5", "margin=-0.1", "horizon=0", "interval_steps=0"])
+@pytest.mark.parametrize("bad", ["rank=5", "slow_factor=0", "slow_gain=1.5", "margin=-0.1", "horizon=0", "interval_steps=0",
+                                 "ratio_quantile=0", "ratio_quantile=1.5"])
 def test_impossible_settings_are_refused_before_the_sweep(bad):
     with initialize_config_dir(str(CONF), version_base="1.3"):
         node = compose("config", overrides=["hydra/sweeper=optuna", "hydra/sweeper/pruner=projection",
@@ -131,3 +132,14 @@ def test_the_config_group_builds_the_pruner_with_its_fields():
                        return_hydra_config=True).hydra.sweeper
     built = _study.make_pruner(node.pruner)
     assert isinstance(built, ProjectionPruner) and built._rank == 2 and built._n_warmup_steps == 50
+
+
+def test_a_lower_ratio_quantile_stops_a_flattening_trial_that_one_slow_finished_trial_kept_alive():
+    # a finished trial still far from its best at its end (a very low learning rate): its gain after round 100
+    # is 1.33x its gain over rounds 50-100, where the other finished trials' is 0.67-0.79x
+    still_falling = curve(0.0, 0.3, 0.2)
+    study = study_with([*FAST, still_falling])
+    flattening = curve(0.060, 1.0, 1.0)  # ends 0.0633, worse than the best finished trial (0.0617)
+    assert first_pruned_step(ProjectionPruner(4, 100, ratio_quantile=0.8), study, flattening) == 100
+    late = first_pruned_step(ProjectionPruner(4, 100), study, flattening)  # the largest ratio: kept at round 100
+    assert late is None or late > 100

@@ -6,7 +6,9 @@ finished ones and is steered towards the costly fast learners. :class:`Projectio
 end of its fit instead, calibrated on the study's own finished trials: at step ``s`` a trial may still gain, by
 its last value, ``R`` times what it gained over the second half of its steps so far (from step ``s/2`` to ``s``),
 where ``R`` is the largest such ratio any finished trial showed at the same step (its final value against its
-values at ``s/2`` and ``s``). A trial is pruned only when even that projection is worse than the ``rank``-th best
+values at ``s/2`` and ``s``), or with ``ratio_quantile`` < 1 that quantile of the finished trials' ratios (the
+largest is one finished slow learner's, often a trial with a learning rate so low that it was still far from
+its best at the end: every running trial would then look as promising as that one). A trial is pruned only when even that projection is worse than the ``rank``-th best
 finished trial's final value by more than ``margin``. A slow learner still improving fast projects far and is
 kept; a trial whose curve flattened above the best finished values is stopped.
 
@@ -56,17 +58,20 @@ class ProjectionPruner(optuna.pruners.BasePruner):
     steps a trial runs before it is judged; ``interval_steps``: judge every that many steps after the warm-up;
     ``horizon``: the fit's last step, after which nothing is pruned (null: the finished trials' last report before
     their final value, which the job reports at its phase end; kaayko_exp/training/pruning.py); ``slow_factor`` and
-    ``slow_gain``: see the module (null: cost is not considered)."""
+    ``slow_gain``: see the module (null: cost is not considered); ``ratio_quantile``: which finished trial's gain
+    ratio projects (1.0 the largest, 0.5 the median: the lower, the sooner a flattening curve is stopped)."""
 
     def __init__(self, n_startup_trials: int = 4, n_warmup_steps: int = 0, interval_steps: int = 1,
                  horizon: Optional[int] = None, rank: int = 1, margin: float = 0.0,
-                 slow_factor: Optional[float] = None, slow_gain: float = 0.05) -> None:
+                 slow_factor: Optional[float] = None, slow_gain: float = 0.05, ratio_quantile: float = 1.0) -> None:
         if n_startup_trials < 1 or not 1 <= rank <= n_startup_trials:
             raise ValueError(f"need 1 <= rank ({rank}) <= n_startup_trials ({n_startup_trials})")
         if n_warmup_steps < 0 or interval_steps < 1 or margin < 0:
             raise ValueError("need n_warmup_steps >= 0, interval_steps >= 1 and margin >= 0")
         if (slow_factor is not None and slow_factor <= 0) or not 0 <= slow_gain < 1:
             raise ValueError("need slow_factor > 0 (or null) and 0 <= slow_gain < 1")
+        if not 0 < ratio_quantile <= 1:
+            raise ValueError(f"ratio_quantile={ratio_quantile} must be in (0, 1]")
         if horizon is not None and horizon < 1:
             raise ValueError(f"horizon={horizon} must be a step >= 1 or null")
         self._n_startup_trials = n_startup_trials
@@ -77,6 +82,7 @@ class ProjectionPruner(optuna.pruners.BasePruner):
         self._margin = margin
         self._slow_factor = slow_factor
         self._slow_gain = slow_gain
+        self._ratio_quantile = ratio_quantile
 
     def prune(self, study: "optuna.study.Study", trial: FrozenTrial) -> bool:
         step = trial.last_step
@@ -101,7 +107,14 @@ class ProjectionPruner(optuna.pruners.BasePruner):
         bar = reference + self._margin * abs(reference)
         if self._slow_factor is not None and _is_slow(trial, step, finished, horizon, self._slow_factor):
             bar = reference - self._slow_gain * abs(reference)
-        return projected_final(mine, step, max(ratios)) > bar
+        return projected_final(mine, step, quantile(ratios, self._ratio_quantile)) > bar
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` (non-empty) as the smallest value with at least a share ``q`` of them at
+    or below it: 1.0 the largest, 0.5 the lower median."""
+    ordered = sorted(values)
+    return ordered[max(math.ceil(q * len(ordered)) - 1, 0)]
 
 
 def _fit_end(finished: Sequence[FrozenTrial]) -> Optional[int]:

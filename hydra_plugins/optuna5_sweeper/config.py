@@ -187,6 +187,7 @@ class ProjectionPrunerConfig:
     margin: float = 0.0
     slow_factor: Optional[float] = None  # null: cost is not considered
     slow_gain: float = 0.05
+    ratio_quantile: float = 1.0  # which finished trial's gain ratio projects: 1.0 the largest, 0.5 the median
 
 
 SAMPLERS: Dict[str, Any] = {
