@@ -34,11 +34,20 @@ log = logging.getLogger("hydra._internal.core_plugins.basic_launcher")  # the jo
 
 
 def _task_copy(config: DictConfig) -> DictConfig:
-    """The job config less its ``hydra`` node, as a new object (the task may change it freely)."""
-    task = fresh_copy(config)
-    with read_write(task), open_dict(task):
-        del task["hydra"]
-    return task
+    """The job config less its ``hydra`` node, as a new object (the task may change it freely). The ``hydra``
+    node, most of a job config, is set aside while the rest is copied, so it is neither pickled nor unpickled;
+    the job's config is whole again before this returns."""
+    content = config.__dict__.get("_content")
+    if not isinstance(content, dict) or "hydra" not in content:  # not a plain DictConfig: copy it all
+        task = fresh_copy(config)
+        with read_write(task), open_dict(task):
+            task.pop("hydra", None)
+        return task
+    node = content.pop("hydra")
+    try:
+        return fresh_copy(config)
+    finally:
+        content["hydra"] = node
 
 
 def _save(cfg: Any, name: str, directory: Path) -> None:
