@@ -115,8 +115,8 @@ def test_a_slow_trial_must_promise_a_clear_gain_a_cheap_one_only_to_beat_the_bes
     assert not ProjectionPruner(4, 100).prune(study, running(slightly_better, 100, seconds=60.0))  # cost off
 
 
-@pytest.mark.parametrize("bad", ["rank=5", "slow_factor=0", "slow_gain=1.5", "margin=-0.1", "horizon=0", "interval_steps=0",
-                                 "ratio_quantile=0", "ratio_quantile=1.5"])
+@pytest.mark.parametrize("bad", ["rank=5", "slow_factor=0", "slow_gain=1.5", "margin=-0.1", "horizon=0",
+                                 "interval_steps=0", "ratio_quantile=0", "ratio_quantile=1.5"])
 def test_impossible_settings_are_refused_before_the_sweep(bad):
     with initialize_config_dir(str(CONF), version_base="1.3"):
         node = compose("config", overrides=["hydra/sweeper=optuna", "hydra/sweeper/pruner=projection",

@@ -7,10 +7,11 @@ end of its fit instead, calibrated on the study's own finished trials: at step `
 its last value, ``R`` times what it gained over the second half of its steps so far (from step ``s/2`` to ``s``),
 where ``R`` is the largest such ratio any finished trial showed at the same step (its final value against its
 values at ``s/2`` and ``s``), or with ``ratio_quantile`` < 1 that quantile of the finished trials' ratios (the
-largest is one finished slow learner's, often a trial with a learning rate so low that it was still far from
-its best at the end: every running trial would then look as promising as that one). A trial is pruned only when even that projection is worse than the ``rank``-th best
-finished trial's final value by more than ``margin``. A slow learner still improving fast projects far and is
-kept; a trial whose curve flattened above the best finished values is stopped.
+largest is often that of a trial with a learning rate so low that it was still far from its best at its end:
+every running trial would then look as promising as that one). A trial is pruned only when even that
+projection is worse than the ``rank``-th best finished trial's final value by more than ``margin``. A slow
+learner still improving fast projects far and is kept; a trial whose curve flattened above the best finished
+values is stopped.
 
 Cost (``slow_factor``, off by default): a trial that takes more than ``slow_factor`` times the finished trials'
 median seconds per step is kept only if its projection beats the reference by ``slow_gain`` (a share). Deep trees

@@ -390,9 +390,9 @@ class RunDir:
 
     def undo_claim(self, before: bytes) -> bool:
         """Put the manifest back as ``before`` (:meth:`manifest_bytes` read before :meth:`claim`) when nothing but
-        the claim changed it: the same stages (their artifacts too) and checkpoints (a resume refused by a check of what the
-        run already holds writes nothing). Returns whether it did; the heartbeat stops either way and the lock
-        stays until :meth:`release`."""
+        the claim changed it: the same stages (their artifacts too) and checkpoints (a resume refused by a check
+        of what the run already holds writes nothing). Returns whether it did; the heartbeat stops either way and
+        the lock stays until :meth:`release`."""
         self._stop_heartbeat()
         with self._lock:
             old = json.loads(before)
