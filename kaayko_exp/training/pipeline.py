@@ -299,8 +299,10 @@ def part_predictions(ctx: Context, name: str, positions: Optional[np.ndarray] = 
     idx = ctx.parts[name]
     kept = getattr(ctx.model, "fit_predictions", {}).get(name)
     if kept is not None and len(kept) == len(idx):
-        return np.asarray(kept if positions is None else kept[positions], dtype=np.float64)
-    return ctx.model.predict(part_rows(ctx.X, idx if positions is None else idx[positions]))
+        pred = kept if positions is None else kept[positions]
+    else:
+        pred = ctx.model.predict(part_rows(ctx.X, idx if positions is None else idx[positions]))
+    return np.asarray(pred, dtype=np.float64)  # float64 either way (XGBoost predicts float32)
 
 
 #: A finished stage's end is written to the manifest (one fsync'd write) at once when the stage is one of
