@@ -172,8 +172,11 @@ def run_entry_point(main: Callable[[], Any]) -> None:
     if not debugging:
         _outer_full_error = os.environ.get(_FULL_ERROR, "")
         os.environ[_FULL_ERROR] = "1"
+    from kaayko_exp.compose_once import compose_once
+
     try:
-        main()
+        with compose_once():
+            main()
     except SystemExit as exc:
         if exc.code == 1 and not _task_started:
             sys.exit(EXIT_USER_ERROR)  # Hydra already printed what is wrong with the config

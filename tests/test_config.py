@@ -10,7 +10,7 @@ from omegaconf import OmegaConf, open_dict
 from runhelpers import CONF, compose_train, report, train_in_process
 
 from kaayko_exp.errors import ConfigError, DataError
-from kaayko_exp.training.validate import check_enough_data, validate_train_config
+from kaayko_exp.training.validate import check_enough_data, missing_keys, validate_train_config
 
 # What each preset must resolve to, written out here (not read back from the preset files).
 PRESETS = {
@@ -109,6 +109,18 @@ def test_free_form_params_and_required_but_missing_keys_are_not_unknown():
     validate_train_config(_task(["model.params.max_depth=3"]))
     with pytest.raises(ConfigError, match="data.path"):
         validate_train_config(_task(["data=kaayko_csv"]))
+
+
+@pytest.mark.parametrize("overrides", [[], ["data.path=???"], ["+model.params.extra=???", "split.lakes=[a,???]"]])
+def test_missing_values_are_found_as_omegaconf_finds_them(overrides):
+    cfg = _task([])
+    with open_dict(cfg):
+        for o in overrides:
+            key, value = o.lstrip("+").split("=", 1)
+            OmegaConf.update(cfg, key, OmegaConf.create({"v": value.strip("[]").split(",")})["v"]
+                             if value.startswith("[") else value, force_add=True)
+    assert sorted(missing_keys(cfg)) == sorted(OmegaConf.missing_keys(cfg))
+    assert len(missing_keys(cfg)) == sum(o.count("???") for o in overrides)
 
 
 def _frame(rows: int, lakes: int) -> pd.DataFrame:

@@ -85,6 +85,16 @@ def test_pruned_job_stops_at_once_and_outputs_are_written(tmp_path):
     assert "trial 2/2" in r.stdout and "PRUNED" in r.stdout and "best 1 (trial" in r.stdout
 
 
+def test_trials_run_with_the_sweeps_long_lived_objects_frozen(tmp_path):
+    # the sweep freezes what it holds for its whole life before its first trial and again after it (gc.freeze),
+    # so the trials' full collections do not rescan it
+    r = run_app(tmp_path, "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.seed=1", "steps=2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    frozen = [int((tmp_path / "sweep" / str(n) / "frozen.txt").read_text()) for n in job_dirs(tmp_path)]
+    assert len(frozen) == 3 and frozen[0] > 0
+    assert frozen[1] > frozen[0] and frozen[2] > frozen[0]  # what the first trial added was frozen after it
+
+
 def test_kill_mid_trial_then_resume_finishes_exactly_n_trials(tmp_path):
     args = ["hydra.sweeper.n_trials=5", "x=interval(0,3)", "kill_at_job=2", "hydra/sweeper/sampler=random",
             "hydra.sweeper.sampler.seed=3"]

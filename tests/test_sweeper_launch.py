@@ -105,3 +105,27 @@ def test_the_job_directory_may_refer_to_the_jobs_own_hydra_config(loader, tmp_pa
     _launch.run_job(context, task, cfg)
     assert task.seen[0][1] == str(tmp_path / "job4") and (tmp_path / "job4" / ".hydra" / "config.yaml").is_file()
     assert OmegaConf.load(tmp_path / "job4" / ".hydra" / "hydra.yaml").hydra.runtime.output_dir == str(tmp_path / "job4")
+
+
+def test_objects_frozen_for_a_sweep_are_collected_again_after_it():
+    import gc
+    import weakref
+
+    class Node:
+        pass
+
+    node = Node()
+    node.self = node  # a reference cycle: only the collector frees it
+    ref = weakref.ref(node)
+    thresholds = gc.get_threshold()
+    _launch.settle_memory()
+    try:
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (*thresholds[:2], _launch.SWEEP_GC_FULL_AFTER)
+        del node
+        gc.collect()
+        assert ref() is not None  # frozen: the collector no longer looks at it
+    finally:
+        _launch.release_memory()
+    gc.collect()
+    assert ref() is None and gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds

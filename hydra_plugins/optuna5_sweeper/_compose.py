@@ -35,10 +35,11 @@ class CachingConfigLoader:
         self._bases: Dict[Tuple[str, ...], Any] = {}  # composed configs, pickled where they can be
         self._groups: Dict[str, bool] = {}
         self._parsed: Dict[str, Any] = {}
+        self._parser: Any = None
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:  # everything else: the wrapped loader's
-        if name.startswith("__") or name in ("inner", "_bases", "_groups", "_parsed", "_lock"):
+        if name.startswith("__") or name in ("inner", "_bases", "_groups", "_parsed", "_parser", "_lock"):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
@@ -48,6 +49,7 @@ class CachingConfigLoader:
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._parsed = {}
+        self._parser = None
         self._lock = threading.Lock()
 
     def _is_group(self, key: str) -> bool:
@@ -61,9 +63,11 @@ class CachingConfigLoader:
         only read afterwards (by this loader and by Hydra's ``_apply_overrides_to_config``)."""
         parsed = self._parsed.get(override)
         if parsed is None:
-            from hydra.core.override_parser.overrides_parser import OverridesParser
+            if self._parser is None:  # one parser for the sweep (creating one is half the cost of a parse)
+                from hydra.core.override_parser.overrides_parser import OverridesParser
 
-            parsed = OverridesParser.create().parse_overrides(overrides=[override])[0]
+                self._parser = OverridesParser.create()
+            parsed = self._parser.parse_overrides(overrides=[override])[0]
             if len(self._parsed) < _MAX_PARSED:
                 self._parsed[override] = parsed
         return parsed

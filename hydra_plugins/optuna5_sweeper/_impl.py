@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from hydra_plugins.optuna5_sweeper import _logs, _outputs, _study
+from hydra_plugins.optuna5_sweeper._launch import release_memory, settle_memory
 from hydra_plugins.optuna5_sweeper._liveness import EndsWithSweep, Heartbeat, is_dead
 from hydra_plugins.optuna5_sweeper._signals import StopOnSignal, exit_code, request_stop, signal_name
 from hydra_plugins.optuna5_sweeper._storage import StorageUnavailableError
@@ -460,6 +461,8 @@ class _SweepRun:
         self.heartbeat.start()
         self.writer = _outputs.BackgroundWriter(self.sweep_dir)
         running: Dict[Future, _Running] = {}
+        settle_memory()
+        settled_after_first = False
         lost: Optional[StorageUnavailableError] = None
         try:
             with StopOnSignal() as stop, \
@@ -482,6 +485,9 @@ class _SweepRun:
                         for fut in finished:
                             r = running.pop(fut)
                             self._finish(r, fut.result())
+                        if not settled_after_first:
+                            settle_memory()
+                            settled_after_first = True
                 except StorageUnavailableError as exc:
                     lost = exc
                     if running:
@@ -491,6 +497,7 @@ class _SweepRun:
                         wait(list(running))
                 signum = stop.requested()
         finally:
+            release_memory()
             self.heartbeat.stop()
             self.writer.close()  # its last files are written before any below (or the exit) replaces them
             self.writer = None

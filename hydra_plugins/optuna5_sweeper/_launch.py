@@ -7,8 +7,8 @@ PyYAML's pure-Python emitter: about 50 ms a job on a busy 2-core machine, a tent
 outside its fit. The sweeper's configs are already fresh per job (:mod:`._compose` gives each its own copy),
 so :class:`InProcessLauncher` does the same steps once each:
 
-* the Hydra config is set once (Hydra sets it again once the job's output directory is known; here that one
-  field is set in both);
+* the Hydra config is set once, sharing the job config's ``hydra`` node instead of a deep copy of it (Hydra
+  sets it again once the job's output directory is known; here that one field is set in the shared node);
 * the task's config (the job config less ``hydra``) is a pickle round trip of the job config
   (``_compose.fresh_copy``, about three times faster than ``copy.deepcopy``); the job's Hydra config is
   the one just set, not copied again;
@@ -20,6 +20,7 @@ Everything else is Hydra's: the callbacks (``on_job_start``/``on_job_end``), ``h
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from pathlib import Path
@@ -50,6 +51,20 @@ def _task_copy(config: DictConfig) -> DictConfig:
         content["hydra"] = node
 
 
+def _set_hydra_config(config: DictConfig) -> None:
+    """What ``HydraConfig.set_config`` does, without its deep copy of the ``hydra`` node: Hydra's config becomes a
+    root holding the job config's own (read-only) ``hydra`` node, whose parent stays the job config, as
+    ``set_config`` leaves its copy's. The job config is this job's alone (:mod:`._compose`), so nothing else can
+    change the node while the job runs; the deep copy cost about 5 ms a job."""
+    from hydra.core.hydra_config import HydraConfig
+
+    node = config._get_node("hydra")
+    OmegaConf.set_readonly(node, True)
+    holder = DictConfig(content={})
+    holder.__dict__["_content"]["hydra"] = node  # not through __setitem__, which would copy and re-parent it
+    HydraConfig.instance().cfg = holder
+
+
 def _save(cfg: Any, name: str, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / name).write_text(_yaml.to_yaml(cfg), encoding="utf-8")
@@ -64,12 +79,11 @@ def run_job(hydra_context: Any, task_function: Any, config: DictConfig) -> Any:
     callbacks = hydra_context.callbacks
     old_cwd = os.getcwd()
     previous = HydraConfig.instance().cfg
-    HydraConfig.instance().set_config(config)  # first: the directories may refer to it (${hydra:job.num})
+    _set_hydra_config(config)  # first: the directories may refer to it (${hydra:job.num})
     output_dir = os.path.join(str(OmegaConf.select(config, "hydra.sweep.dir")),
                               str(OmegaConf.select(config, "hydra.sweep.subdir")))
-    for cfg in (config, HydraConfig.instance().cfg):  # the job's config and Hydra's copy of its hydra node
-        with read_write(cfg.hydra.runtime), open_dict(cfg.hydra.runtime):
-            cfg.hydra.runtime.output_dir = os.path.abspath(output_dir)
+    with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
+        config.hydra.runtime.output_dir = os.path.abspath(output_dir)
     chdir = False
     try:
         ret = JobReturn()
@@ -107,14 +121,47 @@ def run_job(hydra_context: Any, task_function: Any, config: DictConfig) -> Any:
             os.chdir(old_cwd)
 
 
+#: The collector's thresholds while a sweep runs: full collections after 100 collections of the middle
+#: generation instead of 10. A trial's short-lived objects are collected young as before; what reaches the old
+#: generation lives as long as the sweep (or its trial), so rescanning it ten times as often finds nothing.
+SWEEP_GC_FULL_AFTER = 100
+_saved_thresholds: List[tuple] = []
+
+
+def settle_memory() -> None:
+    """Collect garbage, then move what survives into the collector's permanent generation (``gc.freeze``).
+    A sweep process holds its modules, composed configs and study for its whole life; frozen, they are no longer
+    rescanned by every full collection during the trials (five of 10-100 ms each in a 20-trial sweep at
+    ``medium``, 0.33 s of collector time in all; 0.19 s frozen, 0.10 s frozen and with
+    :data:`SWEEP_GC_FULL_AFTER`). The sweep calls this before its first trial and once after it (whose imports,
+    the training modules and XGBoost, also live as long), and :func:`release_memory` at its end. Objects frozen
+    here are still freed when their last reference goes; only reference cycles among them wait for
+    :func:`release_memory`."""
+    gc.collect()
+    gc.freeze()
+    if not _saved_thresholds:
+        young, middle, _ = thresholds = gc.get_threshold()
+        _saved_thresholds.append(thresholds)
+        gc.set_threshold(young, middle, SWEEP_GC_FULL_AFTER)
+
+
+def release_memory() -> None:
+    """Undo :func:`settle_memory`: the frozen objects are collected as usual again and the collector's thresholds
+    are restored (a sweep run in a longer-lived process, e.g. a test, leaves nothing changed behind)."""
+    gc.unfreeze()
+    if _saved_thresholds:
+        gc.set_threshold(*_saved_thresholds.pop())
+
+
 class InProcessLauncher:
     """Hydra's basic launcher (which it wraps: its config, context and task) with :func:`run_job` per job."""
 
     def __init__(self, basic: Any) -> None:
         self.basic = basic
+        self.ready = False  # Hydra's globals and logging set up for the sweep
 
     def __getattr__(self, name: str) -> Any:
-        if name == "basic":
+        if name in ("basic", "ready"):
             raise AttributeError(name)
         return getattr(self.basic, name)
 
@@ -122,9 +169,11 @@ class InProcessLauncher:
         from hydra.core.utils import configure_log, filter_overrides, setup_globals
 
         basic = self.basic
-        setup_globals()
-        configure_log(basic.config.hydra.hydra_logging, basic.config.hydra.verbose)
-        Path(str(basic.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        if not self.ready:  # later launches find both as the previous one left them (the job's end restores it)
+            setup_globals()
+            configure_log(basic.config.hydra.hydra_logging, basic.config.hydra.verbose)
+            Path(str(basic.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+            self.ready = True
         runs = []
         for idx, overrides in enumerate(job_overrides, initial_job_idx):
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
@@ -132,6 +181,8 @@ class InProcessLauncher:
             with open_dict(job_config):
                 job_config.hydra.job.id = idx
                 job_config.hydra.job.num = idx
-            runs.append(run_job(basic.hydra_context, basic.task_function, job_config))
-            configure_log(basic.config.hydra.hydra_logging, basic.config.hydra.verbose)
+            try:
+                runs.append(run_job(basic.hydra_context, basic.task_function, job_config))
+            finally:  # the sweep's own logging again, also after a job that broke the launcher
+                configure_log(basic.config.hydra.hydra_logging, basic.config.hydra.verbose)
         return runs

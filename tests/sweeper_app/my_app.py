@@ -4,6 +4,7 @@ Each job writes one line per fit step to <job dir>/steps.txt (so tests can count
 reports the running value to its trial and stops at once when the trial should be pruned.
 """
 
+import gc
 import math
 import os
 import signal
@@ -32,6 +33,7 @@ def main(cfg: DictConfig):
     job_num = hc.job.num
     job_dir = Path(hc.runtime.output_dir)
     trial = current_trial()
+    (job_dir / "frozen.txt").write_text(str(gc.get_freeze_count()))  # what the sweep process had frozen
     final = objective(cfg)
     for step in range(cfg.steps):
         value = final + (cfg.steps - step) / cfg.steps  # falls towards the final value
