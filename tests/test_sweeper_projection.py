@@ -115,6 +115,38 @@ def test_a_slow_trial_must_promise_a_clear_gain_a_cheap_one_only_to_beat_the_bes
     assert not ProjectionPruner(4, 100).prune(study, running(slightly_better, 100, seconds=60.0))  # cost off
 
 
+def test_cost_is_the_cpu_time_of_the_judging_thread_not_the_wall_clock(monkeypatch):
+    # finished trials judged in this process at 0.1 CPU s a step; a running trial's cost is its own CPU seconds
+    # per step, whatever the wall clock says (here every trial's wall clock says "instant")
+    from types import SimpleNamespace
+
+    from hydra_plugins.optuna5_sweeper import _projection
+
+    clock = [0.0]
+    monkeypatch.setattr(_projection, "time", SimpleNamespace(thread_time=lambda: clock[0]))
+    pruner = ProjectionPruner(4, 100, slow_factor=2.0, slow_gain=0.05)
+    study = optuna.create_study(pruner=pruner)
+
+    def run(values, cpu_per_step, finish):
+        trial = study.ask()
+        for step in sorted(s for s in values if s <= ROUNDS):
+            clock[0] += cpu_per_step * EVERY
+            trial.report(values[step], step)
+            if pruner.prune(study, study._storage.get_trial(trial._trial_id)):
+                return step
+        if finish:
+            trial.report(values[PHASE_END], PHASE_END)
+            study.tell(trial, values[PHASE_END])
+        return None
+
+    for values in FAST:
+        assert run(values, 0.1, finish=True) is None
+    slightly_better = curve(0.059, 0.5, 1.0)  # 1.6 % better than the best finished trial: not enough when slow
+    assert run(slightly_better, 0.6, finish=False) == 100  # 6x their CPU per step
+    assert run(slightly_better, 0.1, finish=False) is None  # as cheap as they were
+    assert pruner.cpu_per_step(study, 0, ROUNDS) == pytest.approx(0.1)
+
+
 @pytest.mark.parametrize("bad", ["rank=5", "slow_factor=0", "slow_gain=1.5", "margin=-0.1", "horizon=0",
                                  "interval_steps=0", "ratio_quantile=0", "ratio_quantile=1.5"])
 def test_impossible_settings_are_refused_before_the_sweep(bad):

@@ -17,17 +17,33 @@ Cost (``slow_factor``, off by default): a trial that takes more than ``slow_fact
 median seconds per step is kept only if its projection beats the reference by ``slow_gain`` (a share). Deep trees
 cost several times a shallow trial per round; one that promises little over the best finished trial is the one to
 stop, and a sampler that ranks pruned trials below finished ones then spends the study's time on cheaper ones.
+Seconds per step are CPU seconds of the thread that runs the trial's fit and asks this pruner (the job's thread:
+XGBoost trains in it, or leads its team of threads from it), between the trial's first and latest judged steps,
+as judged in this process: another process or trial loading the machine does not change them, so a seeded sweep
+prunes the same trials when it runs again (with wall-clock seconds, a busier machine made other trials "slow").
+Where a trial was not judged in this process (a study resumed by another process, a trial of another worker) its
+wall-clock seconds since it started stand in.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from datetime import datetime
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
+
+
+#: (storage, study, trial number) -> [(judged step, CPU seconds of the judging thread then)], for every trial judged
+#: in this process. Module-wide: each sweep job asks a pruner of its own (trial.py), in the thread of its fit.
+_JUDGED: Dict[Tuple[int, int, int], List[Tuple[int, float]]] = {}
+
+
+def _judged_key(study: "optuna.study.Study", number: int) -> Tuple[int, int, int]:
+    return id(study._storage), study._study_id, number
 
 
 def value_at(curve: Dict[int, float], step: float) -> Optional[float]:
@@ -85,8 +101,29 @@ class ProjectionPruner(optuna.pruners.BasePruner):
         self._slow_gain = slow_gain
         self._ratio_quantile = ratio_quantile
 
+    def cpu_per_step(self, study: "optuna.study.Study", number: int, horizon: int) -> Optional[float]:
+        """CPU seconds per step of trial ``number`` between its first and latest judged steps up to ``horizon``
+        (the fit's last step: a phase-end value comes later), as judged in this process; or None."""
+        seen = [(s, c) for s, c in _JUDGED.get(_judged_key(study, number), ()) if s <= horizon]
+        if len(seen) < 2 or seen[-1][0] <= seen[0][0]:
+            return None
+        return (seen[-1][1] - seen[0][1]) / (seen[-1][0] - seen[0][0])
+
+    def _is_slow(self, study: "optuna.study.Study", trial: FrozenTrial, step: int, finished: Sequence[FrozenTrial],
+                 horizon: int) -> bool:
+        """Whether ``trial`` took more than ``slow_factor`` times the finished trials' median seconds per step so
+        far: CPU seconds where this pruner judged it and finished trials, wall-clock seconds otherwise."""
+        mine = self.cpu_per_step(study, trial.number, horizon)
+        theirs = sorted(c for c in (self.cpu_per_step(study, t.number, horizon) for t in finished)
+                        if c is not None)
+        if mine is not None and theirs:
+            return mine > self._slow_factor * theirs[len(theirs) // 2]
+        return _is_slow_by_wall_clock(trial, step, finished, horizon, self._slow_factor)
+
     def prune(self, study: "optuna.study.Study", trial: FrozenTrial) -> bool:
         step = trial.last_step
+        if step is not None and self._slow_factor is not None:
+            _JUDGED.setdefault(_judged_key(study, trial.number), []).append((step, time.thread_time()))
         if step is None or step < self._n_warmup_steps or (step - self._n_warmup_steps) % self._interval_steps:
             return False
         finished = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -106,7 +143,7 @@ class ProjectionPruner(optuna.pruners.BasePruner):
         if step not in mine:
             return False
         bar = reference + self._margin * abs(reference)
-        if self._slow_factor is not None and _is_slow(trial, step, finished, horizon, self._slow_factor):
+        if self._slow_factor is not None and self._is_slow(study, trial, step, finished, horizon):
             bar = reference - self._slow_gain * abs(reference)
         return projected_final(mine, step, quantile(ratios, self._ratio_quantile)) > bar
 
@@ -124,8 +161,10 @@ def _fit_end(finished: Sequence[FrozenTrial]) -> Optional[int]:
     return max(ends) if ends else None
 
 
-def _is_slow(trial: FrozenTrial, step: int, finished: Sequence[FrozenTrial], horizon: int, factor: float) -> bool:
-    """Whether ``trial`` took more than ``factor`` times the finished trials' median seconds per step so far."""
+def _is_slow_by_wall_clock(trial: FrozenTrial, step: int, finished: Sequence[FrozenTrial], horizon: int,
+                           factor: float) -> bool:
+    """Whether ``trial`` took more than ``factor`` times the finished trials' median wall-clock seconds per step
+    since it started."""
     if trial.datetime_start is None:
         return False
     per_step = sorted((t.datetime_complete - t.datetime_start).total_seconds() / horizon for t in finished
