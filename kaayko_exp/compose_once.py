@@ -2,7 +2,8 @@
 
 Hydra 1.3 starts every ``--multirun`` by composing the whole config to read ``hydra.mode``
 (``Hydra.get_mode``), drops it, and composes the same config again with the same overrides to run the
-sweep: about 0.15 s of a sweep's start (every config file read and merged twice). :func:`compose_once`
+sweep: every config file read and merged twice (a 20-trial sweep of 3-round trials at ``medium`` spent
+0.69 s outside its trials before, 0.60 s after). :func:`compose_once`
 keeps the first composition, which ``get_mode`` only reads, and hands that same config to the next
 request with the same loader, config name, overrides and mode; Hydra's check of the sweep overrides
 (skipped by ``get_mode``) still runs on it. Anything else is composed as before: a single run (composed

@@ -131,8 +131,8 @@ _saved_thresholds: List[tuple] = []
 def settle_memory() -> None:
     """Collect garbage, then move what survives into the collector's permanent generation (``gc.freeze``).
     A sweep process holds its modules, composed configs and study for its whole life; frozen, they are no longer
-    rescanned by every full collection during the trials (five of 10-100 ms each in a 20-trial sweep at
-    ``medium``, 0.33 s of collector time in all; 0.19 s frozen, 0.10 s frozen and with
+    rescanned by every full collection during the trials (a 20-trial sweep of 3-round trials at ``medium``: five
+    full collections of 10-100 ms each, 0.33 s of collector time in all; 0.19 s frozen, 0.10 s frozen and with
     :data:`SWEEP_GC_FULL_AFTER`). The sweep calls this before its first trial and once after it (whose imports,
     the training modules and XGBoost, also live as long), and :func:`release_memory` at its end. Objects frozen
     here are still freed when their last reference goes; only reference cycles among them wait for
