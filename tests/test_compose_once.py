@@ -13,7 +13,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 import kaayko_exp.config  # noqa: F401  (registers train_schema)
-from kaayko_exp.compose_once import compose_once
+from kaayko_exp.cli import compose_once
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

@@ -62,14 +62,17 @@ def quantile_table(real, synth, columns: Sequence[str]) -> str:
 
 def plot(real, synth, out: str, scope: str) -> None:
     """Overlaid density histograms of PLOT_COLUMNS, written atomically to ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     from kaayko_exp.atomic import write_with
-    from kaayko_exp.evaluation.plots import figure
 
     cols = [c for c in PLOT_COLUMNS if c in real and c in synth]
     ncol = 4
     nrow = int(np.ceil(len(cols) / ncol))
-    fig = figure(figsize=(4.2 * ncol, 3.0 * nrow))
-    axes = fig.subplots(nrow, ncol, squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.0 * nrow))
     for ax, col in zip(axes.flat, cols):
         r = real[col].to_numpy(np.float64)
         s = synth[col].to_numpy(np.float64)
@@ -93,6 +96,7 @@ def plot(real, synth, out: str, scope: str) -> None:
                  "Synthetic water temperature is floored at 0 °C, the original's is not.", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     write_with(out, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+    plt.close(fig)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

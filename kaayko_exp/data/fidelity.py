@@ -412,12 +412,12 @@ def monsoon_note(real: pd.DataFrame) -> str:
 
 def figures(real: pd.DataFrame, synth: pd.DataFrame, out: Path) -> list[str]:
     """Per-lake histograms, daily and seasonal cycles, class distributions: PNGs under ``out``."""
-    from kaayko_exp.atomic import write_with
-    from kaayko_exp.evaluation.plots import figure
+    import matplotlib
 
-    def subplots(nrows: int, ncols: int, figsize: tuple) -> tuple:
-        fig = figure(figsize=figsize)
-        return fig, fig.subplots(nrows, ncols, squeeze=False)
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kaayko_exp.atomic import write_with
 
     lakes = sorted(real["lake"].astype(str).unique())
     written = []
@@ -425,10 +425,11 @@ def figures(real: pd.DataFrame, synth: pd.DataFrame, out: Path) -> list[str]:
     def save(fig, name: str) -> None:
         path = out / name
         write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=80))
+        plt.close(fig)
         written.append(str(path))
 
     cols = ("temp_c", "wind_kph", "precip_mm", "cloud", "uv", "humidity", "gust_kph", "paddle_score")
-    fig, axes = subplots(len(lakes), len(cols), figsize=(2.6 * len(cols), 2.0 * len(lakes)))
+    fig, axes = plt.subplots(len(lakes), len(cols), figsize=(2.6 * len(cols), 2.0 * len(lakes)), squeeze=False)
     for i, lake in enumerate(lakes):
         r, s = real[real["lake"].astype(str) == lake], synth[synth["lake"] == lake]
         for k, c in enumerate(cols):
@@ -447,7 +448,7 @@ def figures(real: pd.DataFrame, synth: pd.DataFrame, out: Path) -> list[str]:
     fig.tight_layout()
     save(fig, "histograms_by_lake.png")
 
-    fig, axes = subplots(2, len(lakes), figsize=(3.0 * len(lakes), 5.0))
+    fig, axes = plt.subplots(2, len(lakes), figsize=(3.0 * len(lakes), 5.0), squeeze=False)
     for i, lake in enumerate(lakes):
         r, s = real[real["lake"].astype(str) == lake], synth[synth["lake"] == lake]
         for row, c in enumerate(("temp_c", "wind_kph")):
@@ -460,8 +461,7 @@ def figures(real: pd.DataFrame, synth: pd.DataFrame, out: Path) -> list[str]:
     fig.tight_layout()
     save(fig, "daily_cycles.png")
 
-    fig, axes = subplots(1, 2, figsize=(11, 3.5))
-    axes = axes[0]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
     for lake in lakes:
         r, s = real[real["lake"].astype(str) == lake], synth[synth["lake"] == lake]
         line = axes[0].plot(r.groupby("month")["temp_c"].mean(), "o", label=lake)[0]
