@@ -144,7 +144,7 @@ def test_cost_is_the_cpu_time_of_the_judging_thread_not_the_wall_clock(monkeypat
     slightly_better = curve(0.059, 0.5, 1.0)  # 1.6 % better than the best finished trial: not enough when slow
     assert run(slightly_better, 0.6, finish=False) == 100  # 6x their CPU per step
     assert run(slightly_better, 0.1, finish=False) is None  # as cheap as they were
-    assert pruner.cpu_per_step(study, 0, ROUNDS) == pytest.approx(0.1)
+    assert _projection.cpu_per_step(study, 0, ROUNDS) == pytest.approx(0.1)
 
 
 @pytest.mark.parametrize("bad", ["rank=5", "slow_factor=0", "slow_gain=1.5", "margin=-0.1", "horizon=0",

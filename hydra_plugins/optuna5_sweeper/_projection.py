@@ -46,6 +46,15 @@ def _judged_key(study: "optuna.study.Study", number: int) -> Tuple[int, int, int
     return id(study._storage), study._study_id, number
 
 
+def cpu_per_step(study: "optuna.study.Study", number: int, horizon: int) -> Optional[float]:
+    """CPU seconds per step of trial ``number`` between its first and latest judged steps up to ``horizon`` (the
+    fit's last step: a phase-end value comes later), as judged in this process; or None."""
+    seen = [(s, c) for s, c in _JUDGED.get(_judged_key(study, number), ()) if s <= horizon]
+    if len(seen) < 2 or seen[-1][0] <= seen[0][0]:
+        return None
+    return (seen[-1][1] - seen[0][1]) / (seen[-1][0] - seen[0][0])
+
+
 def value_at(curve: Dict[int, float], step: float) -> Optional[float]:
     """The value reported at the last step at or before ``step``, or None."""
     steps = [s for s in curve if s <= step]
@@ -101,20 +110,12 @@ class ProjectionPruner(optuna.pruners.BasePruner):
         self._slow_gain = slow_gain
         self._ratio_quantile = ratio_quantile
 
-    def cpu_per_step(self, study: "optuna.study.Study", number: int, horizon: int) -> Optional[float]:
-        """CPU seconds per step of trial ``number`` between its first and latest judged steps up to ``horizon``
-        (the fit's last step: a phase-end value comes later), as judged in this process; or None."""
-        seen = [(s, c) for s, c in _JUDGED.get(_judged_key(study, number), ()) if s <= horizon]
-        if len(seen) < 2 or seen[-1][0] <= seen[0][0]:
-            return None
-        return (seen[-1][1] - seen[0][1]) / (seen[-1][0] - seen[0][0])
-
     def _is_slow(self, study: "optuna.study.Study", trial: FrozenTrial, step: int, finished: Sequence[FrozenTrial],
                  horizon: int) -> bool:
         """Whether ``trial`` took more than ``slow_factor`` times the finished trials' median seconds per step so
         far: CPU seconds where this pruner judged it and finished trials, wall-clock seconds otherwise."""
-        mine = self.cpu_per_step(study, trial.number, horizon)
-        theirs = sorted(c for c in (self.cpu_per_step(study, t.number, horizon) for t in finished)
+        mine = cpu_per_step(study, trial.number, horizon)
+        theirs = sorted(c for c in (cpu_per_step(study, t.number, horizon) for t in finished)
                         if c is not None)
         if mine is not None and theirs:
             return mine > self._slow_factor * theirs[len(theirs) // 2]
