@@ -26,6 +26,9 @@ class DataConfig:
     total_rows: int = 2_434_601  # synthetic: size of the complete table
     lakes: int = 100  # synthetic: lakes in the table (the 17 paddlingOut spots + real catalogue lakes)
     coverage: float = 1.0  # synthetic: rows per plausible cell of the reference climates (data/koppen.py), also scales the global rows; 0 = off
+    # synthetic, mixed: share of a sample's rows from the global coverage rows (conf/data/*.yaml: 0.5); None:
+    # uniform over the whole table (a run's config from before the key)
+    global_share: Optional[float] = None
     real_weight: float = 1.0  # mixed: weight of the real rows (copies of each real row; fractions subsample)
 
 

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from kaayko_exp.config import DataConfig, SampleSizeConfig
 from kaayko_exp.data import load_dataset
-from kaayko_exp.data.sampling import resolve_rows, sample_positions
+from kaayko_exp.data.sampling import resolve_rows, sample_positions, stratified_positions
 from kaayko_exp.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -82,3 +82,45 @@ def test_group_files_match_the_schemas_and_mandatory_path(tmp_path):
                                             OmegaConf.load(CONF / "sample_size" / "tiny.yaml")),
                             seed=2, cache_dir=tmp_path)
     assert len(df) == 3000 and info["sample"]["name"] == "tiny"
+
+
+def test_stratified_positions_put_the_share_in_the_tail_and_the_rest_before_it():
+    head, tail = 9_000, 1_000
+    pos = stratified_positions(head + tail, 800, 3, tail, 0.25)
+    assert len(np.unique(pos)) == 800 and (np.diff(pos) > 0).all() and pos.max() < head + tail
+    assert (pos >= head).sum() == 200  # a quarter of 800, where a uniform draw would put about a tenth
+    np.testing.assert_array_equal(pos, stratified_positions(head + tail, 800, 3, tail, 0.25))
+    # capped at the tail's rows; the rest of a large sample comes from the head
+    assert (stratified_positions(head + tail, 4_000, 3, tail, 0.5) >= head).sum() == tail
+    # a sample larger than the head takes what it needs from the tail, whatever the share
+    assert (stratified_positions(head + tail, 9_500, 3, tail, 0.0) >= head).sum() == 500
+    # None: the uniform draw of every earlier sample
+    np.testing.assert_array_equal(stratified_positions(head + tail, 800, 3, tail, None),
+                                  sample_positions(head + tail, 800, 3))
+
+
+def test_synthetic_samples_draw_data_global_share_from_the_global_rows(tmp_path):
+    from kaayko_exp.data import synthetic
+
+    cfg = OmegaConf.load(CONF / "data" / "synthetic.yaml")
+    share = float(cfg.global_share)
+    assert 0.0 < share <= 1.0
+    df, info = load_dataset(cfg, SampleSizeConfig(name="x", rows=2_000), seed=4, cache_dir=tmp_path)
+    names = set(synthetic.layout().global_places["name"])
+    from_global = df["lake"].astype(str).isin(names).mean()
+    assert from_global == pytest.approx(share, abs=1e-3) and info["global_share"] == share
+    # a config from before the key (no global_share) draws uniformly, as its run did: about the component's
+    # share of the complete table
+    old = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "global_share"])
+    df_old, info_old = load_dataset(old, SampleSizeConfig(name="x", rows=2_000), seed=4, cache_dir=tmp_path)
+    expected = synthetic.global_rows() / synthetic.complete_rows()
+    assert abs(df_old["lake"].astype(str).isin(names).mean() - expected) < 0.03
+    assert info_old["global_share"] is None
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, "half", True])
+def test_bad_global_share_is_a_config_error(tmp_path, bad):
+    with pytest.raises(ConfigError, match=r"data.global_share=.* must be a number from 0 to 1"):
+        load_dataset(DataConfig(global_share=bad) if not isinstance(bad, str) else OmegaConf.create({"global_share": bad}),
+                     SampleSizeConfig(rows=10), seed=1, cache_dir=tmp_path)
+    assert not any(tmp_path.iterdir())  # refused: nothing written

@@ -95,3 +95,34 @@ def test_synthetic_climate_validation_scores_the_groups_own_synthetic_rows(monke
     held = set(full.lakes["name"]) - set(kept.lakes["name"])
     assert held and not held & seen["lakes"] and "Utqiagvik (ET)" not in seen["lakes"]
     assert r.group == "polar" and r.rows > 0 and r.train_rows == 3000 and 0.0 <= r.class_accuracy <= 1.0
+
+
+def test_protocols_train_on_samples_drawn_as_training_draws_them(monkeypatch):
+    """Their training samples take data.global_share of conf/data/synthetic.yaml from the global rows, as
+    `python train.py` does; --global-share null draws uniformly (the component's 10 % of the table)."""
+    from omegaconf import OmegaConf
+
+    from kaayko_exp.data import synthetic
+
+    names = set(synthetic.layout().global_places["name"])
+    share = float(OmegaConf.load(transfer.CONF / "data" / "synthetic.yaml").global_share)
+    shares = []
+    real_fit = transfer._fit
+
+    def spy(train, **kw):
+        shares.append(train["lake"].astype(str).isin(names).mean())
+        return real_fit(train, **kw)
+
+    monkeypatch.setattr(transfer, "_fit", spy)
+    transfer.leave_one_climate_out(["polar"], size="tiny", seed=1, model="rule", n_jobs=1)
+    transfer.leave_one_climate_out(["polar"], size="tiny", seed=1, model="rule", n_jobs=1, global_share=None)
+    assert shares[0] == pytest.approx(share, abs=1e-3)
+    assert shares[1] == pytest.approx(synthetic.global_rows() / synthetic.complete_rows(), abs=0.03)
+
+
+@pytest.mark.parametrize("bad", ["2", "half"])
+def test_a_bad_global_share_is_refused_before_anything_trains(capsys, bad):
+    with pytest.raises(SystemExit) as exc:
+        transfer.main(["--protocol", "climates", "--global-share", bad])
+    assert exc.value.code == 2
+    assert "must be a number from 0 to 1" in capsys.readouterr().err

@@ -53,8 +53,7 @@ def _runs(n: int, size: int) -> list[tuple[int, int]]:
 
 # ---------------------------------------------------------------------------- synthetic
 def _synthetic(cfg: Any, rows_per_part: int) -> tuple[list[tuple], dict[str, Any], dict[str, Any]]:
-    from kaayko_exp.data import _sample_info, synthetic_plan
-    from kaayko_exp.data.sampling import sample_positions
+    from kaayko_exp.data import _sample_info, synthetic_plan, synthetic_positions
 
     sample_cfg, seed = cfg.sample_size, int(cfg.seed)
     describe, complete, k, fraction = synthetic_plan(cfg.data, sample_cfg, seed)
@@ -64,11 +63,11 @@ def _synthetic(cfg: Any, rows_per_part: int) -> tuple[list[tuple], dict[str, Any
     if k == complete:  # runs of the complete table: nothing but two numbers per partition
         pieces = [("synthetic", params, (lo, hi)) for lo, hi in _runs(complete, rows_per_part)]
     else:  # the local path's seeded positions (k integers on the client, never rows), cut into runs
-        positions = sample_positions(complete, k, seed)
+        positions = synthetic_positions(describe, complete)
         pieces = [("synthetic", params, positions[lo:hi]) for lo, hi in _runs(k, rows_per_part)]
     info = {"source": "synthetic", "path": None, "source_rows": complete, "seed": seed,
             "sample": _sample_info(sample_cfg, fraction, k), "generator_version": version, "label_noise": noise,
-            "coverage": coverage}
+            "coverage": coverage, "global_share": describe.get("global_share")}
     return pieces, describe, info
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 
 from kaayko_exp import atomic
 from kaayko_exp.data import cache, synthetic
-from kaayko_exp.data.sampling import cfg_get, resolve_rows, sample_positions
+from kaayko_exp.data.sampling import cfg_get, resolve_rows, sample_positions, stratified_positions
 from kaayko_exp.data.sources import fingerprint, iter_table_batches, read_table
 from kaayko_exp.data.validate import validate_frame
 from kaayko_exp.errors import ConfigError
@@ -82,6 +82,31 @@ def _synthetic_params(data_cfg: Any) -> tuple[int, int, float, float]:
     return total, lakes, noise, coverage
 
 
+def global_share(data_cfg: Any) -> float | None:
+    """``data.global_share``, checked: the share of a sample's rows drawn from the synthetic table's global
+    coverage component; None (null, or a config from before the key) draws the sample uniformly."""
+    share = cfg_get(data_cfg, "global_share")
+    if share is None:
+        return None
+    try:
+        value = float(share) if not isinstance(share, bool) else -1.0
+    except (TypeError, ValueError):
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"data.global_share={share!r} must be a number from 0 to 1: the share of a sample's rows "
+                          f"drawn from the global coverage component ({synthetic.DEFAULT_GLOBAL_SHARE:g}, the default; "
+                          "null draws the sample uniformly from the whole table).")
+    return value
+
+
+def synthetic_positions(describe: dict[str, Any], complete: int) -> Any:
+    """The sorted row positions of a synthetic sample described by :func:`synthetic_plan` (or ``data=mixed``):
+    ``global_share`` of them in the global component (:func:`stratified_positions`), the rest uniform over
+    the lake and station rows; every path that builds the sample (local, dask workers, mixed) draws these."""
+    return stratified_positions(complete, int(describe["rows"]), int(describe["seed"]),
+                                synthetic.global_rows(describe["coverage"]), describe.get("global_share"))
+
+
 #: ``<cache_dir>/plans/<key>.json``: the complete synthetic table's row count per (lake rows, lakes, coverage,
 #: generator version), so a run resolves its sample size without laying the table out again (the layout is
 #: ~0.3 s of every run's start-up at the default data). Keyed like the dataset entries, trusted as they are.
@@ -120,12 +145,15 @@ def synthetic_plan(data_cfg: Any, sample_cfg: Any, seed: int, cache_dir: Any = N
     the local path and the dask workers' path share it. ``cache_dir`` / ``remember``: see
     :func:`complete_synthetic_rows`."""
     total, lakes, noise, coverage = _synthetic_params(data_cfg)
+    share = global_share(data_cfg)
     version = f"{synthetic.GENERATOR_VERSION}+{synthetic.source_digest()}"
     complete = complete_synthetic_rows(total, lakes, coverage, version, cache_dir, remember=remember)
     k, fraction = resolve_rows(sample_cfg, complete, source=f"the synthetic table ({complete:,} rows: data.total_rows="
                                                             f"{total} lake rows + the coverage rows of data.coverage={coverage:g})")
     describe = {"source": "synthetic", "total_rows": total, "lakes": lakes, "label_noise": noise, "coverage": coverage,
                 "rows": k, "seed": int(seed), "generator_version": version}
+    if share is not None:  # absent for a config from before the key: its sample (and cache key) as then
+        describe["global_share"] = share
     return describe, complete, k, fraction
 
 
@@ -140,16 +168,16 @@ def _load_synthetic(data_cfg: Any, sample_cfg: Any, seed: int, cache_dir: Any) -
         if k == complete:
             return synthetic.generate_complete(seed=seed, total_rows=total, n_lakes=lakes, label_noise=noise,
                                                coverage_per_cell=coverage)
-        positions = sample_positions(complete, k, seed)
-        return synthetic.generate_rows(positions, seed=seed, total_rows=total, n_lakes=lakes, label_noise=noise,
-                                       coverage_per_cell=coverage)
+        return synthetic.generate_rows(synthetic_positions(describe, complete), seed=seed, total_rows=total,
+                                       n_lakes=lakes, label_noise=noise, coverage_per_cell=coverage)
 
     df, cinfo = cache.get_or_build(cache_dir, key, build, describe)
     info = {
         "source": "synthetic", "path": None, "rows": len(df), "source_rows": complete,
         "fingerprint": hashlib.sha256(repr(sorted(describe.items())).encode()).hexdigest()[:24],
         "sample": _sample_info(sample_cfg, fraction, len(df)), "seed": int(seed),
-        "generator_version": version, "label_noise": noise, "coverage": coverage, "cache": cinfo,
+        "generator_version": version, "label_noise": noise, "coverage": coverage,
+        "global_share": describe.get("global_share"), "cache": cinfo,
     }
     return df, info
 

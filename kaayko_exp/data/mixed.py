@@ -18,7 +18,7 @@ import pandas as pd
 
 from kaayko_exp.data import cache, synthetic
 from kaayko_exp.data.rng import uniform
-from kaayko_exp.data.sampling import cfg_get, resolve_rows, sample_positions
+from kaayko_exp.data.sampling import cfg_get, resolve_rows
 from kaayko_exp.data.sources import _concat, fingerprint, read_table
 from kaayko_exp.errors import ConfigError
 
@@ -47,7 +47,7 @@ def weighted_rows(real: pd.DataFrame, weight: float, seed: int) -> pd.DataFrame:
 
 
 def load_mixed(data_cfg: Any, sample_cfg: Any, seed: int, cache_dir: Any) -> tuple[pd.DataFrame, dict]:
-    from kaayko_exp.data import _synthetic_params
+    from kaayko_exp.data import _synthetic_params, global_share, synthetic_positions
 
     path = cfg_get(data_cfg, "path")
     if path in (None, "", "???"):
@@ -64,10 +64,12 @@ def load_mixed(data_cfg: Any, sample_cfg: Any, seed: int, cache_dir: Any) -> tup
     version = f"{synthetic.GENERATOR_VERSION}+{synthetic.source_digest()}"
     describe = {"source": "mixed", "total_rows": total, "lakes": lakes, "label_noise": noise, "coverage": coverage, "rows": k,
                 "seed": int(seed), "generator_version": version, "exclude": [list(e) for e in exclude]}
+    share = global_share(data_cfg)
+    if share is not None:  # absent for a config from before the key: its sample (and cache key) as then
+        describe["global_share"] = share
 
     def build() -> pd.DataFrame:
-        positions = sample_positions(complete, k, seed)
-        return synthetic.generate_rows(positions, seed=seed, total_rows=total, n_lakes=lakes, label_noise=noise,
+        return synthetic.generate_rows(synthetic_positions(describe, complete), seed=seed, total_rows=total, n_lakes=lakes, label_noise=noise,
                                        exclude=exclude, coverage_per_cell=coverage)
 
     synth, cinfo = cache.get_or_build(cache_dir, cache.content_key(describe), build, describe)
@@ -77,7 +79,8 @@ def load_mixed(data_cfg: Any, sample_cfg: Any, seed: int, cache_dir: Any) -> tup
         "source": "mixed", "path": str(path), "rows": len(df), "source_rows": complete + len(real),
         "fingerprint": hashlib.sha256(f"{fp}|{sorted(describe.items())!r}|{weight}".encode()).hexdigest()[:24],
         "sample": {"name": str(cfg_get(sample_cfg, "name", "custom")), "fraction": float(fraction), "rows": len(df)},
-        "seed": int(seed), "generator_version": version, "label_noise": noise, "cache": cinfo, "files": len(files),
+        "seed": int(seed), "generator_version": version, "label_noise": noise,
+        "global_share": describe.get("global_share"), "cache": cinfo, "files": len(files),
         "real_rows": len(real), "real_weight": weight, "real_lakes": sorted(places.index), "synthetic_rows": len(synth),
         "excluded_synthetic_lakes": synthetic.DEFAULT_LAKES - len(synthetic.layout(total, lakes, exclude).lakes)
         if lakes == synthetic.DEFAULT_LAKES else None,

@@ -64,10 +64,24 @@ def resolve_rows(sample_cfg: Any, source_rows: int, *, source: str = "the source
     return min(k, source_rows), fraction
 
 
-def sample_positions(source_rows: int, k: int, seed: int) -> np.ndarray:
-    """``k`` distinct row positions out of ``source_rows``, seeded and sorted (O(k) for small k)."""
+def sample_positions(source_rows: int, k: int, seed: int, *, stream: int = 0) -> np.ndarray:
+    """``k`` distinct row positions out of ``source_rows``, seeded and sorted (O(k) for small k); ``stream``
+    (> 0) draws independently of stream 0 for the same seed."""
     if k >= source_rows:
         return np.arange(source_rows, dtype=np.int64)
-    gen = np.random.default_rng([int(seed), 0x5A3B1E])
+    gen = np.random.default_rng([int(seed), 0x5A3B1E] + ([int(stream)] if stream else []))
     picked = gen.choice(source_rows, size=k, replace=False, shuffle=False)
     return np.sort(np.asarray(picked, dtype=np.int64))
+
+
+def stratified_positions(source_rows: int, k: int, seed: int, tail_rows: int, tail_share: float | None) -> np.ndarray:
+    """``k`` positions of which ``tail_share`` × k (as many as there are, at most) lie in the last ``tail_rows``
+    rows and the rest before them, each part a seeded uniform draw; ``tail_share`` None: one uniform draw over
+    all rows (:func:`sample_positions`). The synthetic table's tail is its global coverage component."""
+    if tail_share is None or k >= source_rows or tail_rows <= 0:
+        return sample_positions(source_rows, k, seed)
+    head_rows = source_rows - tail_rows
+    in_tail = min(tail_rows, max(int(round(float(tail_share) * k)), k - head_rows))
+    head = sample_positions(head_rows, k - in_tail, seed)
+    tail = head_rows + sample_positions(tail_rows, in_tail, seed, stream=1)
+    return np.concatenate([head, tail])

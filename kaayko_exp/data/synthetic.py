@@ -64,6 +64,11 @@ DEFAULT_COVERAGE = 1.0
 #: knob): 12.3 % of the default lake rows (20.7 % with the station rows), so the complete table grows ≤ 25 %
 #: (bench/bench_generator.py).
 GLOBAL_ROWS = 300_000
+#: Share of a sample's rows drawn from the global component (``data.global_share``; all its rows at most):
+#: the component is 10.2 % of the complete table, and a forest, which copies its nearest leaf rather than
+#: adding steps as boosting does, needs it denser where no lake of a climate is in the table (issue 19).
+#: Chosen on ``--protocol synthetic-climates`` at ``large`` (README: "Samples draw the global rows at a share").
+DEFAULT_GLOBAL_SHARE = 0.5
 #: Places of the global component per (climate zone, season calendar) that the globe allows (11 of them).
 GLOBAL_PLACES_PER_KIND = 12
 _GLOBAL_COUNTER = 1 << 40  # draw counter of global row 0 (beyond any table row)
@@ -445,9 +450,14 @@ def layout(total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES, e
     stations = _station_places(tuple(exclude), exclude_group)
     key, own, hour = _coverage_rows(stations, float(coverage_per_cell))
     gplaces = global_places()
-    n_global = int(round(GLOBAL_ROWS * max(float(coverage_per_cell), 0.0)))
+    n_global = global_rows(coverage_per_cell)
     return Layout(lakes=lakes, offsets=offsets, total_rows=int(total_rows) + len(key) + n_global, stations=stations,
                   cov_key=key, cov_owner=own, cov_hour=hour, global_places=gplaces, global_rows=n_global)
+
+
+def global_rows(coverage_per_cell: float = DEFAULT_COVERAGE) -> int:
+    """Rows of the global component (the table's last rows) at ``data.coverage`` ``coverage_per_cell``."""
+    return int(round(GLOBAL_ROWS * max(float(coverage_per_cell), 0.0)))
 
 
 def complete_rows(total_rows: int = DEFAULT_TOTAL_ROWS, n_lakes: int = DEFAULT_LAKES,

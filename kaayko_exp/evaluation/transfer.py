@@ -110,6 +110,19 @@ class ClimateResult:
     seconds: float  # fit (shared by the group's stations) + scoring
 
 
+#: ``global_share`` of the protocols' training samples: as ``python train.py`` draws them (conf/data/synthetic.yaml).
+TRAINING_DEFAULT = "default"
+
+
+def _default_global_share() -> float | None:
+    """``data.global_share`` of conf/data/synthetic.yaml: training's default sample, which these protocols copy."""
+    from omegaconf import OmegaConf
+
+    from kaayko_exp.data import global_share
+
+    return global_share(OmegaConf.load(CONF / "data" / "synthetic.yaml"))
+
+
 def _complete_rows() -> int:
     from kaayko_exp.data import synthetic
 
@@ -117,16 +130,20 @@ def _complete_rows() -> int:
 
 
 def synthetic_without(exclude: tuple, rows: int, seed: int, *, total_rows: int | None = None,
-                      n_lakes: int | None = None, exclude_group: str | None = None) -> pd.DataFrame:
+                      n_lakes: int | None = None, exclude_group: str | None = None,
+                      global_share: float | str | None = TRAINING_DEFAULT) -> pd.DataFrame:
     """A seeded synthetic sample of ``rows`` rows of the complete table (lake and coverage rows) without the
-    ``exclude`` lakes and, when given, without the Köppen group ``exclude_group``."""
-    from kaayko_exp.data import synthetic
-    from kaayko_exp.data.sampling import sample_positions
+    ``exclude`` lakes and, when given, without the Köppen group ``exclude_group``; ``global_share`` of them
+    from the global component (:data:`TRAINING_DEFAULT`: training's ``data.global_share``; None: uniform)."""
+    if global_share == TRAINING_DEFAULT:
+        global_share = _default_global_share()
+    from kaayko_exp.data import synthetic, synthetic_positions
 
     total = int(total_rows or synthetic.DEFAULT_TOTAL_ROWS)
     lakes = int(n_lakes or synthetic.DEFAULT_LAKES)
     complete = synthetic.layout(total, lakes, tuple(exclude), synthetic.DEFAULT_COVERAGE, exclude_group).total_rows
-    positions = sample_positions(complete, min(rows, complete), seed)
+    positions = synthetic_positions({"rows": min(rows, complete), "seed": seed, "coverage": synthetic.DEFAULT_COVERAGE,
+                                     "global_share": global_share}, complete)
     return synthetic.generate_rows(positions, seed=seed, total_rows=total, n_lakes=lakes, exclude=tuple(exclude),
                                    exclude_group=exclude_group)
 
@@ -145,7 +162,8 @@ def _fit(train: pd.DataFrame, *, model: str, features: str, params: dict[str, An
 
 
 def score_lake(real_lake: pd.DataFrame, *, rows: int, seed: int = 42, model: str = "xgboost",
-               features: str = "standard", params: dict[str, Any] | None = None, n_jobs: int = -1) -> LakeResult:
+               features: str = "standard", params: dict[str, Any] | None = None, n_jobs: int = -1,
+               global_share: float | str | None = TRAINING_DEFAULT) -> LakeResult:
     """Train on synthetic rows without this lake, score its real rows."""
     from kaayko_exp.data import synthetic
     from kaayko_exp.evaluation.metrics import metrics
@@ -153,7 +171,7 @@ def score_lake(real_lake: pd.DataFrame, *, rows: int, seed: int = 42, model: str
 
     started = time.perf_counter()
     exclude = (lake_exclusion(real_lake),)
-    train = synthetic_without(exclude, rows, seed)
+    train = synthetic_without(exclude, rows, seed, global_share=global_share)
     kept = len(synthetic.layout(synthetic.DEFAULT_TOTAL_ROWS, synthetic.DEFAULT_LAKES, exclude).lakes)
     assert exclude[0][0] not in set(train["lake"].astype(str)), "held-out lake leaked into training"
     spec, fitted = _fit(train, model=model, features=features, params=params, seed=seed, n_jobs=n_jobs)
@@ -166,7 +184,8 @@ def score_lake(real_lake: pd.DataFrame, *, rows: int, seed: int = 42, model: str
 
 def leave_one_lake_out(real: pd.DataFrame, *, size: str | int = "medium", seed: int = 42, model: str = "xgboost",
                        features: str = "standard", params: dict[str, Any] | None = None,
-                       lakes: Sequence[str] | None = None) -> list[LakeResult]:
+                       lakes: Sequence[str] | None = None,
+                       global_share: float | str | None = TRAINING_DEFAULT) -> list[LakeResult]:
     """One :class:`LakeResult` per real lake (sorted by name), each from its own synthetic training set."""
     rows = _rows_for(size, _complete_rows())
     parts = [(name, part) for name, part in real.groupby(real["lake"].astype(str), sort=True, observed=True)
@@ -178,7 +197,7 @@ def leave_one_lake_out(real: pd.DataFrame, *, size: str | int = "medium", seed: 
         log.info("[%d/%d] %s: training %s on %s synthetic rows without it, then scoring its %s real rows",
                  i, len(parts), name, model, f"{rows:,}", f"{len(part):,}")
         res = score_lake(part.reset_index(drop=True), rows=rows, seed=seed, model=model, features=features,
-                         params=params)
+                         params=params, global_share=global_share)
         log.info("[%d/%d] %s: MAE %.4f, class accuracy %.4f, within ±0.5 %.4f (%.1f s; %.0f s in all)", i,
                  len(parts), name, res.mae, res.class_accuracy, res.within_half, res.seconds,
                  time.perf_counter() - started)
@@ -188,7 +207,7 @@ def leave_one_lake_out(real: pd.DataFrame, *, size: str | int = "medium", seed: 
 
 def leave_one_climate_out(groups: Sequence[str] | None = None, *, size: str | int = "medium", seed: int = 42,
                           model: str = "xgboost", features: str = "standard", params: dict[str, Any] | None = None,
-                          n_jobs: int = -1) -> list[ClimateResult]:
+                          n_jobs: int = -1, global_share: float | str | None = TRAINING_DEFAULT) -> list[ClimateResult]:
     """One :class:`ClimateResult` per reference station: trained without its Köppen group, scored on its
     station rows (:func:`kaayko_exp.data.station_hours.station_rows`, seed ``seed``)."""
     from kaayko_exp.data import koppen, station_hours
@@ -201,7 +220,7 @@ def leave_one_climate_out(groups: Sequence[str] | None = None, *, size: str | in
     for i, group in enumerate(groups, 1):
         started = time.perf_counter()
         log.info("[%d/%d] %s: training %s on %s synthetic rows without it", i, len(groups), group, model, f"{rows:,}")
-        train = synthetic_without((), rows, seed, exclude_group=group)
+        train = synthetic_without((), rows, seed, exclude_group=group, global_share=global_share)
         held = {f"{st.name} ({st.koppen})" for st in koppen.stations(group)}
         assert not held & set(train["lake"].astype(str)), "held-out climate's stations leaked into training"
         spec, fitted = _fit(train, model=model, features=features, params=params, seed=seed, n_jobs=n_jobs)
@@ -220,7 +239,8 @@ def leave_one_climate_out(groups: Sequence[str] | None = None, *, size: str | in
 def synthetic_climate_validation(groups: Sequence[str] | None = None, *, size: str | int = "medium", seed: int = 42,
                                  model: str = "xgboost", features: str = "standard",
                                  params: dict[str, Any] | None = None, n_jobs: int = -1,
-                                 val_rows: int = 60_000) -> list[ClimateResult]:
+                                 val_rows: int = 60_000,
+                                 global_share: float | str | None = TRAINING_DEFAULT) -> list[ClimateResult]:
     """Leave-one-climate-type-out scored on the held-out group's own *synthetic* rows (its lakes and its
     stations' coverage rows, drawn at ``seed + 1000`` from the complete table): the validation for choosing
     settings. It never reads the station rows that :func:`leave_one_climate_out` scores."""
@@ -241,7 +261,7 @@ def synthetic_climate_validation(groups: Sequence[str] | None = None, *, size: s
         kept = synthetic.layout(exclude_group=group)
         held = (set(full.lakes["name"]) - set(kept.lakes["name"])) | (set(full.stations["name"]) - set(kept.stations["name"]))
         val = pool[pool["lake"].astype(str).isin(held)].reset_index(drop=True)
-        train = synthetic_without((), rows, seed, exclude_group=group)
+        train = synthetic_without((), rows, seed, exclude_group=group, global_share=global_share)
         spec, fitted = _fit(train, model=model, features=features, params=params, seed=seed, n_jobs=n_jobs)
         m = metrics(val["paddle_score"].to_numpy(np.float64), fitted.predict(transform(spec, val)))
         res = ClimateResult(group=group, station="(synthetic rows)", koppen="-", rows=len(val), train_rows=len(train),
@@ -282,6 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--features", default="standard")
     ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                     help="override a model parameter (model.params.KEY), e.g. --param max_samples=200000")
+    ap.add_argument("--global-share", default=TRAINING_DEFAULT, metavar="SHARE",
+                    help="share of the training sample drawn from the global coverage rows (0..1, or null for a "
+                         "uniform sample); default: data.global_share of conf/data/synthetic.yaml, as training")
     ap.add_argument("--json", default=None, help="also write the per-lake results as JSON here")
     ap.add_argument("--report", default=None, metavar="DIR", help="also write the fidelity report with this table to DIR")
     args = ap.parse_args(argv)
@@ -297,9 +320,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if bad:
         ap.error(f"--param takes KEY=VALUE (a model parameter and its value, e.g. --param max_depth=8); got {bad[0]!r}")
     params = {k: yaml.safe_load(v) for k, _, v in (p.partition("=") for p in args.param)} or None
+    share = args.global_share
+    if share != TRAINING_DEFAULT:
+        from types import SimpleNamespace
+
+        from kaayko_exp.data import global_share
+
+        try:
+            share = global_share(SimpleNamespace(global_share=yaml.safe_load(share)))
+        except KaaykoError as exc:
+            ap.error(str(exc))
     if args.protocol in ("climates", "synthetic-climates"):
         run = leave_one_climate_out if args.protocol == "climates" else synthetic_climate_validation
-        results = run(size=args.size, seed=args.seed, model=args.model, features=args.features, params=params)
+        results = run(size=args.size, seed=args.seed, model=args.model, features=args.features, params=params,
+                      global_share=share)
         print(climate_table(results))
         if args.json:
             import json
@@ -315,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         real = read_table(args.real)
         results = leave_one_lake_out(real, size=args.size, seed=args.seed, model=args.model, features=args.features,
-                                     params=params)
+                                     params=params, global_share=share)
     except KaaykoError as exc:
         print(f"{exc.kind}: {exc}", file=sys.stderr)
         return exc.exit_code
