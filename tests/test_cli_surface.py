@@ -39,12 +39,18 @@ def _leftovers(root):
 
 def test_config_errors_after_hydra_started_leave_no_run(tmp_path):
     for args, needle in ((["evaluation.objective=test_rmse"], "never optimised"),
-                         (["+modle=xgboost"], "Did you mean 'model'")):
+                         (["+modle=xgboost"], "Did you mean 'model'"),
+                         (["data.global_share=2"], "must be a number from 0 to 1")):
         out = cli("train.py", args, cwd=tmp_path)  # the default run dir: outputs/<date>/<time> under the cwd
         assert out.returncode == 2, out.stderr
         assert needle in out.stderr and "Traceback" not in out.stderr
         assert _leftovers(tmp_path) == []
-        assert find_runs([tmp_path / "outputs"]) == []
+        assert list(tmp_path.iterdir()) == []  # no run, not even the empty outputs/<date> folder Hydra made
+    (tmp_path / "outputs" / "keep.txt").parent.mkdir()
+    (tmp_path / "outputs" / "keep.txt").write_text("mine")
+    assert cli("train.py", ["evaluation.objective=test_rmse"], cwd=tmp_path).returncode == 2
+    assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == ["keep.txt"]  # others' files stay
+    assert find_runs([tmp_path / "outputs"]) == []
 
 
 def test_a_data_error_in_the_first_stage_leaves_no_failed_run(tmp_path):

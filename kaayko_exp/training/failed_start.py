@@ -53,11 +53,16 @@ def _remove(paths: list[Path], out_dir: Path, handlers: dict[Path, logging.FileH
     for p in paths:
         p.unlink(missing_ok=True)
     dirs = sorted({p.parent for p in paths if p.parent != out_dir}, key=lambda d: len(d.parts), reverse=True)
-    for d in [*dirs, out_dir]:
+    # then the run directory and the parents Hydra made for it (outputs/<date>) while they are empty, up to the
+    # working directory: a refused start leaves not even an empty folder
+    cwd = Path.cwd().resolve()
+    parents = [d for d in out_dir.parents if cwd in d.parents]
+    for d in [*dirs, out_dir, *parents]:
         try:
             d.rmdir()  # only when empty
         except OSError:
-            pass
+            if d in parents:
+                break
 
 
 def tidy(out_dir: Path, hydra_subdir: Optional[str]) -> Optional[str]:
