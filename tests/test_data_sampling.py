@@ -105,6 +105,8 @@ def test_synthetic_samples_draw_data_global_share_from_the_global_rows(tmp_path)
     cfg = OmegaConf.load(CONF / "data" / "synthetic.yaml")
     share = float(cfg.global_share)
     assert 0.0 < share <= 1.0
+    # the transfer protocols' training samples use the constant: it must be the shipped default
+    assert share == synthetic.DEFAULT_GLOBAL_SHARE == float(OmegaConf.load(CONF / "data" / "mixed.yaml").global_share)
     df, info = load_dataset(cfg, SampleSizeConfig(name="x", rows=2_000), seed=4, cache_dir=tmp_path)
     names = set(synthetic.layout().global_places["name"])
     from_global = df["lake"].astype(str).isin(names).mean()

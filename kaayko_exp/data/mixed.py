@@ -69,8 +69,8 @@ def load_mixed(data_cfg: Any, sample_cfg: Any, seed: int, cache_dir: Any) -> tup
         describe["global_share"] = share
 
     def build() -> pd.DataFrame:
-        return synthetic.generate_rows(synthetic_positions(describe, complete), seed=seed, total_rows=total, n_lakes=lakes, label_noise=noise,
-                                       exclude=exclude, coverage_per_cell=coverage)
+        return synthetic.generate_rows(synthetic_positions(describe, complete), seed=seed, total_rows=total,
+                                       n_lakes=lakes, label_noise=noise, exclude=exclude, coverage_per_cell=coverage)
 
     synth, cinfo = cache.get_or_build(cache_dir, cache.content_key(describe), build, describe)
     real_part = weighted_rows(real, weight, seed)

@@ -110,17 +110,9 @@ class ClimateResult:
     seconds: float  # fit (shared by the group's stations) + scoring
 
 
-#: ``global_share`` of the protocols' training samples: as ``python train.py`` draws them (conf/data/synthetic.yaml).
+#: ``global_share`` of the protocols' training samples: as ``python train.py`` draws them by default
+#: (``synthetic.DEFAULT_GLOBAL_SHARE``, the value of conf/data/synthetic.yaml).
 TRAINING_DEFAULT = "default"
-
-
-def _default_global_share() -> float | None:
-    """``data.global_share`` of conf/data/synthetic.yaml: training's default sample, which these protocols copy."""
-    from omegaconf import OmegaConf
-
-    from kaayko_exp.data import global_share
-
-    return global_share(OmegaConf.load(CONF / "data" / "synthetic.yaml"))
 
 
 def _complete_rows() -> int:
@@ -135,9 +127,10 @@ def synthetic_without(exclude: tuple, rows: int, seed: int, *, total_rows: int |
     """A seeded synthetic sample of ``rows`` rows of the complete table (lake and coverage rows) without the
     ``exclude`` lakes and, when given, without the Köppen group ``exclude_group``; ``global_share`` of them
     from the global component (:data:`TRAINING_DEFAULT`: training's ``data.global_share``; None: uniform)."""
-    if global_share == TRAINING_DEFAULT:
-        global_share = _default_global_share()
     from kaayko_exp.data import synthetic, synthetic_positions
+
+    if global_share == TRAINING_DEFAULT:
+        global_share = synthetic.DEFAULT_GLOBAL_SHARE
 
     total = int(total_rows or synthetic.DEFAULT_TOTAL_ROWS)
     lakes = int(n_lakes or synthetic.DEFAULT_LAKES)
